@@ -1,0 +1,10 @@
+#ifndef CSVI_CHECKS_H
+#define CSVI_CHECKS_H
+#include <stdint.h>
+
+/* Index of the first element that is NaN, outside [lo, hi] (an open end
+ * excludes its bound) or, with `integer`, not a whole number; -1 if none. */
+int64_t csvi_first_outside(const double *x, int64_t n, double lo, double hi,
+                           int lo_open, int hi_open, int integer);
+
+#endif

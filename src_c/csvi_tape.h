@@ -1,0 +1,89 @@
+/* The tape: slots (buffers with a shape) and op records that refer to slots by
+ * index.  A record holds no pointer and no Python object, so the same list can
+ * be run eagerly, swept backward, or frozen and replayed as a program.
+ *
+ * Plain C99; the only outside header is NumPy's bitgen.h (a plain C struct). */
+#ifndef CSVI_TAPE_H
+#define CSVI_TAPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "numpy/random/bitgen.h"
+
+#define CSVI_MAX_DIMS 8
+#define CSVI_MAX_INPUTS 8
+#define CSVI_N_IATTR 8
+#define CSVI_N_DATTR 4
+
+/* Status codes returned by every kernel; 0 is success. */
+enum {
+    CSVI_OK = 0,
+    CSVI_ERR_NOMEM = 1,
+    CSVI_ERR_INDEX = 2,     /* an index read from a slot is out of bounds */
+    CSVI_ERR_VALUE = 3,     /* a runtime value is outside the op's domain */
+    CSVI_ERR_SHAPE = 4      /* shapes recorded in the op do not fit */
+};
+
+typedef struct {
+    double *data;           /* value buffer, C-contiguous */
+    double *grad;           /* gradient buffer during backward, else NULL */
+    int64_t size;
+    int32_t ndim;
+    int32_t needs_grad;     /* a gradient must flow into this slot */
+    int64_t shape[CSVI_MAX_DIMS];
+} csvi_slot;
+
+typedef struct {
+    int32_t code;
+    int32_t n_in;
+    int32_t in[CSVI_MAX_INPUTS];
+    int32_t out;
+    int32_t aux;            /* second output (saved noise, partial results) or -1 */
+    int64_t iattr[CSVI_N_IATTR];
+    double dattr[CSVI_N_DATTR];
+} csvi_op;
+
+typedef struct {
+    csvi_slot *slots;
+    int32_t n_slots, cap_slots;
+    csvi_op *ops;
+    int32_t n_ops, cap_ops;
+    bitgen_t *rng;          /* NumPy bit generator used by random ops */
+    double *arena;          /* gradient storage, reused across backward sweeps */
+    int64_t arena_cap;
+    unsigned char *live;    /* per slot: a gradient has reached it */
+    int32_t live_cap;
+    int32_t failed_op;      /* index of the op whose kernel failed, or -1 */
+} csvi_tape;
+
+typedef int (*csvi_kernel_fn)(csvi_tape *t, const csvi_op *op);
+
+typedef struct {
+    csvi_kernel_fn fwd;
+    csvi_kernel_fn vjp;     /* csvi_vjp_none when the op is not differentiable */
+    const char *name;
+} csvi_kernel;
+
+/* Convenience accessors used by every kernel. */
+#define CSVI_IN(t, op, k) (&(t)->slots[(op)->in[k]])
+#define CSVI_OUT(t, op) (&(t)->slots[(op)->out])
+#define CSVI_AUX(t, op) (&(t)->slots[(op)->aux])
+
+void csvi_tape_init(csvi_tape *t);
+void csvi_tape_free(csvi_tape *t);
+/* Forget all slots and ops but keep the capacity (no allocation next step). */
+void csvi_tape_clear(csvi_tape *t);
+/* Returns the new slot index, or -1 when out of memory. */
+int32_t csvi_tape_add_slot(csvi_tape *t, double *data, int32_t ndim,
+                           const int64_t *shape, int32_t needs_grad);
+/* Appends a copy of *op and returns its index, or -1 when out of memory. */
+int32_t csvi_tape_add_op(csvi_tape *t, const csvi_op *op);
+/* Runs op number i forward. */
+int csvi_tape_forward_op(csvi_tape *t, int32_t i);
+/* Reverse sweep from slot `root` seeded with ones: gives every needs_grad
+ * slot a zeroed gradient buffer in the arena, then runs the VJPs in reverse. */
+int csvi_tape_backward(csvi_tape *t, int32_t root);
+
+int csvi_vjp_none(csvi_tape *t, const csvi_op *op);
+
+#endif

@@ -1,0 +1,88 @@
+/* Broadcasting binary ops: forward and VJP.  A VJP accumulates through the
+ * broadcast iterator, so broadcast dimensions are summed by zero strides. */
+#include <math.h>
+#include "csvi_iter.h"
+#include "csvi_opcodes.h"
+
+#define BINARY_SETUP                                                   \
+    const csvi_slot *ins_[2] = {CSVI_IN(t, op, 0), CSVI_IN(t, op, 1)}; \
+    csvi_slot *out_ = CSVI_OUT(t, op);                                 \
+    csvi_iter it_;                                                     \
+    csvi_iter_slots(&it_, out_, 2, ins_);                              \
+    double *y = out_->data;                                            \
+    const double *a = ins_[0]->data, *b = ins_[1]->data;               \
+    (void)y; (void)a; (void)b
+
+#define DEFINE_BINARY_FWD(name, EXPR)                          \
+    int csvi_##name##_fwd(csvi_tape *t, const csvi_op *op) {   \
+        BINARY_SETUP;                                          \
+        CSVI_ITER_LOOP(&it_, {                                 \
+            const double av = a[o1], bv = b[o2];               \
+            y[o0] = (EXPR);                                    \
+        });                                                    \
+        return CSVI_OK;                                        \
+    }
+
+/* dA and dB are the partial derivatives, written with av, bv and yv. */
+#define DEFINE_BINARY_VJP(name, DA, DB)                                      \
+    int csvi_##name##_vjp(csvi_tape *t, const csvi_op *op) {                 \
+        BINARY_SETUP;                                                        \
+        const double *g = out_->grad;                                        \
+        double *ga = CSVI_IN(t, op, 0)->grad, *gb = CSVI_IN(t, op, 1)->grad; \
+        if (ga)                                                              \
+            CSVI_ITER_LOOP(&it_, {                                           \
+                const double av = a[o1], bv = b[o2], yv = y[o0];             \
+                (void)av; (void)bv; (void)yv;                                \
+                ga[o1] += g[o0] * (DA);                                      \
+            });                                                              \
+        if (gb)                                                              \
+            CSVI_ITER_LOOP(&it_, {                                           \
+                const double av = a[o1], bv = b[o2], yv = y[o0];             \
+                (void)av; (void)bv; (void)yv;                                \
+                gb[o2] += g[o0] * (DB);                                      \
+            });                                                              \
+        return CSVI_OK;                                                      \
+    }
+
+DEFINE_BINARY_FWD(add, av + bv)
+DEFINE_BINARY_VJP(add, 1.0, 1.0)
+DEFINE_BINARY_FWD(sub, av - bv)
+DEFINE_BINARY_VJP(sub, 1.0, -1.0)
+DEFINE_BINARY_FWD(mul, av * bv)
+DEFINE_BINARY_VJP(mul, bv, av)
+DEFINE_BINARY_FWD(div, av / bv)
+DEFINE_BINARY_VJP(div, 1.0 / bv, -yv / bv)
+
+/* d(a^b)/da = b a^(b-1) (0 when b == 0); d(a^b)/db = a^b log a (0 when a^b == 0). */
+DEFINE_BINARY_FWD(pow, pow(av, bv))
+DEFINE_BINARY_VJP(pow, bv == 0.0 ? 0.0 : bv * pow(av, bv - 1.0),
+                  yv == 0.0 ? 0.0 : yv * log(av))
+
+DEFINE_BINARY_FWD(gt, av > bv ? 1.0 : 0.0)
+DEFINE_BINARY_FWD(ge, av >= bv ? 1.0 : 0.0)
+DEFINE_BINARY_FWD(lt, av < bv ? 1.0 : 0.0)
+DEFINE_BINARY_FWD(le, av <= bv ? 1.0 : 0.0)
+
+/* where(cond, a, b): inputs (cond, a, b); cond is a constant 0/1 slot. */
+int csvi_where_fwd(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *ins[3] = {CSVI_IN(t, op, 0), CSVI_IN(t, op, 1), CSVI_IN(t, op, 2)};
+    csvi_slot *out = CSVI_OUT(t, op);
+    csvi_iter it;
+    csvi_iter_slots(&it, out, 3, ins);
+    const double *c = ins[0]->data, *a = ins[1]->data, *b = ins[2]->data;
+    double *y = out->data;
+    CSVI_ITER_LOOP(&it, { y[o0] = c[o1] != 0.0 ? a[o2] : b[o3]; });
+    return CSVI_OK;
+}
+
+int csvi_where_vjp(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *ins[3] = {CSVI_IN(t, op, 0), CSVI_IN(t, op, 1), CSVI_IN(t, op, 2)};
+    csvi_slot *out = CSVI_OUT(t, op);
+    csvi_iter it;
+    csvi_iter_slots(&it, out, 3, ins);
+    const double *c = ins[0]->data, *g = out->grad;
+    double *ga = CSVI_IN(t, op, 1)->grad, *gb = CSVI_IN(t, op, 2)->grad;
+    if (ga) CSVI_ITER_LOOP(&it, { if (c[o1] != 0.0) ga[o2] += g[o0]; });
+    if (gb) CSVI_ITER_LOOP(&it, { if (c[o1] == 0.0) gb[o3] += g[o0]; });
+    return CSVI_OK;
+}

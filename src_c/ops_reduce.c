@@ -1,0 +1,81 @@
+/* Reductions over a set of axes: iattr[0] is a bitmask of reduced input axes.
+ * The output is walked as the input shape with size-1 (stride-0) reduced dims,
+ * whether or not the output slot keeps those dims. */
+#include <math.h>
+#include "csvi_iter.h"
+#include "csvi_opcodes.h"
+
+/* Operand 0: output seen with reduced dims of size 1; operand 1: input. */
+static void reduce_iter(csvi_iter *it, const csvi_slot *x, int64_t mask) {
+    int64_t kept[CSVI_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++) kept[d] = (mask >> d) & 1 ? 1 : x->shape[d];
+    csvi_iter_start(it, x->ndim, x->shape);
+    csvi_iter_add(it, x->ndim, kept);
+    csvi_iter_add(it, x->ndim, x->shape);
+    csvi_iter_finish(it);
+}
+
+/* SUM: y = dattr[0] * sum(x over axes) (dattr[0] = 1/count gives the mean). */
+int csvi_sum_fwd(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *x = CSVI_IN(t, op, 0);
+    csvi_slot *y = CSVI_OUT(t, op);
+    const double scale = op->dattr[0];
+    csvi_iter it;
+    reduce_iter(&it, x, op->iattr[0]);
+    double *yd = y->data;
+    const double *xd = x->data;
+    for (int64_t i = 0; i < y->size; i++) yd[i] = 0.0;
+    CSVI_ITER_LOOP(&it, { yd[o0] += xd[o1]; });
+    if (scale != 1.0)
+        for (int64_t i = 0; i < y->size; i++) yd[i] *= scale;
+    return CSVI_OK;
+}
+
+int csvi_sum_vjp(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *x = CSVI_IN(t, op, 0);
+    double *gx = x->grad;
+    const double *g = CSVI_OUT(t, op)->grad;
+    const double scale = op->dattr[0];
+    if (!gx) return CSVI_OK;
+    csvi_iter it;
+    reduce_iter(&it, x, op->iattr[0]);
+    CSVI_ITER_LOOP(&it, { gx[o1] += scale * g[o0]; });
+    return CSVI_OK;
+}
+
+/* LOGSUMEXP: the aux slot (output's shape) keeps the running maximum. */
+int csvi_logsumexp_fwd(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *x = CSVI_IN(t, op, 0);
+    csvi_slot *y = CSVI_OUT(t, op);
+    double *m = CSVI_AUX(t, op)->data, *yd = y->data;
+    const double *xd = x->data;
+    csvi_iter it;
+    reduce_iter(&it, x, op->iattr[0]);
+    for (int64_t i = 0; i < y->size; i++) {
+        m[i] = -INFINITY;
+        yd[i] = 0.0;
+    }
+    CSVI_ITER_LOOP(&it, { if (xd[o1] > m[o0]) m[o0] = xd[o1]; });
+    CSVI_ITER_LOOP(&it, {
+        const double mv = isfinite(m[o0]) ? m[o0] : 0.0;
+        yd[o0] += exp(xd[o1] - mv);
+    });
+    for (int64_t i = 0; i < y->size; i++) {
+        const double mv = isfinite(m[i]) ? m[i] : 0.0;
+        yd[i] = isfinite(m[i]) ? mv + log(yd[i]) : m[i];
+    }
+    return CSVI_OK;
+}
+
+int csvi_logsumexp_vjp(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *x = CSVI_IN(t, op, 0);
+    double *gx = x->grad;
+    const double *g = CSVI_OUT(t, op)->grad, *yd = CSVI_OUT(t, op)->data, *xd = x->data;
+    if (!gx) return CSVI_OK;
+    csvi_iter it;
+    reduce_iter(&it, x, op->iattr[0]);
+    CSVI_ITER_LOOP(&it, {
+        if (isfinite(yd[o0])) gx[o1] += g[o0] * exp(xd[o1] - yd[o0]);
+    });
+    return CSVI_OK;
+}

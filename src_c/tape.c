@@ -1,0 +1,133 @@
+/* Tape storage and the reverse sweep. */
+#include <stdlib.h>
+#include <string.h>
+#include "csvi_opcodes.h"
+
+const csvi_kernel csvi_kernels[CSVI_OP_COUNT] = {
+#define CSVI_OP(name, fwd, vjp) [CSVI_OP_##name] = {fwd, vjp, #name},
+#include "ops.def"
+#include "distributions.def"
+#undef CSVI_OP
+};
+
+int csvi_vjp_none(csvi_tape *t, const csvi_op *op) {
+    (void)t;
+    (void)op;
+    return CSVI_OK;
+}
+
+void csvi_tape_init(csvi_tape *t) {
+    memset(t, 0, sizeof(*t));
+    t->failed_op = -1;
+}
+
+void csvi_tape_free(csvi_tape *t) {
+    free(t->slots);
+    free(t->ops);
+    free(t->arena);
+    free(t->live);
+    csvi_tape_init(t);
+}
+
+void csvi_tape_clear(csvi_tape *t) {
+    t->n_slots = 0;
+    t->n_ops = 0;
+    t->failed_op = -1;
+}
+
+int32_t csvi_tape_add_slot(csvi_tape *t, double *data, int32_t ndim,
+                           const int64_t *shape, int32_t needs_grad) {
+    if (ndim < 0 || ndim > CSVI_MAX_DIMS) return -1;
+    if (t->n_slots == t->cap_slots) {
+        int32_t cap = t->cap_slots ? 2 * t->cap_slots : 256;
+        csvi_slot *s = realloc(t->slots, (size_t)cap * sizeof(csvi_slot));
+        if (!s) return -1;
+        t->slots = s;
+        t->cap_slots = cap;
+    }
+    csvi_slot *s = &t->slots[t->n_slots];
+    s->data = data;
+    s->grad = NULL;
+    s->ndim = ndim;
+    s->needs_grad = needs_grad;
+    s->size = 1;
+    for (int d = 0; d < CSVI_MAX_DIMS; d++) s->shape[d] = d < ndim ? shape[d] : 1;
+    for (int d = 0; d < ndim; d++) s->size *= shape[d];
+    return t->n_slots++;
+}
+
+int32_t csvi_tape_add_op(csvi_tape *t, const csvi_op *op) {
+    if (op->code < 0 || op->code >= CSVI_OP_COUNT) return -1;
+    if (t->n_ops == t->cap_ops) {
+        int32_t cap = t->cap_ops ? 2 * t->cap_ops : 256;
+        csvi_op *o = realloc(t->ops, (size_t)cap * sizeof(csvi_op));
+        if (!o) return -1;
+        t->ops = o;
+        t->cap_ops = cap;
+    }
+    t->ops[t->n_ops] = *op;
+    return t->n_ops++;
+}
+
+int csvi_tape_forward_op(csvi_tape *t, int32_t i) {
+    const csvi_op *op = &t->ops[i];
+    int rc = csvi_kernels[op->code].fwd(t, op);
+    if (rc) t->failed_op = i;
+    return rc;
+}
+
+/* Gives every slot that needs a gradient a zeroed region of one arena. */
+static int assign_grad_buffers(csvi_tape *t) {
+    int64_t total = 0;
+    for (int32_t i = 0; i < t->n_slots; i++)
+        if (t->slots[i].needs_grad) total += t->slots[i].size;
+    if (total > t->arena_cap) {
+        double *a = realloc(t->arena, (size_t)total * sizeof(double));
+        if (!a) return CSVI_ERR_NOMEM;
+        t->arena = a;
+        t->arena_cap = total;
+    }
+    if (t->n_slots > t->live_cap) {
+        unsigned char *l = realloc(t->live, (size_t)t->n_slots);
+        if (!l) return CSVI_ERR_NOMEM;
+        t->live = l;
+        t->live_cap = t->n_slots;
+    }
+    memset(t->live, 0, (size_t)t->n_slots);
+    if (total) memset(t->arena, 0, (size_t)total * sizeof(double));
+    int64_t offset = 0;
+    for (int32_t i = 0; i < t->n_slots; i++) {
+        csvi_slot *s = &t->slots[i];
+        if (s->needs_grad) {
+            s->grad = t->arena + offset;
+            offset += s->size;
+        } else {
+            s->grad = NULL;
+        }
+    }
+    return CSVI_OK;
+}
+
+int csvi_tape_backward(csvi_tape *t, int32_t root) {
+    if (root < 0 || root >= t->n_slots) return CSVI_ERR_INDEX;
+    int rc = assign_grad_buffers(t);
+    if (rc) return rc;
+    csvi_slot *r = &t->slots[root];
+    if (!r->grad) return CSVI_OK;
+    for (int64_t k = 0; k < r->size; k++) r->grad[k] = 1.0;
+    t->live[root] = 1;
+    for (int32_t i = t->n_ops - 1; i >= 0; i--) {
+        const csvi_op *op = &t->ops[i];
+        if (!t->live[op->out] || !t->slots[op->out].grad) continue;
+        csvi_kernel_fn vjp = csvi_kernels[op->code].vjp;
+        if (vjp == csvi_vjp_none) continue;
+        rc = vjp(t, op);
+        if (rc) {
+            t->failed_op = i;
+            return rc;
+        }
+        for (int k = 0; k < op->n_in; k++)
+            if (t->slots[op->in[k]].grad) t->live[op->in[k]] = 1;
+    }
+    return CSVI_OK;
+}
