@@ -39,6 +39,12 @@ cdef inline Tensor as_tensor(object x):
     return _constant(x)
 
 
+def astensor(x):
+    """x itself if it is a Tensor, else a constant Tensor over x's data (no copy
+    when x is already a C-contiguous float64 array)."""
+    return as_tensor(x)
+
+
 cdef cnp.ndarray _empty(tuple shape):
     cdef int nd = PyTuple_GET_SIZE(shape)
     cdef cnp.npy_intp dims[8]

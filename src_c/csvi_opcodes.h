@@ -9,6 +9,7 @@ typedef enum {
 #define CSVI_OP(name, fwd, vjp) CSVI_OP_##name,
 #include "ops.def"
 #include "distributions.def"
+#include "transforms.def"
 #undef CSVI_OP
     CSVI_OP_COUNT
 } csvi_opcode;
@@ -18,6 +19,7 @@ typedef enum {
     int vjp(csvi_tape *t, const csvi_op *op);
 #include "ops.def"
 #include "distributions.def"
+#include "transforms.def"
 #undef CSVI_OP
 
 extern const csvi_kernel csvi_kernels[CSVI_OP_COUNT];

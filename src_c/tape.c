@@ -7,6 +7,7 @@ const csvi_kernel csvi_kernels[CSVI_OP_COUNT] = {
 #define CSVI_OP(name, fwd, vjp) [CSVI_OP_##name] = {fwd, vjp, #name},
 #include "ops.def"
 #include "distributions.def"
+#include "transforms.def"
 #undef CSVI_OP
 };
 
