@@ -6,6 +6,6 @@ def first_outside(x, double lo, double hi, bint lo_open=False, bint hi_open=Fals
     (an open end excludes its bound) or, with `integer`, not whole; -1 if none."""
     cdef cnp.ndarray arr = value_of(x)
     if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or arr.dtype != np.float64:
-        arr = np.ascontiguousarray(arr, dtype=np.float64)
+        arr = np.asarray(arr, dtype=np.float64, order="C")
     return csvi_first_outside(<double *>cnp.PyArray_DATA(arr), cnp.PyArray_SIZE(arr),
                               lo, hi, lo_open, hi_open, integer)

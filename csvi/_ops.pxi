@@ -20,7 +20,7 @@ cdef Tensor _constant(object x):
     """A Tensor holding NumPy data, not on any tape until an op uses it."""
     cdef Tensor t = Tensor.__new__(Tensor)
     try:
-        arr = np.ascontiguousarray(x, dtype=np.float64)
+        arr = np.asarray(x, dtype=np.float64, order="C")
     except (TypeError, ValueError) as e:
         raise TypeError(f"csvi: cannot use {type(x).__name__} value {x!r} as a tensor: {e}") from None
     t._value = arr
@@ -380,7 +380,7 @@ def getitem(x, key):
     if isinstance(key, tuple) and any(isinstance(k, Tensor) for k in key):
         raise TypeError("csvi: a tensor index must be the only index (it picks rows "
                         "along axis 0); index the other dims separately")
-    positions = np.ascontiguousarray(_flat_positions(t._value.shape)[key])
+    positions = np.asarray(_flat_positions(t._value.shape)[key], order="C")
     return _emit(OP_GATHER, (t, _constant(positions)), positions.shape, True, None, None, None)
 
 
