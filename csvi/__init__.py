@@ -1,4 +1,11 @@
-"""csvi: stochastic variational inference with Pyro's API and a C hot loop."""
+"""csvi: stochastic variational inference with Pyro's API and a C hot loop.
+
+    import csvi
+    import csvi.distributions as dist
+    from csvi.infer import SVI, Trace_ELBO
+    from csvi.optim import Adam
+"""
+from csvi import constraints, distributions, handlers, infer, optim
 from csvi._core import (
     Tensor,
     abs_ as abs,
@@ -24,5 +31,7 @@ from csvi._core import (
     transpose,
     where,
 )
+from csvi.params import clear_param_store, get_param_store
+from csvi.primitives import deterministic, factor, param, plate, sample, subsample
 
 __version__ = "0.1.0"

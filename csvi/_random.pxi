@@ -30,4 +30,11 @@ def get_generator():
     return _generator
 
 
+def set_generator(gen):
+    """Make `gen` (a numpy.random.Generator) the source of every csvi draw."""
+    if not isinstance(gen, np.random.Generator):
+        raise TypeError(f"set_generator needs a numpy.random.Generator, got {type(gen).__name__}")
+    _use_generator(gen)
+
+
 _use_generator(np.random.default_rng())

@@ -293,3 +293,19 @@ def value_of(x):
     if isinstance(x, Tensor):
         return (<Tensor>x)._value
     return np.asarray(x, dtype=np.float64)
+
+
+def leaf_over(arr, requires_grad=True):
+    """A leaf Tensor over `arr`'s own buffer (no copy), so in-place updates of
+    `arr` (an optimizer step on a param) are what the next tape reads."""
+    if not isinstance(arr, np.ndarray) or arr.dtype != np.float64 \
+            or not arr.flags.c_contiguous or not arr.flags.writeable:
+        raise TypeError("leaf_over needs a writeable C-contiguous float64 ndarray")
+    cdef Tensor t = Tensor.__new__(Tensor)
+    t._value = arr
+    t._tape = None
+    t._slot = -1
+    t._leaf = True
+    t.requires_grad = bool(requires_grad)
+    t.grad = None
+    return t

@@ -1,1 +1,5 @@
-"""placeholder"""
+"""Inference: SVI and its ELBOs."""
+from csvi.infer.svi import SVI
+from csvi.infer.trace_elbo import ELBO, Trace_ELBO
+
+__all__ = ["SVI", "ELBO", "Trace_ELBO"]

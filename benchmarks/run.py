@@ -1,0 +1,138 @@
+"""csvi, Pyro and NumPyro side by side on the same models, in one run.
+
+    python benchmarks/run.py [--models coin_loop,logreg] [--steps N] [--repeats R]
+                             [--peers] [--out DIR] [--markdown FILE]
+
+Each (library, model, mode) runs in its own subprocess (benchmarks/worker.py).
+Peers (with --peers) are optional: a library that cannot be imported gets a
+row saying so.  float64 and fixed seeds throughout.  Prints one table and
+writes it as JSON and Markdown.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from worker import MODES  # noqa: E402
+
+DEFAULT_STEPS = {
+    "coin_loop": 2000, "coin_plate": 2000, "logreg": 1000, "logreg_subsample": 1000,
+    "logreg_particles10": 1000, "eight_schools": 2000,
+}
+PEER_MODULES = {"pyro": ["torch", "pyro"], "numpyro": ["jax", "numpyro"]}
+
+
+def installed(library):
+    return all(importlib.util.find_spec(m) is not None for m in PEER_MODULES.get(library, []))
+
+
+def run_one(library, model, mode, steps, repeats):
+    cmd = [sys.executable, os.path.join(HERE, "worker.py"), library, model, mode,
+           "--steps", str(steps), "--repeats", str(repeats)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        return {"library": library, "model": model, "mode": mode, "error": tail[0]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fmt_time(s):
+    if s is None:
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def table(rows):
+    """Markdown table; ratios are peer time / csvi time (x faster for csvi)."""
+    head = ["model", "library", "mode", "per step median [min–max]", "compile", "import",
+            "time to result", "peak RSS", "final loss", "accuracy", "csvi speedup/step",
+            "csvi speedup to result"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    best = {}
+    for r in rows:
+        if r["library"] == "csvi" and "error" not in r:
+            cur = best.get(r["model"])
+            if cur is None or r["per_step_median_s"] < cur["per_step_median_s"]:
+                best[r["model"]] = r
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | {r['library']} | {r['mode']} | "
+                         f"{r['error']} |" + " |" * (len(head) - 4))
+            continue
+        ps = r["per_step_s"]
+        acc = "-"
+        if r.get("accuracy"):
+            a = r["accuracy"]
+            acc = (f"mean {a['posterior_mean']:.4f} ({100 * a['mean_rel_err']:.1f}%), "
+                   f"std {a['posterior_std']:.4f} ({100 * a['std_rel_err']:.1f}%)")
+        ratio = ratio_ttr = "-"
+        c = best.get(r["model"])
+        if c is not None and r["library"] != "csvi":
+            ratio = f"{r['per_step_median_s'] / c['per_step_median_s']:.1f}x"
+            ratio_ttr = f"{r['time_to_result_s'] / c['time_to_result_s']:.1f}x"
+        lines.append(
+            f"| {r['model']} | {r['library']} | {r['mode']} | "
+            f"{fmt_time(r['per_step_median_s'])} [{fmt_time(min(ps))}–{fmt_time(max(ps))}] | "
+            f"{fmt_time(r['compile_s'])} | {fmt_time(r['import_s'])} | "
+            f"{fmt_time(r['time_to_result_s'])} | {r['peak_rss_mb']:.0f} MB | "
+            f"{r['final_loss']:.4g} | {acc} | {ratio} | {ratio_ttr} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(DEFAULT_STEPS),
+                        help="comma-separated subset of " + ", ".join(DEFAULT_STEPS))
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps per run (default: each model's own)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--peers", action="store_true", help="also run Pyro and NumPyro")
+    parser.add_argument("--out", default=os.path.join(HERE, "results"),
+                        help="directory for results.json and results.md")
+    parser.add_argument("--markdown", default=None, help="also write the table here")
+    a = parser.parse_args(argv)
+    models = [m for m in a.models.split(",") if m]
+    unknown = [m for m in models if m not in DEFAULT_STEPS]
+    if unknown:
+        parser.error(f"unknown models {unknown}; choose from {list(DEFAULT_STEPS)}")
+    libraries = ["csvi"] + (["pyro", "numpyro"] if a.peers else [])
+    rows = []
+    for model in models:
+        steps = a.steps or DEFAULT_STEPS[model]
+        for library in libraries:
+            for mode in MODES[library]:
+                if not installed(library):
+                    rows.append({"library": library, "model": model, "mode": mode,
+                                 "error": f"{library} is not installed"})
+                    continue
+                start = time.perf_counter()
+                row = run_one(library, model, mode, steps, a.repeats)
+                rows.append(row)
+                status = row.get("error") or fmt_time(row["per_step_median_s"]) + "/step"
+                print(f"{model:20s} {library:8s} {mode:6s} {status}  "
+                      f"({time.perf_counter() - start:.1f} s)", file=sys.stderr)
+    md = table(rows)
+    print(md)
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    header = (f"Per-step times are medians over {a.repeats} repeats (each in a fresh "
+              f"subprocess per library), float64, on {os.cpu_count()} cores.\n\n")
+    for path in [os.path.join(a.out, "results.md")] + ([a.markdown] if a.markdown else []):
+        with open(path, "w") as f:
+            f.write(header + md + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""SVI: one gradient step of an ELBO on the params a model and guide use."""
+import math
+import sys
+import time
+
+import numpy as np
+
+from csvi import _core
+from csvi.params import get_param_store
+from csvi.runtime import Messenger
+
+__all__ = ["SVI"]
+
+
+class _ParamCapture(Messenger):
+    """Collects the names of the param sites a step touches (blocked ones don't
+    reach it, so they are not trained, as in Pyro)."""
+
+    def __init__(self):
+        super().__init__()
+        self.names = {}
+
+    def postprocess_message(self, msg):
+        if msg.type == "param":
+            self.names[msg.name] = None
+
+
+class SVI:
+    """Stochastic variational inference: `step()` estimates the loss and its
+    gradient in one taped run of guide and model, then updates every param the
+    run touched with `optim`.
+
+    Each step records on one tape owned by this SVI object (cleared, not
+    reallocated, between steps)."""
+
+    def __init__(self, model, guide, optim, loss, **static_kwargs):
+        if not callable(model) or not callable(guide):
+            raise TypeError("SVI: model and guide must be callables")
+        for attr in ("loss", "loss_and_grads"):
+            if not hasattr(loss, attr):
+                raise TypeError(f"SVI: loss must be an ELBO instance (e.g. Trace_ELBO()), "
+                                f"got {loss!r}")
+        if not hasattr(optim, "step"):
+            raise TypeError(f"SVI: optim must be a csvi.optim optimizer, got {optim!r}")
+        self.model = model
+        self.guide = guide
+        self.optim = optim
+        self.loss = loss
+        self.static_kwargs = static_kwargs
+        self._tape = _core.Tape(record_all=True)
+
+    def step(self, *args, **kwargs):
+        """One gradient step; returns the loss before the step."""
+        kwargs.update(self.static_kwargs)
+        store = get_param_store()
+        capture = _ParamCapture()
+        tape = self._tape
+        tape.clear()
+        try:
+            with _core.recording(tape), capture:
+                loss = self.loss.loss_and_grads(self.model, self.guide, *args, **kwargs)
+            updates = []
+            for name in capture.names:
+                leaf = store.leaf(name)
+                grad = leaf.grad
+                leaf.grad = None
+                if grad is None:
+                    continue
+                if not np.all(np.isfinite(grad)):
+                    raise ValueError(f"the gradient of param '{name}' is not finite; the "
+                                     "params and optimizer state were left unchanged")
+                updates.append((name, store.unconstrained(name), grad))
+        finally:
+            for name in capture.names:
+                if name in store:
+                    store.leaf(name).grad = None
+            tape.clear()
+        self.optim.step(updates)
+        return loss
+
+    def evaluate_loss(self, *args, **kwargs):
+        """The loss estimate, with no gradient step."""
+        kwargs.update(self.static_kwargs)
+        tape = self._tape
+        tape.clear()
+        try:
+            with _core.recording(tape):
+                return self.loss.loss(self.model, self.guide, *args, **kwargs)
+        finally:
+            tape.clear()
+
+    def run(self, num_steps, *args, progress_bar=True, **kwargs):
+        """`num_steps` steps; returns the losses as a NumPy array.  Shows a
+        progress bar with the running loss when stderr is a terminal."""
+        if int(num_steps) != num_steps or num_steps < 0:
+            raise ValueError(f"SVI.run: num_steps must be a nonnegative integer, "
+                             f"got {num_steps!r}")
+        losses = np.empty(int(num_steps))
+        bar = _progress(int(num_steps)) if progress_bar and sys.stderr.isatty() else None
+        try:
+            for i in range(int(num_steps)):
+                losses[i] = self.step(*args, **kwargs)
+                if bar is not None:
+                    bar.update(i, losses[max(0, i - 99):i + 1].mean())
+        finally:
+            if bar is not None:
+                bar.close()
+        return losses
+
+
+def _progress(total):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _PlainProgress(total)
+    return _TqdmProgress(tqdm(total=total))
+
+
+class _TqdmProgress:
+    def __init__(self, bar):
+        self.bar = bar
+        self.last = 0
+
+    def update(self, i, running_loss):
+        if i - self.last >= 50 or i == self.bar.total - 1:
+            self.bar.update(i + 1 - self.bar.n)
+            self.bar.set_postfix(loss=f"{running_loss:.4g}", refresh=False)
+            self.last = i
+
+    def close(self):
+        self.bar.close()
+
+
+class _PlainProgress:
+    """A one-line progress display on stderr, redrawn at most 10 times a second."""
+
+    def __init__(self, total):
+        self.total = total
+        self.start = time.perf_counter()
+        self.last = 0.0
+
+    def update(self, i, running_loss):
+        now = time.perf_counter()
+        if now - self.last < 0.1 and i != self.total - 1:
+            return
+        self.last = now
+        rate = (i + 1) / max(now - self.start, 1e-9)
+        loss = f"{running_loss:.4g}" if math.isfinite(running_loss) else "nan"
+        sys.stderr.write(f"\r{i + 1}/{self.total} steps  loss {loss}  {rate:,.0f} steps/s ")
+        sys.stderr.flush()
+
+    def close(self):
+        sys.stderr.write("\n")
+        sys.stderr.flush()

@@ -1,0 +1,152 @@
+"""Trace_ELBO: the evidence lower bound estimated from one joint run of guide
+and model per particle, with Pyro's gradient estimator.
+
+Reparameterized guide sites get pathwise gradients; the others get a score-
+function (REINFORCE) term, log q(z) times the detached log p/q of everything
+that shares the site's plates (Pyro's plate-wise Rao-Blackwellization)."""
+import math
+
+from csvi import _core
+from csvi.handlers import replay, trace
+
+__all__ = ["ELBO", "Trace_ELBO"]
+
+
+class ELBO:
+    """Base: `loss` (a float), `differentiable_loss` (a Tensor) and
+    `loss_and_grads` (a float, with gradients left on the params' leaves)."""
+
+    def __init__(self, num_particles=1, max_plate_nesting=float("inf"),
+                 vectorize_particles=False, strict_enumeration_warning=True):
+        if int(num_particles) != num_particles or num_particles < 1:
+            raise ValueError(f"{type(self).__name__}: num_particles must be a positive "
+                             f"integer, got {num_particles!r}")
+        self.num_particles = int(num_particles)
+        self.max_plate_nesting = max_plate_nesting
+        self.vectorize_particles = vectorize_particles
+
+    def _get_traces(self, model, guide, args, kwargs):
+        guide_trace = trace(guide).get_trace(*args, **kwargs)
+        model_trace = trace(replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
+        check_site_agreement(model_trace, guide_trace)
+        model_trace.compute_log_prob()
+        guide_trace.compute_log_prob()
+        return model_trace, guide_trace
+
+    def loss(self, model, guide, *args, **kwargs):
+        loss, _ = self._loss_and_surrogate(model, guide, args, kwargs)
+        return loss
+
+    def differentiable_loss(self, model, guide, *args, **kwargs):
+        _, surrogate = self._loss_and_surrogate(model, guide, args, kwargs)
+        return surrogate
+
+    def loss_and_grads(self, model, guide, *args, **kwargs):
+        loss, surrogate = self._loss_and_surrogate(model, guide, args, kwargs)
+        if _core.is_tensor(surrogate) and surrogate.requires_grad:
+            surrogate.backward()
+        return loss
+
+    def _loss_and_surrogate(self, model, guide, args, kwargs):
+        loss = 0.0
+        surrogate = 0.0
+        for _ in range(self.num_particles):
+            model_trace, guide_trace = self._get_traces(model, guide, args, kwargs)
+            elbo, surrogate_elbo = self._particle(model_trace, guide_trace)
+            if not math.isfinite(elbo):
+                raise_non_finite(model_trace, guide_trace)
+            loss -= elbo / self.num_particles
+            surrogate = surrogate - surrogate_elbo / self.num_particles
+        return loss, surrogate
+
+    def _particle(self, model_trace, guide_trace):
+        raise NotImplementedError
+
+
+class Trace_ELBO(ELBO):
+    """ELBO = E_q[log p(x, z) - log q(z)], as pyro.infer.Trace_ELBO."""
+
+    def _particle(self, model_trace, guide_trace):
+        elbo = 0.0
+        surrogate = 0.0
+        for site in model_trace.nodes.values():
+            if site.type == "sample":
+                lp = _core.sum(site.log_prob)
+                elbo += _core.value_of(lp).item()
+                surrogate = surrogate + lp
+        score_sites = []
+        for site in guide_trace.nodes.values():
+            if site.type != "sample" or site.is_observed:
+                continue
+            lp = _core.sum(site.log_prob)
+            elbo -= _core.value_of(lp).item()
+            if site.fn.has_rsample:
+                surrogate = surrogate - lp
+            else:
+                score_sites.append(site)
+        if score_sites:
+            terms = log_r_terms(model_trace, guide_trace)
+            for site in score_sites:
+                weight = log_r_sum_to(terms, site.cond_indep_stack)
+                surrogate = surrogate + _core.sum(site.log_prob * weight)
+        return elbo, surrogate
+
+
+def check_site_agreement(model_trace, guide_trace):
+    """Every latent site of the model must be drawn by the guide and vice versa."""
+    for name, site in model_trace.nodes.items():
+        if site.type == "sample" and not site.is_observed and name not in guide_trace.nodes:
+            raise ValueError(f"site '{name}' is a latent sample site of the model but the "
+                             "guide has no site of that name; add it to the guide (or "
+                             "observe it in the model)")
+    for name, site in guide_trace.nodes.items():
+        if site.type != "sample" or site.is_observed:
+            continue
+        other = model_trace.nodes.get(name)
+        if other is None or other.type != "sample":
+            raise ValueError(f"site '{name}' is sampled in the guide but the model has no "
+                             "sample site of that name; remove it from the guide or add it "
+                             "to the model")
+        if other.is_observed:
+            raise ValueError(f"site '{name}' is sampled in the guide but observed in the "
+                             "model")
+
+
+def log_r_terms(model_trace, guide_trace):
+    """(plate dims, detached log p or -log q) for every sample site."""
+    terms = []
+    for tr, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
+        for site in tr.nodes.values():
+            if site.type != "sample" or (sign < 0 and site.is_observed):
+                continue
+            dims = frozenset(f.dim for f in site.cond_indep_stack if f.dim is not None)
+            lp = site.log_prob.detach() if _core.is_tensor(site.log_prob) else site.log_prob
+            terms.append((dims, lp if sign > 0 else -lp))
+    return terms
+
+
+def log_r_sum_to(terms, cond_indep_stack):
+    """Sum the log p/q terms down to the batch dims of the given plates: a term
+    keeps a dim only if that dim is a plate both it and the target sit in."""
+    target = {f.dim for f in cond_indep_stack if f.dim is not None}
+    total = 0.0
+    for dims, lp in terms:
+        lp = _core.astensor(lp)
+        keep = dims & target
+        axes = tuple(d for d in range(-lp.ndim, 0) if d not in keep and lp.shape[d] != 1)
+        if axes:
+            lp = _core.sum(lp, axis=axes, keepdims=True)
+        total = total + lp
+    return total
+
+
+def raise_non_finite(model_trace, guide_trace):
+    """Name the first site whose log-density is not finite."""
+    for label, tr in (("guide", guide_trace), ("model", model_trace)):
+        for name, site in tr.nodes.items():
+            if site.type == "sample":
+                value = _core.value_of(site.log_prob).sum()
+                if not math.isfinite(value):
+                    raise ValueError(f"the loss is not finite: log_prob of {label} site "
+                                     f"'{name}' is {value}; check its parameters and value")
+    raise ValueError("the loss is not finite")

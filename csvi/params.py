@@ -1,0 +1,177 @@
+"""The global param store: every learnable parameter by name, kept unconstrained.
+
+Each entry is a float64 array (the optimizer updates it in place), its
+constraint, and a leaf Tensor over that same buffer, so a step's tape reads the
+current value without a copy and the gradient lands in one place.
+"""
+import json
+
+import numpy as np
+
+from csvi import _core, constraints
+
+__all__ = ["ParamStore", "get_param_store", "clear_param_store"]
+
+
+class _Entry:
+    __slots__ = ("unconstrained", "constraint", "transform", "leaf")
+
+    def __init__(self, unconstrained, constraint, transform):
+        self.unconstrained = unconstrained
+        self.constraint = constraint
+        self.transform = transform
+        self.leaf = _core.leaf_over(unconstrained)
+
+
+class ParamStore:
+    """Dict-like: `store[name]` is the constrained value; names(), items(), ..."""
+
+    def __init__(self):
+        self._entries = {}
+
+    # ---- dict-like view -----------------------------------------------------
+    def __contains__(self, name):
+        return name in self._entries
+
+    def __len__(self):
+        return len(self._entries)
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def keys(self):
+        return self._entries.keys()
+
+    def names(self):
+        return list(self._entries)
+
+    def __getitem__(self, name):
+        """The constrained value of `name` (a Tensor off any tape)."""
+        if name not in self._entries:
+            raise KeyError(f"param store has no parameter named '{name}'")
+        e = self._entries[name]
+        return e.transform(_core.Tensor(e.unconstrained))
+
+    def items(self):
+        return [(name, self[name]) for name in self._entries]
+
+    def values(self):
+        return [self[name] for name in self._entries]
+
+    def __delitem__(self, name):
+        del self._entries[name]
+
+    def clear(self):
+        self._entries.clear()
+
+    def get_state(self):
+        return {name: (e.unconstrained.copy(), e.constraint) for name, e in self._entries.items()}
+
+    # ---- used by csvi.param and SVI -----------------------------------------
+    def get_param(self, name, init_value=None, constraint=constraints.real):
+        """The constrained value of `name` on the current tape, creating it from
+        `init_value` on first use."""
+        e = self._entries.get(name)
+        if e is None:
+            e = self._create(name, init_value, constraint)
+        return e.transform(e.leaf)
+
+    def _create(self, name, init_value, constraint):
+        from csvi.transforms import biject_to
+
+        if init_value is None:
+            raise KeyError(f"param '{name}' is not in the param store and no init_value "
+                           "was given")
+        if callable(init_value) and not _core.is_tensor(init_value):
+            init_value = init_value()
+        value = np.array(_core.value_of(init_value), dtype=np.float64)
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"param '{name}': init_value must be finite, got {value!r}")
+        bad = constraint.first_violation(value)
+        if bad >= 0:
+            raise ValueError(f"param '{name}': init_value {value.reshape(-1)[bad]!r} (at flat "
+                             f"index {bad}) is outside its constraint {constraint!r}")
+        transform = biject_to(constraint)
+        unconstrained = np.ascontiguousarray(
+            _core.value_of(transform.inv(value)), dtype=np.float64).copy()
+        if not np.all(np.isfinite(unconstrained)):
+            raise ValueError(f"param '{name}': init_value {value!r} lies on the boundary of "
+                             f"{constraint!r}; choose a value strictly inside")
+        e = _Entry(unconstrained, constraint, transform)
+        self._entries[name] = e
+        return e
+
+    def leaf(self, name):
+        """The unconstrained leaf Tensor of `name` (gradients land on it)."""
+        return self._entries[name].leaf
+
+    def unconstrained(self, name):
+        """The unconstrained array of `name` (updated in place by optimizers)."""
+        return self._entries[name].unconstrained
+
+    def constraint(self, name):
+        return self._entries[name].constraint
+
+    # ---- persistence --------------------------------------------------------
+    def save(self, path):
+        """Write every param (unconstrained) and its constraint to a .npz file."""
+        arrays = {f"param/{n}": e.unconstrained for n, e in self._entries.items()}
+        specs = {n: constraint_to_spec(e.constraint) for n, e in self._entries.items()}
+        arrays["__constraints__"] = np.array(json.dumps(specs))
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+
+    def load(self, path):
+        """Read params saved by `save`, replacing any of the same name."""
+        from csvi.transforms import biject_to
+
+        with np.load(path, allow_pickle=False) as data:
+            specs = json.loads(str(data["__constraints__"]))
+            for name, spec in specs.items():
+                c = constraint_from_spec(spec)
+                arr = np.ascontiguousarray(data[f"param/{name}"], dtype=np.float64).copy()
+                self._entries[name] = _Entry(arr, c, biject_to(c))
+
+
+def constraint_to_spec(c):
+    """A JSON-able description of a constraint (no pickled code)."""
+    if isinstance(c, constraints.independent):
+        return {"kind": "independent", "base": constraint_to_spec(c.base_constraint),
+                "ndims": c.reinterpreted_batch_ndims}
+    if isinstance(c, constraints._Simplex):
+        return {"kind": "simplex"}
+    if isinstance(c, constraints._Interval):
+        return {"kind": "interval", "lower": c.lower, "upper": c.upper,
+                "lower_open": c.lower_open, "upper_open": c.upper_open,
+                "integer": c.is_discrete}
+    raise ValueError(f"cannot save a param with constraint {c!r}")
+
+
+def constraint_from_spec(spec):
+    kind = spec["kind"]
+    if kind == "independent":
+        return constraints.independent(constraint_from_spec(spec["base"]), spec["ndims"])
+    if kind == "simplex":
+        return constraints.simplex
+    if kind == "interval":
+        if spec["lower"] == -np.inf and spec["upper"] == np.inf and not spec["integer"]:
+            return constraints.real
+        if spec["lower"] == 0.0 and spec["upper"] == np.inf and spec["lower_open"]:
+            return constraints.positive
+        if (spec["lower"], spec["upper"]) == (0.0, 1.0) and not spec["lower_open"] \
+                and not spec["upper_open"] and not spec["integer"]:
+            return constraints.unit_interval
+        return constraints._Interval(spec["lower"], spec["upper"], spec["lower_open"],
+                                     spec["upper_open"], spec["integer"])
+    raise ValueError(f"unknown constraint spec {spec!r}")
+
+
+_STORE = ParamStore()
+
+
+def get_param_store():
+    return _STORE
+
+
+def clear_param_store():
+    _STORE.clear()
