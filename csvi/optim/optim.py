@@ -111,7 +111,8 @@ class PyroOptim:
         self.optim_args = optim_args
         self.clip_args = clip_args
         # Fixed dicts are checked now, so a typo fails before training starts.
-        self._fixed_hyper = None if callable(optim_args) else self._hyper(optim_args, clip_args, None)
+        fixed = isinstance(optim_args, dict) and isinstance(clip_args, dict)
+        self._fixed_hyper = self._hyper(optim_args, clip_args, None) if fixed else None
         self._slots = {}
         self._waiting = {}        # state from set_state for params not yet seen
         self._new_param_hook = None
