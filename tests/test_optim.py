@@ -173,6 +173,17 @@ def test_large_param_releases_gil_path():
         rtol=1e-11)
 
 
+def test_param_without_grad_is_skipped():
+    opt = optim.Adam({"lr": 0.1})
+    p = np.ones(2)
+    opt.step([("w", p, None)])
+    np.testing.assert_array_equal(p, 1.0)
+    with pytest.raises(KeyError):
+        opt.state_of("w")
+    opt.step([("w", p, np.ones(2))])
+    assert opt.state_of("w")["step"] == 1
+
+
 def test_non_contiguous_or_other_dtype_grad_is_accepted():
     g = np.arange(12.0).reshape(3, 4).T          # Fortran-ordered view
     p = np.zeros((4, 3))
@@ -444,6 +455,17 @@ def test_exponential_lr_drives_the_update():
         np.testing.assert_allclose(p, -total, rtol=1e-14)
         sched.step()
     assert _lr(sched) == pytest.approx(0.1 * 0.5 ** 4)
+
+
+def test_scheduler_step_with_params_is_an_update_not_an_epoch():
+    sched = optim.StepLR({"optimizer": optim.SGD, "optim_args": {"lr": 0.1}, "step_size": 1})
+    p = np.zeros(2)
+    sched.step([("w", p, np.ones(2))])       # what SVI calls every step
+    sched.step([])                           # a step with no params touched
+    np.testing.assert_allclose(p, -0.1)
+    assert sched.state_of("w")["epoch"] == 0 and _lr(sched) == 0.1
+    sched.step()
+    assert sched.state_of("w")["epoch"] == 1 and _lr(sched) == pytest.approx(0.01)
 
 
 def test_late_param_starts_its_own_schedule():

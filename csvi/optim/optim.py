@@ -72,6 +72,15 @@ def betas(name, value):
 _CLIP_ARGS = {"clip_norm": positive, "clip_value": positive}
 
 
+def _plain(value):
+    """A state entry as stored: arrays as fresh float64 arrays, 0-d as numbers."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    if np.ndim(value):
+        return np.array(value, dtype=np.float64)
+    return value
+
+
 class _ParamSlot:
     """One parameter's optimizer: its C kernel, state buffer and step count.
     `extra` holds numbers owned by a scheduler (epoch, base_lr, ...)."""
@@ -90,10 +99,10 @@ class PyroOptim:
     """Base of csvi's optimizers (Pyro's PyroOptim over torch.optim).
 
     Subclasses set `kind` (the C algorithm) and `args` (each optim_args key
-    with its default and check).  `optim_args` is a dict,
-    or a callable taking a param name and returning a dict (Pyro's per-param
-    form); `clip_args` likewise, with keys clip_norm (rescale a gradient whose
-    L2 norm exceeds it) and/or clip_value (clamp each element).
+    with its default and check).  `optim_args` is a dict, or a callable taking
+    a param name and returning a dict (Pyro's per-param form); `clip_args`
+    likewise, with keys clip_norm (rescale a gradient whose L2 norm exceeds
+    it) and/or clip_value (clamp each element).
     """
 
     kind = None
@@ -174,18 +183,21 @@ class PyroOptim:
 
     # ---- the update -----------------------------------------------------------
     def step(self, params):
-        """One update of every `(name, value, grad)` in `params`, in place."""
+        """One update of every `(name, value, grad)` in `params`, in place.  A
+        param whose grad is None is skipped, as torch skips params without one."""
         for item in params:
             try:
                 name, value, grad = item
             except (TypeError, ValueError):
                 raise TypeError(f"{self._name()}.step: expected (name, value, grad) "
                                 f"triples, got {item!r}") from None
+            if grad is None:
+                continue
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"{self._name()}.step: the value of param {name!r} must be "
+                                f"a numpy.ndarray, got {type(value).__name__}")
             slot = self._slots.get(name)
             if slot is None:
-                if not isinstance(value, np.ndarray):
-                    raise TypeError(f"{self._name()}.step: the value of param {name!r} must be "
-                                    f"a numpy.ndarray, got {type(value).__name__}")
                 slot = self._new_slot(name, value.shape)
                 waiting = self._waiting.pop(name, None)
                 if waiting is not None:
@@ -257,8 +269,7 @@ class PyroOptim:
             if not isinstance(entry, dict):
                 raise TypeError(f"{self._name()}.set_state: the state of param {name!r} must "
                                 f"be a dict, got {type(entry).__name__}")
-            entry = {k: (np.array(v, dtype=np.float64) if np.ndim(v) else v.item()
-                         if isinstance(v, np.ndarray) else v) for k, v in entry.items()}
+            entry = {k: _plain(v) for k, v in entry.items()}
             slot = self._slots.get(name)
             if slot is None:
                 self._waiting[name] = entry
