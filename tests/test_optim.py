@@ -192,6 +192,9 @@ def test_non_contiguous_or_other_dtype_grad_is_accepted():
     p2 = np.zeros(3)
     optim.SGD({"lr": 1.0}).step([("w", p2, np.array([1, 2, 3], dtype=np.int64))])
     np.testing.assert_array_equal(p2, [-1.0, -2.0, -3.0])
+    scalar = np.zeros(())
+    optim.SGD({"lr": 1.0}).step([("s", scalar, 2)])      # a Python number for a 0-d param
+    assert scalar.shape == () and scalar == -2.0
 
 
 # ---- clip_args (Pyro's PyroOptim) --------------------------------------------------

@@ -208,7 +208,7 @@ class PyroOptim:
                                  f"but its optimizer state was made for shape {slot.shape}")
             if not isinstance(grad, np.ndarray) or grad.dtype != np.float64 \
                     or not grad.flags.c_contiguous:
-                grad = np.ascontiguousarray(grad, dtype=np.float64)
+                grad = np.asarray(grad, dtype=np.float64, order="C")  # keeps 0-d 0-d
             try:
                 slot.kernel.step(value, grad, slot.state, slot.step + 1)
             except (TypeError, ValueError) as e:
