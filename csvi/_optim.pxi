@@ -1,0 +1,182 @@
+# Optimizer updates: a thin wrapper over src_c/optim.c.  Python (csvi.optim)
+# decides which parameter gets which hyperparameters; C does the arithmetic.
+
+cdef extern from "csvi_optim.h":
+    enum:
+        CSVI_OPTIM_SGD
+        CSVI_OPTIM_ADAM
+        CSVI_OPTIM_CLIPPED_ADAM
+        CSVI_OPTIM_RMSPROP
+        CSVI_OPTIM_ADAGRAD
+        CSVI_OPTIM_NESTEROV
+        CSVI_OPTIM_CENTERED
+        CSVI_OPTIM_AMSGRAD
+        CSVI_OPTIM_MAXIMIZE
+        CSVI_OPTIM_OK
+
+    ctypedef struct csvi_optim_config:
+        int32_t kind
+        int32_t flags
+        double lr
+        double weight_decay
+        double eps
+        double beta1
+        double beta2
+        double momentum
+        double dampening
+        double alpha
+        double lr_decay
+        double initial_accumulator_value
+        double clip_norm
+        double lrd
+        double max_grad_norm
+        double max_grad_value
+
+    csvi_optim_config csvi_optim_defaults(int32_t kind)
+    int csvi_optim_state_count(const csvi_optim_config *c)
+    void csvi_optim_init_state(const csvi_optim_config *c, double *state, int64_t n)
+    int csvi_optim_step(csvi_optim_config *c, double *param, const double *grad,
+                        double *state, int64_t n, int64_t step) nogil
+
+
+cdef dict _OPTIM_KINDS = {
+    "SGD": CSVI_OPTIM_SGD,
+    "Adam": CSVI_OPTIM_ADAM,
+    "ClippedAdam": CSVI_OPTIM_CLIPPED_ADAM,
+    "RMSprop": CSVI_OPTIM_RMSPROP,
+    "Adagrad": CSVI_OPTIM_ADAGRAD,
+}
+
+cdef dict _OPTIM_FLAGS = {
+    "nesterov": CSVI_OPTIM_NESTEROV,
+    "centered": CSVI_OPTIM_CENTERED,
+    "amsgrad": CSVI_OPTIM_AMSGRAD,
+    "maximize": CSVI_OPTIM_MAXIMIZE,
+}
+
+
+cdef cnp.ndarray _optim_buffer(object x, str what, bint writable):
+    """x as a float64 C-contiguous ndarray (no copy), or a clear error."""
+    if not isinstance(x, cnp.ndarray):
+        raise TypeError(f"optimizer step: {what} must be a numpy.ndarray, got {type(x).__name__}")
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    if a.dtype != np.float64:
+        raise TypeError(f"optimizer step: {what} must have dtype float64, got {a.dtype}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        raise ValueError(f"optimizer step: {what} must be C-contiguous")
+    if writable and not a.flags.writeable:
+        raise ValueError(f"optimizer step: {what} must be writable (it is updated in place)")
+    return a
+
+
+cdef class OptimKernel:
+    """One parameter's optimizer: a C csvi_optim_config and the update it runs.
+
+    Keyword names are the C config's fields (lr, weight_decay, eps, beta1,
+    beta2, momentum, dampening, alpha, lr_decay, initial_accumulator_value,
+    clip_norm, lrd, max_grad_norm, max_grad_value) plus the boolean flags
+    nesterov, centered, amsgrad and maximize; unset ones keep torch's defaults.
+    Values are trusted: csvi.optim validates them with the user's names.
+    """
+    cdef csvi_optim_config c
+    cdef readonly str kind
+
+    def __cinit__(self, str kind, **hyper):
+        if kind not in _OPTIM_KINDS:
+            raise ValueError(f"OptimKernel: unknown optimizer {kind!r}; "
+                             f"expected one of {sorted(_OPTIM_KINDS)}")
+        self.kind = kind
+        self.c = csvi_optim_defaults(_OPTIM_KINDS[kind])
+        for key, value in hyper.items():
+            if key in _OPTIM_FLAGS:
+                if value:
+                    self.c.flags |= <int32_t>_OPTIM_FLAGS[key]
+                continue
+            if key == "lr": self.c.lr = value
+            elif key == "weight_decay": self.c.weight_decay = value
+            elif key == "eps": self.c.eps = value
+            elif key == "beta1": self.c.beta1 = value
+            elif key == "beta2": self.c.beta2 = value
+            elif key == "momentum": self.c.momentum = value
+            elif key == "dampening": self.c.dampening = value
+            elif key == "alpha": self.c.alpha = value
+            elif key == "lr_decay": self.c.lr_decay = value
+            elif key == "initial_accumulator_value": self.c.initial_accumulator_value = value
+            elif key == "clip_norm": self.c.clip_norm = value
+            elif key == "lrd": self.c.lrd = value
+            elif key == "max_grad_norm": self.c.max_grad_norm = value
+            elif key == "max_grad_value": self.c.max_grad_value = value
+            else:
+                raise ValueError(f"OptimKernel: unknown hyperparameter {key!r}")
+
+    @property
+    def lr(self):
+        """The current learning rate (ClippedAdam decays it; schedulers set it)."""
+        return self.c.lr
+
+    @lr.setter
+    def lr(self, double value):
+        self.c.lr = value
+
+    @property
+    def state_count(self):
+        """Number of state vectors, each as long as the parameter."""
+        return csvi_optim_state_count(&self.c)
+
+    @property
+    def state_names(self):
+        """Names of the state vectors in C order (torch.optim's state keys)."""
+        cdef int kind = self.c.kind
+        names = []
+        if kind == CSVI_OPTIM_SGD:
+            if self.c.momentum != 0.0:
+                names.append("momentum_buffer")
+        elif kind == CSVI_OPTIM_ADAM or kind == CSVI_OPTIM_CLIPPED_ADAM:
+            names += ["exp_avg", "exp_avg_sq"]
+            if kind == CSVI_OPTIM_ADAM and self.c.flags & CSVI_OPTIM_AMSGRAD:
+                names.append("max_exp_avg_sq")
+        elif kind == CSVI_OPTIM_RMSPROP:
+            names.append("square_avg")
+            if self.c.momentum > 0.0:
+                names.append("momentum_buffer")
+            if self.c.flags & CSVI_OPTIM_CENTERED:
+                names.append("grad_avg")
+        elif kind == CSVI_OPTIM_ADAGRAD:
+            names.append("sum")
+        assert len(names) == csvi_optim_state_count(&self.c)
+        return names
+
+    def new_state(self, int64_t n):
+        """A fresh (state_count, n) state buffer."""
+        cdef int k = csvi_optim_state_count(&self.c)
+        cdef cnp.ndarray s = np.empty((k, n), dtype=np.float64)
+        csvi_optim_init_state(&self.c, <double *>cnp.PyArray_DATA(s), n)
+        return s
+
+    def step(self, param, grad, state, int64_t step):
+        """Update `param` in place from `grad`, advancing `state` (from
+        new_state); `step` is this parameter's 1-based update count."""
+        cdef cnp.ndarray p = _optim_buffer(param, "param", True)
+        cdef cnp.ndarray g = _optim_buffer(grad, "grad", False)
+        cdef cnp.ndarray s = _optim_buffer(state, "state", True)
+        cdef int64_t n = cnp.PyArray_SIZE(p)
+        cdef int k = csvi_optim_state_count(&self.c)
+        if (<object>g).shape != (<object>p).shape:
+            raise ValueError(f"optimizer step: grad has shape {(<object>g).shape}, "
+                             f"but the param has shape {(<object>p).shape}")
+        if cnp.PyArray_SIZE(s) != k * n:
+            raise ValueError(f"optimizer step: state has {cnp.PyArray_SIZE(s)} elements; "
+                             f"{self.kind} needs {k} x {n} for this param")
+        if step < 1:
+            raise ValueError(f"optimizer step: step must be >= 1, got {step}")
+        cdef double *pp = <double *>cnp.PyArray_DATA(p)
+        cdef const double *gp = <const double *>cnp.PyArray_DATA(g)
+        cdef double *sp = <double *>cnp.PyArray_DATA(s)
+        cdef int rc
+        if n >= _GIL_RELEASE_SIZE:
+            with nogil:
+                rc = csvi_optim_step(&self.c, pp, gp, sp, n, step)
+        else:
+            rc = csvi_optim_step(&self.c, pp, gp, sp, n, step)
+        if rc != CSVI_OPTIM_OK:
+            raise ValueError(f"optimizer step: the C update failed with code {rc}")

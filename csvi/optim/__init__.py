@@ -1,1 +1,23 @@
-"""placeholder"""
+"""Optimizers with Pyro's faces (`csvi.optim.Adam({"lr": 0.01})`) over C updates.
+
+The SVI layer calls `optim(params)` with `(name, value, grad)` triples; each
+param gets its own optimizer state the first time it is seen.
+"""
+from csvi.optim.lr_scheduler import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    MultiplicativeLR,
+    MultiStepLR,
+    PyroLRScheduler,
+    ReduceLROnPlateau,
+    StepLR,
+)
+from csvi.optim.optim import PyroOptim
+from csvi.optim.optimizers import SGD, Adagrad, Adam, ClippedAdam, RMSprop
+
+__all__ = [
+    "PyroOptim", "Adam", "ClippedAdam", "SGD", "RMSprop", "Adagrad",
+    "PyroLRScheduler", "ExponentialLR", "StepLR", "MultiStepLR", "LambdaLR",
+    "MultiplicativeLR", "CosineAnnealingLR", "ReduceLROnPlateau",
+]

@@ -1,0 +1,303 @@
+"""PyroOptim: one optimizer per parameter, created the first time the parameter
+is updated, so parameters that appear mid-training (as `csvi.param` allows) need
+no registration.  The update itself is C (csvi._core.OptimKernel).
+
+The SVI layer calls ``optim(params)`` (or ``optim.step(params)``) with a list of
+``(name, value, grad)``: ``value`` is the param store's unconstrained float64
+array, updated in place, and ``grad`` the gradient of the loss w.r.t. it.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from csvi import _core
+
+__all__ = ["PyroOptim"]
+
+
+# ---- argument checks (shared by every optimizer's argument table) -----------
+
+def _number(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"invalid {name}={value!r}: must be a real number")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"invalid {name}={value!r}: must not be NaN")
+    return value
+
+
+def nonnegative(name, value):
+    value = _number(name, value)
+    if not (0.0 <= value < math.inf):
+        raise ValueError(f"invalid {name}={value!r}: must be a finite number >= 0")
+    return value
+
+
+def positive(name, value):
+    value = _number(name, value)
+    if not (0.0 < value < math.inf):
+        raise ValueError(f"invalid {name}={value!r}: must be a finite number > 0")
+    return value
+
+
+def finite(name, value):
+    value = _number(name, value)
+    if not math.isfinite(value):
+        raise ValueError(f"invalid {name}={value!r}: must be finite")
+    return value
+
+
+def flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"invalid {name}={value!r}: must be True or False")
+    return bool(value)
+
+
+def betas(name, value):
+    try:
+        b1, b2 = value
+    except (TypeError, ValueError):
+        raise ValueError(f"invalid {name}={value!r}: must be a pair (beta1, beta2)") from None
+    out = []
+    for k, b in enumerate((b1, b2)):
+        b = _number(f"{name}[{k}]", b)
+        if not 0.0 <= b < 1.0:
+            raise ValueError(f"invalid {name}={tuple(value)!r}: {name}[{k}]={b!r} must be in [0, 1)")
+        out.append(b)
+    return tuple(out)
+
+
+# Pyro's clip_args: applied to a raw gradient before any algorithm.
+_CLIP_ARGS = {"clip_norm": positive, "clip_value": positive}
+
+
+def _plain(value):
+    """A state entry as stored: arrays as fresh float64 arrays, 0-d as numbers."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    if np.ndim(value):
+        return np.array(value, dtype=np.float64)
+    return value
+
+
+class _ParamSlot:
+    """One parameter's optimizer: its C kernel, state buffer and step count.
+    `extra` holds numbers owned by a scheduler (epoch, base_lr, ...)."""
+
+    __slots__ = ("kernel", "state", "step", "shape", "extra")
+
+    def __init__(self, kernel, shape):
+        self.kernel = kernel
+        self.shape = shape
+        self.state = kernel.new_state(int(np.prod(shape, dtype=np.int64)))
+        self.step = 0
+        self.extra = {}
+
+
+class PyroOptim:
+    """Base of csvi's optimizers (Pyro's PyroOptim over torch.optim).
+
+    Subclasses set `kind` (the C algorithm) and `args` (each optim_args key
+    with its default and check).  `optim_args` is a dict, or a callable taking
+    a param name and returning a dict (Pyro's per-param form); `clip_args`
+    likewise, with keys clip_norm (rescale a gradient whose L2 norm exceeds
+    it) and/or clip_value (clamp each element).
+    """
+
+    kind = None
+    args = {}
+
+    def __init__(self, optim_args, clip_args=None):
+        if not (isinstance(optim_args, dict) or callable(optim_args)):
+            raise TypeError(f"{self._name()}: optim_args must be a dict or a callable "
+                            f"returning a dict per param name, got {type(optim_args).__name__}")
+        if clip_args is None:
+            clip_args = {}
+        if not (isinstance(clip_args, dict) or callable(clip_args)):
+            raise TypeError(f"{self._name()}: clip_args must be a dict or a callable "
+                            f"returning a dict per param name, got {type(clip_args).__name__}")
+        self.optim_args = optim_args
+        self.clip_args = clip_args
+        # Fixed dicts are checked now, so a typo fails before training starts.
+        fixed = isinstance(optim_args, dict) and isinstance(clip_args, dict)
+        self._fixed_hyper = self._hyper(optim_args, clip_args, None) if fixed else None
+        self._slots = {}
+        self._waiting = {}        # state from set_state for params not yet seen
+        self._new_param_hook = None
+
+    # ---- subclass interface -------------------------------------------------
+    def to_kernel(self, args):
+        """Checked optim_args -> OptimKernel keywords (names differ for betas)."""
+        return dict(args)
+
+    def validate(self, args, where):
+        """Checks that involve several arguments (e.g. SGD's nesterov)."""
+
+    # ---- argument handling ----------------------------------------------------
+    def _name(self):
+        return type(self).__name__
+
+    def _hyper(self, optim_args, clip_args, param_name):
+        where = self._name() if param_name is None else f"{self._name()} (param {param_name!r})"
+        if not isinstance(optim_args, dict):
+            raise TypeError(f"{where}: the optim_args callable must return a dict, "
+                            f"got {type(optim_args).__name__}")
+        unknown = sorted(set(optim_args) - set(self.args))
+        if unknown:
+            raise ValueError(f"{where}: unknown optim_args key {unknown[0]!r}; "
+                             f"valid keys are {', '.join(sorted(self.args))}")
+        checked = {}
+        for key, (default, check) in self.args.items():
+            try:
+                checked[key] = check(key, optim_args.get(key, default))
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
+        self.validate(checked, where)
+        hyper = self.to_kernel(checked)
+        if not isinstance(clip_args, dict):
+            raise TypeError(f"{where}: the clip_args callable must return a dict, "
+                            f"got {type(clip_args).__name__}")
+        for key, value in clip_args.items():
+            if key not in _CLIP_ARGS:
+                raise ValueError(f"{where}: unknown clip_args key {key!r}; "
+                                 "valid keys are clip_norm, clip_value")
+            try:
+                value = _CLIP_ARGS[key](key, value)
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
+            hyper["max_grad_norm" if key == "clip_norm" else "max_grad_value"] = value
+        return hyper
+
+    def _new_slot(self, name, shape):
+        if self._fixed_hyper is not None:
+            hyper = self._fixed_hyper
+        else:
+            optim_args = self.optim_args(name) if callable(self.optim_args) else self.optim_args
+            clip_args = self.clip_args(name) if callable(self.clip_args) else self.clip_args
+            hyper = self._hyper(optim_args, clip_args, name)
+        slot = _ParamSlot(_core.OptimKernel(self.kind, **hyper), shape)
+        if self._new_param_hook is not None:
+            self._new_param_hook(slot)
+        return slot
+
+    # ---- the update -----------------------------------------------------------
+    def step(self, params):
+        """One update of every `(name, value, grad)` in `params`, in place.  A
+        param whose grad is None is skipped, as torch skips params without one."""
+        for item in params:
+            try:
+                name, value, grad = item
+            except (TypeError, ValueError):
+                raise TypeError(f"{self._name()}.step: expected (name, value, grad) "
+                                f"triples, got {item!r}") from None
+            if grad is None:
+                continue
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"{self._name()}.step: the value of param {name!r} must be "
+                                f"a numpy.ndarray, got {type(value).__name__}")
+            slot = self._slots.get(name)
+            if slot is None:
+                slot = self._new_slot(name, value.shape)
+                waiting = self._waiting.pop(name, None)
+                if waiting is not None:
+                    self._load_slot(name, slot, waiting)
+                self._slots[name] = slot
+            elif value.shape != slot.shape:
+                raise ValueError(f"{self._name()}.step: param {name!r} has shape {value.shape}, "
+                                 f"but its optimizer state was made for shape {slot.shape}")
+            if not isinstance(grad, np.ndarray) or grad.dtype != np.float64 \
+                    or not grad.flags.c_contiguous:
+                grad = np.asarray(grad, dtype=np.float64, order="C")  # keeps 0-d 0-d
+            try:
+                slot.kernel.step(value, grad, slot.state, slot.step + 1)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{self._name()}: param {name!r}: {e}") from None
+            slot.step += 1
+
+    __call__ = step
+
+    # ---- state ----------------------------------------------------------------
+    def _slot_state(self, slot):
+        out = {"step": slot.step, "lr": slot.kernel.lr}
+        for k, key in enumerate(slot.kernel.state_names):
+            out[key] = slot.state[k].reshape(slot.shape).copy()
+        out.update(slot.extra)
+        return out
+
+    def _load_slot(self, name, slot, state):
+        names = slot.kernel.state_names
+        expected = {"step", "lr", *names, *slot.extra}
+        missing = sorted(expected - set(state))
+        unknown = sorted(set(state) - expected)
+        if missing or unknown:
+            raise ValueError(f"{self._name()}.set_state: param {name!r}: state keys "
+                             f"{sorted(state)} do not match {sorted(expected)}")
+        arrays = []
+        for key in names:
+            arr = np.asarray(state[key], dtype=np.float64)
+            if arr.shape != slot.shape:
+                raise ValueError(f"{self._name()}.set_state: param {name!r}: {key} has shape "
+                                 f"{arr.shape}, but the param has shape {slot.shape}")
+            arrays.append(arr.reshape(-1))
+        step = int(state["step"])
+        if step < 0:
+            raise ValueError(f"{self._name()}.set_state: param {name!r}: step={step} is negative")
+        for k, arr in enumerate(arrays):
+            slot.state[k] = arr
+        slot.step = step
+        slot.kernel.lr = float(state["lr"])
+        for key in slot.extra:
+            slot.extra[key] = type(slot.extra[key])(state[key])
+
+    def get_state(self):
+        """{param name: {"step", "lr", state vectors (shaped like the param), ...}}
+        as plain numbers and fresh NumPy arrays."""
+        state = {name: self._slot_state(slot) for name, slot in self._slots.items()}
+        for name, waiting in self._waiting.items():
+            state.setdefault(name, {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                    for k, v in waiting.items()})
+        return state
+
+    def set_state(self, state):
+        """Restore a get_state() result: params already seen take it now, the
+        rest when they are first updated (as in Pyro)."""
+        if not isinstance(state, dict):
+            raise TypeError(f"{self._name()}.set_state: expected a dict from get_state(), "
+                            f"got {type(state).__name__}")
+        for name, entry in state.items():
+            if not isinstance(entry, dict):
+                raise TypeError(f"{self._name()}.set_state: the state of param {name!r} must "
+                                f"be a dict, got {type(entry).__name__}")
+            entry = {k: _plain(v) for k, v in entry.items()}
+            slot = self._slots.get(name)
+            if slot is None:
+                self._waiting[name] = entry
+            else:
+                self._load_slot(name, slot, entry)
+
+    def state_of(self, name):
+        """The state of one param, as in get_state()."""
+        slot = self._slots.get(name)
+        if slot is None:
+            raise KeyError(f"{self._name()}: no optimizer state for param {name!r} "
+                           f"(known: {sorted(self._slots)})")
+        return self._slot_state(slot)
+
+    def save(self, filename):
+        """Write get_state() to an .npz file (keys "<param>/<field>")."""
+        flat = {}
+        for name, entry in self.get_state().items():
+            for key, value in entry.items():
+                flat[f"{name}/{key}"] = np.asarray(value)
+        with open(filename, "wb") as f:
+            np.savez(f, **flat)
+
+    def load(self, filename):
+        """Read a file written by save() and set_state() it."""
+        state = {}
+        with np.load(filename, allow_pickle=False) as data:
+            for flat_key in data.files:
+                name, key = flat_key.rsplit("/", 1)
+                state.setdefault(name, {})[key] = data[flat_key]
+        self.set_state(state)

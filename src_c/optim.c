@@ -1,0 +1,201 @@
+/* Optimizer updates (see csvi_optim.h).  Each algorithm follows the update
+ * equations published in torch.optim's documentation (Pyro wraps torch.optim)
+ * and Pyro's ClippedAdam, with the same order of operations. */
+#include <math.h>
+#include <stddef.h>
+#include "csvi_optim.h"
+
+csvi_optim_config csvi_optim_defaults(int32_t kind) {
+    csvi_optim_config c;
+    c.kind = kind;
+    c.flags = 0;
+    c.lr = 1e-3;
+    c.weight_decay = 0.0;
+    c.eps = 1e-8;
+    c.beta1 = 0.9;
+    c.beta2 = 0.999;
+    c.momentum = 0.0;
+    c.dampening = 0.0;
+    c.alpha = 0.99;
+    c.lr_decay = 0.0;
+    c.initial_accumulator_value = 0.0;
+    c.clip_norm = 10.0;
+    c.lrd = 1.0;
+    c.max_grad_norm = INFINITY;
+    c.max_grad_value = INFINITY;
+    if (kind == CSVI_OPTIM_RMSPROP) c.lr = 1e-2;
+    if (kind == CSVI_OPTIM_ADAGRAD) {
+        c.lr = 1e-2;
+        c.eps = 1e-10;
+    }
+    return c;
+}
+
+int csvi_optim_state_count(const csvi_optim_config *c) {
+    switch (c->kind) {
+    case CSVI_OPTIM_SGD:
+        return c->momentum != 0.0 ? 1 : 0;
+    case CSVI_OPTIM_ADAM:
+        return (c->flags & CSVI_OPTIM_AMSGRAD) ? 3 : 2;
+    case CSVI_OPTIM_CLIPPED_ADAM:
+        return 2;
+    case CSVI_OPTIM_RMSPROP:
+        return 1 + (c->momentum > 0.0) + ((c->flags & CSVI_OPTIM_CENTERED) != 0);
+    case CSVI_OPTIM_ADAGRAD:
+        return 1;
+    default:
+        return -1;
+    }
+}
+
+void csvi_optim_init_state(const csvi_optim_config *c, double *state, int64_t n) {
+    const int k = csvi_optim_state_count(c);
+    const double fill = c->kind == CSVI_OPTIM_ADAGRAD ? c->initial_accumulator_value : 0.0;
+    for (int64_t i = 0; i < (int64_t)(k > 0 ? k : 0) * n; i++) state[i] = fill;
+}
+
+/* The raw gradient element as every algorithm sees it: Pyro's clip_args
+ * (norm scale, value clamp), then torch's `maximize` sign flip. */
+static inline double pre_grad(const csvi_optim_config *c, double g, double scale) {
+    g *= scale;
+    if (g > c->max_grad_value) g = c->max_grad_value;
+    else if (g < -c->max_grad_value) g = -c->max_grad_value;
+    return (c->flags & CSVI_OPTIM_MAXIMIZE) ? -g : g;
+}
+
+void csvi_sgd_update(const csvi_optim_config *c, double *param, const double *grad,
+                     double *state, int64_t n, int64_t step, double scale) {
+    const double lr = c->lr, wd = c->weight_decay, mu = c->momentum;
+    const double damp = 1.0 - c->dampening;
+    const int nesterov = (c->flags & CSVI_OPTIM_NESTEROV) != 0;
+    double *buf = state;
+    for (int64_t i = 0; i < n; i++) {
+        double d = pre_grad(c, grad[i], scale);
+        if (wd != 0.0) d += wd * param[i];
+        if (mu != 0.0) {
+            /* The first step starts the buffer at the gradient, undamped. */
+            buf[i] = step == 1 ? d : mu * buf[i] + damp * d;
+            d = nesterov ? d + mu * buf[i] : buf[i];
+        }
+        param[i] -= lr * d;
+    }
+}
+
+void csvi_adam_update(const csvi_optim_config *c, double *param, const double *grad,
+                      double *state, int64_t n, int64_t step, double scale) {
+    const double b1 = c->beta1, b2 = c->beta2, wd = c->weight_decay, eps = c->eps;
+    const double bc1 = 1.0 - pow(b1, (double)step);
+    const double bc2_sqrt = sqrt(1.0 - pow(b2, (double)step));
+    const double step_size = c->lr / bc1;
+    const int amsgrad = (c->flags & CSVI_OPTIM_AMSGRAD) != 0;
+    double *m = state, *v = state + n, *vmax = state + 2 * n;
+    for (int64_t i = 0; i < n; i++) {
+        double g = pre_grad(c, grad[i], scale);
+        if (wd != 0.0) g += wd * param[i];
+        m[i] += (1.0 - b1) * (g - m[i]);
+        v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+        double vv = v[i];
+        if (amsgrad) {
+            if (vv > vmax[i]) vmax[i] = vv;
+            vv = vmax[i];
+        }
+        param[i] -= step_size * m[i] / (sqrt(vv) / bc2_sqrt + eps);
+    }
+}
+
+/* Pyro's ClippedAdam: clamp each gradient element, then Adam with eps added to
+ * sqrt(v) before the bias correction is folded into the step size. */
+void csvi_clipped_adam_update(const csvi_optim_config *c, double *param, const double *grad,
+                              double *state, int64_t n, int64_t step, double scale) {
+    const double b1 = c->beta1, b2 = c->beta2, wd = c->weight_decay, eps = c->eps;
+    const double clip = c->clip_norm;
+    const double bc1 = 1.0 - pow(b1, (double)step);
+    const double bc2 = 1.0 - pow(b2, (double)step);
+    const double step_size = c->lr * sqrt(bc2) / bc1;
+    double *m = state, *v = state + n;
+    for (int64_t i = 0; i < n; i++) {
+        double g = pre_grad(c, grad[i], scale);
+        if (g > clip) g = clip;
+        else if (g < -clip) g = -clip;
+        if (wd != 0.0) g += wd * param[i];
+        m[i] = b1 * m[i] + (1.0 - b1) * g;
+        v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+        param[i] -= step_size * m[i] / (sqrt(v[i]) + eps);
+    }
+}
+
+void csvi_rmsprop_update(const csvi_optim_config *c, double *param, const double *grad,
+                         double *state, int64_t n, int64_t step, double scale) {
+    (void)step;
+    const double lr = c->lr, wd = c->weight_decay, eps = c->eps, a = c->alpha;
+    const double mu = c->momentum;
+    const int centered = (c->flags & CSVI_OPTIM_CENTERED) != 0;
+    double *sq = state;
+    double *buf = mu > 0.0 ? state + n : NULL;
+    double *gavg = centered ? state + (mu > 0.0 ? 2 : 1) * n : NULL;
+    for (int64_t i = 0; i < n; i++) {
+        double g = pre_grad(c, grad[i], scale);
+        if (wd != 0.0) g += wd * param[i];
+        sq[i] = a * sq[i] + (1.0 - a) * g * g;
+        double var = sq[i];
+        if (centered) {
+            gavg[i] += (1.0 - a) * (g - gavg[i]);
+            var -= gavg[i] * gavg[i];
+        }
+        const double avg = sqrt(var) + eps;
+        if (buf) {
+            buf[i] = mu * buf[i] + g / avg;
+            param[i] -= lr * buf[i];
+        } else {
+            param[i] -= lr * g / avg;
+        }
+    }
+}
+
+void csvi_adagrad_update(const csvi_optim_config *c, double *param, const double *grad,
+                         double *state, int64_t n, int64_t step, double scale) {
+    const double wd = c->weight_decay, eps = c->eps;
+    const double clr = c->lr / (1.0 + (double)(step - 1) * c->lr_decay);
+    double *sum = state;
+    for (int64_t i = 0; i < n; i++) {
+        double g = pre_grad(c, grad[i], scale);
+        if (wd != 0.0) g += wd * param[i];
+        sum[i] += g * g;
+        param[i] -= clr * g / (sqrt(sum[i]) + eps);
+    }
+}
+
+/* clip_grad_norm_'s factor for one parameter: min(1, max / (||g|| + 1e-6)). */
+static double norm_scale(const double *grad, int64_t n, double max_norm) {
+    if (!(max_norm < INFINITY)) return 1.0;
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++) ss += grad[i] * grad[i];
+    const double coef = max_norm / (sqrt(ss) + 1e-6);
+    return coef < 1.0 ? coef : 1.0;
+}
+
+int csvi_optim_step(csvi_optim_config *c, double *param, const double *grad,
+                    double *state, int64_t n, int64_t step) {
+    if (step < 1) return CSVI_OPTIM_ERR_STEP;
+    const double scale = norm_scale(grad, n, c->max_grad_norm);
+    switch (c->kind) {
+    case CSVI_OPTIM_SGD:
+        csvi_sgd_update(c, param, grad, state, n, step, scale);
+        return CSVI_OPTIM_OK;
+    case CSVI_OPTIM_ADAM:
+        csvi_adam_update(c, param, grad, state, n, step, scale);
+        return CSVI_OPTIM_OK;
+    case CSVI_OPTIM_CLIPPED_ADAM:
+        c->lr *= c->lrd;  /* Pyro decays before the update it is used in */
+        csvi_clipped_adam_update(c, param, grad, state, n, step, scale);
+        return CSVI_OPTIM_OK;
+    case CSVI_OPTIM_RMSPROP:
+        csvi_rmsprop_update(c, param, grad, state, n, step, scale);
+        return CSVI_OPTIM_OK;
+    case CSVI_OPTIM_ADAGRAD:
+        csvi_adagrad_update(c, param, grad, state, n, step, scale);
+        return CSVI_OPTIM_OK;
+    default:
+        return CSVI_OPTIM_ERR_KIND;
+    }
+}
