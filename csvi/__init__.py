@@ -5,7 +5,7 @@
     from csvi.infer import SVI, Trace_ELBO
     from csvi.optim import Adam
 """
-from csvi import constraints, distributions, handlers, infer, optim
+from csvi import constraints, distributions, handlers, infer, optim, transforms
 from csvi._core import (
     Tensor,
     abs_ as abs,

@@ -92,11 +92,8 @@ class ParamStore:
             raise ValueError(f"param '{name}': init_value {value.reshape(-1)[bad]!r} (at flat "
                              f"index {bad}) is outside its constraint {constraint!r}")
         transform = biject_to(constraint)
-        unconstrained = np.ascontiguousarray(
-            _core.value_of(transform.inv(value)), dtype=np.float64).copy()
-        if not np.all(np.isfinite(unconstrained)):
-            raise ValueError(f"param '{name}': init_value {value!r} lies on the boundary of "
-                             f"{constraint!r}; choose a value strictly inside")
+        unconstrained = np.array(_core.value_of(transform.inv(value)), dtype=np.float64,
+                                 order="C")
         e = _Entry(unconstrained, constraint, transform)
         self._entries[name] = e
         return e
@@ -129,7 +126,7 @@ class ParamStore:
             specs = json.loads(str(data["__constraints__"]))
             for name, spec in specs.items():
                 c = constraint_from_spec(spec)
-                arr = np.ascontiguousarray(data[f"param/{name}"], dtype=np.float64).copy()
+                arr = np.array(data[f"param/{name}"], dtype=np.float64, order="C")
                 self._entries[name] = _Entry(arr, c, biject_to(c))
 
 
