@@ -185,7 +185,9 @@ cpdef Tensor compare(int code, a, b):
     """A comparison (GT, GE, LT, LE): a 0/1 Tensor with no gradient."""
     cdef Tensor x = as_tensor(a), y = as_tensor(b)
     cdef tuple shape = broadcast_shapes(x._value.shape, y._value.shape)
-    return _emit(code, (x, y), shape, False, None, None, None)
+    cdef Tensor out = _emit(code, (x, y), shape, False, None, None, None)
+    out._mask = True
+    return out
 
 
 cpdef Tensor unary(int code, a, double p=0.0, double q=0.0):
@@ -386,6 +388,10 @@ def getitem(x, key):
     """NumPy indexing (ints, slices, None, Ellipsis, int/bool arrays) as one
     gather; a Tensor index picks rows along axis 0 at run time."""
     cdef Tensor t = as_tensor(x)
+    if isinstance(key, Tensor) and (<Tensor>key)._mask:
+        # t[t > 0]: a boolean mask, as in NumPy (eager only: the result's
+        # shape depends on the data, so numpy() refuses while compiling)
+        key = key.numpy() != 0.0
     if isinstance(key, Tensor):
         idx = <Tensor>key
         if t._value.ndim == 0:

@@ -12,6 +12,7 @@ cdef class Tensor:
     cdef int32_t _slot
     cdef uint64_t _generation
     cdef bint _leaf
+    cdef bint _mask         # made by a comparison: indexing with it masks, as in NumPy
     cdef public bint requires_grad
     cdef public object grad
 

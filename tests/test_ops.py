@@ -771,6 +771,15 @@ def test_tensor_index_bad_values(bad):
     assert _core.current_tape().num_ops == 0, "a failed op must not stay on the tape"
 
 
+def test_comparison_tensor_indexes_as_a_boolean_mask():
+    x = np.random.default_rng(34).standard_normal((5, 3))
+    t = csvi.tensor(x, requires_grad=True)
+    for key, np_key in [(t > 0, x > 0), (t[:, 0] <= 0.1, x[:, 0] <= 0.1)]:
+        check_forward(t[key], x[np_key])
+    assert_grads_match(lambda u: u[u[:, 1] > 0], [x])
+    assert_grads_match(lambda u: u[csvi.tensor(x) < 0.2], [x])
+
+
 def test_tensor_index_errors():
     with pytest.raises(IndexError):
         csvi.tensor(1.0)[csvi.tensor(0.0)]
