@@ -19,10 +19,10 @@ _UFUNCS = {
     "absolute": abs_,
     "tanh": tanh,
     "matmul": matmul,
-    "greater": lambda a, b: binary(OPCODES["GT"], a, b),
-    "greater_equal": lambda a, b: binary(OPCODES["GE"], a, b),
-    "less": lambda a, b: binary(OPCODES["LT"], a, b),
-    "less_equal": lambda a, b: binary(OPCODES["LE"], a, b),
+    "greater": lambda a, b: compare(OPCODES["GT"], a, b),
+    "greater_equal": lambda a, b: compare(OPCODES["GE"], a, b),
+    "less": lambda a, b: compare(OPCODES["LT"], a, b),
+    "less_equal": lambda a, b: compare(OPCODES["LE"], a, b),
 }
 
 _ARRAY_FUNCTIONS = {
@@ -31,7 +31,8 @@ _ARRAY_FUNCTIONS = {
     np.stack: stack,
     np.concatenate: concatenate,
     np.where: where,
-    np.clip: clip,
+    np.clip: lambda a, a_min=None, a_max=None, min=None, max=None: clip(
+        a, a_min if a_min is not None else min, a_max if a_max is not None else max),
     np.transpose: transpose,
     np.reshape: lambda a, shape=None, newshape=None, **kw: reshape(
         a, shape if shape is not None else newshape),

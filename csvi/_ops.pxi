@@ -81,7 +81,15 @@ cdef Tensor _emit(int code, tuple ins, tuple shape, bint differentiable,
     op.aux = -1
     cdef bint need = False
     for k in range(n):
-        op.in_[k] = tape.slot_of(<Tensor>ins[k])
+        if tape is _scratch_tape:
+            # Borrow the buffer only: slot_of would move the Tensor's slot off
+            # its live tape, cutting its gradient (y - y.detach(), y > 0).
+            op.in_[k] = tape.add_array((<Tensor>ins[k])._value, False)
+            continue
+        t = <Tensor>ins[k]
+        if t._leaf and t.requires_grad and tape.owns(t) and not tape.c.slots[t._slot].needs_grad:
+            t._tape = None  # requires_grad was set after t was recorded as a constant
+        op.in_[k] = tape.slot_of(t)
         if differentiable and tape.c.slots[op.in_[k]].needs_grad:
             need = True
     for k in range(CSVI_N_IATTR):
@@ -171,6 +179,15 @@ cpdef Tensor binary(int code, a, b):
     cdef Tensor x = as_tensor(a), y = as_tensor(b)
     cdef tuple shape = broadcast_shapes(x._value.shape, y._value.shape)
     return _emit(code, (x, y), shape, True, None, None, None)
+
+
+cpdef Tensor compare(int code, a, b):
+    """A comparison (GT, GE, LT, LE): a 0/1 Tensor with no gradient."""
+    cdef Tensor x = as_tensor(a), y = as_tensor(b)
+    cdef tuple shape = broadcast_shapes(x._value.shape, y._value.shape)
+    cdef Tensor out = _emit(code, (x, y), shape, False, None, None, None)
+    out._mask = True
+    return out
 
 
 cpdef Tensor unary(int code, a, double p=0.0, double q=0.0):
@@ -371,6 +388,10 @@ def getitem(x, key):
     """NumPy indexing (ints, slices, None, Ellipsis, int/bool arrays) as one
     gather; a Tensor index picks rows along axis 0 at run time."""
     cdef Tensor t = as_tensor(x)
+    if isinstance(key, Tensor) and (<Tensor>key)._mask:
+        # t[t > 0]: a boolean mask, as in NumPy (eager only: the result's
+        # shape depends on the data, so numpy() refuses while compiling)
+        key = key.numpy() != 0.0
     if isinstance(key, Tensor):
         idx = <Tensor>key
         if t._value.ndim == 0:
@@ -389,13 +410,16 @@ def concatenate(tensors, axis=0):
     ts = [as_tensor(x) for x in tensors]
     if not ts:
         raise ValueError("concatenate: need at least one tensor")
-    nd = ts[0]._value.ndim
+    if axis is None:  # as numpy: flatten each input first
+        ts = [reshape(t, -1) for t in ts]
+        axis = 0
+    nd = (<Tensor>ts[0])._value.ndim
     if nd == 0:
         raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated")
     ax = int(axis) + nd if axis < 0 else int(axis)
     if not 0 <= ax < nd:
         raise ValueError(f"concatenate: axis {axis} is out of range for {nd} dims")
-    base = ts[0]._value.shape
+    base = (<Tensor>ts[0])._value.shape
     single = len(ts) == 1
     for k, t in enumerate(ts):
         s = (<Tensor>t)._value.shape
@@ -420,7 +444,7 @@ def stack(tensors, axis=0):
     ts = [as_tensor(x) for x in tensors]
     if not ts:
         raise ValueError("stack: need at least one tensor")
-    shape = ts[0]._value.shape
+    shape = (<Tensor>ts[0])._value.shape
     for k, t in enumerate(ts):
         if (<Tensor>t)._value.shape != shape:
             raise ValueError(f"stack: tensor {k} has shape {(<Tensor>t)._value.shape}, "
@@ -448,7 +472,11 @@ def matmul(a, b):
     m = 1 if b_vec else sb[-1]
     if k != kb:
         raise ValueError(f"matmul: shapes {sa} and {sb} do not align ({k} != {kb})")
-    batch = broadcast_shapes(() if a_vec else sa[:-2], () if b_vec else sb[:-2])
+    try:
+        batch = broadcast_shapes(() if a_vec else sa[:-2], () if b_vec else sb[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: the batch dims of shapes {sa} and {sb} cannot be "
+                         "broadcast together") from None
     shape = batch + (() if a_vec else (n,)) + (() if b_vec else (m,))
     iattr = (n, k, m, 1 if a_vec else 2, 1 if b_vec else 2, len(batch))
     return _emit(OP_MATMUL, (x, y), shape, True, iattr, None, None)

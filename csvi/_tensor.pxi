@@ -12,6 +12,7 @@ cdef class Tensor:
     cdef int32_t _slot
     cdef uint64_t _generation
     cdef bint _leaf
+    cdef bint _mask         # made by a comparison: indexing with it masks, as in NumPy
     cdef public bint requires_grad
     cdef public object grad
 
@@ -116,6 +117,12 @@ cdef class Tensor:
         """Gradient of this scalar w.r.t. every leaf with requires_grad (into `.grad`).
 
         On the default tape the graph is freed afterwards, as in PyTorch."""
+        if self._leaf and self.requires_grad and (self._tape is None or not self._tape.owns(self)):
+            if self._value.size != 1:
+                raise ValueError(f"backward: the output must be a scalar, got shape {self.shape}")
+            one = np.ones_like(self._value)  # d self / d self
+            self.grad = one if self.grad is None else self.grad + one
+            return
         if self._tape is None or not self._tape.owns(self):
             if not self.requires_grad:
                 raise RuntimeError("backward: this tensor does not require grad")
@@ -186,16 +193,16 @@ cdef class Tensor:
         return matmul(other, self)
 
     def __gt__(self, other):
-        return binary(OPCODES["GT"], self, other)
+        return compare(OPCODES["GT"], self, other)
 
     def __ge__(self, other):
-        return binary(OPCODES["GE"], self, other)
+        return compare(OPCODES["GE"], self, other)
 
     def __lt__(self, other):
-        return binary(OPCODES["LT"], self, other)
+        return compare(OPCODES["LT"], self, other)
 
     def __le__(self, other):
-        return binary(OPCODES["LE"], self, other)
+        return compare(OPCODES["LE"], self, other)
 
     __hash__ = object.__hash__
 

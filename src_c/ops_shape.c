@@ -1,4 +1,5 @@
 /* Data movement: transpose, gather by flat index, take along axis 0, concat. */
+#include <math.h>
 #include <string.h>
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
@@ -67,9 +68,11 @@ int csvi_gather_vjp(csvi_tape *t, const csvi_op *op) {
 /* TAKE: inputs (x, index); rows of x along axis 0 picked by a runtime index
  * slot (e.g. a sampled category or a plate's subsample), negatives wrap. */
 static int take_row(const csvi_slot *x, double v, int64_t *row) {
+    /* range-check before converting: casting NaN, inf or |v| >= 2^63 is UB */
+    const double n = (double)x->shape[0];
+    if (!(v >= -n && v < n) || v != floor(v)) return CSVI_ERR_INDEX;
     int64_t k = (int64_t)v;
     if (k < 0) k += x->shape[0];
-    if (k < 0 || k >= x->shape[0] || (double)(int64_t)v != v) return CSVI_ERR_INDEX;
     *row = k;
     return CSVI_OK;
 }

@@ -53,9 +53,21 @@ DEFINE_UNARY(log1p, log1p(x), 1.0 / (1.0 + x))
 DEFINE_UNARY(expm1, expm1(x), y + 1.0)
 DEFINE_UNARY(sqrt, sqrt(x), 0.5 / y)
 DEFINE_UNARY(abs, fabs(x), x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0))
-DEFINE_UNARY(sigmoid, stable_sigmoid(x), y * (1.0 - y))
+/* sigmoid' = y (1 - y) and tanh' = 1 - y^2 cancel to 0 once y rounds to 1
+ * (x > 37 and x > 19); these forms in e^-|x| keep full relative precision. */
+static inline double sigmoid_grad(double x) {
+    const double e = exp(-fabs(x));
+    return e / ((1.0 + e) * (1.0 + e));
+}
+
+static inline double tanh_grad(double x) {
+    const double e = exp(-2.0 * fabs(x));
+    return 4.0 * e / ((1.0 + e) * (1.0 + e));
+}
+
+DEFINE_UNARY(sigmoid, stable_sigmoid(x), sigmoid_grad(x))
 DEFINE_UNARY(softplus, stable_softplus(x), stable_sigmoid(x))
-DEFINE_UNARY(tanh, tanh(x), 1.0 - y * y)
+DEFINE_UNARY(tanh, tanh(x), tanh_grad(x))
 DEFINE_UNARY(relu, x > 0 ? x : 0.0, x > 0 ? 1.0 : 0.0)
 /* x ** p for a constant exponent p = dattr[0]. */
 DEFINE_UNARY(pow_scalar, p == 2.0 ? x * x : pow(x, p),
