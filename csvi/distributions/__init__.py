@@ -1,1 +1,19 @@
-"""placeholder"""
+"""Probability distributions with Pyro's names and semantics; log-densities,
+their gradients and samplers run as C kernels (src_c/dist_*.c)."""
+from csvi import constraints
+from csvi.distributions.continuous import (
+    Beta, Exponential, Gamma, HalfCauchy, HalfNormal, LogNormal, Normal, Uniform,
+)
+from csvi.distributions.delta import Delta
+from csvi.distributions.discrete import Bernoulli, Categorical, Poisson
+from csvi.distributions.distribution import (
+    Distribution, enable_validation, is_validation_enabled, validation_enabled,
+)
+from csvi.distributions.wrappers import ExpandedDistribution, Independent, MaskedDistribution
+
+__all__ = [
+    "Bernoulli", "Beta", "Categorical", "Delta", "Distribution", "ExpandedDistribution",
+    "Exponential", "Gamma", "HalfCauchy", "HalfNormal", "Independent", "LogNormal",
+    "MaskedDistribution", "Normal", "Poisson", "Uniform", "constraints",
+    "enable_validation", "is_validation_enabled", "validation_enabled",
+]

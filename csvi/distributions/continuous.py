@@ -1,0 +1,348 @@
+"""Continuous families: Normal, LogNormal, HalfNormal, HalfCauchy, Exponential,
+Uniform, Gamma, Beta.  All have a reparameterized sampler (`rsample`); Gamma
+and Beta differentiate theirs implicitly through the Gamma CDF (see
+src_c/dist_gamma_grad.c).  Argument names and semantics are Pyro's.
+"""
+import math
+
+import numpy as np
+
+from csvi import _core, constraints
+from csvi.distributions import distribution as _d
+from csvi.distributions.distribution import (
+    Distribution, apply, astensor, broadcast_args, bad_arg, expand_to, full,
+)
+
+_OP = _core.OPCODES
+OP_NORMAL_LP, OP_NORMAL_RS = _OP["NORMAL_LP"], _OP["NORMAL_RS"]
+OP_LOGNORMAL_LP, OP_LOGNORMAL_RS = _OP["LOGNORMAL_LP"], _OP["LOGNORMAL_RS"]
+OP_HALFNORMAL_LP, OP_HALFNORMAL_RS = _OP["HALFNORMAL_LP"], _OP["HALFNORMAL_RS"]
+OP_HALFCAUCHY_LP, OP_HALFCAUCHY_RS = _OP["HALFCAUCHY_LP"], _OP["HALFCAUCHY_RS"]
+OP_EXPONENTIAL_LP, OP_EXPONENTIAL_RS = _OP["EXPONENTIAL_LP"], _OP["EXPONENTIAL_RS"]
+OP_UNIFORM_LP, OP_UNIFORM_RS = _OP["UNIFORM_LP"], _OP["UNIFORM_RS"]
+OP_GAMMA_LP, OP_GAMMA_RS = _OP["GAMMA_LP"], _OP["GAMMA_RS"]
+OP_BETA_LP, OP_BETA_RS = _OP["BETA_LP"], _OP["BETA_RS"]
+OP_STANDARD_GAMMA_GRAD = _OP["STANDARD_GAMMA_GRAD"]
+
+_real = constraints.real
+_positive = constraints.positive
+
+
+def _shape2(name, names, a, b):
+    """Batch shape of two parameters (the common equal-shape case is one compare)."""
+    sa, sb = a.shape, b.shape
+    return sa if sa == sb else broadcast_args(name, names, (sa, sb))
+
+
+class _UnivariateMixin:
+    """log_prob of a family whose LP op takes (value, *self._params)."""
+
+    __slots__ = ()
+
+    def log_prob(self, value):
+        value = astensor(value)
+        if self._validate and self.support.first_violation(value) >= 0:
+            self._bad_value(value)
+        shape = value.shape
+        if shape != self._batch_shape:
+            shape = self._value_shape(shape)
+        return apply(self._lp_op, (value,) + self._params, shape)
+
+    def _draw(self, shape, reparameterized):
+        return apply(self._rs_op, self._params, shape, reparameterized, None, None, shape)
+
+
+class Normal(_UnivariateMixin, Distribution):
+    """Normal(loc, scale): the Gaussian with mean loc and standard deviation scale."""
+
+    arg_constraints = {"loc": _real, "scale": _positive}
+    support = _real
+    has_rsample = True
+    _lp_op, _rs_op = OP_NORMAL_LP, OP_NORMAL_RS
+
+    def __init__(self, loc=0.0, scale=1.0, validate_args=None):
+        self.loc = loc = astensor(loc)
+        self.scale = scale = astensor(scale)
+        self._params = (loc, scale)
+        self._batch_shape = _shape2("Normal", ("loc", "scale"), loc, scale)
+        self._validate = v = _d._validation if validate_args is None else validate_args
+        if v:
+            if _real.first_violation(loc) >= 0:
+                raise bad_arg("Normal", "loc", loc, _real)
+            if _positive.first_violation(scale) >= 0:
+                raise bad_arg("Normal", "scale", scale, _positive)
+
+    @property
+    def mean(self):
+        return expand_to(self.loc, self._batch_shape)
+
+    @property
+    def variance(self):
+        return expand_to(self.scale ** 2, self._batch_shape)
+
+
+class LogNormal(_UnivariateMixin, Distribution):
+    """LogNormal(loc, scale): exp of Normal(loc, scale)."""
+
+    arg_constraints = {"loc": _real, "scale": _positive}
+    support = _positive
+    has_rsample = True
+    _lp_op, _rs_op = OP_LOGNORMAL_LP, OP_LOGNORMAL_RS
+
+    def __init__(self, loc=0.0, scale=1.0, validate_args=None):
+        self.loc = loc = astensor(loc)
+        self.scale = scale = astensor(scale)
+        self._params = (loc, scale)
+        self._batch_shape = _shape2("LogNormal", ("loc", "scale"), loc, scale)
+        self._validate = v = _d._validation if validate_args is None else validate_args
+        if v:
+            if _real.first_violation(loc) >= 0:
+                raise bad_arg("LogNormal", "loc", loc, _real)
+            if _positive.first_violation(scale) >= 0:
+                raise bad_arg("LogNormal", "scale", scale, _positive)
+
+    @property
+    def mean(self):
+        return expand_to(_core.exp(self.loc + 0.5 * self.scale ** 2), self._batch_shape)
+
+    @property
+    def variance(self):
+        s2 = self.scale ** 2
+        return expand_to(_core.expm1(s2) * _core.exp(2.0 * self.loc + s2), self._batch_shape)
+
+
+class HalfNormal(_UnivariateMixin, Distribution):
+    """HalfNormal(scale): |Normal(0, scale)| on [0, inf)."""
+
+    arg_constraints = {"scale": _positive}
+    support = constraints.nonnegative
+    has_rsample = True
+    _lp_op, _rs_op = OP_HALFNORMAL_LP, OP_HALFNORMAL_RS
+
+    def __init__(self, scale=1.0, validate_args=None):
+        self.scale = scale = astensor(scale)
+        self._params = (scale,)
+        self._batch_shape = scale.shape
+        self._validate = v = _d._validation if validate_args is None else validate_args
+        if v:
+            if _positive.first_violation(scale) >= 0:
+                raise bad_arg("HalfNormal", "scale", scale, _positive)
+
+    @property
+    def mean(self):
+        return self.scale * math.sqrt(2.0 / math.pi)
+
+    @property
+    def variance(self):
+        return self.scale ** 2 * (1.0 - 2.0 / math.pi)
+
+
+class HalfCauchy(_UnivariateMixin, Distribution):
+    """HalfCauchy(scale): |Cauchy(0, scale)| on [0, inf); no finite moments."""
+
+    arg_constraints = {"scale": _positive}
+    support = constraints.nonnegative
+    has_rsample = True
+    _lp_op, _rs_op = OP_HALFCAUCHY_LP, OP_HALFCAUCHY_RS
+
+    def __init__(self, scale=1.0, validate_args=None):
+        self.scale = scale = astensor(scale)
+        self._params = (scale,)
+        self._batch_shape = scale.shape
+        self._validate = v = _d._validation if validate_args is None else validate_args
+        if v:
+            if _positive.first_violation(scale) >= 0:
+                raise bad_arg("HalfCauchy", "scale", scale, _positive)
+
+    @property
+    def mean(self):
+        return full(self._batch_shape, np.inf)
+
+    @property
+    def variance(self):
+        return full(self._batch_shape, np.inf)
+
+
+class Exponential(_UnivariateMixin, Distribution):
+    """Exponential(rate): density rate * exp(-rate x) on [0, inf)."""
+
+    arg_constraints = {"rate": _positive}
+    support = constraints.nonnegative
+    has_rsample = True
+    _lp_op, _rs_op = OP_EXPONENTIAL_LP, OP_EXPONENTIAL_RS
+
+    def __init__(self, rate=1.0, validate_args=None):
+        self.rate = rate = astensor(rate)
+        self._params = (rate,)
+        self._batch_shape = rate.shape
+        self._validate = v = _d._validation if validate_args is None else validate_args
+        if v:
+            if _positive.first_violation(rate) >= 0:
+                raise bad_arg("Exponential", "rate", rate, _positive)
+
+    @property
+    def mean(self):
+        return 1.0 / self.rate
+
+    @property
+    def variance(self):
+        return self.rate ** -2.0
+
+
+class _Finite(constraints.Constraint):
+    """A finite number (not NaN, not +-inf)."""
+
+    def first_violation(self, value):
+        return _core.first_outside(value, -np.inf, np.inf, True, True)
+
+    def describe(self):
+        return "a finite number"
+
+    def __repr__(self):
+        return "constraints.finite"
+
+
+_finite = _Finite()
+
+
+class _BetweenParams(constraints.Constraint):
+    """low <= x <= high for (broadcast) parameter arrays: Uniform's support."""
+
+    def __init__(self, low, high):
+        self.low, self.high = low, high
+
+    def first_violation(self, value):
+        x = _core.value_of(value)
+        lo, hi = _core.value_of(self.low), _core.value_of(self.high)
+        bad = ~((x >= lo) & (x <= hi))
+        if not bad.any():
+            return -1
+        # the first bad element of the value itself: reduce over dims it broadcasts along
+        xs = (1,) * (bad.ndim - x.ndim) + x.shape
+        axes = tuple(d for d in range(bad.ndim) if xs[d] == 1 and bad.shape[d] != 1)
+        if axes:
+            bad = bad.any(axis=axes, keepdims=True)
+        return int(np.flatnonzero(bad.reshape(x.shape))[0])
+
+    def describe(self):
+        lo, hi = _core.value_of(self.low), _core.value_of(self.high)
+        if lo.ndim == 0 and hi.ndim == 0:
+            return f"a number >= {float(lo):g} and <= {float(hi):g}"
+        return "a number between low and high"
+
+    def __repr__(self):
+        return "constraints.interval(low, high)"
+
+
+class Uniform(_UnivariateMixin, Distribution):
+    """Uniform(low, high): flat density 1/(high - low) on [low, high)."""
+
+    arg_constraints = {"low": _finite, "high": _finite}
+    has_rsample = True
+    _lp_op, _rs_op = OP_UNIFORM_LP, OP_UNIFORM_RS
+
+    def __init__(self, low=0.0, high=1.0, validate_args=None):
+        self.low = low = astensor(low)
+        self.high = high = astensor(high)
+        self._params = (low, high)
+        self._batch_shape = _shape2("Uniform", ("low", "high"), low, high)
+        self._validate = v = _d._validation if validate_args is None else validate_args
+        if v:
+            if _finite.first_violation(low) >= 0:
+                raise bad_arg("Uniform", "low", low, _finite)
+            if _finite.first_violation(high) >= 0:
+                raise bad_arg("Uniform", "high", high, _finite)
+            ok = _core.value_of(low) < _core.value_of(high)
+            if not ok.all():
+                k = int(np.flatnonzero(~np.broadcast_to(ok, self._batch_shape))[0])
+                lo = np.broadcast_to(_core.value_of(low), self._batch_shape).reshape(-1)[k]
+                hi = np.broadcast_to(_core.value_of(high), self._batch_shape).reshape(-1)[k]
+                where = "" if not self._batch_shape else \
+                    f" at index {tuple(int(i) for i in np.unravel_index(k, self._batch_shape))}"
+                raise ValueError(f"Uniform: high must be greater than low, got low={float(lo)!r} "
+                                 f"and high={float(hi)!r}{where}")
+
+    @property
+    def support(self):
+        return _BetweenParams(self.low, self.high)
+
+    @property
+    def mean(self):
+        return expand_to((self.low + self.high) * 0.5, self._batch_shape)
+
+    @property
+    def variance(self):
+        return expand_to((self.high - self.low) ** 2 / 12.0, self._batch_shape)
+
+
+class Gamma(_UnivariateMixin, Distribution):
+    """Gamma(concentration, rate): density b^a x^(a-1) e^(-b x) / Gamma(a) on (0, inf)."""
+
+    arg_constraints = {"concentration": _positive, "rate": _positive}
+    support = _positive
+    has_rsample = True
+    _lp_op, _rs_op = OP_GAMMA_LP, OP_GAMMA_RS
+
+    def __init__(self, concentration, rate=1.0, validate_args=None):
+        self.concentration = a = astensor(concentration)
+        self.rate = b = astensor(rate)
+        self._params = (a, b)
+        self._batch_shape = _shape2("Gamma", ("concentration", "rate"), a, b)
+        self._validate = v = _d._validation if validate_args is None else validate_args
+        if v:
+            if _positive.first_violation(a) >= 0:
+                raise bad_arg("Gamma", "concentration", a, _positive)
+            if _positive.first_violation(b) >= 0:
+                raise bad_arg("Gamma", "rate", b, _positive)
+
+    @property
+    def mean(self):
+        return expand_to(self.concentration / self.rate, self._batch_shape)
+
+    @property
+    def variance(self):
+        return expand_to(self.concentration / self.rate ** 2, self._batch_shape)
+
+
+class Beta(_UnivariateMixin, Distribution):
+    """Beta(concentration1, concentration0): density x^(a-1) (1-x)^(b-1) / B(a, b)."""
+
+    arg_constraints = {"concentration1": _positive, "concentration0": _positive}
+    support = constraints.unit_interval
+    has_rsample = True
+    _lp_op = OP_BETA_LP
+
+    def __init__(self, concentration1, concentration0, validate_args=None):
+        self.concentration1 = a = astensor(concentration1)
+        self.concentration0 = b = astensor(concentration0)
+        self._params = (a, b)
+        self._batch_shape = _shape2("Beta", ("concentration1", "concentration0"), a, b)
+        self._validate = v = _d._validation if validate_args is None else validate_args
+        if v:
+            if _positive.first_violation(a) >= 0:
+                raise bad_arg("Beta", "concentration1", a, _positive)
+            if _positive.first_violation(b) >= 0:
+                raise bad_arg("Beta", "concentration0", b, _positive)
+
+    def _draw(self, shape, reparameterized):
+        # aux keeps log X and log Y of the two Gamma draws behind X / (X + Y)
+        return apply(OP_BETA_RS, self._params, shape, reparameterized, None, None, (2,) + shape)
+
+    @property
+    def mean(self):
+        a, b = self.concentration1, self.concentration0
+        return expand_to(a / (a + b), self._batch_shape)
+
+    @property
+    def variance(self):
+        a, b = self.concentration1, self.concentration0
+        total = a + b
+        return expand_to(a * b / (total ** 2 * (total + 1.0)), self._batch_shape)
+
+
+def _standard_gamma_grad(x, concentration):
+    """dx/dconcentration of a Gamma(concentration, 1) draw x at fixed CDF (no
+    gradient of its own); the implicit reparameterization behind Gamma.rsample."""
+    x, a = astensor(x), astensor(concentration)
+    shape = broadcast_args("_standard_gamma_grad", ("x", "concentration"), (x.shape, a.shape))
+    return apply(OP_STANDARD_GAMMA_GRAD, (x, a), shape, False)

@@ -1,0 +1,71 @@
+"""Delta(v, log_density=0.0, event_dim=0): a point mass at v (AutoDelta guides,
+conditioning).  Its sample is v itself, with the gradient passed to v."""
+import numpy as np
+
+from csvi import _core, constraints
+from csvi.distributions import distribution as _d
+from csvi.distributions.distribution import (
+    Distribution, apply, astensor, broadcast_args, bad_arg, expand_to, full,
+)
+
+OP_DELTA_LP = _core.OPCODES["DELTA_LP"]
+OP_DIST_EXPAND = _core.OPCODES["DIST_EXPAND"]
+
+
+class Delta(Distribution):
+    """log_prob(x) = log_density where x == v, else -inf; the rightmost
+    `event_dim` dims of v form one event (log_prob sums over them)."""
+
+    arg_constraints = {"log_density": constraints.real}
+    has_rsample = True
+
+    def __init__(self, v, log_density=0.0, event_dim=0, validate_args=None):
+        self.v = v = astensor(v)
+        event_dim = int(event_dim)
+        if not 0 <= event_dim <= v.ndim:
+            raise ValueError(f"Delta: event_dim must be between 0 and v.ndim = {v.ndim}, "
+                             f"got {event_dim}")
+        split = v.ndim - event_dim
+        self._batch_shape = v.shape[:split]
+        self._event_shape = v.shape[split:]
+        self.log_density = ld = astensor(log_density)
+        if ld.shape != () and ld.shape != self._batch_shape:
+            shape = broadcast_args("Delta", ("batch_shape of v", "log_density"),
+                                   (self._batch_shape, ld.shape))
+            if shape != self._batch_shape:
+                raise ValueError(f"Delta: log_density of shape {ld.shape} must broadcast to "
+                                 f"the batch_shape {self._batch_shape} of v")
+        self._validate = val = _d._validation if validate_args is None else validate_args
+        if val:
+            if constraints.real.first_violation(ld) >= 0:
+                raise bad_arg("Delta", "log_density", ld, constraints.real)
+
+    @property
+    def support(self):
+        return constraints.independent(constraints.real, len(self._event_shape))
+
+    def log_prob(self, value):
+        value = astensor(value)
+        if self._validate and self.support.first_violation(value) >= 0:
+            self._bad_value(value)
+        shape = value.shape
+        if shape != self.v.shape:
+            shape = self._value_shape(shape)
+        n = len(self._event_shape)
+        if n == 0:
+            shape = _d.broadcast_shapes(shape, self.log_density.shape)
+            return apply(OP_DELTA_LP, (value, self.v, self.log_density), shape)
+        # the indicator over the event dims, then log_density once per event
+        hit = apply(OP_DELTA_LP, (value, self.v, 0.0), shape, False)
+        return _core.sum(hit, tuple(range(-n, 0))) + self.log_density
+
+    def _draw(self, shape, reparameterized):
+        return apply(OP_DIST_EXPAND, (self.v,), shape, reparameterized)
+
+    @property
+    def mean(self):
+        return self.v
+
+    @property
+    def variance(self):
+        return full(self.v.shape, 0.0)

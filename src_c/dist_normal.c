@@ -1,0 +1,183 @@
+/* Normal(loc, scale), LogNormal(loc, scale), HalfNormal(scale).
+ * All three are transforms of one standard normal draw eps, kept in aux:
+ *   Normal     z = loc + scale eps
+ *   LogNormal  z = exp(loc + scale eps)
+ *   HalfNormal z = scale |eps|   (aux keeps |eps|) */
+#include "csvi_dist.h"
+
+/* ---- Normal ------------------------------------------------------------- */
+
+int csvi_normal_lp_fwd(csvi_tape *t, const csvi_op *op) {
+    csvi_iter it;
+    if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
+    const double *x = CSVI_IN(t, op, 0)->data, *mu = CSVI_IN(t, op, 1)->data,
+                 *s = CSVI_IN(t, op, 2)->data;
+    double *y = CSVI_OUT(t, op)->data;
+    CSVI_ITER_LOOP(&it, {
+        const double z = (x[o1] - mu[o2]) / s[o3];
+        y[o0] = -0.5 * z * z - log(s[o3]) - CSVI_LOG_SQRT_2PI;
+    });
+    return CSVI_OK;
+}
+
+/* d/dx = -z/s, d/dloc = z/s, d/dscale = (z^2 - 1)/s with z = (x - loc)/s. */
+int csvi_normal_lp_vjp(csvi_tape *t, const csvi_op *op) {
+    csvi_iter it;
+    if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
+    const double *x = CSVI_IN(t, op, 0)->data, *mu = CSVI_IN(t, op, 1)->data,
+                 *s = CSVI_IN(t, op, 2)->data, *g = CSVI_OUT(t, op)->grad;
+    double *gx = CSVI_IN(t, op, 0)->grad, *gm = CSVI_IN(t, op, 1)->grad,
+           *gs = CSVI_IN(t, op, 2)->grad;
+    CSVI_ITER_LOOP(&it, {
+        const double inv = 1.0 / s[o3];
+        const double z = (x[o1] - mu[o2]) * inv;
+        const double gz = g[o0] * z * inv;
+        if (gx) gx[o1] -= gz;
+        if (gm) gm[o2] += gz;
+        if (gs) gs[o3] += g[o0] * (z * z - 1.0) * inv;
+    });
+    return CSVI_OK;
+}
+
+int csvi_normal_rs_fwd(csvi_tape *t, const csvi_op *op) {
+    csvi_iter it;
+    if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
+    const double *mu = CSVI_IN(t, op, 0)->data, *s = CSVI_IN(t, op, 1)->data;
+    double *y = CSVI_OUT(t, op)->data, *eps = CSVI_AUX(t, op)->data;
+    CSVI_ITER_LOOP(&it, {
+        const double e = random_standard_normal(t->rng);
+        eps[o0] = e;
+        y[o0] = mu[o1] + s[o2] * e;
+    });
+    return CSVI_OK;
+}
+
+int csvi_normal_rs_vjp(csvi_tape *t, const csvi_op *op) {
+    csvi_iter it;
+    if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
+    const double *eps = CSVI_AUX(t, op)->data, *g = CSVI_OUT(t, op)->grad;
+    double *gm = CSVI_IN(t, op, 0)->grad, *gs = CSVI_IN(t, op, 1)->grad;
+    CSVI_ITER_LOOP(&it, {
+        if (gm) gm[o1] += g[o0];
+        if (gs) gs[o2] += g[o0] * eps[o0];
+    });
+    return CSVI_OK;
+}
+
+/* ---- LogNormal: log x ~ Normal(loc, scale); density has the extra -log x ---- */
+
+int csvi_lognormal_lp_fwd(csvi_tape *t, const csvi_op *op) {
+    csvi_iter it;
+    if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
+    const double *x = CSVI_IN(t, op, 0)->data, *mu = CSVI_IN(t, op, 1)->data,
+                 *s = CSVI_IN(t, op, 2)->data;
+    double *y = CSVI_OUT(t, op)->data;
+    CSVI_ITER_LOOP(&it, {
+        const double lx = log(x[o1]);
+        const double z = (lx - mu[o2]) / s[o3];
+        /* x = 0: the density tends to 0 (log -> -inf) rather than NaN */
+        y[o0] = x[o1] > 0.0 ? -0.5 * z * z - log(s[o3]) - CSVI_LOG_SQRT_2PI - lx : -INFINITY;
+    });
+    return CSVI_OK;
+}
+
+int csvi_lognormal_lp_vjp(csvi_tape *t, const csvi_op *op) {
+    csvi_iter it;
+    if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
+    const double *x = CSVI_IN(t, op, 0)->data, *mu = CSVI_IN(t, op, 1)->data,
+                 *s = CSVI_IN(t, op, 2)->data, *g = CSVI_OUT(t, op)->grad;
+    double *gx = CSVI_IN(t, op, 0)->grad, *gm = CSVI_IN(t, op, 1)->grad,
+           *gs = CSVI_IN(t, op, 2)->grad;
+    CSVI_ITER_LOOP(&it, {
+        if (g[o0] != 0.0 && x[o1] > 0.0) {
+            const double inv = 1.0 / s[o3];
+            const double z = (log(x[o1]) - mu[o2]) * inv;
+            if (gx) gx[o1] -= g[o0] * (z * inv + 1.0) / x[o1];
+            if (gm) gm[o2] += g[o0] * z * inv;
+            if (gs) gs[o3] += g[o0] * (z * z - 1.0) * inv;
+        }
+    });
+    return CSVI_OK;
+}
+
+int csvi_lognormal_rs_fwd(csvi_tape *t, const csvi_op *op) {
+    csvi_iter it;
+    if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
+    const double *mu = CSVI_IN(t, op, 0)->data, *s = CSVI_IN(t, op, 1)->data;
+    double *y = CSVI_OUT(t, op)->data, *eps = CSVI_AUX(t, op)->data;
+    CSVI_ITER_LOOP(&it, {
+        const double e = random_standard_normal(t->rng);
+        eps[o0] = e;
+        y[o0] = exp(mu[o1] + s[o2] * e);
+    });
+    return CSVI_OK;
+}
+
+/* dz/dloc = z, dz/dscale = z eps. */
+int csvi_lognormal_rs_vjp(csvi_tape *t, const csvi_op *op) {
+    csvi_iter it;
+    if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
+    const double *eps = CSVI_AUX(t, op)->data, *g = CSVI_OUT(t, op)->grad,
+                 *y = CSVI_OUT(t, op)->data;
+    double *gm = CSVI_IN(t, op, 0)->grad, *gs = CSVI_IN(t, op, 1)->grad;
+    CSVI_ITER_LOOP(&it, {
+        const double gz = g[o0] * y[o0];
+        if (gm) gm[o1] += gz;
+        if (gs) gs[o2] += gz * eps[o0];
+    });
+    return CSVI_OK;
+}
+
+/* ---- HalfNormal: |Normal(0, scale)|, density doubled on x >= 0 ---------- */
+
+int csvi_halfnormal_lp_fwd(csvi_tape *t, const csvi_op *op) {
+    csvi_iter it;
+    if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
+    const double *x = CSVI_IN(t, op, 0)->data, *s = CSVI_IN(t, op, 1)->data;
+    double *y = CSVI_OUT(t, op)->data;
+    CSVI_ITER_LOOP(&it, {
+        const double z = x[o1] / s[o2];
+        y[o0] = x[o1] >= 0.0 ? CSVI_LOG_2 - CSVI_LOG_SQRT_2PI - log(s[o2]) - 0.5 * z * z
+                             : -INFINITY;
+    });
+    return CSVI_OK;
+}
+
+int csvi_halfnormal_lp_vjp(csvi_tape *t, const csvi_op *op) {
+    csvi_iter it;
+    if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
+    const double *x = CSVI_IN(t, op, 0)->data, *s = CSVI_IN(t, op, 1)->data,
+                 *g = CSVI_OUT(t, op)->grad;
+    double *gx = CSVI_IN(t, op, 0)->grad, *gs = CSVI_IN(t, op, 1)->grad;
+    CSVI_ITER_LOOP(&it, {
+        if (x[o1] >= 0.0) {
+            const double inv = 1.0 / s[o2];
+            const double z = x[o1] * inv;
+            if (gx) gx[o1] -= g[o0] * z * inv;
+            if (gs) gs[o2] += g[o0] * (z * z - 1.0) * inv;
+        }
+    });
+    return CSVI_OK;
+}
+
+int csvi_halfnormal_rs_fwd(csvi_tape *t, const csvi_op *op) {
+    csvi_iter it;
+    if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
+    const double *s = CSVI_IN(t, op, 0)->data;
+    double *y = CSVI_OUT(t, op)->data, *eps = CSVI_AUX(t, op)->data;
+    CSVI_ITER_LOOP(&it, {
+        const double e = fabs(random_standard_normal(t->rng));
+        eps[o0] = e;
+        y[o0] = s[o1] * e;
+    });
+    return CSVI_OK;
+}
+
+int csvi_halfnormal_rs_vjp(csvi_tape *t, const csvi_op *op) {
+    csvi_iter it;
+    if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
+    const double *eps = CSVI_AUX(t, op)->data, *g = CSVI_OUT(t, op)->grad;
+    double *gs = CSVI_IN(t, op, 0)->grad;
+    if (gs) CSVI_ITER_LOOP(&it, { gs[o1] += g[o0] * eps[o0]; });
+    return CSVI_OK;
+}
