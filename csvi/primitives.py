@@ -56,7 +56,8 @@ def factor(name, log_factor):
     """Add `log_factor` to the model's log-density (an observed unit-weight site)."""
     from csvi.distributions import Unit
 
-    return sample(name, Unit(log_factor), obs=np.zeros(np.shape(_core.value_of(log_factor))))
+    unit = Unit(log_factor)
+    return sample(name, unit, obs=np.empty(unit.batch_shape + (0,)))
 
 
 class plate(Messenger):
@@ -94,7 +95,8 @@ class plate(Messenger):
         self._indices = None
 
     def _allocate_dim(self):
-        taken = {h.dim for h in _STACK if isinstance(h, plate) and h is not self}
+        taken = {h._frame.dim for h in _STACK
+                 if isinstance(h, plate) and h is not self and h._frame is not None}
         if self.dim is not None:
             if self.dim in taken:
                 raise ValueError(f"plate '{self.name}': dim {self.dim} is already used by "

@@ -138,8 +138,8 @@ def test_plate_expands_batch_and_allocates_dims():
     tr = handlers.trace(model).get_trace()
     z = tr.nodes["z"]
     assert z["value"].shape == (2, 3)
-    assert [f.name for f in z["cond_indep_stack"]] == ["inner", "outer"]
-    assert [f.dim for f in z["cond_indep_stack"]] == [-2, -1]
+    assert [f.name for f in z["cond_indep_stack"]] == ["outer", "inner"]  # outermost first
+    assert [f.dim for f in z["cond_indep_stack"]] == [-1, -2]
 
 
 def test_plate_rejects_conflicting_batch_size():

@@ -9,11 +9,12 @@ from csvi.distributions.discrete import Bernoulli, Categorical, Poisson
 from csvi.distributions.distribution import (
     Distribution, enable_validation, is_validation_enabled, validation_enabled,
 )
+from csvi.distributions.unit import Unit
 from csvi.distributions.wrappers import ExpandedDistribution, Independent, MaskedDistribution
 
 __all__ = [
     "Bernoulli", "Beta", "Categorical", "Delta", "Distribution", "ExpandedDistribution",
     "Exponential", "Gamma", "HalfCauchy", "HalfNormal", "Independent", "LogNormal",
-    "MaskedDistribution", "Normal", "Poisson", "Uniform", "constraints",
+    "MaskedDistribution", "Normal", "Poisson", "Uniform", "Unit", "constraints",
     "enable_validation", "is_validation_enabled", "validation_enabled",
 ]
