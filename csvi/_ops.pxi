@@ -305,6 +305,21 @@ def sum(x, axis=None, keepdims=False):
     return _emit(OP_SUM, (t,), shape, True, (_mask(axes),), (1.0,), None)
 
 
+cdef int OP_SUM_N = OPCODES["SUM_N"]
+
+
+def sum_all(tensors):
+    """The total of every element of every tensor in `tensors`, as one scalar
+    (one op per eight inputs)."""
+    cdef list ts = [as_tensor(x) for x in tensors]
+    if not ts:
+        return _constant(0.0)
+    while len(ts) > 1 or (<Tensor>ts[0])._value.ndim != 0:
+        group, ts = ts[:CSVI_MAX_INPUTS], ts[CSVI_MAX_INPUTS:]
+        ts = [_emit(OP_SUM_N, tuple(group), (), True, None, None, None)] + ts
+    return ts[0]
+
+
 def mean(x, axis=None, keepdims=False):
     """Mean over `axis` (None: all), like numpy.mean."""
     cdef Tensor t = as_tensor(x)

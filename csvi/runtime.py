@@ -95,8 +95,6 @@ class Message:
 
 def _default_process(msg):
     """What happens when no handler produced a value: draw or compute it."""
-    if msg.value is not None or msg.done:
-        return
     if msg.type == "sample":
         fn = msg.fn
         msg.value = fn.rsample(*msg.args) if fn.has_rsample else fn.sample(*msg.args)
@@ -108,16 +106,16 @@ def apply_stack(msg):
     """Run msg through the handlers innermost-first, produce its value, then
     let the same handlers post-process it outermost-last."""
     stack = _STACK
-    pointer = len(stack)
-    for pointer in range(len(stack) - 1, -1, -1):
-        stack[pointer].process_message(msg)
+    start = len(stack)
+    while start:
+        start -= 1
+        stack[start].process_message(msg)
         if msg.stop:
             break
-    else:
-        pointer = 0
-    _default_process(msg)
+    if msg.value is None and not msg.done:
+        _default_process(msg)
     msg.done = True
-    for handler in stack[pointer:]:
+    for handler in stack[start:]:
         handler.postprocess_message(msg)
     return msg
 

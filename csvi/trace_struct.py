@@ -54,16 +54,16 @@ class Trace:
             except ValueError as e:
                 raise ValueError(f"site '{name}': {e}") from e
             site.unscaled_log_prob = lp
-            site.log_prob = scale_and_mask(lp, site.scale, site.mask, name)
+            if site.mask is None and type(site.scale) is float and site.scale == 1.0:
+                site.log_prob = lp
+            else:
+                site.log_prob = scale_and_mask(lp, site.scale, site.mask, name)
 
     def log_prob_sum(self, site_filter=lambda name, site: True):
         """Sum of every sample site's log_prob (a scalar Tensor)."""
         self.compute_log_prob(site_filter)
-        total = 0.0
-        for name, site in self.nodes.items():
-            if site.type == "sample" and site_filter(name, site):
-                total = total + _core.sum(site.log_prob)
-        return _core.astensor(total)
+        return _core.sum_all([site.log_prob for name, site in self.nodes.items()
+                              if site.type == "sample" and site_filter(name, site)])
 
 
 def scale_and_mask(log_prob, scale, mask, name="?"):

@@ -15,6 +15,21 @@ static void reduce_iter(csvi_iter *it, const csvi_slot *x, int64_t mask) {
     csvi_iter_finish(it);
 }
 
+/* Sum of a contiguous run in four independent accumulators, so the adds
+ * pipeline (and vectorize) instead of waiting on one memory location. */
+static double sum_run(const double *x, int64_t n) {
+    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        a0 += x[i];
+        a1 += x[i + 1];
+        a2 += x[i + 2];
+        a3 += x[i + 3];
+    }
+    for (; i < n; i++) a0 += x[i];
+    return (a0 + a1) + (a2 + a3);
+}
+
 /* SUM: y = dattr[0] * sum(x over axes) (dattr[0] = 1/count gives the mean). */
 int csvi_sum_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0);
@@ -24,8 +39,17 @@ int csvi_sum_fwd(csvi_tape *t, const csvi_op *op) {
     reduce_iter(&it, x, op->iattr[0]);
     double *yd = y->data;
     const double *xd = x->data;
-    for (int64_t i = 0; i < y->size; i++) yd[i] = 0.0;
-    CSVI_ITER_LOOP(&it, { yd[o0] += xd[o1]; });
+    if (y->size == 1) {
+        /* everything reduces to one number */
+        yd[0] = sum_run(xd, x->size);
+    } else if (it.ndim == 2 && it.stride[0][1] == 0 && it.stride[1][1] == 1 &&
+               it.stride[0][0] == 1 && it.stride[1][0] == it.shape[1]) {
+        /* rows of a matrix reduce to a vector */
+        for (int64_t r = 0; r < it.shape[0]; r++) yd[r] = sum_run(xd + r * it.shape[1], it.shape[1]);
+    } else {
+        for (int64_t i = 0; i < y->size; i++) yd[i] = 0.0;
+        CSVI_ITER_LOOP(&it, { yd[o0] += xd[o1]; });
+    }
     if (scale != 1.0)
         for (int64_t i = 0; i < y->size; i++) yd[i] *= scale;
     return CSVI_OK;
@@ -77,5 +101,27 @@ int csvi_logsumexp_vjp(csvi_tape *t, const csvi_op *op) {
     CSVI_ITER_LOOP(&it, {
         if (isfinite(yd[o0])) gx[o1] += g[o0] * exp(xd[o1] - yd[o0]);
     });
+    return CSVI_OK;
+}
+
+/* SUM_N: y (a scalar) = the sum of every element of every input; one op
+ * totals an ELBO's per-site log-densities instead of a chain of sums and adds. */
+int csvi_sum_n_fwd(csvi_tape *t, const csvi_op *op) {
+    double total = 0.0;
+    for (int k = 0; k < op->n_in; k++) {
+        const csvi_slot *x = CSVI_IN(t, op, k);
+        total += sum_run(x->data, x->size);
+    }
+    CSVI_OUT(t, op)->data[0] = total;
+    return CSVI_OK;
+}
+
+int csvi_sum_n_vjp(csvi_tape *t, const csvi_op *op) {
+    const double g = CSVI_OUT(t, op)->grad[0];
+    for (int k = 0; k < op->n_in; k++) {
+        const csvi_slot *x = CSVI_IN(t, op, k);
+        if (!x->grad) continue;
+        for (int64_t i = 0; i < x->size; i++) x->grad[i] += g;
+    }
     return CSVI_OK;
 }

@@ -66,7 +66,7 @@ class SVI:
                 leaf.grad = None
                 if grad is None:
                     continue
-                if not np.all(np.isfinite(grad)):
+                if _core.first_outside(grad, -math.inf, math.inf, True, True) >= 0:
                     raise ValueError(f"the gradient of param '{name}' is not finite; the "
                                      "params and optimizer state were left unchanged")
                 updates.append((name, store.unconstrained(name), grad))

@@ -67,28 +67,21 @@ class Trace_ELBO(ELBO):
     """ELBO = E_q[log p(x, z) - log q(z)], as pyro.infer.Trace_ELBO."""
 
     def _particle(self, model_trace, guide_trace):
-        elbo = 0.0
-        surrogate = 0.0
-        for site in model_trace.nodes.values():
-            if site.type == "sample":
-                lp = _core.sum(site.log_prob)
-                elbo += _core.value_of(lp).item()
-                surrogate = surrogate + lp
-        score_sites = []
+        model_lp = _core.sum_all([site.log_prob for site in model_trace.nodes.values()
+                                  if site.type == "sample"])
+        pathwise, score_sites = [], []
         for site in guide_trace.nodes.values():
-            if site.type != "sample" or site.is_observed:
-                continue
-            lp = _core.sum(site.log_prob)
-            elbo -= _core.value_of(lp).item()
-            if site.fn.has_rsample:
-                surrogate = surrogate - lp
-            else:
-                score_sites.append(site)
+            if site.type == "sample" and not site.is_observed:
+                (pathwise if site.fn.has_rsample else score_sites).append(site)
+        guide_lp = _core.sum_all([site.log_prob for site in pathwise])
+        surrogate = model_lp - guide_lp
+        elbo = model_lp.item() - guide_lp.item()
         if score_sites:
+            elbo -= _core.sum_all([site.log_prob for site in score_sites]).item()
             terms = log_r_terms(model_trace, guide_trace)
-            for site in score_sites:
-                weight = log_r_sum_to(terms, site.cond_indep_stack)
-                surrogate = surrogate + _core.sum(site.log_prob * weight)
+            surrogate = surrogate + _core.sum_all(
+                [site.log_prob * log_r_sum_to(terms, site.cond_indep_stack)
+                 for site in score_sites])
         return elbo, surrogate
 
 
