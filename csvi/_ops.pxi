@@ -16,8 +16,27 @@ cdef Tensor _wrap(cnp.ndarray arr, Tape tape, int32_t slot, bint requires_grad):
     return t
 
 
+# Constant Tensors of nonzero Python floats, shared (a constant is never
+# written to), so `x * 2.0` or `obs=1.0` allocate nothing after the first time.
+cdef dict _float_constants = {}
+
+
 cdef Tensor _constant(object x):
     """A Tensor holding NumPy data, not on any tape until an op uses it."""
+    cdef Tensor t
+    if type(x) is float and x != 0.0:
+        t = _float_constants.get(x)
+        if t is not None:
+            return t
+        if len(_float_constants) > 4096:
+            _float_constants.clear()
+        t = _constant_array(x)
+        _float_constants[x] = t
+        return t
+    return _constant_array(x)
+
+
+cdef Tensor _constant_array(object x):
     cdef Tensor t = Tensor.__new__(Tensor)
     try:
         arr = np.asarray(x, dtype=np.float64, order="C")
@@ -137,10 +156,11 @@ def apply(int code, tuple inputs, tuple shape, bint differentiable=True,
     """
     cdef int n = PyTuple_GET_SIZE(inputs)
     cdef int k
-    cdef list ts = [None] * n
     for k in range(n):
-        ts[k] = as_tensor(inputs[k])
-    return _emit(code, tuple(ts), shape, differentiable, iattr, dattr, aux_shape)
+        if type(inputs[k]) is not Tensor:
+            inputs = tuple([as_tensor(x) for x in inputs])
+            break
+    return _emit(code, inputs, shape, differentiable, iattr, dattr, aux_shape)
 
 
 cpdef tuple broadcast_shapes(tuple a, tuple b):

@@ -74,6 +74,11 @@ cdef class Tape:
         """t's slot on this tape, registering t here (as a leaf or a constant) if needed."""
         if t._tape is self and t._generation == self.generation:
             return t._slot
+        if not t._leaf and t.requires_grad:
+            raise RuntimeError(
+                "csvi: a tensor computed on a graph that has been freed (by backward(), or "
+                "by the end of an SVI step) or on another tape is used again, so its "
+                "gradient cannot flow; recompute it, or use .detach() to use it as a constant")
         cdef bint leaf_grad = t._leaf and t.requires_grad
         t._slot = self.add_array(t._value, leaf_grad)
         t._tape = self

@@ -362,3 +362,14 @@ def test_ufunc_methods_and_kwargs_unsupported():
 def test_unsupported_numpy_function(fn):
     with pytest.raises(TypeError, match=fn.__name__):
         fn(csvi.tensor([1.0, 2.0]))
+
+
+def test_reusing_a_tensor_from_a_freed_graph_raises():
+    x = csvi.tensor(2.0, requires_grad=True)
+    y = x * 2.0
+    y.backward()
+    with pytest.raises(RuntimeError, match="freed"):
+        (y * 3.0 + x).backward()
+    z = y.detach() * 3.0 + x  # as a constant it is fine
+    z.backward()
+    assert x.grad == 2.0 + 1.0
