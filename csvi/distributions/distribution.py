@@ -229,3 +229,28 @@ class Distribution:
     def __repr__(self):
         return (f"{type(self).__name__}(batch_shape={self._batch_shape}, "
                 f"event_shape={self._event_shape})")
+
+
+class Family(Distribution):
+    """A family whose two C ops take its parameters `_params` in order:
+    log_prob records `_lp_op` on (value, *_params), a draw records `_rs_op` on
+    `_params` (with an aux slot of the draw's shape for the noise when
+    reparameterized).  `_iattr` selects a parameterization (probs/logits)."""
+
+    _lp_op = _rs_op = -1
+    _params = ()
+    _iattr = None
+
+    def log_prob(self, value):
+        value = astensor(value)
+        if self._validate and self.support.first_violation(value) >= 0:
+            self._bad_value(value)
+        shape = value.shape
+        if shape != self._batch_shape:
+            shape = self._value_shape(shape)
+        return apply(self._lp_op, (value,) + self._params, shape, True, self._iattr)
+
+    def _draw(self, shape, reparameterized):
+        aux = shape if self.has_rsample else None
+        return apply(self._rs_op, self._params, shape, reparameterized, self._iattr, None,
+                     aux)
