@@ -125,6 +125,13 @@ class Distribution:
     _event_shape = ()
     _validate = True
 
+    def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
+        """For user subclasses (Pyro's signature); csvi's own families set the
+        three fields directly."""
+        self._batch_shape = sample_shape_of(batch_shape)
+        self._event_shape = sample_shape_of(event_shape)
+        self._validate = _validate_default(validate_args)
+
     # ---- shapes ---------------------------------------------------------------
     @property
     def batch_shape(self):
@@ -211,6 +218,10 @@ class Distribution:
         if batch_shape == self._batch_shape:
             return self
         return ExpandedDistribution(self, batch_shape)
+
+    def expand_by(self, sample_shape):
+        """expand(sample_shape + batch_shape): new batch dims on the left."""
+        return self.expand(sample_shape_of(sample_shape) + self._batch_shape)
 
     def to_event(self, reinterpreted_batch_ndims=None):
         """Treat the rightmost `reinterpreted_batch_ndims` batch dims (default:
