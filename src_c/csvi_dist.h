@@ -31,6 +31,27 @@ static inline int csvi_dist_iter(csvi_iter *it, csvi_tape *t, const csvi_op *op)
     return CSVI_OK;
 }
 
+/* A function of a parameter, recomputed only when the parameter changes from
+ * one element to the next.  Parameters are often broadcast scalars (one scale
+ * for a whole data vector), so log, lgamma or digamma of them then costs one
+ * call per op instead of one per element.  Start with CSVI_MEMO_INIT. */
+typedef struct {
+    double x, fx;
+} csvi_memo;
+
+#define CSVI_MEMO_INIT {NAN, NAN}
+#define CSVI_MEMO(m, arg, expr) \
+    ((m).x == (arg) ? (m).fx : ((m).x = (arg), (m).fx = (expr)))
+
+/* The same for a function of two parameters. */
+typedef struct {
+    double x, y, fxy;
+} csvi_memo2;
+
+#define CSVI_MEMO2_INIT {NAN, NAN, NAN}
+#define CSVI_MEMO2(m, a, b, expr) \
+    ((m).x == (a) && (m).y == (b) ? (m).fxy : ((m).x = (a), (m).y = (b), (m).fxy = (expr)))
+
 /* g * d, but 0 when g is 0: a masked or unused element must not turn an
  * infinite partial (log-density at a boundary) into 0 * inf = NaN. */
 static inline double csvi_gmul(double g, double d) {

@@ -11,10 +11,12 @@ int csvi_beta_lp_fwd(csvi_tape *t, const csvi_op *op) {
     const double *x = CSVI_IN(t, op, 0)->data, *a = CSVI_IN(t, op, 1)->data,
                  *b = CSVI_IN(t, op, 2)->data;
     double *y = CSVI_OUT(t, op)->data;
+    csvi_memo2 lbeta = CSVI_MEMO2_INIT;
     CSVI_ITER_LOOP(&it, {
         const double xv = x[o1], av = a[o2], bv = b[o3];
         y[o0] = (xv >= 0.0 && xv <= 1.0)
-                    ? csvi_xlogy(av - 1.0, xv) + csvi_xlog1py(bv - 1.0, -xv) - csvi_ext.betaln(av, bv)
+                    ? csvi_xlogy(av - 1.0, xv) + csvi_xlog1py(bv - 1.0, -xv) -
+                          CSVI_MEMO2(lbeta, av, bv, csvi_ext.betaln(av, bv))
                     : -INFINITY;
     });
     return CSVI_OK;
@@ -29,6 +31,7 @@ int csvi_beta_lp_vjp(csvi_tape *t, const csvi_op *op) {
                  *b = CSVI_IN(t, op, 2)->data, *g = CSVI_OUT(t, op)->grad;
     double *gx = CSVI_IN(t, op, 0)->grad, *ga = CSVI_IN(t, op, 1)->grad,
            *gb = CSVI_IN(t, op, 2)->grad;
+    csvi_memo psa = CSVI_MEMO_INIT, psb = CSVI_MEMO_INIT, psab = CSVI_MEMO_INIT;
     CSVI_ITER_LOOP(&it, {
         const double gv = g[o0], xv = x[o1], av = a[o2], bv = b[o3];
         if (gv != 0.0 && xv >= 0.0 && xv <= 1.0) {
@@ -36,9 +39,9 @@ int csvi_beta_lp_vjp(csvi_tape *t, const csvi_op *op) {
                 gx[o1] += gv * ((av == 1.0 ? 0.0 : (av - 1.0) / xv) -
                                 (bv == 1.0 ? 0.0 : (bv - 1.0) / (1.0 - xv)));
             if (ga || gb) {
-                const double psab = csvi_ext.digamma(av + bv);
-                if (ga) ga[o2] += gv * (log(xv) - csvi_ext.digamma(av) + psab);
-                if (gb) gb[o3] += gv * (log1p(-xv) - csvi_ext.digamma(bv) + psab);
+                const double ps = CSVI_MEMO(psab, av + bv, csvi_ext.digamma(av + bv));
+                if (ga) ga[o2] += gv * (log(xv) - CSVI_MEMO(psa, av, csvi_ext.digamma(av)) + ps);
+                if (gb) gb[o3] += gv * (log1p(-xv) - CSVI_MEMO(psb, bv, csvi_ext.digamma(bv)) + ps);
             }
         }
     });

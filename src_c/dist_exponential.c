@@ -7,7 +7,10 @@ int csvi_exponential_lp_fwd(csvi_tape *t, const csvi_op *op) {
     if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
     const double *x = CSVI_IN(t, op, 0)->data, *r = CSVI_IN(t, op, 1)->data;
     double *y = CSVI_OUT(t, op)->data;
-    CSVI_ITER_LOOP(&it, { y[o0] = x[o1] >= 0.0 ? log(r[o2]) - r[o2] * x[o1] : -INFINITY; });
+    csvi_memo lr = CSVI_MEMO_INIT;
+    CSVI_ITER_LOOP(&it, {
+        y[o0] = x[o1] >= 0.0 ? CSVI_MEMO(lr, r[o2], log(r[o2])) - r[o2] * x[o1] : -INFINITY;
+    });
     return CSVI_OK;
 }
 

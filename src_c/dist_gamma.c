@@ -10,9 +10,11 @@ int csvi_gamma_lp_fwd(csvi_tape *t, const csvi_op *op) {
     const double *x = CSVI_IN(t, op, 0)->data, *a = CSVI_IN(t, op, 1)->data,
                  *b = CSVI_IN(t, op, 2)->data;
     double *y = CSVI_OUT(t, op)->data;
+    csvi_memo lb = CSVI_MEMO_INIT, lga = CSVI_MEMO_INIT;
     CSVI_ITER_LOOP(&it, {
         const double av = a[o2], bv = b[o3], xv = x[o1];
-        y[o0] = xv >= 0.0 ? av * log(bv) + csvi_xlogy(av - 1.0, xv) - bv * xv - csvi_ext.lgamma(av)
+        y[o0] = xv >= 0.0 ? av * CSVI_MEMO(lb, bv, log(bv)) + csvi_xlogy(av - 1.0, xv) - bv * xv -
+                                CSVI_MEMO(lga, av, csvi_ext.lgamma(av))
                           : -INFINITY;
     });
     return CSVI_OK;
@@ -26,11 +28,14 @@ int csvi_gamma_lp_vjp(csvi_tape *t, const csvi_op *op) {
                  *b = CSVI_IN(t, op, 2)->data, *g = CSVI_OUT(t, op)->grad;
     double *gx = CSVI_IN(t, op, 0)->grad, *ga = CSVI_IN(t, op, 1)->grad,
            *gb = CSVI_IN(t, op, 2)->grad;
+    csvi_memo lb = CSVI_MEMO_INIT, psa = CSVI_MEMO_INIT;
     CSVI_ITER_LOOP(&it, {
         const double gv = g[o0], av = a[o2], bv = b[o3], xv = x[o1];
         if (gv != 0.0 && xv >= 0.0) {
             if (gx) gx[o1] += gv * ((av == 1.0 ? 0.0 : (av - 1.0) / xv) - bv);
-            if (ga) ga[o2] += gv * (log(bv) + log(xv) - csvi_ext.digamma(av));
+            if (ga)
+                ga[o2] += gv * (CSVI_MEMO(lb, bv, log(bv)) + log(xv) -
+                                CSVI_MEMO(psa, av, csvi_ext.digamma(av)));
             if (gb) gb[o3] += gv * (av / bv - xv);
         }
     });

@@ -23,8 +23,9 @@
 #define GG_TINY 1e-300
 
 static double dlogx_series(double a, double x, double logx) {
-    double c = 1.0 / a;                        /* c_0 */
-    double psi = csvi_ext.digamma(a + 1.0);    /* psi(a + n + 1); direct, not psi(a) + 1/a, which cancels for small a */
+    double c = 1.0 / a; /* c_0 */
+    /* psi(a + n + 1), started directly: psi(a) + 1/a cancels for small a */
+    double psi = csvi_ext.digamma(a + 1.0);
     double sum = c * (logx - psi);
     for (int n = 1; n < GG_MAX_ITER; n++) {
         const double an = a + n;
@@ -70,7 +71,7 @@ static double dlogx_cfrac(double a, double x, double logx) {
 }
 
 double csvi_gamma_dlogx_dalpha(double a, double x, double logx) {
-    if (!(logx > -INFINITY)) return 0.0; /* x = 0 exactly: the draw does not move */
+    if (!(logx > -INFINITY)) return 0.0; /* log x = -inf: the draw sits at 0 and stays there */
     if (x < a + 1.0) return dlogx_series(a, x, logx);
     return dlogx_cfrac(a, x, logx);
 }

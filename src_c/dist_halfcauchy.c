@@ -13,9 +13,11 @@ int csvi_halfcauchy_lp_fwd(csvi_tape *t, const csvi_op *op) {
     if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
     const double *x = CSVI_IN(t, op, 0)->data, *s = CSVI_IN(t, op, 1)->data;
     double *y = CSVI_OUT(t, op)->data;
+    csvi_memo ls = CSVI_MEMO_INIT;
     CSVI_ITER_LOOP(&it, {
         y[o0] = x[o1] >= 0.0
-                    ? CSVI_LOG_2 - CSVI_LOG_PI - log(s[o2]) - log1p_sq(x[o1] / s[o2])
+                    ? CSVI_LOG_2 - CSVI_LOG_PI - CSVI_MEMO(ls, s[o2], log(s[o2])) -
+                          log1p_sq(x[o1] / s[o2])
                     : -INFINITY;
     });
     return CSVI_OK;

@@ -13,9 +13,10 @@ int csvi_normal_lp_fwd(csvi_tape *t, const csvi_op *op) {
     const double *x = CSVI_IN(t, op, 0)->data, *mu = CSVI_IN(t, op, 1)->data,
                  *s = CSVI_IN(t, op, 2)->data;
     double *y = CSVI_OUT(t, op)->data;
+    csvi_memo ls = CSVI_MEMO_INIT;
     CSVI_ITER_LOOP(&it, {
         const double z = (x[o1] - mu[o2]) / s[o3];
-        y[o0] = -0.5 * z * z - log(s[o3]) - CSVI_LOG_SQRT_2PI;
+        y[o0] = -0.5 * z * z - CSVI_MEMO(ls, s[o3], log(s[o3])) - CSVI_LOG_SQRT_2PI;
     });
     return CSVI_OK;
 }
@@ -72,11 +73,14 @@ int csvi_lognormal_lp_fwd(csvi_tape *t, const csvi_op *op) {
     const double *x = CSVI_IN(t, op, 0)->data, *mu = CSVI_IN(t, op, 1)->data,
                  *s = CSVI_IN(t, op, 2)->data;
     double *y = CSVI_OUT(t, op)->data;
+    csvi_memo ls = CSVI_MEMO_INIT;
     CSVI_ITER_LOOP(&it, {
         const double lx = log(x[o1]);
         const double z = (lx - mu[o2]) / s[o3];
         /* x = 0: the density tends to 0 (log -> -inf) rather than NaN */
-        y[o0] = x[o1] > 0.0 ? -0.5 * z * z - log(s[o3]) - CSVI_LOG_SQRT_2PI - lx : -INFINITY;
+        y[o0] = x[o1] > 0.0
+                    ? -0.5 * z * z - CSVI_MEMO(ls, s[o3], log(s[o3])) - CSVI_LOG_SQRT_2PI - lx
+                    : -INFINITY;
     });
     return CSVI_OK;
 }
@@ -135,10 +139,12 @@ int csvi_halfnormal_lp_fwd(csvi_tape *t, const csvi_op *op) {
     if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
     const double *x = CSVI_IN(t, op, 0)->data, *s = CSVI_IN(t, op, 1)->data;
     double *y = CSVI_OUT(t, op)->data;
+    csvi_memo ls = CSVI_MEMO_INIT;
     CSVI_ITER_LOOP(&it, {
         const double z = x[o1] / s[o2];
-        y[o0] = x[o1] >= 0.0 ? CSVI_LOG_2 - CSVI_LOG_SQRT_2PI - log(s[o2]) - 0.5 * z * z
-                             : -INFINITY;
+        y[o0] = x[o1] >= 0.0
+                    ? CSVI_LOG_2 - CSVI_LOG_SQRT_2PI - CSVI_MEMO(ls, s[o2], log(s[o2])) - 0.5 * z * z
+                    : -INFINITY;
     });
     return CSVI_OK;
 }

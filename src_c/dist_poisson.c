@@ -7,9 +7,11 @@ int csvi_poisson_lp_fwd(csvi_tape *t, const csvi_op *op) {
     if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
     const double *x = CSVI_IN(t, op, 0)->data, *r = CSVI_IN(t, op, 1)->data;
     double *y = CSVI_OUT(t, op)->data;
+    csvi_memo lf = CSVI_MEMO_INIT; /* lgamma(x + 1): counts repeat, e.g. runs of zeros */
     CSVI_ITER_LOOP(&it, {
         const double xv = x[o1];
-        y[o0] = xv >= 0.0 ? csvi_xlogy(xv, r[o2]) - r[o2] - csvi_ext.lgamma(xv + 1.0) : -INFINITY;
+        y[o0] = xv >= 0.0 ? csvi_xlogy(xv, r[o2]) - r[o2] - CSVI_MEMO(lf, xv, csvi_ext.lgamma(xv + 1.0))
+                          : -INFINITY;
     });
     return CSVI_OK;
 }

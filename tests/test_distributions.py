@@ -650,6 +650,29 @@ def test_expand():
         dist.Normal(np.zeros(3), 1.0).expand((4,))
     d1 = dist.Normal(np.zeros(3), 1.0)
     assert d1.expand((3,)) is d1
+    assert d1.expand_by([5, 2]).batch_shape == (5, 2, 3)
+
+
+def test_zero_size_shapes():
+    assert dist.Normal(np.zeros((0, 3)), 1.0).log_prob(0.0).shape == (0, 3)
+    assert dist.Normal(0.0, 1.0).sample(0).shape == (0,)
+    assert dist.Gamma(np.ones(0), 1.0).rsample((2,)).shape == (2, 0)
+    assert dist.Categorical(np.ones((0, 3))).sample((2,)).shape == (2, 0)
+    loc = csvi.tensor(np.zeros(0), requires_grad=True)
+    dist.Normal(loc, 1.0).log_prob(np.zeros((5, 0))).sum().backward()
+    assert loc.grad.shape == (0,)
+
+
+def test_user_subclass_uses_pyro_constructor():
+    class Flat(dist.Distribution):
+        support = csvi.constraints.real
+
+        def log_prob(self, value):
+            return csvi.tensor(np.zeros(np.broadcast_shapes(np.shape(value), self.batch_shape)))
+
+    d = Flat(batch_shape=(3,), validate_args=False)
+    assert d.batch_shape == (3,) and d.event_shape == () and not d._validate
+    assert d.to_event(1).log_prob(np.zeros(3)).shape == ()
 
 
 def test_to_event():

@@ -10,7 +10,7 @@ import numpy as np
 from csvi import _core, constraints
 from csvi.distributions import distribution as _d
 from csvi.distributions.distribution import (
-    Distribution, apply, astensor, broadcast_args, bad_arg, expand_to, full,
+    Family, apply, astensor, bad_arg, broadcast_args, expand_to, full,
 )
 
 _OP = _core.OPCODES
@@ -34,25 +34,7 @@ def _shape2(name, names, a, b):
     return sa if sa == sb else broadcast_args(name, names, (sa, sb))
 
 
-class _UnivariateMixin:
-    """log_prob of a family whose LP op takes (value, *self._params)."""
-
-    __slots__ = ()
-
-    def log_prob(self, value):
-        value = astensor(value)
-        if self._validate and self.support.first_violation(value) >= 0:
-            self._bad_value(value)
-        shape = value.shape
-        if shape != self._batch_shape:
-            shape = self._value_shape(shape)
-        return apply(self._lp_op, (value,) + self._params, shape)
-
-    def _draw(self, shape, reparameterized):
-        return apply(self._rs_op, self._params, shape, reparameterized, None, None, shape)
-
-
-class Normal(_UnivariateMixin, Distribution):
+class Normal(Family):
     """Normal(loc, scale): the Gaussian with mean loc and standard deviation scale."""
 
     arg_constraints = {"loc": _real, "scale": _positive}
@@ -81,7 +63,7 @@ class Normal(_UnivariateMixin, Distribution):
         return expand_to(self.scale ** 2, self._batch_shape)
 
 
-class LogNormal(_UnivariateMixin, Distribution):
+class LogNormal(Family):
     """LogNormal(loc, scale): exp of Normal(loc, scale)."""
 
     arg_constraints = {"loc": _real, "scale": _positive}
@@ -111,7 +93,7 @@ class LogNormal(_UnivariateMixin, Distribution):
         return expand_to(_core.expm1(s2) * _core.exp(2.0 * self.loc + s2), self._batch_shape)
 
 
-class HalfNormal(_UnivariateMixin, Distribution):
+class HalfNormal(Family):
     """HalfNormal(scale): |Normal(0, scale)| on [0, inf)."""
 
     arg_constraints = {"scale": _positive}
@@ -124,9 +106,8 @@ class HalfNormal(_UnivariateMixin, Distribution):
         self._params = (scale,)
         self._batch_shape = scale.shape
         self._validate = v = _d._validation if validate_args is None else validate_args
-        if v:
-            if _positive.first_violation(scale) >= 0:
-                raise bad_arg("HalfNormal", "scale", scale, _positive)
+        if v and _positive.first_violation(scale) >= 0:
+            raise bad_arg("HalfNormal", "scale", scale, _positive)
 
     @property
     def mean(self):
@@ -137,7 +118,7 @@ class HalfNormal(_UnivariateMixin, Distribution):
         return self.scale ** 2 * (1.0 - 2.0 / math.pi)
 
 
-class HalfCauchy(_UnivariateMixin, Distribution):
+class HalfCauchy(Family):
     """HalfCauchy(scale): |Cauchy(0, scale)| on [0, inf); no finite moments."""
 
     arg_constraints = {"scale": _positive}
@@ -150,9 +131,8 @@ class HalfCauchy(_UnivariateMixin, Distribution):
         self._params = (scale,)
         self._batch_shape = scale.shape
         self._validate = v = _d._validation if validate_args is None else validate_args
-        if v:
-            if _positive.first_violation(scale) >= 0:
-                raise bad_arg("HalfCauchy", "scale", scale, _positive)
+        if v and _positive.first_violation(scale) >= 0:
+            raise bad_arg("HalfCauchy", "scale", scale, _positive)
 
     @property
     def mean(self):
@@ -163,7 +143,7 @@ class HalfCauchy(_UnivariateMixin, Distribution):
         return full(self._batch_shape, np.inf)
 
 
-class Exponential(_UnivariateMixin, Distribution):
+class Exponential(Family):
     """Exponential(rate): density rate * exp(-rate x) on [0, inf)."""
 
     arg_constraints = {"rate": _positive}
@@ -176,9 +156,8 @@ class Exponential(_UnivariateMixin, Distribution):
         self._params = (rate,)
         self._batch_shape = rate.shape
         self._validate = v = _d._validation if validate_args is None else validate_args
-        if v:
-            if _positive.first_violation(rate) >= 0:
-                raise bad_arg("Exponential", "rate", rate, _positive)
+        if v and _positive.first_violation(rate) >= 0:
+            raise bad_arg("Exponential", "rate", rate, _positive)
 
     @property
     def mean(self):
@@ -234,7 +213,7 @@ class _BetweenParams(constraints.Constraint):
         return "constraints.interval(low, high)"
 
 
-class Uniform(_UnivariateMixin, Distribution):
+class Uniform(Family):
     """Uniform(low, high): flat density 1/(high - low) on [low, high)."""
 
     arg_constraints = {"low": _finite, "high": _finite}
@@ -264,7 +243,16 @@ class Uniform(_UnivariateMixin, Distribution):
 
     @property
     def support(self):
-        return _BetweenParams(self.low, self.high)
+        support = self.__dict__.get("_support")
+        if support is None:
+            lo, hi = _core.value_of(self.low), _core.value_of(self.high)
+            # scalar bounds: the one-pass C check; arrays: an elementwise NumPy check
+            if lo.ndim == 0 and hi.ndim == 0:
+                support = constraints.interval(float(lo), float(hi))
+            else:
+                support = _BetweenParams(self.low, self.high)
+            self._support = support
+        return support
 
     @property
     def mean(self):
@@ -275,7 +263,7 @@ class Uniform(_UnivariateMixin, Distribution):
         return expand_to((self.high - self.low) ** 2 / 12.0, self._batch_shape)
 
 
-class Gamma(_UnivariateMixin, Distribution):
+class Gamma(Family):
     """Gamma(concentration, rate): density b^a x^(a-1) e^(-b x) / Gamma(a) on (0, inf)."""
 
     arg_constraints = {"concentration": _positive, "rate": _positive}
@@ -304,7 +292,7 @@ class Gamma(_UnivariateMixin, Distribution):
         return expand_to(self.concentration / self.rate ** 2, self._batch_shape)
 
 
-class Beta(_UnivariateMixin, Distribution):
+class Beta(Family):
     """Beta(concentration1, concentration0): density x^(a-1) (1-x)^(b-1) / B(a, b)."""
 
     arg_constraints = {"concentration1": _positive, "concentration0": _positive}

@@ -1,11 +1,9 @@
 """Delta(v, log_density=0.0, event_dim=0): a point mass at v (AutoDelta guides,
 conditioning).  Its sample is v itself, with the gradient passed to v."""
-import numpy as np
-
 from csvi import _core, constraints
 from csvi.distributions import distribution as _d
 from csvi.distributions.distribution import (
-    Distribution, apply, astensor, broadcast_args, bad_arg, expand_to, full,
+    Distribution, apply, astensor, bad_arg, broadcast_args, full,
 )
 
 OP_DELTA_LP = _core.OPCODES["DELTA_LP"]
@@ -36,9 +34,8 @@ class Delta(Distribution):
                 raise ValueError(f"Delta: log_density of shape {ld.shape} must broadcast to "
                                  f"the batch_shape {self._batch_shape} of v")
         self._validate = val = _d._validation if validate_args is None else validate_args
-        if val:
-            if constraints.real.first_violation(ld) >= 0:
-                raise bad_arg("Delta", "log_density", ld, constraints.real)
+        if val and constraints.real.first_violation(ld) >= 0:
+            raise bad_arg("Delta", "log_density", ld, constraints.real)
 
     @property
     def support(self):

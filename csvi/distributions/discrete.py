@@ -8,7 +8,7 @@ import numpy as np
 from csvi import _core, constraints
 from csvi.distributions import distribution as _d
 from csvi.distributions.distribution import (
-    Distribution, apply, astensor, bad_arg, expand_to, full,
+    Family, astensor, bad_arg, expand_to, full,
 )
 
 _OP = _core.OPCODES
@@ -45,13 +45,14 @@ _nonneg_finite = _Bounds(0.0, np.inf, False, True, "a finite number >= 0")
 _logit = _Bounds(-np.inf, np.inf, False, True, "a number < inf (not NaN)")
 
 
-class Bernoulli(Distribution):
+class Bernoulli(Family):
     """Bernoulli(probs=None, logits=None): 1 with probability probs
     (= sigmoid(logits)), else 0."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.boolean
     has_enumerate_support = True
+    _lp_op, _rs_op = OP_BERNOULLI_LP, OP_BERNOULLI_RS
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         if (probs is None) == (logits is None):
@@ -59,11 +60,13 @@ class Bernoulli(Distribution):
         self._validate = v = _d._validation if validate_args is None else validate_args
         if logits is None:
             self._param = p = astensor(probs)
+            self._params = (p,)
             self._iattr = _PROBS
             if v and _unit.first_violation(p) >= 0:
                 raise bad_arg("Bernoulli", "probs", p, _unit)
         else:
             self._param = p = astensor(logits)
+            self._params = (p,)
             self._iattr = _LOGITS
             if v and _real.first_violation(p) >= 0:
                 raise bad_arg("Bernoulli", "logits", p, _real)
@@ -79,18 +82,6 @@ class Bernoulli(Distribution):
             return self._param
         p = self._param
         return _core.log(p) - _core.log1p(-p)
-
-    def log_prob(self, value):
-        value = astensor(value)
-        if self._validate and self.support.first_violation(value) >= 0:
-            self._bad_value(value)
-        shape = value.shape
-        if shape != self._batch_shape:
-            shape = self._value_shape(shape)
-        return apply(OP_BERNOULLI_LP, (value, self._param), shape, True, self._iattr)
-
-    def _draw(self, shape, reparameterized):
-        return apply(OP_BERNOULLI_RS, (self._param,), shape, False, self._iattr)
 
     def enumerate_support(self, expand=True):
         values = np.arange(2.0).reshape((2,) + (1,) * len(self._batch_shape))
@@ -108,19 +99,21 @@ class Bernoulli(Distribution):
         return p * (1.0 - p)
 
 
-class Categorical(Distribution):
+class Categorical(Family):
     """Categorical(probs=None, logits=None) over {0, ..., K-1}, K the size of
     the last dim.  probs are normalized along it (they need not sum to 1);
     logits are normalized by their logsumexp."""
 
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
     has_enumerate_support = True
+    _lp_op, _rs_op = OP_CATEGORICAL_LP, OP_CATEGORICAL_RS
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         if (probs is None) == (logits is None):
             raise _one_of_error("Categorical", probs)
         name = "probs" if logits is None else "logits"
         self._param = p = astensor(probs if logits is None else logits)
+        self._params = (p,)
         self._iattr = _PROBS if logits is None else _LOGITS
         shape = p.shape
         if len(shape) == 0 or shape[-1] == 0:
@@ -150,7 +143,10 @@ class Categorical(Distribution):
 
     @property
     def support(self):
-        return constraints.integer_interval(0, self._num_categories - 1)
+        support = self.__dict__.get("_support")
+        if support is None:
+            support = self._support = constraints.integer_interval(0, self._num_categories - 1)
+        return support
 
     @property
     def probs(self):
@@ -165,18 +161,6 @@ class Categorical(Distribution):
         if self._iattr is _LOGITS:
             return p - _core.logsumexp(p, -1, True)
         return _core.log(p) - _core.log(_core.sum(p, -1, True))
-
-    def log_prob(self, value):
-        value = astensor(value)
-        if self._validate and self.support.first_violation(value) >= 0:
-            self._bad_value(value)
-        shape = value.shape
-        if shape != self._batch_shape:
-            shape = self._value_shape(shape)
-        return apply(OP_CATEGORICAL_LP, (value, self._param), shape, True, self._iattr)
-
-    def _draw(self, shape, reparameterized):
-        return apply(OP_CATEGORICAL_RS, (self._param,), shape, False, self._iattr)
 
     def enumerate_support(self, expand=True):
         K = self._num_categories
@@ -194,31 +178,20 @@ class Categorical(Distribution):
         return full(self._batch_shape, np.nan)
 
 
-class Poisson(Distribution):
+class Poisson(Family):
     """Poisson(rate) over {0, 1, 2, ...}; rate 0 is a point mass at 0."""
 
     arg_constraints = {"rate": constraints.nonnegative}
     support = constraints.nonnegative_integer
+    _lp_op, _rs_op = OP_POISSON_LP, OP_POISSON_RS
 
     def __init__(self, rate, validate_args=None):
         self.rate = rate = astensor(rate)
+        self._params = (rate,)
         self._batch_shape = rate.shape
         self._validate = v = _d._validation if validate_args is None else validate_args
-        if v:
-            if _nonneg_finite.first_violation(rate) >= 0:
-                raise bad_arg("Poisson", "rate", rate, _nonneg_finite)
-
-    def log_prob(self, value):
-        value = astensor(value)
-        if self._validate and self.support.first_violation(value) >= 0:
-            self._bad_value(value)
-        shape = value.shape
-        if shape != self._batch_shape:
-            shape = self._value_shape(shape)
-        return apply(OP_POISSON_LP, (value, self.rate), shape)
-
-    def _draw(self, shape, reparameterized):
-        return apply(OP_POISSON_RS, (self.rate,), shape, False)
+        if v and _nonneg_finite.first_violation(rate) >= 0:
+            raise bad_arg("Poisson", "rate", rate, _nonneg_finite)
 
     @property
     def mean(self):

@@ -125,6 +125,13 @@ class Distribution:
     _event_shape = ()
     _validate = True
 
+    def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
+        """For user subclasses (Pyro's signature); csvi's own families set the
+        three fields directly."""
+        self._batch_shape = sample_shape_of(batch_shape)
+        self._event_shape = sample_shape_of(event_shape)
+        self._validate = _validate_default(validate_args)
+
     # ---- shapes ---------------------------------------------------------------
     @property
     def batch_shape(self):
@@ -212,6 +219,10 @@ class Distribution:
             return self
         return ExpandedDistribution(self, batch_shape)
 
+    def expand_by(self, sample_shape):
+        """expand(sample_shape + batch_shape): new batch dims on the left."""
+        return self.expand(sample_shape_of(sample_shape) + self._batch_shape)
+
     def to_event(self, reinterpreted_batch_ndims=None):
         """Treat the rightmost `reinterpreted_batch_ndims` batch dims (default:
         all) as event dims: log_prob sums over them."""
@@ -229,3 +240,28 @@ class Distribution:
     def __repr__(self):
         return (f"{type(self).__name__}(batch_shape={self._batch_shape}, "
                 f"event_shape={self._event_shape})")
+
+
+class Family(Distribution):
+    """A family whose two C ops take its parameters `_params` in order:
+    log_prob records `_lp_op` on (value, *_params), a draw records `_rs_op` on
+    `_params` (with an aux slot of the draw's shape for the noise when
+    reparameterized).  `_iattr` selects a parameterization (probs/logits)."""
+
+    _lp_op = _rs_op = -1
+    _params = ()
+    _iattr = None
+
+    def log_prob(self, value):
+        value = astensor(value)
+        if self._validate and self.support.first_violation(value) >= 0:
+            self._bad_value(value)
+        shape = value.shape
+        if shape != self._batch_shape:
+            shape = self._value_shape(shape)
+        return apply(self._lp_op, (value,) + self._params, shape, True, self._iattr)
+
+    def _draw(self, shape, reparameterized):
+        aux = shape if self.has_rsample else None
+        return apply(self._rs_op, self._params, shape, reparameterized, self._iattr, None,
+                     aux)
