@@ -58,7 +58,7 @@ class _Interval(Constraint):
     def describe(self):
         """Plain words for error messages."""
         if self.lower == -np.inf and self.upper == np.inf:
-            return "finite or infinite real (not NaN)"
+            return "a real number (not NaN)"
         parts = []
         if self.lower != -np.inf:
             parts.append(f"{'>' if self.lower_open else '>='} {self.lower:g}")
