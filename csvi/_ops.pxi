@@ -440,6 +440,23 @@ def getitem(x, key):
     return _emit(OP_GATHER, (t, _constant(positions)), positions.shape, True, None, None, None)
 
 
+cdef int OP_SUBSAMPLE = OPCODES["SUBSAMPLE"]
+
+
+def draw_subsample(int64_t size, int64_t subsample_size):
+    """`subsample_size` distinct indices of range(size) drawn in O(subsample_size)
+    by a recorded op (a compiled loop draws fresh ones each step).  The Tensor
+    indexes csvi tensors directly and NumPy arrays as int64."""
+    if not 0 <= subsample_size <= size:
+        raise ValueError(f"subsample_size must be in [0, {size}], got {subsample_size}")
+    table = 1
+    while table < 2 * subsample_size:
+        table *= 2
+    cdef Tensor t = _emit(OP_SUBSAMPLE, (), (subsample_size,), False, (size,), None, (table,))
+    t._integer = True
+    return t
+
+
 def concatenate(tensors, axis=0):
     """Join tensors along an existing axis (numpy.concatenate)."""
     ts = [as_tensor(x) for x in tensors]

@@ -13,6 +13,7 @@ cdef class Tensor:
     cdef uint64_t _generation
     cdef bint _leaf
     cdef bint _mask         # made by a comparison: indexing with it masks, as in NumPy
+    cdef bint _integer      # holds indices (a plate's subsample): NumPy sees int64
     cdef public bint requires_grad
     cdef public object grad
 
@@ -73,7 +74,10 @@ cdef class Tensor:
         return self._value.copy()
 
     def __array__(self, dtype=None, copy=None):
-        self._check_not_freezing("np.asarray(tensor)")
+        self._check_not_freezing("np.asarray(tensor) (e.g. indexing a NumPy array with a "
+                                 "plate's indices: index csvi.as_tensor(data) instead)")
+        if dtype is None and self._integer:
+            return self._value.astype(np.int64)
         return self._value.astype(dtype) if dtype is not None else self._value.copy()
 
     def item(self):

@@ -118,13 +118,11 @@ class plate(Messenger):
         return self._indices
 
     def _draw_indices(self):
-        if self._user_subsample is not None:
-            value = self._user_subsample
-        elif self.subsample_size == self.size:
-            value = None
+        if self._user_subsample is not None or self.subsample_size == self.size:
+            fn = _SubsampleFn(None, None, self._user_subsample)
         else:
-            value = subsample_indices(self.size, self.subsample_size)
-        msg = Message("subsample", self.name, _SubsampleFn(value), value=None,
+            fn = _SubsampleFn(self.size, self.subsample_size, None)
+        msg = Message("subsample", self.name, fn, value=None,
                       infer={"size": self.size, "subsample_size": self.subsample_size})
         apply_stack(msg)
         indices = msg.value
@@ -178,38 +176,33 @@ class _SequentialFrame(Messenger):
 
 
 class _SubsampleFn:
-    """Produces a plate's indices (None = the whole range)."""
+    """Produces a plate's indices when called (not when a handler such as
+    replay supplies them): a fresh draw, the user's, or None for all."""
 
-    def __init__(self, value):
-        self.value = value
+    def __init__(self, size, subsample_size, given):
+        self.size = size
+        self.subsample_size = subsample_size
+        self.given = given
 
     def __call__(self):
-        return self.value
-
-
-def subsample_indices(size, subsample_size):
-    """`subsample_size` distinct indices from range(size), in O(subsample_size)
-    expected time for small batches (no permutation of the whole range)."""
-    return _core.get_generator().choice(size, subsample_size, replace=False, shuffle=True)
+        if self.size is None:
+            return self.given
+        return _core.draw_subsample(self.size, self.subsample_size)
 
 
 def subsample(data, event_dim=0):
-    """NumPyro's helper: the rows of `data` picked by the enclosing subsampled plates."""
+    """NumPyro's helper: the rows of `data` picked by the enclosing subsampled
+    plates (a recorded gather, so it also works in a compiled loop)."""
     value = data
     for h in _STACK:
         if isinstance(h, plate) and h._frame is not None and h.subsample_size != h.size:
-            dim = h._frame.dim - event_dim
-            value = np.take(value, h._indices, axis=dim) if not _core.is_tensor(value) else \
-                _take_along(value, h._indices, dim)
+            value = _take_along(_core.astensor(value), h._indices, h._frame.dim - event_dim)
     return value
 
 
 def _take_along(t, indices, dim):
-    moved = _core.transpose(t, _move_axis_perm(t.ndim, dim))
-    return _core.transpose(moved[indices], _move_axis_perm(t.ndim, dim, inverse=True))
-
-
-def _move_axis_perm(ndim, dim, inverse=False):
-    axis = dim % ndim
-    perm = [axis] + [d for d in range(ndim) if d != axis]
-    return tuple(np.argsort(perm)) if inverse else tuple(perm)
+    axis = dim % t.ndim
+    if axis == 0:
+        return t[indices]
+    perm = (axis,) + tuple(d for d in range(t.ndim) if d != axis)
+    return _core.transpose(_core.transpose(t, perm)[indices], tuple(np.argsort(perm)))

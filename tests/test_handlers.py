@@ -160,13 +160,33 @@ def test_plate_subsample_scales_and_replays_indices():
         return idx
 
     tr = handlers.trace(model).get_trace()
-    idx = tr.nodes["data"]["value"]
+    idx = np.asarray(tr.nodes["data"]["value"])
+    assert idx.dtype == np.int64
     assert len(set(idx.tolist())) == 10 and idx.min() >= 0 and idx.max() < 100
     assert tr.nodes["x"]["scale"] == pytest.approx(10.0)
     expected = 10.0 * stats.norm.logpdf(data[idx]).sum()
     assert tr.log_prob_sum().item() == pytest.approx(expected, rel=1e-12)
     replayed = handlers.trace(handlers.replay(model, trace=tr)).get_trace()
-    np.testing.assert_array_equal(replayed.nodes["data"]["value"], idx)
+    np.testing.assert_array_equal(np.asarray(replayed.nodes["data"]["value"]), idx)
+
+
+def test_subsample_indices_are_uniform_distinct_draws():
+    counts = np.zeros(20)
+    for _ in range(2000):
+        with csvi.plate("data", 20, subsample_size=5) as idx:
+            idx = np.asarray(idx)
+        assert len(set(idx.tolist())) == 5
+        counts[idx] += 1
+    # each index is picked with probability 5/20
+    expected = 2000 * 5 / 20
+    assert stats.chisquare(counts, np.full(20, expected)).pvalue > 1e-3
+
+
+def test_subsample_helper_gathers_rows():
+    data = np.arange(30.0).reshape(10, 3)
+    with csvi.plate("rows", 10, subsample_size=4) as idx:
+        rows = csvi.subsample(data, event_dim=1)
+    np.testing.assert_array_equal(rows.numpy(), data[np.asarray(idx)])
 
 
 def test_obs_with_incompatible_shape_names_the_site():

@@ -34,54 +34,71 @@ class ELBO:
         return model_trace, guide_trace
 
     def loss(self, model, guide, *args, **kwargs):
-        loss, _ = self._loss_and_surrogate(model, guide, args, kwargs)
-        return loss
+        loss, _, traces = self.loss_tensors(model, guide, args, kwargs)
+        return checked_value(loss, traces)
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
-        _, surrogate = self._loss_and_surrogate(model, guide, args, kwargs)
-        return surrogate
+        return self.loss_tensors(model, guide, args, kwargs)[1]
 
     def loss_and_grads(self, model, guide, *args, **kwargs):
-        loss, surrogate = self._loss_and_surrogate(model, guide, args, kwargs)
-        if _core.is_tensor(surrogate) and surrogate.requires_grad:
+        loss, surrogate, traces = self.loss_tensors(model, guide, args, kwargs)
+        value = checked_value(loss, traces)
+        if surrogate.requires_grad:
             surrogate.backward()
-        return loss
+        return value
 
-    def _loss_and_surrogate(self, model, guide, args, kwargs):
-        loss = 0.0
-        surrogate = 0.0
+    def loss_tensors(self, model, guide, args, kwargs):
+        """(loss, surrogate loss, [(model_trace, guide_trace)]) as recorded
+        Tensors: the loss is -ELBO averaged over particles; the surrogate's
+        gradient is the estimator's.  Nothing is read back into Python, so a
+        compiled loop replays the same records."""
+        loss = surrogate = None
+        traces = []
+        scale = -1.0 / self.num_particles
         for _ in range(self.num_particles):
             model_trace, guide_trace = self._get_traces(model, guide, args, kwargs)
+            traces.append((model_trace, guide_trace))
             elbo, surrogate_elbo = self._particle(model_trace, guide_trace)
-            if not math.isfinite(elbo):
-                raise_non_finite(model_trace, guide_trace)
-            loss -= elbo / self.num_particles
-            surrogate = surrogate - surrogate_elbo / self.num_particles
-        return loss, surrogate
+            loss_p = -elbo if scale == -1.0 else elbo * scale
+            if surrogate_elbo is elbo:
+                surr_p = loss_p
+            else:
+                surr_p = -surrogate_elbo if scale == -1.0 else surrogate_elbo * scale
+            loss = loss_p if loss is None else loss + loss_p
+            surrogate = surr_p if surrogate is None else surrogate + surr_p
+        return loss, surrogate, traces
 
     def _particle(self, model_trace, guide_trace):
         raise NotImplementedError
+
+
+def checked_value(loss, traces):
+    """The loss as a float; a non-finite one raises naming the site at fault."""
+    value = float(_core.value_of(loss))
+    if not math.isfinite(value):
+        for model_trace, guide_trace in traces:
+            raise_non_finite(model_trace, guide_trace)
+    return value
 
 
 class Trace_ELBO(ELBO):
     """ELBO = E_q[log p(x, z) - log q(z)], as pyro.infer.Trace_ELBO."""
 
     def _particle(self, model_trace, guide_trace):
+        """(ELBO estimate, surrogate ELBO) of one particle, as Tensors."""
         model_lp = _core.sum_all([site.log_prob for site in model_trace.nodes.values()
                                   if site.type == "sample"])
         pathwise, score_sites = [], []
         for site in guide_trace.nodes.values():
             if site.type == "sample" and not site.is_observed:
                 (pathwise if site.fn.has_rsample else score_sites).append(site)
-        guide_lp = _core.sum_all([site.log_prob for site in pathwise])
-        surrogate = model_lp - guide_lp
-        elbo = model_lp.item() - guide_lp.item()
-        if score_sites:
-            elbo -= _core.sum_all([site.log_prob for site in score_sites]).item()
-            terms = log_r_terms(model_trace, guide_trace)
-            surrogate = surrogate + _core.sum_all(
-                [site.log_prob * log_r_sum_to(terms, site.cond_indep_stack)
-                 for site in score_sites])
+        elbo = model_lp - _core.sum_all([site.log_prob for site in pathwise])
+        if not score_sites:
+            return elbo, elbo
+        terms = log_r_terms(model_trace, guide_trace)
+        surrogate = elbo + _core.sum_all(
+            [site.log_prob * log_r_sum_to(terms, site.cond_indep_stack) for site in score_sites])
+        elbo = elbo - _core.sum_all([site.log_prob for site in score_sites])
         return elbo, surrogate
 
 
