@@ -87,7 +87,8 @@ cdef class Tape:
             self.leaves.append(t)
         return t._slot
 
-    cdef bint owns(self, Tensor t):
+    cpdef bint owns(self, Tensor t):
+        """t is live on this tape (recorded here since the last clear)."""
         return t._tape is self and t._generation == self.generation
 
     cdef object grad_view(self, int32_t slot):
@@ -163,6 +164,19 @@ class recording:
     def __enter__(self):
         _tape_stack.append(self.tape)
         return self.tape
+
+    def __exit__(self, *exc):
+        _tape_stack.pop()
+        return False
+
+
+class off_tape:
+    """Context manager: ops inside run as outside any SVI step (on the default
+    tape), e.g. a param's one-time initialization while a step is traced."""
+
+    def __enter__(self):
+        _tape_stack.append(_default_tape)
+        return _default_tape
 
     def __exit__(self, *exc):
         _tape_stack.pop()

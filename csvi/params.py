@@ -92,8 +92,9 @@ class ParamStore:
             raise ValueError(f"param '{name}': init_value {value.reshape(-1)[bad]!r} (at flat "
                              f"index {bad}) is outside its constraint {constraint!r}")
         transform = biject_to(constraint)
-        unconstrained = np.array(_core.value_of(transform.inv(value)), dtype=np.float64,
-                                 order="C")
+        with _core.off_tape():  # one-time work, not part of the step's program
+            unconstrained = np.array(_core.value_of(transform.inv(value)), dtype=np.float64,
+                                     order="C")
         e = _Entry(unconstrained, constraint, transform)
         self._entries[name] = e
         return e

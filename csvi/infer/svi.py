@@ -89,19 +89,39 @@ class SVI:
         finally:
             tape.clear()
 
-    def run(self, num_steps, *args, progress_bar=True, **kwargs):
+    def compile(self, *args, **kwargs):
+        """Freeze one traced step into a C program (see csvi.infer.compiled):
+        `compiled.run(n)` then runs n steps without Python."""
+        from csvi.infer.compiled import CompiledSVI
+
+        kwargs.update(self.static_kwargs)
+        return CompiledSVI(self, args, kwargs)
+
+    def run(self, num_steps, *args, progress_bar=True, compile=False, **kwargs):
         """`num_steps` steps; returns the losses as a NumPy array.  Shows a
-        progress bar with the running loss when stderr is a terminal."""
+        progress bar with the running loss when stderr is a terminal.  With
+        `compile=True` the steps run in one compiled C loop (in chunks, so the
+        bar still moves)."""
         if int(num_steps) != num_steps or num_steps < 0:
             raise ValueError(f"SVI.run: num_steps must be a nonnegative integer, "
                              f"got {num_steps!r}")
-        losses = np.empty(int(num_steps))
-        bar = _progress(int(num_steps)) if progress_bar and sys.stderr.isatty() else None
+        num_steps = int(num_steps)
+        losses = np.empty(num_steps)
+        bar = _progress(num_steps) if progress_bar and sys.stderr.isatty() else None
+        compiled = self.compile(*args, **kwargs) if compile else None
+        chunk = max(num_steps // 100, 1000)
         try:
-            for i in range(int(num_steps)):
-                losses[i] = self.step(*args, **kwargs)
+            i = 0
+            while i < num_steps:
+                if compiled is not None:
+                    n = min(chunk, num_steps - i)
+                    losses[i:i + n] = compiled.run(n)
+                else:
+                    n = 1
+                    losses[i] = self.step(*args, **kwargs)
+                i += n
                 if bar is not None:
-                    bar.update(i, losses[max(0, i - 99):i + 1].mean())
+                    bar.update(i - 1, losses[max(0, i - 100):i].mean())
         finally:
             if bar is not None:
                 bar.close()

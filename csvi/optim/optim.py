@@ -182,6 +182,21 @@ class PyroOptim:
         return slot
 
     # ---- the update -----------------------------------------------------------
+    def slot_of(self, name, value):
+        """The optimizer of param `name` (kernel, state, step count), made on
+        first use; a compiled SVI loop drives the same kernel and state."""
+        slot = self._slots.get(name)
+        if slot is None:
+            slot = self._new_slot(name, value.shape)
+            waiting = self._waiting.pop(name, None)
+            if waiting is not None:
+                self._load_slot(name, slot, waiting)
+            self._slots[name] = slot
+        elif value.shape != slot.shape:
+            raise ValueError(f"{self._name()}.step: param {name!r} has shape {value.shape}, "
+                             f"but its optimizer state was made for shape {slot.shape}")
+        return slot
+
     def step(self, params):
         """One update of every `(name, value, grad)` in `params`, in place.  A
         param whose grad is None is skipped, as torch skips params without one."""
@@ -196,16 +211,7 @@ class PyroOptim:
             if not isinstance(value, np.ndarray):
                 raise TypeError(f"{self._name()}.step: the value of param {name!r} must be "
                                 f"a numpy.ndarray, got {type(value).__name__}")
-            slot = self._slots.get(name)
-            if slot is None:
-                slot = self._new_slot(name, value.shape)
-                waiting = self._waiting.pop(name, None)
-                if waiting is not None:
-                    self._load_slot(name, slot, waiting)
-                self._slots[name] = slot
-            elif value.shape != slot.shape:
-                raise ValueError(f"{self._name()}.step: param {name!r} has shape {value.shape}, "
-                                 f"but its optimizer state was made for shape {slot.shape}")
+            slot = self.slot_of(name, value)
             if not isinstance(grad, np.ndarray) or grad.dtype != np.float64 \
                     or not grad.flags.c_contiguous:
                 grad = np.asarray(grad, dtype=np.float64, order="C")  # keeps 0-d 0-d
