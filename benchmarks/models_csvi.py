@@ -83,6 +83,7 @@ def build(name):
     elif name.startswith("logreg"):
         n = 1_000_000 if name == "logreg_subsample" else 10_000
         x, y, _, _ = data.logreg(n)
+        x, y = csvi.as_tensor(x), csvi.as_tensor(y)  # no copy; indexable inside a compiled loop
         sub = 1000 if name == "logreg_subsample" else None
         particles = 10 if name == "logreg_particles10" else 1
         model, guide = logreg_model, logreg_guide

@@ -9,6 +9,7 @@ from csvi import constraints, distributions, handlers, infer, optim, transforms
 from csvi._core import (
     Tensor,
     abs_ as abs,
+    astensor as as_tensor,
     clip,
     concatenate,
     exp,
