@@ -15,6 +15,7 @@
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
 #include "csvi_rng.h"
+#include "csvi_vmath.h"
 
 #define CSVI_LOG_SQRT_2PI 0.91893853320467274178
 #define CSVI_LOG_2 0.69314718055994530942

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 #include "csvi_opcodes.h"
+#include "csvi_vmath.h"
 
 #define DEFINE_UNARY(name, FWD, DER)                                          \
     int csvi_##name##_fwd(csvi_tape *t, const csvi_op *op) {                  \
@@ -11,6 +12,7 @@
         const double p = op->dattr[0], q = op->dattr[1];                      \
         (void)p; (void)q;                                                     \
         const int64_t n = CSVI_OUT(t, op)->size;                              \
+        CSVI_SIMD                                                             \
         for (int64_t i = 0; i < n; i++) {                                     \
             const double x = x_[i];                                           \
             y_[i] = (FWD);                                                    \
@@ -25,6 +27,7 @@
         (void)p; (void)q;                                                     \
         if (!gx) return CSVI_OK;                                              \
         const int64_t n = CSVI_OUT(t, op)->size;                              \
+        CSVI_SIMD                                                             \
         for (int64_t i = 0; i < n; i++) {                                     \
             const double x = x_[i], y = y_[i];                                \
             (void)x; (void)y;                                                 \
