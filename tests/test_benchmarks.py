@@ -1,0 +1,24 @@
+"""The benchmark harness must keep running (timings are never asserted)."""
+import json
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_harness_runs_csvi_models_briefly(tmp_path):
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--models",
+         "coin_loop,eight_schools", "--steps", "5", "--repeats", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads((out / "results.json").read_text())
+    assert {(r["model"], r["mode"]) for r in rows} == {
+        ("coin_loop", "eager"), ("coin_loop", "compiled"),
+        ("eight_schools", "eager"), ("eight_schools", "compiled")}
+    for row in rows:
+        assert "error" not in row, row
+        assert row["steps"] == 5 and row["per_step_median_s"] > 0
+    assert "| coin_loop | csvi | compiled |" in (out / "results.md").read_text()
