@@ -1,8 +1,11 @@
 """The benchmark harness must keep running (timings are never asserted)."""
 import json
+import os
 import pathlib
 import subprocess
 import sys
+
+import csvi
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -12,7 +15,9 @@ def test_harness_runs_csvi_models_briefly(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--models",
          "coin_loop,eight_schools", "--steps", "5", "--repeats", "1", "--out", str(out)],
-        capture_output=True, text=True, timeout=300)
+        capture_output=True, text=True, timeout=300,
+        # the workers must import the same csvi as these tests
+        env=dict(os.environ, PYTHONPATH=str(pathlib.Path(csvi.__file__).parents[1])))
     assert proc.returncode == 0, proc.stderr
     rows = json.loads((out / "results.json").read_text())
     assert {(r["model"], r["mode"]) for r in rows} == {

@@ -43,16 +43,7 @@ class Normal(Family):
     _lp_op, _rs_op = OP_NORMAL_LP, OP_NORMAL_RS
 
     def __init__(self, loc=0.0, scale=1.0, validate_args=None):
-        self.loc = loc = astensor(loc)
-        self.scale = scale = astensor(scale)
-        self._params = (loc, scale)
-        self._batch_shape = _shape2("Normal", ("loc", "scale"), loc, scale)
-        self._validate = v = _d._validation if validate_args is None else validate_args
-        if v:
-            if _real.first_violation(loc) >= 0:
-                raise bad_arg("Normal", "loc", loc, _real)
-            if _positive.first_violation(scale) >= 0:
-                raise bad_arg("Normal", "scale", scale, _positive)
+        self._set_params(validate_args, ("loc", loc), ("scale", scale))
 
     @property
     def mean(self):
@@ -72,16 +63,7 @@ class LogNormal(Family):
     _lp_op, _rs_op = OP_LOGNORMAL_LP, OP_LOGNORMAL_RS
 
     def __init__(self, loc=0.0, scale=1.0, validate_args=None):
-        self.loc = loc = astensor(loc)
-        self.scale = scale = astensor(scale)
-        self._params = (loc, scale)
-        self._batch_shape = _shape2("LogNormal", ("loc", "scale"), loc, scale)
-        self._validate = v = _d._validation if validate_args is None else validate_args
-        if v:
-            if _real.first_violation(loc) >= 0:
-                raise bad_arg("LogNormal", "loc", loc, _real)
-            if _positive.first_violation(scale) >= 0:
-                raise bad_arg("LogNormal", "scale", scale, _positive)
+        self._set_params(validate_args, ("loc", loc), ("scale", scale))
 
     @property
     def mean(self):
@@ -102,12 +84,7 @@ class HalfNormal(Family):
     _lp_op, _rs_op = OP_HALFNORMAL_LP, OP_HALFNORMAL_RS
 
     def __init__(self, scale=1.0, validate_args=None):
-        self.scale = scale = astensor(scale)
-        self._params = (scale,)
-        self._batch_shape = scale.shape
-        self._validate = v = _d._validation if validate_args is None else validate_args
-        if v and _positive.first_violation(scale) >= 0:
-            raise bad_arg("HalfNormal", "scale", scale, _positive)
+        self._set_params(validate_args, ("scale", scale))
 
     @property
     def mean(self):
@@ -127,12 +104,7 @@ class HalfCauchy(Family):
     _lp_op, _rs_op = OP_HALFCAUCHY_LP, OP_HALFCAUCHY_RS
 
     def __init__(self, scale=1.0, validate_args=None):
-        self.scale = scale = astensor(scale)
-        self._params = (scale,)
-        self._batch_shape = scale.shape
-        self._validate = v = _d._validation if validate_args is None else validate_args
-        if v and _positive.first_violation(scale) >= 0:
-            raise bad_arg("HalfCauchy", "scale", scale, _positive)
+        self._set_params(validate_args, ("scale", scale))
 
     @property
     def mean(self):
@@ -152,12 +124,7 @@ class Exponential(Family):
     _lp_op, _rs_op = OP_EXPONENTIAL_LP, OP_EXPONENTIAL_RS
 
     def __init__(self, rate=1.0, validate_args=None):
-        self.rate = rate = astensor(rate)
-        self._params = (rate,)
-        self._batch_shape = rate.shape
-        self._validate = v = _d._validation if validate_args is None else validate_args
-        if v and _positive.first_violation(rate) >= 0:
-            raise bad_arg("Exponential", "rate", rate, _positive)
+        self._set_params(validate_args, ("rate", rate))
 
     @property
     def mean(self):
@@ -272,16 +239,7 @@ class Gamma(Family):
     _lp_op, _rs_op = OP_GAMMA_LP, OP_GAMMA_RS
 
     def __init__(self, concentration, rate=1.0, validate_args=None):
-        self.concentration = a = astensor(concentration)
-        self.rate = b = astensor(rate)
-        self._params = (a, b)
-        self._batch_shape = _shape2("Gamma", ("concentration", "rate"), a, b)
-        self._validate = v = _d._validation if validate_args is None else validate_args
-        if v:
-            if _positive.first_violation(a) >= 0:
-                raise bad_arg("Gamma", "concentration", a, _positive)
-            if _positive.first_violation(b) >= 0:
-                raise bad_arg("Gamma", "rate", b, _positive)
+        self._set_params(validate_args, ("concentration", concentration), ("rate", rate))
 
     @property
     def mean(self):
@@ -301,16 +259,7 @@ class Beta(Family):
     _lp_op = OP_BETA_LP
 
     def __init__(self, concentration1, concentration0, validate_args=None):
-        self.concentration1 = a = astensor(concentration1)
-        self.concentration0 = b = astensor(concentration0)
-        self._params = (a, b)
-        self._batch_shape = _shape2("Beta", ("concentration1", "concentration0"), a, b)
-        self._validate = v = _d._validation if validate_args is None else validate_args
-        if v:
-            if _positive.first_violation(a) >= 0:
-                raise bad_arg("Beta", "concentration1", a, _positive)
-            if _positive.first_violation(b) >= 0:
-                raise bad_arg("Beta", "concentration0", b, _positive)
+        self._set_params(validate_args, ("concentration1", concentration1), ("concentration0", concentration0))
 
     def _draw(self, shape, reparameterized):
         # aux keeps log X and log Y of the two Gamma draws behind X / (X + Y)

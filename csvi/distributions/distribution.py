@@ -252,6 +252,26 @@ class Family(Distribution):
     _params = ()
     _iattr = None
 
+    def _set_params(self, validate_args, *named):
+        """Keep each (name, value) as a Tensor attribute, in order, with the
+        broadcast batch shape, and check each against arg_constraints."""
+        dist_name = type(self).__name__
+        params = tuple(astensor(value) for _, value in named)
+        for (arg, _), t in zip(named, params):
+            setattr(self, arg, t)
+        self._params = params
+        shapes = [t.shape for t in params]
+        if all(s == shapes[0] for s in shapes):
+            self._batch_shape = shapes[0]
+        else:
+            self._batch_shape = broadcast_args(dist_name, [arg for arg, _ in named], shapes)
+        self._validate = _validate_default(validate_args)
+        if self._validate:
+            for (arg, _), t in zip(named, params):
+                constraint = self.arg_constraints[arg]
+                if constraint.first_violation(t) >= 0:
+                    raise bad_arg(dist_name, arg, t, constraint)
+
     def log_prob(self, value):
         value = astensor(value)
         if self._validate and self.support.first_violation(value) >= 0:
