@@ -104,8 +104,9 @@ cdef class Tape:
         cnp.set_array_base(arr, self)
         return arr
 
-    def backward(self, Tensor root):
-        """Reverse sweep from a scalar `root`; sets `.grad` on leaf Tensors."""
+    def backward(self, Tensor root, bint set_leaf_grads=True):
+        """Reverse sweep from a scalar `root`; adds into `.grad` of leaf Tensors
+        (or, with set_leaf_grads=False, leaves the gradients for `grad_of`)."""
         if not self.owns(root):
             raise RuntimeError("backward: this tensor's graph has already been freed "
                                "(backward was called on it, or its tape was cleared)")
@@ -115,6 +116,8 @@ cdef class Tape:
         with nogil:
             rc = csvi_tape_backward(&self.c, root._slot)
         _check_rc(self, rc)
+        if not set_leaf_grads:
+            return
         cdef Tensor leaf
         for leaf in self.leaves:
             g = self.grad_view(leaf._slot)

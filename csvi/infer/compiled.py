@@ -49,19 +49,18 @@ class CompiledSVI:
              for leaf, slot in zip(leaves, self._slots)])
 
     def _trace(self, args, kwargs):
-        from csvi.infer.svi import _ParamCapture
+        from csvi.infer.svi import param_names
 
         tape = _core.Tape(record_all=True)
-        capture = _ParamCapture()
         tape.freezing = True
         try:
-            with _core.recording(tape), capture:
+            with _core.recording(tape):
                 loss, surrogate, traces = self.svi.loss.loss_tensors(
                     self.svi.model, self.svi.guide, args, kwargs)
         finally:
             tape.freezing = False
         store = get_param_store()
-        names = [n for n in capture.names if tape.owns(store.leaf(n))]
+        names = [n for n in param_names(traces) if tape.owns(store.leaf(n))]
         return tape, loss, surrogate, names, traces
 
     @property

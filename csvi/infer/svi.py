@@ -7,22 +7,21 @@ import numpy as np
 
 from csvi import _core
 from csvi.params import get_param_store
-from csvi.runtime import Messenger
+from csvi.infer.trace_elbo import checked_value
 
 __all__ = ["SVI"]
 
 
-class _ParamCapture(Messenger):
-    """Collects the names of the param sites a step touches (blocked ones don't
-    reach it, so they are not trained, as in Pyro)."""
-
-    def __init__(self):
-        super().__init__()
-        self.names = {}
-
-    def postprocess_message(self, msg):
-        if msg.type == "param":
-            self.names[msg.name] = None
+def param_names(traces):
+    """Names of the param sites the traced runs touched, in order (blocked
+    params never reach a trace, so they are not trained, as in Pyro)."""
+    names = {}
+    for model_trace, guide_trace in traces:
+        for tr in (guide_trace, model_trace):
+            for name, site in tr.nodes.items():
+                if site.type == "param":
+                    names[name] = None
+    return list(names)
 
 
 class SVI:
@@ -36,7 +35,7 @@ class SVI:
     def __init__(self, model, guide, optim, loss, **static_kwargs):
         if not callable(model) or not callable(guide):
             raise TypeError("SVI: model and guide must be callables")
-        for attr in ("loss", "loss_and_grads"):
+        for attr in ("loss", "loss_tensors"):
             if not hasattr(loss, attr):
                 raise TypeError(f"SVI: loss must be an ELBO instance (e.g. Trace_ELBO()), "
                                 f"got {loss!r}")
@@ -53,29 +52,27 @@ class SVI:
         """One gradient step; returns the loss before the step."""
         kwargs.update(self.static_kwargs)
         store = get_param_store()
-        capture = _ParamCapture()
         tape = self._tape
         tape.clear()
         try:
-            with _core.recording(tape), capture:
-                loss = self.loss.loss_and_grads(self.model, self.guide, *args, **kwargs)
+            with _core.recording(tape):
+                loss_t, surrogate, traces = self.loss.loss_tensors(
+                    self.model, self.guide, args, kwargs)
+            loss = checked_value(loss_t, traces)
+            if surrogate.requires_grad:
+                tape.backward(surrogate, False)
             updates = []
-            for name in capture.names:
-                leaf = store.leaf(name)
-                grad = leaf.grad
-                leaf.grad = None
+            for name in param_names(traces):
+                grad = tape.grad_of(store.leaf(name))
                 if grad is None:
                     continue
                 if _core.first_outside(grad, -math.inf, math.inf, True, True) >= 0:
                     raise ValueError(f"the gradient of param '{name}' is not finite; the "
                                      "params and optimizer state were left unchanged")
                 updates.append((name, store.unconstrained(name), grad))
+            self.optim.step(updates)  # the grads are views of the tape's arena
         finally:
-            for name in capture.names:
-                if name in store:
-                    store.leaf(name).grad = None
             tape.clear()
-        self.optim.step(updates)
         return loss
 
     def evaluate_loss(self, *args, **kwargs):
