@@ -104,19 +104,24 @@ def _default_process(msg):
 
 def apply_stack(msg):
     """Run msg through the handlers innermost-first, produce its value, then
-    let the same handlers post-process it outermost-last."""
+    let the same handlers post-process it outermost-last.  (Hooks a handler
+    does not define are None and skipped.)"""
     stack = _STACK
     start = len(stack)
     while start:
         start -= 1
-        stack[start].process_message(msg)
-        if msg.stop:
-            break
+        hook = stack[start].process_message
+        if hook is not None:
+            hook(msg)
+            if msg.stop:
+                break
     if msg.value is None and not msg.done:
         _default_process(msg)
     msg.done = True
     for handler in stack[start:]:
-        handler.postprocess_message(msg)
+        hook = handler.postprocess_message
+        if hook is not None:
+            hook(msg)
     return msg
 
 
@@ -127,8 +132,12 @@ def am_i_wrapped():
 class Messenger:
     """Base handler: a context manager that sits on the stack, or wraps a function.
 
-    Subclasses override `process_message` / `postprocess_message`.
+    Subclasses define `process_message(msg)` and/or `postprocess_message(msg)`;
+    a hook left as None costs nothing per message.
     """
+
+    process_message = None
+    postprocess_message = None
 
     def __init__(self, fn=None):
         self.fn = fn
@@ -143,12 +152,6 @@ class Messenger:
         else:  # an inner handler failed to exit cleanly; remove just this one
             _STACK.remove(self)
         return False
-
-    def process_message(self, msg):
-        pass
-
-    def postprocess_message(self, msg):
-        pass
 
     def __call__(self, *args, **kwargs):
         if self.fn is None:

@@ -44,10 +44,13 @@ class Trace:
     def param_nodes(self):
         return [n for n, s in self.nodes.items() if s.type == "param"]
 
-    def compute_log_prob(self, site_filter=lambda name, site: True):
-        """Fill `log_prob` (scaled, masked) on every sample site; errors name the site."""
+    def compute_log_prob(self, site_filter=None):
+        """Fill `log_prob` (scaled, masked) on every sample site (for which
+        site_filter(name, site) holds, if given); errors name the site."""
         for name, site in self.nodes.items():
-            if site.type != "sample" or site.log_prob is not None or not site_filter(name, site):
+            if site.type != "sample" or site.log_prob is not None:
+                continue
+            if site_filter is not None and not site_filter(name, site):
                 continue
             try:
                 lp = site.fn.log_prob(site.value, *site.args, **site.kwargs)
@@ -59,11 +62,12 @@ class Trace:
             else:
                 site.log_prob = scale_and_mask(lp, site.scale, site.mask, name)
 
-    def log_prob_sum(self, site_filter=lambda name, site: True):
+    def log_prob_sum(self, site_filter=None):
         """Sum of every sample site's log_prob (a scalar Tensor)."""
         self.compute_log_prob(site_filter)
         return _core.sum_all([site.log_prob for name, site in self.nodes.items()
-                              if site.type == "sample" and site_filter(name, site)])
+                              if site.type == "sample"
+                              and (site_filter is None or site_filter(name, site))])
 
 
 def scale_and_mask(log_prob, scale, mask, name="?"):

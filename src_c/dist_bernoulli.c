@@ -11,17 +11,22 @@ static inline double lp_logits(double x, double l) {
     return -(x * csvi_softplus(-l) + (1.0 - x) * csvi_softplus(l));
 }
 
-/* Logits over equal shapes (the data plate of a regression): one branch-free
- * loop, log p(x) = x l - softplus(l), that vectorizes with libmvec.  log1p(u)
- * is written as log(w) * u / (w - 1) with w = 1 + u (exact to a few ulp, and
- * u itself once w rounds to 1), since glibc has a fast vector log only. */
+/* Logits over equal shapes (the data plate of a regression): one loop that
+ * vectorizes with libmvec.  With L = log1p(e^-|l|), softplus(l) = max(l, 0) + L
+ * and softplus(-l) = max(-l, 0) + L, so
+ *   log p(x) = -(x max(-l, 0) + (1 - x) max(l, 0) + L),
+ * with the x = 0 and x = 1 cases selected exactly (no 0 * inf, no cancellation).
+ * L is log(w) u / (w - 1) with u = e^-|l|, w = 1 + u (a few ulp; u once w
+ * rounds to 1): glibc vectorizes log well but not log1p. */
 static void lp_logits_flat(double *y, const double *x, const double *l, int64_t n) {
     CSVI_SIMD
     for (int64_t i = 0; i < n; i++) {
-        const double li = l[i];
+        const double li = l[i], xi = x[i];
         const double u = exp(-fabs(li)), w = 1.0 + u;
-        const double log1p_u = w == 1.0 ? u : log(w) * (u / (w - 1.0));
-        y[i] = x[i] * li - (fmax(li, 0.0) + log1p_u);
+        const double L = w == 1.0 ? u : log(w) * (u / (w - 1.0));
+        const double pos = fmax(li, 0.0), neg = fmax(-li, 0.0);
+        const double hinge = xi == 1.0 ? neg : (xi == 0.0 ? pos : xi * neg + (1.0 - xi) * pos);
+        y[i] = -(hinge + L);
     }
 }
 

@@ -775,3 +775,18 @@ def test_same_seed_same_samples(make):
         np.testing.assert_array_equal(r, make().rsample((3,)).numpy())
     csvi.set_rng_seed(43)
     assert not np.array_equal(a, make().sample((50,)).numpy())
+
+
+def test_bernoulli_logits_log_prob_is_exact_at_extreme_logits():
+    """The vectorized equal-shape path must not lose digits or make NaN at any logit."""
+    from scipy.special import log_expit
+
+    logits = np.concatenate([np.linspace(-800, 800, 20001), -np.logspace(-300, 3, 500),
+                             np.logspace(-300, 3, 500), [0.0, -0.0, np.inf, -np.inf]])
+    for x in (0.0, 1.0):
+        lp = dist.Bernoulli(logits=logits).log_prob(np.full(logits.shape, x)).numpy()
+        ref = log_expit(logits) if x == 1.0 else log_expit(-logits)
+        np.testing.assert_array_equal(np.isfinite(lp), np.isfinite(ref))
+        finite = np.isfinite(ref)
+        np.testing.assert_allclose(lp[finite], ref[finite], rtol=1e-14, atol=0)
+        assert np.all(lp[~finite] == ref[~finite])
