@@ -28,18 +28,18 @@ def coin_guide(obs):
     csvi.sample("latent_fairness", dist.Beta(a, b))
 
 
-def logreg_model(x, y, subsample_size=None, elementwise=False):
+def logreg_model(x, y, subsample_size=None):
     d = x.shape[1]
     w = csvi.sample("w", dist.Normal(np.zeros(d), 1.0).to_event(1))
     b = csvi.sample("b", dist.Normal(0.0, 1.0))
     with csvi.plate("data", x.shape[0], subsample_size=subsample_size) as idx:
         xb = x if subsample_size is None else x[idx]
         yb = y if subsample_size is None else y[idx]
-        logits = (xb * w).sum(-1) + b if elementwise else xb @ w + b
+        logits = xb @ w + b
         csvi.sample("y", dist.Bernoulli(logits=logits), obs=yb)
 
 
-def logreg_guide(x, y, subsample_size=None, elementwise=False):
+def logreg_guide(x, y, subsample_size=None):
     d = x.shape[1]
     w_loc = csvi.param("w_loc", np.zeros(d))
     w_scale = csvi.param("w_scale", np.full(d, 0.1), constraint=constraints.positive)
@@ -87,7 +87,7 @@ def build(name):
         sub = 1000 if name == "logreg_subsample" else None
         particles = 10 if name == "logreg_particles10" else 1
         model, guide = logreg_model, logreg_guide
-        args = (x, y, sub, particles > 1)
+        args = (x, y, sub)  # particles never reach the model: X @ w as written
         optim = Adam({"lr": 0.01})
     elif name == "eight_schools":
         model, guide = eight_schools, eight_schools_guide

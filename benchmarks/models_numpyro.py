@@ -32,18 +32,18 @@ def coin_guide(obs):
     numpyro.sample("latent_fairness", dist.Beta(a, b))
 
 
-def logreg_model(x, y, subsample_size=None, elementwise=False):
+def logreg_model(x, y, subsample_size=None):
     d = x.shape[1]
     w = numpyro.sample("w", dist.Normal(jnp.zeros(d), 1.0).to_event(1))
     b = numpyro.sample("b", dist.Normal(0.0, 1.0))
     with numpyro.plate("data", x.shape[0], subsample_size=subsample_size) as idx:
         xb = x if subsample_size is None else x[idx]
         yb = y if subsample_size is None else y[idx]
-        logits = (xb * w).sum(-1) + b if elementwise else xb @ w + b
+        logits = xb @ w + b
         numpyro.sample("y", dist.Bernoulli(logits=logits), obs=yb)
 
 
-def logreg_guide(x, y, subsample_size=None, elementwise=False):
+def logreg_guide(x, y, subsample_size=None):
     d = x.shape[1]
     w_loc = numpyro.param("w_loc", jnp.zeros(d))
     w_scale = numpyro.param("w_scale", jnp.full(d, 0.1), constraint=constraints.positive)
@@ -87,12 +87,11 @@ def build(name):
         n = 1_000_000 if name == "logreg_subsample" else 10_000
         x, y, _, _ = data.logreg(n)
         sub = 1000 if name == "logreg_subsample" else None
-        particles = name == "logreg_particles10"
-        if particles:
+        if name == "logreg_particles10":
             loss = Trace_ELBO(num_particles=10)
         model, guide = logreg_model, logreg_guide
         args = (jnp.asarray(x), jnp.asarray(y))
-        static = {"subsample_size": sub, "elementwise": particles}
+        static = {"subsample_size": sub}  # vmap hides particles: X @ w as written
         optim = Adam(0.01)
     elif name == "eight_schools":
         model, guide = eight_schools, eight_schools_guide

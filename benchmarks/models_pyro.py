@@ -89,6 +89,7 @@ def build(name):
         if particles:
             loss = Trace_ELBO(num_particles=10, vectorize_particles=True, max_plate_nesting=1)
         model, guide = logreg_model, logreg_guide
+        # vectorized particles add a batch dim at -2, so X @ w must become (X * w).sum(-1)
         args = (torch.tensor(x), torch.tensor(y), sub, particles)
         optim = Adam({"lr": 0.01})
     elif name == "eight_schools":
