@@ -23,24 +23,35 @@
         return CSVI_OK;                                        \
     }
 
-/* dA and dB are the partial derivatives, written with av, bv and yv. */
+/* Accumulates g * PARTIAL into GRAD at offset OFF; a scalar input (size 1)
+ * sums in a register instead of through memory at a zero stride. */
+#define ACCUMULATE(IS_SCALAR, GRAD, OFF, PARTIAL)                              \
+    do {                                                                       \
+        if (IS_SCALAR) {                                                       \
+            double acc = 0.0;                                                  \
+            CSVI_ITER_LOOP(&it_, {                                             \
+                const double av = a[o1], bv = b[o2], yv = y[o0];               \
+                (void)av; (void)bv; (void)yv;                                  \
+                acc += g[o0] * (PARTIAL);                                      \
+            });                                                                \
+            GRAD[0] += acc;                                                    \
+        } else {                                                               \
+            CSVI_ITER_LOOP(&it_, {                                             \
+                const double av = a[o1], bv = b[o2], yv = y[o0];               \
+                (void)av; (void)bv; (void)yv;                                  \
+                GRAD[OFF] += g[o0] * (PARTIAL);                                \
+            });                                                                \
+        }                                                                      \
+    } while (0)
+
+/* DA and DB are the partial derivatives, written with av, bv and yv. */
 #define DEFINE_BINARY_VJP(name, DA, DB)                                      \
     int csvi_##name##_vjp(csvi_tape *t, const csvi_op *op) {                 \
         BINARY_SETUP;                                                        \
         const double *g = out_->grad;                                        \
         double *ga = CSVI_IN(t, op, 0)->grad, *gb = CSVI_IN(t, op, 1)->grad; \
-        if (ga)                                                              \
-            CSVI_ITER_LOOP(&it_, {                                           \
-                const double av = a[o1], bv = b[o2], yv = y[o0];             \
-                (void)av; (void)bv; (void)yv;                                \
-                ga[o1] += g[o0] * (DA);                                      \
-            });                                                              \
-        if (gb)                                                              \
-            CSVI_ITER_LOOP(&it_, {                                           \
-                const double av = a[o1], bv = b[o2], yv = y[o0];             \
-                (void)av; (void)bv; (void)yv;                                \
-                gb[o2] += g[o0] * (DB);                                      \
-            });                                                              \
+        if (ga) ACCUMULATE(ins_[0]->size == 1, ga, o1, DA);                  \
+        if (gb) ACCUMULATE(ins_[1]->size == 1, gb, o2, DB);                  \
         return CSVI_OK;                                                      \
     }
 

@@ -191,7 +191,8 @@ def test_numpy_data_indexed_by_plate_indices_is_refused_with_advice():
         svi.compile(XS, YS, 50)
 
 
-def test_site_whose_shape_changes_between_steps_is_refused():
+@pytest.mark.parametrize("particles", [1, 3])
+def test_site_whose_shape_changes_between_steps_is_refused(particles):
     rng = np.random.default_rng(0)
 
     def model():
@@ -200,7 +201,7 @@ def test_site_whose_shape_changes_between_steps_is_refused():
         csvi.sample("z", dist.Normal(csvi.param("m", 0.0), 1.0), obs=0.0)
 
     csvi.clear_param_store()
-    svi = SVI(model, lambda: None, Adam({"lr": 0.01}), Trace_ELBO())
+    svi = SVI(model, lambda: None, Adam({"lr": 0.01}), Trace_ELBO(num_particles=particles))
     with pytest.raises(ValueError, match="'x'"):
         svi.compile()
 

@@ -33,12 +33,21 @@ class CompiledSVI:
         self._optim = optim
         generator = _core.get_generator()
         start_state = generator.bit_generator.state
-        first = self._trace(args, kwargs)
+        traced = self._trace(args, kwargs)
         generator.bit_generator.state = start_state
-        second = self._trace(args, kwargs)
-        generator.bit_generator.state = start_state
-        _check_same_program(first, second)
-        self._tape, loss, surrogate, names, self._traces = second
+        if len(traced[4]) > 1:
+            # particles are repeated runs of the step within one trace
+            _check_same_sites(traced[4][0], traced[4][1:])
+        else:
+            again = self._trace(args, kwargs)
+            generator.bit_generator.state = start_state
+            _check_same_sites(traced[4][0], again[4])
+            if traced[0].op_names() != again[0].op_names():
+                raise ValueError("compile: two runs of the step record different ops (the "
+                                 "model computes something in Python that changes between "
+                                 "steps); run it eagerly (svi.step)")
+            traced = again
+        self._tape, loss, surrogate, names, self._traces = traced
         store = get_param_store()
         self._names = names
         self._slots = [optim.slot_of(n, store.unconstrained(n)) for n in names]
@@ -100,11 +109,11 @@ class CompiledSVI:
         raise RuntimeError(f"compiled step failed: {status} ({where})")
 
 
-def _check_same_program(first, second):
-    """Two traces of one step must record the same ops on the same shapes;
-    otherwise the step depends on something a frozen program can't repeat."""
-    (tape_a, _, _, _, traces_a), (tape_b, _, _, _, traces_b) = first, second
-    for (model_a, guide_a), (model_b, guide_b) in zip(traces_a, traces_b):
+def _check_same_sites(reference, runs):
+    """Every run of the step must visit the same sites with the same shapes;
+    otherwise it depends on something a frozen program can't repeat."""
+    model_a, guide_a = reference
+    for model_b, guide_b in runs:
         for label, ta, tb in (("guide", guide_a, guide_b), ("model", model_a, model_b)):
             if list(ta.nodes) != list(tb.nodes):
                 raise ValueError(f"compile: the {label}'s sites differ between two runs "
@@ -115,10 +124,6 @@ def _check_same_program(first, second):
                 if sa != sb:
                     raise ValueError(f"compile: site '{name}' changes shape between steps "
                                      f"({sa} vs {sb}); run it eagerly (svi.step)")
-    if tape_a.op_names() != tape_b.op_names():
-        raise ValueError("compile: two runs of the step record different ops (the model "
-                         "computes something in Python that changes between steps); "
-                         "run it eagerly (svi.step)")
 
 
 def _shape(value):
