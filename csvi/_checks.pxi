@@ -1,15 +1,39 @@
 # Argument checks for distributions and constraints, run in C.
 
+cdef cnp.ndarray _c_doubles(x):
+    """x's values as a C-contiguous float64 array (no copy when it is one)."""
+    cdef cnp.ndarray arr = (<Tensor>x)._value if type(x) is Tensor else value_of(x)
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or arr.dtype != np.float64:
+        arr = np.asarray(arr, dtype=np.float64, order="C")
+    return arr
+
+
 def first_outside(x, double lo, double hi, bint lo_open=False, bint hi_open=False,
                   bint integer=False):
     """Flat index of the first element of x that is NaN, outside [lo, hi]
     (an open end excludes its bound) or, with `integer`, not whole; -1 if none."""
-    cdef cnp.ndarray arr
-    if type(x) is Tensor:
-        arr = (<Tensor>x)._value
-    else:
-        arr = value_of(x)
-    if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or arr.dtype != np.float64:
-        arr = np.asarray(arr, dtype=np.float64, order="C")
+    cdef cnp.ndarray arr = _c_doubles(x)
     return csvi_first_outside(<double *>cnp.PyArray_DATA(arr), cnp.PyArray_SIZE(arr),
                               lo, hi, lo_open, hi_open, integer)
+
+
+cdef class IntervalCheck:
+    """`first_outside` with its bounds bound: one C-level call per use (it runs
+    for every parameter and value a distribution validates, every step)."""
+    cdef double lower, upper
+    cdef bint lower_open, upper_open, integer
+
+    def __init__(self, double lower, double upper, bint lower_open=False,
+                 bint upper_open=False, bint integer=False):
+        self.lower = lower
+        self.upper = upper
+        self.lower_open = lower_open
+        self.upper_open = upper_open
+        self.integer = integer
+
+    def first_violation(self, x):
+        """Flat index of the first element of x outside the interval, or -1."""
+        cdef cnp.ndarray arr = _c_doubles(x)
+        return csvi_first_outside(<double *>cnp.PyArray_DATA(arr), cnp.PyArray_SIZE(arr),
+                                  self.lower, self.upper, self.lower_open, self.upper_open,
+                                  self.integer)

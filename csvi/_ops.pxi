@@ -116,9 +116,13 @@ cdef Tensor _emit(int code, tuple ins, tuple shape, bint differentiable,
     for k in range(CSVI_N_DATTR):
         op.dattr[k] = 0.0
     if iattr is not None:
+        if PyTuple_GET_SIZE(iattr) > CSVI_N_IATTR:
+            raise ValueError(f"csvi: an op takes at most {CSVI_N_IATTR} int attributes")
         for k in range(PyTuple_GET_SIZE(iattr)):
             op.iattr[k] = iattr[k]
     if dattr is not None:
+        if PyTuple_GET_SIZE(dattr) > CSVI_N_DATTR:
+            raise ValueError(f"csvi: an op takes at most {CSVI_N_DATTR} float attributes")
         for k in range(PyTuple_GET_SIZE(dattr)):
             op.dattr[k] = dattr[k]
     cdef cnp.ndarray out = _empty(shape)

@@ -44,10 +44,9 @@ class _Interval(Constraint):
         self.lower_open = lower_open
         self.upper_open = upper_open
         self.is_discrete = integer
-
-    def first_violation(self, value):
-        return _core.first_outside(value, self.lower, self.upper, self.lower_open,
-                                   self.upper_open, self.is_discrete)
+        # the check itself, bound once: a direct C-level call per use
+        self.first_violation = _core.IntervalCheck(self.lower, self.upper, lower_open,
+                                                   upper_open, integer).first_violation
 
     def __repr__(self):
         lb = "(" if self.lower_open else "["
