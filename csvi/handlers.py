@@ -31,7 +31,11 @@ class trace(Messenger):
         return super().__enter__()
 
     def postprocess_message(self, msg):
-        self.trace.add_node(msg)
+        nodes = self.trace.nodes
+        if msg.name in nodes:
+            self.trace.add_node(msg)  # a repeated name: add_node decides
+        else:
+            nodes[msg.name] = msg
 
     def get_trace(self, *args, **kwargs):
         """Run the wrapped function and return its Trace."""
