@@ -1,5 +1,4 @@
 """The benchmark models in Pyro (same definitions as models_csvi)."""
-import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch

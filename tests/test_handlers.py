@@ -7,13 +7,7 @@ import csvi
 import csvi.distributions as dist
 from csvi import constraints, handlers
 
-
-@pytest.fixture(autouse=True)
-def fresh_store():
-    csvi.clear_param_store()
-    csvi.set_rng_seed(0)
-    yield
-    csvi.clear_param_store()
+pytestmark = pytest.mark.usefixtures("fresh_store")
 
 
 def two_site_model(x=None):

@@ -12,13 +12,7 @@ from csvi import constraints
 from csvi.infer import SVI, Trace_ELBO
 from csvi.optim import Adam, ClippedAdam
 
-
-@pytest.fixture(autouse=True)
-def fresh_store():
-    csvi.clear_param_store()
-    csvi.set_rng_seed(0)
-    yield
-    csvi.clear_param_store()
+pytestmark = pytest.mark.usefixtures("fresh_store")
 
 
 def averaged_params(svi, steps, tail, names, *args):
