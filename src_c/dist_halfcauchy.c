@@ -56,12 +56,3 @@ int csvi_halfcauchy_rs_fwd(csvi_tape *t, const csvi_op *op) {
     });
     return CSVI_OK;
 }
-
-int csvi_halfcauchy_rs_vjp(csvi_tape *t, const csvi_op *op) {
-    csvi_iter it;
-    if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
-    const double *c = CSVI_AUX(t, op)->data, *g = CSVI_OUT(t, op)->grad;
-    double *gs = CSVI_IN(t, op, 0)->grad;
-    if (gs) CSVI_ITER_LOOP(&it, { gs[o1] += g[o0] * c[o0]; });
-    return CSVI_OK;
-}

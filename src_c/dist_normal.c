@@ -179,7 +179,8 @@ int csvi_halfnormal_rs_fwd(csvi_tape *t, const csvi_op *op) {
     return CSVI_OK;
 }
 
-int csvi_halfnormal_rs_vjp(csvi_tape *t, const csvi_op *op) {
+/* d(scale * noise)/d scale = noise, kept in aux: HalfNormal and HalfCauchy. */
+int csvi_scaled_noise_rs_vjp(csvi_tape *t, const csvi_op *op) {
     csvi_iter it;
     if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
     const double *eps = CSVI_AUX(t, op)->data, *g = CSVI_OUT(t, op)->grad;
