@@ -30,7 +30,8 @@ def param(name, init_value=None, constraint=constraints.real, event_dim=None):
     returned constrained (a Tensor on the current tape).
 
     `init_value` (an array, number, Tensor or a callable returning one) is used
-    only the first time `name` is seen."""
+    only the first time `name` is seen.  `event_dim` is accepted for Pyro
+    compatibility; params are not subsampled by plates here, so it is unused."""
     if not _STACK:
         return get_param_store().get_param(name, init_value, constraint)
     msg = Message("param", name, get_param_store().get_param,

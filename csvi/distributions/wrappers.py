@@ -39,6 +39,17 @@ class _Wrapper(Distribution):
     def _draw(self, shape, reparameterized):
         return self.base_dist._draw(shape, reparameterized)
 
+    def enumerate_support(self, expand=True):
+        return self.base_dist.enumerate_support(expand)
+
+    @property
+    def mean(self):
+        return self.base_dist.mean
+
+    @property
+    def variance(self):
+        return self.base_dist.variance
+
 
 class Independent(_Wrapper):
     """Reinterprets the rightmost `reinterpreted_batch_ndims` batch dims of
@@ -72,14 +83,6 @@ class Independent(_Wrapper):
         if self.reinterpreted_batch_ndims:
             raise NotImplementedError("Independent over batch dims cannot enumerate its support")
         return self.base_dist.enumerate_support(expand)
-
-    @property
-    def mean(self):
-        return self.base_dist.mean
-
-    @property
-    def variance(self):
-        return self.base_dist.variance
 
 
 class ExpandedDistribution(_Wrapper):
@@ -157,13 +160,3 @@ class MaskedDistribution(_Wrapper):
             return astensor(np.zeros(broadcast_shapes(vshape, self._batch_shape)))
         return _core.where(mask, self.base_dist.log_prob(value), 0.0)
 
-    def enumerate_support(self, expand=True):
-        return self.base_dist.enumerate_support(expand)
-
-    @property
-    def mean(self):
-        return self.base_dist.mean
-
-    @property
-    def variance(self):
-        return self.base_dist.variance

@@ -30,7 +30,6 @@ class CompiledSVI:
         if not hasattr(optim, "slot_of"):
             raise TypeError(f"compile: the optimizer {svi.optim!r} cannot run in a compiled "
                             "loop; use a csvi.optim optimizer")
-        self._optim = optim
         generator = _core.get_generator()
         start_state = generator.bit_generator.state
         traced = self._trace(args, kwargs)
