@@ -23,6 +23,7 @@ cdef extern from "csvi_tape.h":
         int64_t size
         int32_t ndim
         int32_t needs_grad
+        int32_t copies
         int64_t shape[8]
 
     ctypedef struct csvi_op:

@@ -25,6 +25,8 @@ cdef extern from "csvi_program.h":
         int32_t kernel_rc
         int32_t failed_param
 
+    int csvi_program_init(csvi_program *p, int32_t particles)
+    void csvi_program_free(csvi_program *p)
     int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) nogil
 
 
@@ -33,14 +35,20 @@ cdef class Program:
     optimizer update of every param, N times, in C.
 
     `params` is a list of (leaf Tensor, OptimKernel, state ndarray, steps done);
-    the leaves' buffers are the param store's arrays, updated in place."""
+    the leaves' buffers are the param store's arrays, updated in place.  With
+    `particles` > 1 the tape is one particle's step, its loss scaled by
+    1/particles, run with a particle dimension (src_c/csvi_program.h)."""
     cdef csvi_program p
     cdef Tape tape
     cdef list keep
 
-    def __cinit__(self, Tape tape, Tensor root, Tensor loss, list params):
+    def __cinit__(self, Tape tape, Tensor root, Tensor loss, list params, int32_t particles=1):
         if not tape.owns(root) or not tape.owns(loss):
             raise ValueError("Program: the loss tensors are not on this tape")
+        if particles < 1:
+            raise ValueError(f"Program: particles must be positive, got {particles}")
+        if loss._value.size != 1:
+            raise ValueError(f"Program: the loss must be a scalar, got shape {loss._value.shape}")
         self.tape = tape
         self.keep = []
         self.p.tape = &tape.c
@@ -65,8 +73,12 @@ cdef class Program:
             self.p.params[k].state = <double *>cnp.PyArray_DATA(state)
             self.p.params[k].step = step
             self.keep.append((leaf, kernel, state))
+        if csvi_program_init(&self.p, particles) != CSVI_OK:
+            raise MemoryError()
 
     def __dealloc__(self):
+        if self.p.tape != NULL:
+            csvi_program_free(&self.p)
         free(self.p.params)
 
     def run(self, int64_t num_steps):

@@ -1,6 +1,15 @@
 /* A frozen SVI step: the tape's op list replayed N times in one C loop --
  * forward (fresh noise from the bit generator), reverse sweep, then every
- * parameter's optimizer update -- with no allocation per step. */
+ * parameter's optimizer update -- with no allocation per step.
+ *
+ * Particles.  With P > 1 particles the tape holds ONE particle's step (its
+ * loss already scaled by 1/P) and every slot that depends on a draw becomes
+ * a particle dimension: P contiguous copies (copy c at data + c * size).  An
+ * op on such slots runs once for all particles through a fast path
+ * (csvi_particles.h) or else once per copy; ops on slots that don't depend on
+ * a draw (the params' transforms, the data) run once.  Draws keep the eager
+ * order -- particle by particle -- because the ops that draw, and the ops
+ * that feed them, run first, particle-major; the rest runs op by op. */
 #ifndef CSVI_PROGRAM_H
 #define CSVI_PROGRAM_H
 
@@ -31,7 +40,21 @@ typedef struct {
     int32_t status;
     int32_t kernel_rc;
     int32_t failed_param;
+    /* set by csvi_program_init */
+    int32_t particles;
+    unsigned char *batched;      /* per slot: one value per particle */
+    unsigned char *draw_phase;   /* per op: draws, or feeds an op that draws */
+    double **data0;              /* per batched slot: copy 0 of its value */
+    double **grad0;              /* per batched slot: copy 0 of its gradient */
+    double **traced_data;        /* per slot: its buffer at trace time */
+    double *particle_values;     /* storage of the batched slots' values */
 } csvi_program;
+
+/* Sets up `particles` copies of every draw-dependent slot (tape, root, loss
+ * and params must be set).  Returns CSVI_OK or CSVI_ERR_NOMEM. */
+int csvi_program_init(csvi_program *p, int32_t particles);
+/* Frees what init allocated and gives the tape's slots back their buffers. */
+void csvi_program_free(csvi_program *p);
 
 /* Runs up to n_steps steps, writing each loss; returns the number of completed
  * steps.  A step that fails leaves every parameter and optimizer state as the

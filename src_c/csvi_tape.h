@@ -30,6 +30,8 @@ typedef struct {
     int64_t size;
     int32_t ndim;
     int32_t needs_grad;     /* a gradient must flow into this slot */
+    int32_t copies;         /* 1; P when a compiled loop keeps one value per
+                               particle (P * size doubles of gradient) */
     int64_t shape[CSVI_MAX_DIMS];
 } csvi_slot;
 
@@ -80,9 +82,15 @@ int32_t csvi_tape_add_slot(csvi_tape *t, double *data, int32_t ndim,
 int32_t csvi_tape_add_op(csvi_tape *t, const csvi_op *op);
 /* Runs op number i forward. */
 int csvi_tape_forward_op(csvi_tape *t, int32_t i);
-/* Reverse sweep from slot `root` seeded with ones: gives every needs_grad
- * slot a zeroed gradient buffer in the arena, then runs the VJPs in reverse. */
+/* Gives every needs_grad slot a zeroed gradient buffer (size * copies
+ * doubles) in the arena and clears the live marks. */
+int csvi_tape_assign_grads(csvi_tape *t);
+/* Reverse sweep from slot `root` seeded with ones: assigns the gradient
+ * buffers, then runs the VJPs in reverse. */
 int csvi_tape_backward(csvi_tape *t, int32_t root);
+/* Whether op code `code` draws from the bit generator: by convention the
+ * draws are named <FAMILY>_RS, plus SUBSAMPLE. */
+int csvi_op_draws(int32_t code);
 
 int csvi_vjp_none(csvi_tape *t, const csvi_op *op);
 

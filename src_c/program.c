@@ -1,5 +1,8 @@
 /* The compiled SVI loop (see csvi_program.h). */
 #include <math.h>
+#include <stdlib.h>
+#include "csvi_opcodes.h"
+#include "csvi_particles.h"
 #include "csvi_program.h"
 
 static int all_finite(const double *x, int64_t n) {
@@ -8,24 +11,181 @@ static int all_finite(const double *x, int64_t n) {
     return 1;
 }
 
+/* Marks the slots that depend on a draw, and the ops that must run
+ * particle-major: the draws and every op whose output they read, directly or
+ * not.  Returns CSVI_OK or CSVI_ERR_NOMEM. */
+static int mark_particle_dims(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    int32_t *producer = malloc(((size_t)t->n_slots + 1) * sizeof(int32_t));
+    if (!producer) return CSVI_ERR_NOMEM;
+    for (int32_t s = 0; s < t->n_slots; s++) producer[s] = -1;
+    for (int32_t i = 0; i < t->n_ops; i++) {
+        const csvi_op *op = &t->ops[i];
+        producer[op->out] = i;
+        int b = csvi_op_draws(op->code);
+        for (int k = 0; k < op->n_in; k++) b |= p->batched[op->in[k]];
+        if (!b) continue;
+        p->batched[op->out] = 1;
+        if (op->aux >= 0) p->batched[op->aux] = 1;
+    }
+    for (int32_t i = t->n_ops - 1; i >= 0; i--) {
+        const csvi_op *op = &t->ops[i];
+        if (csvi_op_draws(op->code)) p->draw_phase[i] = 1;
+        if (!p->draw_phase[i]) continue;
+        for (int k = 0; k < op->n_in; k++)
+            if (producer[op->in[k]] >= 0) p->draw_phase[producer[op->in[k]]] = 1;
+    }
+    free(producer);
+    return CSVI_OK;
+}
+
+int csvi_program_init(csvi_program *p, int32_t particles) {
+    csvi_tape *t = p->tape;
+    const int32_t n = t->n_slots;
+    p->particles = particles;
+    p->batched = calloc((size_t)n + 1, 1);
+    p->draw_phase = calloc((size_t)t->n_ops + 1, 1);
+    p->data0 = calloc((size_t)n + 1, sizeof(double *));
+    p->grad0 = calloc((size_t)n + 1, sizeof(double *));
+    p->traced_data = calloc((size_t)n + 1, sizeof(double *));
+    p->particle_values = NULL;
+    if (!p->batched || !p->draw_phase || !p->data0 || !p->grad0 || !p->traced_data)
+        return CSVI_ERR_NOMEM;
+    for (int32_t s = 0; s < n; s++) p->traced_data[s] = t->slots[s].data;
+    if (particles == 1) return CSVI_OK;
+    if (mark_particle_dims(p)) return CSVI_ERR_NOMEM;
+    int64_t total = 0;
+    for (int32_t s = 0; s < n; s++)
+        if (p->batched[s]) total += t->slots[s].size * particles;
+    p->particle_values = malloc((size_t)(total ? total : 1) * sizeof(double));
+    if (!p->particle_values) return CSVI_ERR_NOMEM;
+    int64_t offset = 0;
+    for (int32_t s = 0; s < n; s++) {
+        if (!p->batched[s]) continue;
+        p->data0[s] = t->slots[s].data = p->particle_values + offset;
+        t->slots[s].copies = particles;
+        offset += t->slots[s].size * particles;
+    }
+    return CSVI_OK;
+}
+
+void csvi_program_free(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    if (p->traced_data)
+        for (int32_t s = 0; s < t->n_slots; s++) {
+            t->slots[s].data = p->traced_data[s];
+            t->slots[s].copies = 1;
+        }
+    free(p->batched);
+    free(p->draw_phase);
+    free(p->data0);
+    free(p->grad0);
+    free(p->traced_data);
+    free(p->particle_values);
+    p->batched = p->draw_phase = NULL;
+    p->data0 = p->grad0 = p->traced_data = NULL;
+    p->particle_values = NULL;
+}
+
+/* Points the op's batched slots at particle c's copy. */
+static void select_copy(csvi_program *p, const csvi_op *op, int64_t c) {
+    csvi_slot *slots = p->tape->slots;
+    for (int k = -2; k < op->n_in; k++) {
+        const int32_t s = k == -2 ? op->out : k == -1 ? op->aux : op->in[k];
+        if (s < 0 || !p->batched[s]) continue;
+        slots[s].data = p->data0[s] + c * slots[s].size;
+        slots[s].grad = p->grad0[s] ? p->grad0[s] + c * slots[s].size : NULL;
+    }
+}
+
+/* Runs op i (forward or VJP) for every particle its output carries. */
+static int run_op(csvi_program *p, int32_t i, int vjp) {
+    csvi_tape *t = p->tape;
+    const csvi_op *op = &t->ops[i];
+    const csvi_kernel_fn kernel = vjp ? csvi_kernels[op->code].vjp : csvi_kernels[op->code].fwd;
+    if (!p->batched[op->out]) return kernel(t, op);
+    select_copy(p, op, 0);
+    int rc = vjp ? csvi_particles_vjp(t, op, p->batched, p->particles)
+                 : csvi_particles_fwd(t, op, p->batched, p->particles);
+    if (rc != CSVI_DECLINED) return rc;
+    for (int64_t c = 0; c < p->particles; c++) {
+        select_copy(p, op, c);
+        rc = kernel(t, op);
+        if (rc) return rc;
+    }
+    return CSVI_OK;
+}
+
+static int failed(csvi_tape *t, int32_t i, int rc) {
+    t->failed_op = i;
+    return rc;
+}
+
+static int forward(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    int rc;
+    for (int64_t c = 0; c < p->particles; c++)
+        for (int32_t i = 0; i < t->n_ops; i++) {
+            if (!p->draw_phase[i]) continue;
+            const csvi_op *op = &t->ops[i];
+            if (p->batched[op->out]) select_copy(p, op, c);
+            else if (c > 0) continue;
+            if ((rc = csvi_kernels[op->code].fwd(t, op))) return failed(t, i, rc);
+        }
+    for (int32_t i = 0; i < t->n_ops; i++)
+        if (!p->draw_phase[i] && (rc = run_op(p, i, 0))) return failed(t, i, rc);
+    return CSVI_OK;
+}
+
+/* The step's loss: particle losses added in order, as eager steps add them. */
+static double total_loss(const csvi_program *p) {
+    const csvi_slot *s = &p->tape->slots[p->loss];
+    const double *values = p->batched[p->loss] ? p->data0[p->loss] : s->data;
+    const int64_t stride = p->batched[p->loss] ? 1 : 0;
+    double loss = values[0];
+    for (int64_t c = 1; c < p->particles; c++) loss += values[c * stride];
+    return loss;
+}
+
+static int backward(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    int rc = csvi_tape_assign_grads(t);
+    if (rc) return rc;
+    for (int32_t s = 0; s < t->n_slots; s++)
+        if (p->batched[s]) p->grad0[s] = t->slots[s].grad;
+    csvi_slot *r = &t->slots[p->root];
+    if (!r->grad) return CSVI_OK;
+    /* every particle's surrogate is one term of the total: gradient one each */
+    const double seed = p->batched[p->root] ? 1.0 : (double)p->particles;
+    for (int64_t k = 0; k < r->size * r->copies; k++) r->grad[k] = seed;
+    t->live[p->root] = 1;
+    for (int32_t i = t->n_ops - 1; i >= 0; i--) {
+        const csvi_op *op = &t->ops[i];
+        if (!t->live[op->out] || !t->slots[op->out].needs_grad) continue;
+        if (csvi_kernels[op->code].vjp == csvi_vjp_none) continue;
+        if ((rc = run_op(p, i, 1))) return failed(t, i, rc);
+        for (int k = 0; k < op->n_in; k++)
+            if (t->slots[op->in[k]].needs_grad) t->live[op->in[k]] = 1;
+    }
+    return CSVI_OK;
+}
+
 int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
     csvi_tape *t = p->tape;
     p->status = CSVI_PROGRAM_DONE;
     for (int64_t s = 0; s < n_steps; s++) {
-        for (int32_t i = 0; i < t->n_ops; i++) {
-            int rc = csvi_tape_forward_op(t, i);
-            if (rc) {
-                p->status = CSVI_PROGRAM_KERNEL_ERROR;
-                p->kernel_rc = rc;
-                return s;
-            }
+        int rc = forward(p);
+        if (rc) {
+            p->status = CSVI_PROGRAM_KERNEL_ERROR;
+            p->kernel_rc = rc;
+            return s;
         }
-        const double loss = t->slots[p->loss].data[0];
+        const double loss = total_loss(p);
         if (!isfinite(loss)) {
             p->status = CSVI_PROGRAM_LOSS_NOT_FINITE;
             return s;
         }
-        int rc = csvi_tape_backward(t, p->root);
+        rc = backward(p);
         if (rc) {
             p->status = CSVI_PROGRAM_KERNEL_ERROR;
             p->kernel_rc = rc;

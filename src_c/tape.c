@@ -11,6 +11,12 @@ const csvi_kernel csvi_kernels[CSVI_OP_COUNT] = {
 #undef CSVI_OP
 };
 
+int csvi_op_draws(int32_t code) {
+    const char *name = csvi_kernels[code].name;
+    const size_t n = strlen(name);
+    return (n > 3 && strcmp(name + n - 3, "_RS") == 0) || strcmp(name, "SUBSAMPLE") == 0;
+}
+
 int csvi_vjp_none(csvi_tape *t, const csvi_op *op) {
     (void)t;
     (void)op;
@@ -51,6 +57,7 @@ int32_t csvi_tape_add_slot(csvi_tape *t, double *data, int32_t ndim,
     s->grad = NULL;
     s->ndim = ndim;
     s->needs_grad = needs_grad;
+    s->copies = 1;
     s->size = 1;
     for (int d = 0; d < CSVI_MAX_DIMS; d++) s->shape[d] = d < ndim ? shape[d] : 1;
     for (int d = 0; d < ndim; d++) s->size *= shape[d];
@@ -77,11 +84,10 @@ int csvi_tape_forward_op(csvi_tape *t, int32_t i) {
     return rc;
 }
 
-/* Gives every slot that needs a gradient a zeroed region of one arena. */
-static int assign_grad_buffers(csvi_tape *t) {
+int csvi_tape_assign_grads(csvi_tape *t) {
     int64_t total = 0;
     for (int32_t i = 0; i < t->n_slots; i++)
-        if (t->slots[i].needs_grad) total += t->slots[i].size;
+        if (t->slots[i].needs_grad) total += t->slots[i].size * t->slots[i].copies;
     if (total > t->arena_cap) {
         double *a = realloc(t->arena, (size_t)total * sizeof(double));
         if (!a) return CSVI_ERR_NOMEM;
@@ -101,7 +107,7 @@ static int assign_grad_buffers(csvi_tape *t) {
         csvi_slot *s = &t->slots[i];
         if (s->needs_grad) {
             s->grad = t->arena + offset;
-            offset += s->size;
+            offset += s->size * s->copies;
         } else {
             s->grad = NULL;
         }
@@ -111,7 +117,7 @@ static int assign_grad_buffers(csvi_tape *t) {
 
 int csvi_tape_backward(csvi_tape *t, int32_t root) {
     if (root < 0 || root >= t->n_slots) return CSVI_ERR_INDEX;
-    int rc = assign_grad_buffers(t);
+    int rc = csvi_tape_assign_grads(t);
     if (rc) return rc;
     csvi_slot *r = &t->slots[root];
     if (!r->grad) return CSVI_OK;

@@ -8,6 +8,13 @@ with the GIL released.  The bit generator is rewound after tracing, so a
 compiled run and an eager run from the same seed give the same losses and
 params.
 
+With several particles the trace is one particle's step and the program
+gives every draw-dependent value a particle dimension (src_c/csvi_program.h):
+one trace whatever the number of particles, and ops such as the data's
+mat-vec run once for all particles.  Draws keep the eager order; only the
+order in which particles' gradients are summed differs, so losses and params
+match an eager run to rounding (not bit for bit as with one particle).
+
 A model whose Python depends on sampled values can't be frozen: converting a
 traced value to Python while tracing raises (see Tensor._check_not_freezing),
 and a second trace that records a different program raises here.
@@ -30,23 +37,21 @@ class CompiledSVI:
         if not hasattr(optim, "slot_of"):
             raise TypeError(f"compile: the optimizer {svi.optim!r} cannot run in a compiled "
                             "loop; use a csvi.optim optimizer")
+        if not hasattr(svi.loss, "particle_tensors"):
+            raise TypeError(f"compile: the loss {svi.loss!r} cannot run in a compiled loop; "
+                            "use a csvi ELBO such as Trace_ELBO")
         generator = _core.get_generator()
         start_state = generator.bit_generator.state
-        traced = self._trace(args, kwargs)
+        first = self._trace(args, kwargs)
         generator.bit_generator.state = start_state
-        if len(traced[4]) > 1:
-            # particles are repeated runs of the step within one trace
-            _check_same_sites(traced[4][0], traced[4][1:])
-        else:
-            again = self._trace(args, kwargs)
-            generator.bit_generator.state = start_state
-            _check_same_sites(traced[4][0], again[4])
-            if traced[0].op_names() != again[0].op_names():
-                raise ValueError("compile: two runs of the step record different ops (the "
-                                 "model computes something in Python that changes between "
-                                 "steps); run it eagerly (svi.step)")
-            traced = again
-        self._tape, loss, surrogate, names, self._traces = traced
+        again = self._trace(args, kwargs)
+        generator.bit_generator.state = start_state
+        _check_same_sites(first[3], again[3])
+        if first[0].op_names() != again[0].op_names():
+            raise ValueError("compile: two runs of the step record different ops (the "
+                             "model computes something in Python that changes between "
+                             "steps); run it eagerly (svi.step)")
+        self._tape, loss, surrogate, self._trace_pair, names = again
         store = get_param_store()
         self._names = names
         self._slots = [optim.slot_of(n, store.unconstrained(n)) for n in names]
@@ -54,22 +59,25 @@ class CompiledSVI:
         self._program = _core.Program(
             self._tape, surrogate, loss,
             [(leaf, slot.kernel, slot.state, slot.step)
-             for leaf, slot in zip(leaves, self._slots)])
+             for leaf, slot in zip(leaves, self._slots)],
+            svi.loss.num_particles)
 
     def _trace(self, args, kwargs):
+        """(tape, loss, surrogate, (model_trace, guide_trace), param names) of
+        one particle's step, recorded on a freezing tape."""
         from csvi.infer.svi import param_names
 
         tape = _core.Tape(record_all=True)
         tape.freezing = True
         try:
             with _core.recording(tape):
-                loss, surrogate, traces = self.svi.loss.loss_tensors(
+                loss, surrogate, traces = self.svi.loss.particle_tensors(
                     self.svi.model, self.svi.guide, args, kwargs)
         finally:
             tape.freezing = False
         store = get_param_store()
-        names = [n for n in param_names(traces) if tape.owns(store.leaf(n))]
-        return tape, loss, surrogate, names, traces
+        names = [n for n in param_names([traces]) if tape.owns(store.leaf(n))]
+        return tape, loss, surrogate, traces, names
 
     @property
     def num_ops(self):
@@ -97,8 +105,7 @@ class CompiledSVI:
         where = f"at compiled step {done + 1}; params and optimizer state are as step {done} left them"
         if status == "loss_not_finite":
             try:
-                for model_trace, guide_trace in self._traces:
-                    raise_non_finite(model_trace, guide_trace)
+                raise_non_finite(*self._trace_pair)
             except ValueError as e:
                 raise ValueError(f"{e} ({where})") from None
             raise ValueError(f"the loss is not finite ({where})")
@@ -108,21 +115,19 @@ class CompiledSVI:
         raise RuntimeError(f"compiled step failed: {status} ({where})")
 
 
-def _check_same_sites(reference, runs):
-    """Every run of the step must visit the same sites with the same shapes;
+def _check_same_sites(first, again):
+    """Two runs of the step must visit the same sites with the same shapes;
     otherwise it depends on something a frozen program can't repeat."""
-    model_a, guide_a = reference
-    for model_b, guide_b in runs:
-        for label, ta, tb in (("guide", guide_a, guide_b), ("model", model_a, model_b)):
-            if list(ta.nodes) != list(tb.nodes):
-                raise ValueError(f"compile: the {label}'s sites differ between two runs "
-                                 f"({list(ta.nodes)} vs {list(tb.nodes)}); its Python control "
-                                 "flow is not fixed, so run it eagerly (svi.step)")
-            for name in ta.nodes:
-                sa, sb = _shape(ta.nodes[name].value), _shape(tb.nodes[name].value)
-                if sa != sb:
-                    raise ValueError(f"compile: site '{name}' changes shape between steps "
-                                     f"({sa} vs {sb}); run it eagerly (svi.step)")
+    for label, ta, tb in (("guide", first[1], again[1]), ("model", first[0], again[0])):
+        if list(ta.nodes) != list(tb.nodes):
+            raise ValueError(f"compile: the {label}'s sites differ between two runs "
+                             f"({list(ta.nodes)} vs {list(tb.nodes)}); its Python control "
+                             "flow is not fixed, so run it eagerly (svi.step)")
+        for name in ta.nodes:
+            sa, sb = _shape(ta.nodes[name].value), _shape(tb.nodes[name].value)
+            if sa != sb:
+                raise ValueError(f"compile: site '{name}' changes shape between steps "
+                                 f"({sa} vs {sb}); run it eagerly (svi.step)")
 
 
 def _shape(value):

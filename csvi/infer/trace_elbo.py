@@ -54,19 +54,27 @@ class ELBO:
         compiled loop replays the same records."""
         loss = surrogate = None
         traces = []
-        scale = -1.0 / self.num_particles
         for _ in range(self.num_particles):
-            model_trace, guide_trace = self._get_traces(model, guide, args, kwargs)
-            traces.append((model_trace, guide_trace))
-            elbo, surrogate_elbo = self._particle(model_trace, guide_trace)
-            loss_p = -elbo if scale == -1.0 else elbo * scale
-            if surrogate_elbo is elbo:
-                surr_p = loss_p
-            else:
-                surr_p = -surrogate_elbo if scale == -1.0 else surrogate_elbo * scale
+            loss_p, surr_p, particle_traces = self.particle_tensors(model, guide, args, kwargs)
+            traces.append(particle_traces)
             loss = loss_p if loss is None else loss + loss_p
             surrogate = surr_p if surrogate is None else surrogate + surr_p
         return loss, surrogate, traces
+
+    def particle_tensors(self, model, guide, args, kwargs):
+        """One particle's terms of `loss_tensors` -- (loss, surrogate,
+        (model_trace, guide_trace)), each loss already divided by the number
+        of particles -- which the compiled loop repeats over a particle
+        dimension."""
+        model_trace, guide_trace = self._get_traces(model, guide, args, kwargs)
+        elbo, surrogate_elbo = self._particle(model_trace, guide_trace)
+        scale = -1.0 / self.num_particles
+        loss = -elbo if scale == -1.0 else elbo * scale
+        if surrogate_elbo is elbo:
+            surrogate = loss
+        else:
+            surrogate = -surrogate_elbo if scale == -1.0 else surrogate_elbo * scale
+        return loss, surrogate, (model_trace, guide_trace)
 
     def _particle(self, model_trace, guide_trace):
         raise NotImplementedError
