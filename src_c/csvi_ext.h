@@ -1,6 +1,7 @@
 /* Functions csvi takes from SciPy (special functions, BLAS) rather than
- * rewriting them.  The Cython glue fills this table once at import, so the
- * kernels stay plain C with no Python headers. */
+ * rewriting them.  The Cython glue (csvi/_ext.pxi) fills this table before
+ * the first op that needs an entry is recorded, so the kernels stay plain C
+ * with no Python headers. */
 #ifndef CSVI_EXT_H
 #define CSVI_EXT_H
 
@@ -12,8 +13,6 @@ typedef struct {
     double (*lgamma)(double);
     double (*digamma)(double);
     double (*betaln)(double, double);
-    double (*gammainc)(double, double);   /* regularized lower P(a, x) */
-    double (*gammaincc)(double, double);  /* regularized upper Q(a, x) */
     csvi_dgemm_fn dgemm;
 } csvi_ext_table;
 

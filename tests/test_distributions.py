@@ -790,3 +790,30 @@ def test_bernoulli_logits_log_prob_is_exact_at_extreme_logits():
         finite = np.isfinite(ref)
         np.testing.assert_allclose(lp[finite], ref[finite], rtol=1e-14, atol=0)
         assert np.all(lp[~finite] == ref[~finite])
+
+
+def test_scipy_special_and_blas_load_on_first_use(tmp_path):
+    """`import csvi` skips scipy.special (~0.2 s); the first op that needs it loads it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, numpy as np, csvi, csvi.distributions as dist\n"
+        "before = sorted(m for m in sys.modules if m.startswith(('scipy.special', 'scipy.linalg')))\n"
+        "print(json.dumps([before, dist.Gamma(2.5, 3.0).log_prob(1.5).item(),\n"
+        "    dist.Poisson(4.0).log_prob(3.0).item(), dist.Beta(2.0, 5.0).log_prob(0.25).item(),\n"
+        "    (csvi.as_tensor(np.arange(6.0).reshape(2, 3)) @ np.ones(3)).numpy().tolist()]))\n"
+    )
+    # the csvi under test, wherever it is installed
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(csvi.__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    before, gamma, poisson, beta, matvec = json.loads(out.stdout)
+    assert before == []
+    np.testing.assert_allclose(gamma, st.gamma(2.5, scale=1 / 3.0).logpdf(1.5), rtol=1e-12)
+    np.testing.assert_allclose(poisson, st.poisson(4.0).logpmf(3), rtol=1e-12)
+    np.testing.assert_allclose(beta, st.beta(2.0, 5.0).logpdf(0.25), rtol=1e-12)
+    assert matvec == [3.0, 12.0]
