@@ -120,7 +120,10 @@ class ParamStore:
             np.savez(f, **arrays)
 
     def load(self, path):
-        """Read params saved by `save`, replacing any of the same name."""
+        """Read params saved by `save`.  A param already here with the same
+        shape and constraint is overwritten in place, so compiled programs and
+        optimizers that hold its buffer see the loaded value; any other is
+        replaced."""
         from csvi.transforms import biject_to
 
         with np.load(path, allow_pickle=False) as data:
@@ -128,7 +131,12 @@ class ParamStore:
             for name, spec in specs.items():
                 c = constraint_from_spec(spec)
                 arr = np.array(data[f"param/{name}"], dtype=np.float64, order="C")
-                self._entries[name] = _Entry(arr, c, biject_to(c))
+                e = self._entries.get(name)
+                if e is not None and e.unconstrained.shape == arr.shape \
+                        and constraint_to_spec(e.constraint) == spec:
+                    e.unconstrained[...] = arr
+                else:
+                    self._entries[name] = _Entry(arr, c, biject_to(c))
 
 
 def constraint_to_spec(c):

@@ -268,6 +268,25 @@ def test_non_finite_loss_stops_with_site_and_keeps_last_finite_state():
         np.testing.assert_array_equal(v, state[k])
 
 
+def test_param_store_load_reaches_a_compiled_program_and_clear_is_refused(tmp_path):
+    model, guide, args = CASES["eight_schools"]
+    _, eager_params = run(model, guide, args, 30, False)
+    store = csvi.get_param_store()
+    path = tmp_path / "params.npz"
+    store.save(path)
+    csvi.clear_param_store()
+    svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO())
+    compiled = svi.compile(*args)
+    store.load(path)  # same shapes: loaded in place, into the program's buffers
+    for name in eager_params:
+        np.testing.assert_array_equal(store.unconstrained(name), eager_params[name])
+    compiled.run(1)
+    assert not np.array_equal(store.unconstrained("mu_loc"), eager_params["mu_loc"])
+    csvi.clear_param_store()
+    with pytest.raises(ValueError, match="compile"):
+        compiled.run(1)
+
+
 def _rss_bytes():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096

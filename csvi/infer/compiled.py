@@ -55,7 +55,7 @@ class CompiledSVI:
         store = get_param_store()
         self._names = names
         self._slots = [optim.slot_of(n, store.unconstrained(n)) for n in names]
-        leaves = [store.leaf(n) for n in names]
+        self._leaves = leaves = [store.leaf(n) for n in names]
         self._program = _core.Program(
             self._tape, surrogate, loss,
             [(leaf, slot.kernel, slot.state, slot.step)
@@ -88,12 +88,23 @@ class CompiledSVI:
         """`num_steps` steps in one C loop; returns the losses (a NumPy array)."""
         if int(num_steps) != num_steps or num_steps < 0:
             raise ValueError(f"run: num_steps must be a nonnegative integer, got {num_steps!r}")
+        self._check_params_still_in_store()
         losses, status = self._program.run(int(num_steps))
         for slot, steps in zip(self._slots, self._program.steps()):
             slot.step = steps
         if status != "done":
             self._raise(status, len(losses))
         return losses
+
+    def _check_params_still_in_store(self):
+        """The program updates the buffers it was built on; a param removed or
+        replaced since (clear_param_store, a load with a new shape) would
+        silently stop training."""
+        store = get_param_store()
+        for name, leaf in zip(self._names, self._leaves):
+            if name not in store or store.leaf(name) is not leaf:
+                raise ValueError(f"compiled run: param '{name}' was removed or replaced in the "
+                                 "param store since compile; call svi.compile(...) again")
 
     def step(self):
         """One compiled step; returns its loss."""
