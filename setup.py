@@ -4,41 +4,17 @@ plain-C kernels in src_c/.
 NumPy's random C API lives in static libraries (npyrandom, npymath) inside the
 NumPy package; without them the build succeeds and `import` fails with an
 undefined symbol, so they are linked explicitly.  On x86-64 Linux, glibc's
-libmvec supplies vectorized exp/log/log1p.  OpenMP threads (src_c/parallel.c)
-are used when the compiler can build and link an OpenMP program; CSVI_OPENMP=0
-turns them off.  CSVI_SANITIZE=1 builds with AddressSanitizer and UBSan for
-checking the C code.
+libmvec supplies vectorized exp/log/log1p.  CSVI_SANITIZE=1 builds with
+AddressSanitizer and UBSan for checking the C code.
 """
 import glob
 import os
 import platform
 import sys
-import tempfile
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
-
-
-def openmp_flags():
-    """-fopenmp if this compiler builds and links an OpenMP program (clang
-    without libomp does not), else None."""
-    from setuptools._distutils.ccompiler import new_compiler
-    from setuptools._distutils.sysconfig import customize_compiler
-
-    cc = new_compiler()
-    customize_compiler(cc)
-    with tempfile.TemporaryDirectory() as tmp:
-        src = os.path.join(tmp, "omp.c")
-        with open(src, "w") as f:
-            f.write("#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n")
-        try:
-            objs = cc.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
-            cc.link_executable(objs, os.path.join(tmp, "omp"), extra_postargs=["-fopenmp"])
-        except Exception:
-            return None
-    return ["-fopenmp"]
-
 
 numpy_dir = os.path.dirname(np.__file__)
 numpy_libs = [os.path.join(numpy_dir, "random", "lib"), os.path.join(numpy_dir, "_core", "lib")]
@@ -50,11 +26,10 @@ if sys.platform.startswith("linux") and platform.machine() == "x86_64":
     # glibc's vector math (libmvec) for loops marked CSVI_SIMD (src_c/csvi_vmath.h)
     compile_args += ["-fopenmp-simd", "-DCSVI_LIBMVEC"]
     libraries.insert(0, "mvec")
-if os.environ.get("CSVI_OPENMP", "1") != "0":
-    omp = openmp_flags()
-    if omp:
-        compile_args += omp
-        link_args += omp
+if os.name == "posix":
+    # the kernels' worker threads (src_c/parallel.c)
+    compile_args += ["-pthread"]
+    link_args += ["-pthread"]
 if os.environ.get("CSVI_SANITIZE"):
     # target_clones' IFUNC resolvers would run before the sanitizers start
     flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"]

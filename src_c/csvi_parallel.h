@@ -1,11 +1,13 @@
-/* Kernels split over OpenMP threads so that no result depends on the thread
- * count (seeds reproduce, and a compiled run matches an eager one bit for bit,
+/* Kernels split over threads so that no result depends on the thread count
+ * (seeds reproduce, and a compiled run matches an eager one bit for bit,
  * whatever OMP_NUM_THREADS is).  A kernel's work is a list of tasks fixed by
  * the sizes alone: blocks of elements, or chunks of rows whose partial sums
- * the caller combines in task order.  Threads take contiguous runs of tasks,
- * so a thread walks the same rows of a plate in every op of a step (they stay
- * in its cache).  One thread, a small n, a nested call or a forked child
- * (GNU OpenMP cannot run a team after fork) runs the same tasks in a loop. */
+ * the caller combines in task order.  Each thread starts on its own
+ * contiguous run of tasks, so it walks the same rows of a plate in every op
+ * of a step.  The threads are a pool of OMP_NUM_THREADS (default: the CPUs
+ * the process may use) including the caller, see parallel.c.  One thread, a
+ * small job, a concurrent or nested call, or a forked child runs the same
+ * tasks in a loop. */
 #ifndef CSVI_PARALLEL_H
 #define CSVI_PARALLEL_H
 
@@ -15,11 +17,12 @@
  * and a vector loop sees the same block boundaries for any thread count. */
 #define CSVI_BLOCK 1024
 
-/* Sizes from which a team pays for its fork/join (about 2 us on two cores):
- * a loop with a libmvec call per element, and one of a few flops per element
- * (memory-bound).  Measured with the logreg benchmark. */
-#define CSVI_PAR_TRANSCENDENTAL 4096
-#define CSVI_PAR_CHEAP 65536
+/* Sizes from which threads pay for starting and joining (about 1 us on two
+ * cores), by the cost of a loop's element: a libmvec call (about 1 ns), a
+ * division (0.4 ns), a few adds and multiplies (0.2 ns, bound by memory). */
+#define CSVI_PAR_TRANSCENDENTAL 2048
+#define CSVI_PAR_DIVIDE 4096
+#define CSVI_PAR_CHEAP 8192
 
 typedef void (*csvi_task_fn)(void *ctx, int64_t task);
 typedef void (*csvi_range_fn)(void *ctx, int64_t lo, int64_t hi);

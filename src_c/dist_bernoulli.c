@@ -86,7 +86,7 @@ int csvi_bernoulli_lp_vjp(csvi_tape *t, const csvi_op *op) {
     double *gx = CSVI_IN(t, op, 0)->grad, *gp = CSVI_IN(t, op, 1)->grad;
     if (flat_logits(&it, op) && gp && !gx) {
         lp_job job = {NULL, CSVI_AUX(t, op)->data, gp, x, p, g};
-        csvi_parallel_range(it.size, CSVI_PAR_TRANSCENDENTAL, lp_logits_vjp_block, &job);
+        csvi_parallel_range(it.size, CSVI_PAR_DIVIDE, lp_logits_vjp_block, &job);
     } else if (op->iattr[0]) {
         /* d/dl = x - sigmoid(l), d/dx = l */
         CSVI_ITER_LOOP(&it, {

@@ -16,7 +16,7 @@
 /* Rows per task of a row-parallel kernel. */
 #define MV_ROWS 256
 /* A mat-vec this size (rows * cols) or larger runs over threads. */
-#define MV_PARALLEL 32768
+#define MV_PARALLEL 8192
 /* A^T v sums rows in at most this many fixed chunks, and holds their partial
  * sums of at most MTV_MAX_COLS columns on the stack; wider goes to dgemm. */
 #define MTV_CHUNKS 16

@@ -61,7 +61,8 @@ typedef struct {
         return CSVI_OK;                                                       \
     }
 
-/* A few flops per element: one copy, serial below CSVI_PAR_CHEAP. */
+/* A few flops per element: one build for every ISA, over threads from
+ * CSVI_PAR_CHEAP. */
 #define DEFINE_UNARY(name, FWD, DER) \
     DEFINE_UNARY_(name, , CSVI_PAR_CHEAP, CSVI_PAR_CHEAP, FWD, DER)
 /* A libmvec call in the forward (and in the VJP when VJP_PAR says so). */
@@ -89,9 +90,10 @@ static inline double tanh_grad(double x) {
 
 DEFINE_UNARY(neg, -x, -1.0)
 DEFINE_UNARY_HOT(exp, CSVI_PAR_CHEAP, exp(x), y)
-DEFINE_UNARY_HOT(log, CSVI_PAR_CHEAP, log(x), 1.0 / x)
-DEFINE_UNARY_HOT(log1p, CSVI_PAR_CHEAP, log1p(x), 1.0 / (1.0 + x))
-DEFINE_UNARY_HOT(expm1, CSVI_PAR_CHEAP, expm1(x), y + 1.0)
+DEFINE_UNARY_HOT(log, CSVI_PAR_DIVIDE, log(x), 1.0 / x)
+DEFINE_UNARY_HOT(log1p, CSVI_PAR_DIVIDE, log1p(x), 1.0 / (1.0 + x))
+/* expm1' = e^x, not y + 1, which cancels to 0 for x < -37 */
+DEFINE_UNARY_HOT(expm1, CSVI_PAR_TRANSCENDENTAL, expm1(x), exp(x))
 DEFINE_UNARY(sqrt, sqrt(x), 0.5 / y)
 DEFINE_UNARY(abs, fabs(x), x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0))
 DEFINE_UNARY_HOT(sigmoid, CSVI_PAR_TRANSCENDENTAL, sigmoid_e(x, exp(-fabs(x))), sigmoid_grad(x))
