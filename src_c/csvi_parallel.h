@@ -27,8 +27,13 @@
 typedef void (*csvi_task_fn)(void *ctx, int64_t task);
 typedef void (*csvi_range_fn)(void *ctx, int64_t lo, int64_t hi);
 
-/* fn(ctx, task) for task in [0, n_tasks), over threads when `parallel`. */
-void csvi_parallel_tasks(int64_t n_tasks, int parallel, csvi_task_fn fn, void *ctx);
+/* fn(ctx, task) for task in [0, n_tasks), over threads when `parallel`.
+ * With `descending`, each thread walks its run of tasks from the end: a
+ * sweep over data that an ascending sweep has just read then starts on the
+ * part still in cache (one too big for the cache, like a plate's data
+ * matrix, otherwise misses on every line). */
+void csvi_parallel_tasks(int64_t n_tasks, int parallel, int descending, csvi_task_fn fn,
+                         void *ctx);
 
 /* fn(ctx, lo, hi) over [0, n) in blocks of CSVI_BLOCK, over threads when
  * n >= min_parallel. */

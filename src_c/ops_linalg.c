@@ -24,20 +24,25 @@
 #define MTV_MAX_COLS 64
 
 /* Four lanes in a fixed order whatever the ISA: a clone for AVX-512, for
- * AVX2 or the baseline gives the same sums (up to FMA contraction). */
+ * AVX2 or the baseline gives the same sums (up to FMA contraction).  GCC
+ * vector extensions, which clang has too but for the shuffle's name. */
 typedef double v4 __attribute__((vector_size(32), aligned(8)));
 typedef int64_t v4i __attribute__((vector_size(32)));
+#if defined(__clang__)
+#define SHUFFLE(a, b, i, j, k, l) __builtin_shufflevector(a, b, i, j, k, l)
+#else
+#define SHUFFLE(a, b, i, j, k, l) __builtin_shuffle(a, b, (v4i){i, j, k, l})
+/* hsum4 is always inlined, so GCC's note on passing vectors without AVX is moot */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 #define load4(p) (*(const v4 *)(p))
 
-/* Always inlined, so GCC's note on passing vectors without AVX is moot. */
-#pragma GCC diagnostic ignored "-Wpsabi"
 /* {sum a0, sum a1, sum a2, sum a3}, each as (x[0] + x[1]) + (x[2] + x[3]). */
 static inline v4 hsum4(v4 a0, v4 a1, v4 a2, v4 a3) {
-    const v4i even = {0, 4, 2, 6}, odd = {1, 5, 3, 7}, lo = {0, 1, 4, 5}, hi = {2, 3, 6, 7};
-    const v4 h01 = __builtin_shuffle(a0, a1, even) + __builtin_shuffle(a0, a1, odd);
-    const v4 h23 = __builtin_shuffle(a2, a3, even) + __builtin_shuffle(a2, a3, odd);
-    return __builtin_shuffle(h01, h23, lo) + __builtin_shuffle(h01, h23, hi);
+    const v4 h01 = SHUFFLE(a0, a1, 0, 4, 2, 6) + SHUFFLE(a0, a1, 1, 5, 3, 7);
+    const v4 h23 = SHUFFLE(a2, a3, 0, 4, 2, 6) + SHUFFLE(a2, a3, 1, 5, 3, 7);
+    return SHUFFLE(h01, h23, 0, 1, 4, 5) + SHUFFLE(h01, h23, 2, 3, 6, 7);
 }
 
 typedef struct {
@@ -96,26 +101,29 @@ static void matvec_task(void *ctx, int64_t task) {
 static void matvec(const double *a, const double *v, double *y, int64_t rows, int64_t cols,
                    int add) {
     mv_job j = {a, v, y, rows, cols, add, NULL, 0};
-    csvi_parallel_tasks((rows + MV_ROWS - 1) / MV_ROWS, rows * cols >= MV_PARALLEL, matvec_task,
-                        &j);
+    csvi_parallel_tasks((rows + MV_ROWS - 1) / MV_ROWS, rows * cols >= MV_PARALLEL, 0,
+                        matvec_task, &j);
 }
 
-/* acc[c] = sum over rows r in [r0, r1) of a[r, c] v[r], four rows at a time. */
+/* acc[c] = sum over rows r in [r0, r1) of a[r, c] v[r], four rows at a time,
+ * from r1 down: A^T v is the backward sweep after A v went up (see
+ * csvi_parallel_tasks on descending). */
 static CSVI_HOT void mtv_rows(const mv_job *j, double *restrict acc, int64_t r0, int64_t r1) {
     const int64_t k = j->cols, kv = k & ~(int64_t)3;
     const double *restrict v = j->v;
     for (int64_t c = 0; c < k; c++) acc[c] = 0.0;
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        const double *x0 = j->a + r * k, *x1 = x0 + k, *x2 = x1 + k, *x3 = x2 + k;
-        const double g0 = v[r], g1 = v[r + 1], g2 = v[r + 2], g3 = v[r + 3];
+    int64_t r = r1;
+    for (; r - 4 >= r0; r -= 4) {
+        const double *x0 = j->a + (r - 4) * k, *x1 = x0 + k, *x2 = x1 + k, *x3 = x2 + k;
+        const double g0 = v[r - 4], g1 = v[r - 3], g2 = v[r - 2], g3 = v[r - 1];
         for (int64_t c = 0; c < kv; c += 4)
             *(v4 *)(acc + c) += (load4(x0 + c) * g0 + load4(x1 + c) * g1) +
                                 (load4(x2 + c) * g2 + load4(x3 + c) * g3);
         for (int64_t c = kv; c < k; c++)
             acc[c] += (x0[c] * g0 + x1[c] * g1) + (x2[c] * g2 + x3[c] * g3);
     }
-    for (; r < r1; r++) {
+    while (r > r0) {
+        r--;
         const double *x0 = j->a + r * k;
         for (int64_t c = 0; c < k; c++) acc[c] += x0[c] * v[r];
     }
@@ -136,7 +144,7 @@ static void matTvec(const double *a, const double *v, double *y, int64_t rows, i
     int64_t n_chunks = rows / MTV_MIN_CHUNK_ROWS;
     n_chunks = n_chunks < 1 ? 1 : (n_chunks > MTV_CHUNKS ? MTV_CHUNKS : n_chunks);
     mv_job j = {a, v, y, rows, cols, add, partial, n_chunks};
-    csvi_parallel_tasks(n_chunks, rows * cols >= MV_PARALLEL, mtv_task, &j);
+    csvi_parallel_tasks(n_chunks, rows * cols >= MV_PARALLEL, 1, mtv_task, &j);
     for (int64_t c = 0; c < cols; c++) {
         double s = partial[c];
         for (int64_t q = 1; q < n_chunks; q++) s += partial[q * cols + c];
@@ -164,8 +172,8 @@ static void outer_task(void *ctx, int64_t task) {
 
 static void outer_add(double *ga, const double *u, const double *v, int64_t rows, int64_t cols) {
     mv_job j = {u, v, ga, rows, cols, 1, NULL, 0};
-    csvi_parallel_tasks((rows + MV_ROWS - 1) / MV_ROWS, rows * cols >= MV_PARALLEL, outer_task,
-                        &j);
+    csvi_parallel_tasks((rows + MV_ROWS - 1) / MV_ROWS, rows * cols >= MV_PARALLEL, 0,
+                        outer_task, &j);
 }
 
 typedef struct {

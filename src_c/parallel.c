@@ -35,7 +35,7 @@
 
 typedef struct {
     _Alignas(64) _Atomic int64_t next;   /* a cache line per range */
-    int64_t end;
+    int64_t start, end;
 } task_range;
 
 static struct {
@@ -45,6 +45,7 @@ static struct {
     csvi_task_fn fn;
     void *ctx;
     int n_parts;                          /* ranges of the current job */
+    int descending;
     int n_threads;                        /* the caller and the workers */
     task_range range[MAX_THREADS];
     pthread_mutex_t lock;
@@ -73,17 +74,23 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Runs tasks, own range first, then the others' leftovers. */
+/* Runs tasks, own range first, then the others' leftovers, and counts them
+ * done at the end (one atomic add instead of one per task).  A range's
+ * claims count up from its start; descending, the k-th claim is the k-th
+ * task from its end. */
 static void run_tasks(int part) {
     const int n = pool.n_parts;
+    int64_t ran = 0;
     for (int i = 0; i < n; i++) {
         task_range *r = &pool.range[(part + i) % n];
+        const int64_t start = r->start, end = r->end;
         int64_t k;
-        while ((k = atomic_fetch_add(&r->next, 1)) < r->end) {
-            pool.fn(pool.ctx, k);
-            atomic_fetch_add(&pool.done, 1);
+        while ((k = atomic_fetch_add(&r->next, 1)) < end) {
+            pool.fn(pool.ctx, pool.descending ? start + end - 1 - k : k);
+            ran++;
         }
     }
+    if (ran) atomic_fetch_add(&pool.done, ran);
 }
 
 /* The next open job after `seen`. */
@@ -158,12 +165,17 @@ static void start_pool(void) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-void csvi_parallel_tasks(int64_t n_tasks, int parallel, csvi_task_fn fn, void *ctx) {
+static void run_serial(int64_t n_tasks, int descending, csvi_task_fn fn, void *ctx) {
+    for (int64_t k = 0; k < n_tasks; k++) fn(ctx, descending ? n_tasks - 1 - k : k);
+}
+
+void csvi_parallel_tasks(int64_t n_tasks, int parallel, int descending, csvi_task_fn fn,
+                         void *ctx) {
     if (parallel && n_tasks > 1) pthread_once(&pool_once, start_pool);
     /* one job at a time: a second caller (another Python thread, or a task
      * that is itself parallel) runs its tasks in a loop */
     if (!parallel || n_tasks < 2 || pool.n_threads < 2 || atomic_exchange(&pool.busy, 1)) {
-        for (int64_t k = 0; k < n_tasks; k++) fn(ctx, k);
+        run_serial(n_tasks, descending, fn, ctx);
         return;
     }
     const uint64_t g = atomic_load(&pool.gen) + 1;
@@ -173,9 +185,11 @@ void csvi_parallel_tasks(int64_t n_tasks, int parallel, csvi_task_fn fn, void *c
     pool.fn = fn;
     pool.ctx = ctx;
     pool.n_parts = parts;
+    pool.descending = descending;
     for (int p = 0; p < parts; p++) {
-        atomic_store_explicit(&pool.range[p].next, n_tasks * p / parts, memory_order_relaxed);
+        pool.range[p].start = n_tasks * p / parts;
         pool.range[p].end = n_tasks * (p + 1) / parts;
+        atomic_store_explicit(&pool.range[p].next, pool.range[p].start, memory_order_relaxed);
     }
     atomic_store(&pool.done, 0);
     atomic_store(&pool.gen, g + 1);                    /* even: open */
@@ -191,9 +205,10 @@ void csvi_parallel_tasks(int64_t n_tasks, int parallel, csvi_task_fn fn, void *c
 
 #else
 
-void csvi_parallel_tasks(int64_t n_tasks, int parallel, csvi_task_fn fn, void *ctx) {
+void csvi_parallel_tasks(int64_t n_tasks, int parallel, int descending, csvi_task_fn fn,
+                         void *ctx) {
     (void)parallel;
-    for (int64_t k = 0; k < n_tasks; k++) fn(ctx, k);
+    for (int64_t k = 0; k < n_tasks; k++) fn(ctx, descending ? n_tasks - 1 - k : k);
 }
 
 #endif
@@ -214,5 +229,5 @@ static void range_task(void *ctx, int64_t task) {
 void csvi_parallel_range(int64_t n, int64_t min_parallel, csvi_range_fn fn, void *ctx) {
     if (n <= 0) return;
     range_job job = {fn, ctx, n};
-    csvi_parallel_tasks((n + CSVI_BLOCK - 1) / CSVI_BLOCK, n >= min_parallel, range_task, &job);
+    csvi_parallel_tasks((n + CSVI_BLOCK - 1) / CSVI_BLOCK, n >= min_parallel, 0, range_task, &job);
 }
