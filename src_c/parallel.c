@@ -14,11 +14,16 @@
  * caller sets a job up, `gen` is odd, and it first waits until no worker is
  * `inside` the previous one.  A worker counts itself inside, checks that
  * `gen` has not moved, then claims tasks with an atomic add on a range's
- * `next`; each finished task adds to `done`, which the caller waits on.
+ * `next`, and adds the number it ran to `done`, which the caller waits on.
  * Idle workers spin for a while (the ops of a step come microseconds apart),
- * then sleep on a condition variable. */
+ * then sleep on a condition variable.  The pool starts at the first job
+ * that asks for threads, with OMP_NUM_THREADS read then. */
 #define _GNU_SOURCE /* CPU_COUNT */
 #include "csvi_parallel.h"
+
+static void run_serial(int64_t n_tasks, int descending, csvi_task_fn fn, void *ctx) {
+    for (int64_t k = 0; k < n_tasks; k++) fn(ctx, descending ? n_tasks - 1 - k : k);
+}
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
@@ -30,8 +35,8 @@
 
 #define MAX_THREADS 64
 /* Idle workers spin this long (pausing, then yielding the core), then sleep. */
-#define SPIN_NS 200000
-#define YIELD_AFTER_NS 20000
+#define SPIN_NS 100000
+#define YIELD_AFTER_NS 10000
 
 typedef struct {
     _Alignas(64) _Atomic int64_t next;   /* a cache line per range */
@@ -121,7 +126,7 @@ static void *worker(void *arg) {
         const uint64_t g = wait_for_job(seen);
         seen = g;
         atomic_fetch_add(&pool.inside, 1);
-        if (atomic_load(&pool.gen) == g) run_tasks(part % pool.n_parts);
+        if (atomic_load(&pool.gen) == g && part < pool.n_parts) run_tasks(part);
         atomic_fetch_sub(&pool.inside, 1);
     }
     return NULL;
@@ -165,10 +170,6 @@ static void start_pool(void) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-static void run_serial(int64_t n_tasks, int descending, csvi_task_fn fn, void *ctx) {
-    for (int64_t k = 0; k < n_tasks; k++) fn(ctx, descending ? n_tasks - 1 - k : k);
-}
-
 void csvi_parallel_tasks(int64_t n_tasks, int parallel, int descending, csvi_task_fn fn,
                          void *ctx) {
     if (parallel && n_tasks > 1) pthread_once(&pool_once, start_pool);
@@ -208,7 +209,7 @@ void csvi_parallel_tasks(int64_t n_tasks, int parallel, int descending, csvi_tas
 void csvi_parallel_tasks(int64_t n_tasks, int parallel, int descending, csvi_task_fn fn,
                          void *ctx) {
     (void)parallel;
-    for (int64_t k = 0; k < n_tasks; k++) fn(ctx, descending ? n_tasks - 1 - k : k);
+    run_serial(n_tasks, descending, fn, ctx);
 }
 
 #endif
