@@ -26,8 +26,14 @@ if sys.platform.startswith("linux") and platform.machine() == "x86_64":
     # glibc's vector math (libmvec) for loops marked CSVI_SIMD (src_c/csvi_vmath.h)
     compile_args += ["-fopenmp-simd", "-DCSVI_LIBMVEC"]
     libraries.insert(0, "mvec")
+if os.name == "posix":
+    # the kernels' worker threads (src_c/parallel.c)
+    compile_args += ["-pthread"]
+    link_args += ["-pthread"]
 if os.environ.get("CSVI_SANITIZE"):
+    # target_clones' IFUNC resolvers would run before the sanitizers start
     flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"]
+    compile_args += ["-DCSVI_NO_CLONES"]
     compile_args += flags
     link_args += flags
 

@@ -1,8 +1,15 @@
-/* Vectorized transcendentals: on x86-64 glibc, declaring exp/log/log1p as
+/* Vectorized transcendentals: on x86-64 glibc, declaring exp/log/... as
  * OpenMP SIMD functions lets GCC call glibc's libmvec vector variants
  * (_ZGVbN2v_exp, ...) from loops marked CSVI_SIMD, without -ffast-math (IEEE
  * semantics, NaN and inf handling are kept; results may differ from the scalar
- * functions in the last bits).  Elsewhere the loops stay scalar. */
+ * functions in the last bits).  Elsewhere the loops stay scalar.
+ *
+ * CSVI_HOT on a function compiles it three times (AVX-512, AVX2+FMA and the
+ * baseline) and picks one when the library loads (GCC target_clones, an
+ * IFUNC), so a loop in it calls the 8- or 4-wide libmvec variant where the CPU
+ * has one and the wheel still runs on any x86-64.  IFUNC resolvers run before
+ * the sanitizers' runtime starts, so sanitizer builds (CSVI_NO_CLONES, set by
+ * setup.py) get one plain copy. */
 #ifndef CSVI_VMATH_H
 #define CSVI_VMATH_H
 
@@ -15,9 +22,23 @@ double exp(double);
 double log(double);
 #pragma omp declare simd notinbranch
 double log1p(double);
+#if __GLIBC_PREREQ(2, 35)
+#pragma omp declare simd notinbranch
+double expm1(double);
+#pragma omp declare simd notinbranch
+double tanh(double);
+#endif
 #define CSVI_SIMD _Pragma("omp simd")
+#if defined(__GNUC__) && !defined(__clang__) && !defined(CSVI_NO_CLONES) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define CSVI_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 #else
 #define CSVI_SIMD
+#endif
+
+#ifndef CSVI_HOT
+#define CSVI_HOT
 #endif
 
 #endif

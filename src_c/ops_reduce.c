@@ -4,6 +4,7 @@
 #include <math.h>
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
+#include "csvi_parallel.h"
 
 /* Operand 0: output seen with reduced dims of size 1; operand 1: input. */
 static void reduce_iter(csvi_iter *it, const csvi_slot *x, int64_t mask) {
@@ -15,19 +16,76 @@ static void reduce_iter(csvi_iter *it, const csvi_slot *x, int64_t mask) {
     csvi_iter_finish(it);
 }
 
-/* Sum of a contiguous run in four independent accumulators, so the adds
- * pipeline (and vectorize) instead of waiting on one memory location. */
+/* Sum of a contiguous run in sixteen interleaved partial sums (four vectors
+ * of four lanes), so the adds pipeline instead of waiting on one register;
+ * the order is fixed, whatever the ISA. */
+typedef double v4 __attribute__((vector_size(32), aligned(8)));
+#define LOAD4(p) (*(const v4 *)(p))
+
 static double sum_run(const double *x, int64_t n) {
-    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+    v4 a0 = {0.0}, a1 = {0.0}, a2 = {0.0}, a3 = {0.0};
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        a0 += x[i];
-        a1 += x[i + 1];
-        a2 += x[i + 2];
-        a3 += x[i + 3];
+    for (; i + 16 <= n; i += 16) {
+        a0 += LOAD4(x + i);
+        a1 += LOAD4(x + i + 4);
+        a2 += LOAD4(x + i + 8);
+        a3 += LOAD4(x + i + 12);
     }
-    for (; i < n; i++) a0 += x[i];
-    return (a0 + a1) + (a2 + a3);
+    const v4 a = (a0 + a1) + (a2 + a3);
+    double s = (a[0] + a[1]) + (a[2] + a[3]);
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+/* A long run sums in at most SUM_CHUNKS chunks fixed by n alone (over
+ * threads), added in order: the same sum for any thread count. */
+#define SUM_CHUNKS 16
+#define SUM_MIN_CHUNK 2048
+
+typedef struct {
+    const double *x;
+    int64_t n, n_chunks;
+    double *partial;
+} sum_job;
+
+static int64_t chunk_start(const sum_job *j, int64_t c) {
+    return c == j->n_chunks ? j->n : (c * j->n / j->n_chunks) & ~(int64_t)15;
+}
+
+static void sum_task(void *ctx, int64_t c) {
+    const sum_job *j = ctx;
+    const int64_t lo = chunk_start(j, c), hi = chunk_start(j, c + 1);
+    j->partial[c] = sum_run(j->x + lo, hi - lo);
+}
+
+static double sum_flat(const double *x, int64_t n) {
+    int64_t n_chunks = n / SUM_MIN_CHUNK;
+    if (n_chunks < 2) return sum_run(x, n);
+    if (n_chunks > SUM_CHUNKS) n_chunks = SUM_CHUNKS;
+    double partial[SUM_CHUNKS];
+    sum_job j = {x, n, n_chunks, partial};
+    csvi_parallel_tasks(n_chunks, n >= CSVI_PAR_CHEAP, 0, sum_task, &j);
+    double s = partial[0];
+    for (int64_t c = 1; c < n_chunks; c++) s += partial[c];
+    return s;
+}
+
+/* gx[i] += v for every i: the VJP of a total. */
+typedef struct {
+    double *gx;
+    double v;
+} add_job;
+
+static void add_block(void *ctx, int64_t lo, int64_t hi) {
+    const add_job *j = ctx;
+    double *gx = j->gx;
+    const double v = j->v;
+    for (int64_t i = lo; i < hi; i++) gx[i] += v;
+}
+
+static void add_to_all(double *gx, double v, int64_t n) {
+    add_job j = {gx, v};
+    csvi_parallel_range(n, CSVI_PAR_CHEAP, add_block, &j);
 }
 
 /* SUM: y = dattr[0] * sum(x over axes) (dattr[0] = 1/count gives the mean). */
@@ -41,7 +99,7 @@ int csvi_sum_fwd(csvi_tape *t, const csvi_op *op) {
     const double *xd = x->data;
     if (y->size == 1) {
         /* everything reduces to one number */
-        yd[0] = sum_run(xd, x->size);
+        yd[0] = sum_flat(xd, x->size);
     } else if (it.ndim == 2 && it.stride[0][1] == 0 && it.stride[1][1] == 1 &&
                it.stride[0][0] == 1 && it.stride[1][0] == it.shape[1]) {
         /* rows of a matrix reduce to a vector */
@@ -61,6 +119,10 @@ int csvi_sum_vjp(csvi_tape *t, const csvi_op *op) {
     const double *g = CSVI_OUT(t, op)->grad;
     const double scale = op->dattr[0];
     if (!gx) return CSVI_OK;
+    if (CSVI_OUT(t, op)->size == 1) {
+        add_to_all(gx, scale * g[0], x->size);
+        return CSVI_OK;
+    }
     csvi_iter it;
     reduce_iter(&it, x, op->iattr[0]);
     CSVI_ITER_LOOP(&it, { gx[o1] += scale * g[o0]; });
@@ -110,7 +172,7 @@ int csvi_sum_n_fwd(csvi_tape *t, const csvi_op *op) {
     double total = 0.0;
     for (int k = 0; k < op->n_in; k++) {
         const csvi_slot *x = CSVI_IN(t, op, k);
-        total += sum_run(x->data, x->size);
+        total += sum_flat(x->data, x->size);
     }
     CSVI_OUT(t, op)->data[0] = total;
     return CSVI_OK;
@@ -120,8 +182,7 @@ int csvi_sum_n_vjp(csvi_tape *t, const csvi_op *op) {
     const double g = CSVI_OUT(t, op)->grad[0];
     for (int k = 0; k < op->n_in; k++) {
         const csvi_slot *x = CSVI_IN(t, op, k);
-        if (!x->grad) continue;
-        for (int64_t i = 0; i < x->size; i++) x->grad[i] += g;
+        if (x->grad) add_to_all(x->grad, g, x->size);
     }
     return CSVI_OK;
 }

@@ -1,61 +1,81 @@
 /* Elementwise unary ops.  Input and output have the same shape, so the loops
- * are flat.  Each VJP is written with x (input), y (output) and g. */
+ * are flat.  Each VJP is written with x (input), y (output) and g.
+ *
+ * The transcendental ones (DEFINE_UNARY_HOT) are branch-free so that their
+ * loops vectorize with libmvec, are compiled per ISA (CSVI_HOT) and run
+ * over threads on large inputs; every element's result depends only on its
+ * input, so the split changes no bit. */
 #include <math.h>
 #include <string.h>
 #include "csvi_opcodes.h"
+#include "csvi_parallel.h"
 #include "csvi_vmath.h"
 
-#define DEFINE_UNARY(name, FWD, DER)                                          \
-    int csvi_##name##_fwd(csvi_tape *t, const csvi_op *op) {                  \
-        const double *x_ = CSVI_IN(t, op, 0)->data;                           \
-        double *y_ = CSVI_OUT(t, op)->data;                                   \
-        const double p = op->dattr[0], q = op->dattr[1];                      \
+typedef struct {
+    const double *x, *y, *g;
+    double *out;
+    double p, q;
+} unary_job;
+
+/* ATTR: CSVI_HOT or nothing; FWD_PAR/VJP_PAR: the size from which the
+ * forward/VJP runs over threads. */
+#define DEFINE_UNARY_(name, ATTR, FWD_PAR, VJP_PAR, FWD, DER)                 \
+    static ATTR void name##_fwd_block(void *ctx, int64_t lo, int64_t hi) {    \
+        const unary_job *j_ = ctx;                                            \
+        const double *restrict x_ = j_->x;                                    \
+        double *restrict y_ = j_->out;                                        \
+        const double p = j_->p, q = j_->q;                                    \
         (void)p; (void)q;                                                     \
-        const int64_t n = CSVI_OUT(t, op)->size;                              \
         CSVI_SIMD                                                             \
-        for (int64_t i = 0; i < n; i++) {                                     \
+        for (int64_t i = lo; i < hi; i++) {                                   \
             const double x = x_[i];                                           \
             y_[i] = (FWD);                                                    \
         }                                                                     \
-        return CSVI_OK;                                                       \
     }                                                                         \
-    int csvi_##name##_vjp(csvi_tape *t, const csvi_op *op) {                  \
-        const double *x_ = CSVI_IN(t, op, 0)->data;                           \
-        double *gx = CSVI_IN(t, op, 0)->grad;                                 \
-        const double *y_ = CSVI_OUT(t, op)->data, *g_ = CSVI_OUT(t, op)->grad; \
-        const double p = op->dattr[0], q = op->dattr[1];                      \
+    static ATTR void name##_vjp_block(void *ctx, int64_t lo, int64_t hi) {    \
+        const unary_job *j_ = ctx;                                            \
+        const double *restrict x_ = j_->x, *restrict y_ = j_->y,              \
+                     *restrict g_ = j_->g;                                    \
+        double *restrict gx = j_->out;                                        \
+        const double p = j_->p, q = j_->q;                                    \
         (void)p; (void)q;                                                     \
-        if (!gx) return CSVI_OK;                                              \
-        const int64_t n = CSVI_OUT(t, op)->size;                              \
         CSVI_SIMD                                                             \
-        for (int64_t i = 0; i < n; i++) {                                     \
+        for (int64_t i = lo; i < hi; i++) {                                   \
             const double x = x_[i], y = y_[i];                                \
             (void)x; (void)y;                                                 \
             gx[i] += g_[i] * (DER);                                           \
         }                                                                     \
+    }                                                                         \
+    int csvi_##name##_fwd(csvi_tape *t, const csvi_op *op) {                  \
+        unary_job j = {CSVI_IN(t, op, 0)->data, NULL, NULL,                   \
+                       CSVI_OUT(t, op)->data, op->dattr[0], op->dattr[1]};    \
+        csvi_parallel_range(CSVI_OUT(t, op)->size, FWD_PAR, name##_fwd_block, &j); \
+        return CSVI_OK;                                                       \
+    }                                                                         \
+    int csvi_##name##_vjp(csvi_tape *t, const csvi_op *op) {                  \
+        if (!CSVI_IN(t, op, 0)->grad) return CSVI_OK;                         \
+        unary_job j = {CSVI_IN(t, op, 0)->data, CSVI_OUT(t, op)->data,        \
+                       CSVI_OUT(t, op)->grad, CSVI_IN(t, op, 0)->grad,        \
+                       op->dattr[0], op->dattr[1]};                           \
+        csvi_parallel_range(CSVI_OUT(t, op)->size, VJP_PAR, name##_vjp_block, &j); \
         return CSVI_OK;                                                       \
     }
 
-static inline double stable_sigmoid(double x) {
-    if (x >= 0) return 1.0 / (1.0 + exp(-x));
-    const double e = exp(x);
-    return e / (1.0 + e);
+/* A few flops per element: one build for every ISA, over threads from
+ * CSVI_PAR_CHEAP. */
+#define DEFINE_UNARY(name, FWD, DER) \
+    DEFINE_UNARY_(name, , CSVI_PAR_CHEAP, CSVI_PAR_CHEAP, FWD, DER)
+/* A libmvec call in the forward (and in the VJP when VJP_PAR says so). */
+#define DEFINE_UNARY_HOT(name, VJP_PAR, FWD, DER) \
+    DEFINE_UNARY_(name, CSVI_HOT, CSVI_PAR_TRANSCENDENTAL, VJP_PAR, FWD, DER)
+
+/* With e = e^-|x|: sigmoid(x) = (x >= 0 ? 1 : e) / (1 + e), and
+ * softplus(x) = max(x, 0) + log1p(e), exact at both ends (no overflow, no
+ * cancellation) and without a branch the vectorizer would refuse. */
+static inline double sigmoid_e(double x, double e) {
+    return (x >= 0.0 ? 1.0 : e) / (1.0 + e);
 }
 
-/* log(1 + e^x) without overflow or loss of precision at either end. */
-static inline double stable_softplus(double x) {
-    if (x > 36.0) return x + exp(-x);
-    if (x < -36.0) return exp(x);
-    return log1p(exp(x));
-}
-
-DEFINE_UNARY(neg, -x, -1.0)
-DEFINE_UNARY(exp, exp(x), y)
-DEFINE_UNARY(log, log(x), 1.0 / x)
-DEFINE_UNARY(log1p, log1p(x), 1.0 / (1.0 + x))
-DEFINE_UNARY(expm1, expm1(x), y + 1.0)
-DEFINE_UNARY(sqrt, sqrt(x), 0.5 / y)
-DEFINE_UNARY(abs, fabs(x), x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0))
 /* sigmoid' = y (1 - y) and tanh' = 1 - y^2 cancel to 0 once y rounds to 1
  * (x > 37 and x > 19); these forms in e^-|x| keep full relative precision. */
 static inline double sigmoid_grad(double x) {
@@ -68,9 +88,18 @@ static inline double tanh_grad(double x) {
     return 4.0 * e / ((1.0 + e) * (1.0 + e));
 }
 
-DEFINE_UNARY(sigmoid, stable_sigmoid(x), sigmoid_grad(x))
-DEFINE_UNARY(softplus, stable_softplus(x), stable_sigmoid(x))
-DEFINE_UNARY(tanh, tanh(x), tanh_grad(x))
+DEFINE_UNARY(neg, -x, -1.0)
+DEFINE_UNARY_HOT(exp, CSVI_PAR_CHEAP, exp(x), y)
+DEFINE_UNARY_HOT(log, CSVI_PAR_DIVIDE, log(x), 1.0 / x)
+DEFINE_UNARY_HOT(log1p, CSVI_PAR_DIVIDE, log1p(x), 1.0 / (1.0 + x))
+/* expm1' = e^x, not y + 1, which cancels to 0 for x < -37 */
+DEFINE_UNARY_HOT(expm1, CSVI_PAR_TRANSCENDENTAL, expm1(x), exp(x))
+DEFINE_UNARY(sqrt, sqrt(x), 0.5 / y)
+DEFINE_UNARY(abs, fabs(x), x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0))
+DEFINE_UNARY_HOT(sigmoid, CSVI_PAR_TRANSCENDENTAL, sigmoid_e(x, exp(-fabs(x))), sigmoid_grad(x))
+DEFINE_UNARY_HOT(softplus, CSVI_PAR_TRANSCENDENTAL,
+                 (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x))), sigmoid_e(x, exp(-fabs(x))))
+DEFINE_UNARY_HOT(tanh, CSVI_PAR_TRANSCENDENTAL, tanh(x), tanh_grad(x))
 DEFINE_UNARY(relu, x > 0 ? x : 0.0, x > 0 ? 1.0 : 0.0)
 /* x ** p for a constant exponent p = dattr[0]. */
 DEFINE_UNARY(pow_scalar, p == 2.0 ? x * x : pow(x, p),

@@ -1,0 +1,42 @@
+/* Kernels split over threads so that no result depends on the thread count
+ * (seeds reproduce, and a compiled run matches an eager one bit for bit,
+ * whatever OMP_NUM_THREADS is).  A kernel's work is a list of tasks fixed by
+ * the sizes alone: blocks of elements, or chunks of rows whose partial sums
+ * the caller combines in task order.  Each thread starts on its own
+ * contiguous run of tasks, so it walks the same rows of a plate in every op
+ * of a step.  The threads are a pool of OMP_NUM_THREADS (default: the CPUs
+ * the process may use) including the caller, see parallel.c.  One thread, a
+ * small job, a concurrent or nested call, or a forked child runs the same
+ * tasks in a loop. */
+#ifndef CSVI_PARALLEL_H
+#define CSVI_PARALLEL_H
+
+#include <stdint.h>
+
+/* Elements per task of csvi_parallel_range; a multiple of every SIMD width,
+ * and a vector loop sees the same block boundaries for any thread count. */
+#define CSVI_BLOCK 1024
+
+/* Sizes from which threads pay for starting and joining (about 1 us on two
+ * cores), by the cost of a loop's element: a libmvec call (about 1 ns), a
+ * division (0.4 ns), a few adds and multiplies (0.2 ns, bound by memory). */
+#define CSVI_PAR_TRANSCENDENTAL 2048
+#define CSVI_PAR_DIVIDE 4096
+#define CSVI_PAR_CHEAP 8192
+
+typedef void (*csvi_task_fn)(void *ctx, int64_t task);
+typedef void (*csvi_range_fn)(void *ctx, int64_t lo, int64_t hi);
+
+/* fn(ctx, task) for task in [0, n_tasks), over threads when `parallel`.
+ * With `descending`, each thread walks its run of tasks from the end: a
+ * sweep over data that an ascending sweep has just read then starts on the
+ * part still in cache (one too big for the cache, like a plate's data
+ * matrix, otherwise misses on every line). */
+void csvi_parallel_tasks(int64_t n_tasks, int parallel, int descending, csvi_task_fn fn,
+                         void *ctx);
+
+/* fn(ctx, lo, hi) over [0, n) in blocks of CSVI_BLOCK, over threads when
+ * n >= min_parallel. */
+void csvi_parallel_range(int64_t n, int64_t min_parallel, csvi_range_fn fn, void *ctx);
+
+#endif
