@@ -63,7 +63,7 @@ cdef void _load_blas() except *:
     csvi_ext.dgemm = <csvi_dgemm_fn>_capi_function(cython_blas, "dgemm", "void (char *")
 
 
-# Per op code: 1 if its kernels call special functions, 2 if BLAS.
+# Per op code: 1 if its kernels call special functions, 2 if they may call BLAS.
 cdef unsigned char _ext_use[CSVI_OP_COUNT]
 _SPECIAL_OPS = ("BETA_LP", "BETA_RS", "GAMMA_LP", "GAMMA_RS", "STANDARD_GAMMA_GRAD",
                 "POISSON_LP")
@@ -72,9 +72,15 @@ for _code in range(CSVI_OP_COUNT):
     _ext_use[_code] = 1 if _name in _SPECIAL_OPS else 2 if _name == "MATMUL" else 0
 
 
-cdef inline void _require_ext(int code) except *:
-    """Loads what op `code`'s kernels call from SciPy, before its first use."""
+cdef extern from "csvi_linalg.h":
+    int csvi_matmul_uses_blas(int64_t n, int64_t k, int64_t m)
+
+
+cdef inline void _require_ext(int code, tuple iattr) except *:
+    """Loads what op `code` with attributes `iattr` calls from SciPy, before
+    its first use.  Mat-vecs run in csvi's own kernels: no BLAS to load."""
     if _ext_use[code] == 1 and csvi_ext.lgamma == NULL:
         _load_special()
-    elif _ext_use[code] == 2 and csvi_ext.dgemm == NULL:
+    elif _ext_use[code] == 2 and csvi_ext.dgemm == NULL \
+            and csvi_matmul_uses_blas(iattr[0], iattr[1], iattr[2]):
         _load_blas()

@@ -87,7 +87,7 @@ cdef Tensor _emit(int code, tuple ins, tuple shape, bint differentiable,
     cdef bint maybe_grad = False
     if n > CSVI_MAX_INPUTS:
         raise ValueError(f"csvi: an op takes at most {CSVI_MAX_INPUTS} inputs, got {n}")
-    _require_ext(code)
+    _require_ext(code, iattr)
     if differentiable:
         for k in range(n):
             if (<Tensor>ins[k]).requires_grad:

@@ -9,6 +9,7 @@
  * microseconds of work and fight csvi's own. */
 #include "csvi_ext.h"
 #include "csvi_iter.h"
+#include "csvi_linalg.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
 #include "csvi_vmath.h"
@@ -196,6 +197,11 @@ static void plan_matmul(matmul_plan *p, const csvi_tape *t, const csvi_op *op) {
 
 static int ld(int x) { return x > 0 ? x : 1; }
 
+int csvi_matmul_uses_blas(int64_t n, int64_t k, int64_t m) {
+    /* the mat-vec cases of product, grad_a and grad_b below */
+    return !((m == 1 && k <= MTV_MAX_COLS) || (n == 1 && m <= MTV_MAX_COLS));
+}
+
 /* One product of the batch, Y = A B, and the two VJP terms dA += G B^T and
  * dB += A^T G; with a vector side these are mat-vecs and outer products. */
 static void product(const matmul_plan *p, const double *A, const double *B, double *Y) {
@@ -266,4 +272,16 @@ int csvi_matmul_vjp(csvi_tape *t, const csvi_op *op) {
     if (b->grad)
         CSVI_ITER_LOOP(&p.batch, { grad_b(&p, a->data + o1 * sa, G + o0 * sy, b->grad + o2 * sb); });
     return CSVI_OK;
+}
+
+void csvi_matvec_block(const double *a, const double *v, double *y, int64_t cols,
+                       int64_t r0, int64_t r1, int add) {
+    const mv_job j = {.a = a, .v = v, .y = y, .cols = cols, .add = add};
+    matvec_rows(&j, r0, r1);
+}
+
+void csvi_mtv_block(const double *a, const double *v, double *acc, int64_t cols,
+                    int64_t r0, int64_t r1) {
+    const mv_job j = {.a = a, .v = v, .cols = cols};
+    mtv_rows(&j, acc, r0, r1);
 }

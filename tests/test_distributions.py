@@ -793,7 +793,8 @@ def test_bernoulli_logits_log_prob_is_exact_at_extreme_logits():
 
 
 def test_scipy_special_and_blas_load_on_first_use(tmp_path):
-    """`import csvi` skips scipy.special (~0.2 s); the first op that needs it loads it."""
+    """`import csvi` skips scipy.special and scipy.linalg (~0.2 s); the first op
+    that needs one loads it.  Mat-vecs never need BLAS."""
     import json
     import os
     import subprocess
@@ -801,19 +802,26 @@ def test_scipy_special_and_blas_load_on_first_use(tmp_path):
 
     code = (
         "import json, sys, numpy as np, csvi, csvi.distributions as dist\n"
-        "before = sorted(m for m in sys.modules if m.startswith(('scipy.special', 'scipy.linalg')))\n"
-        "print(json.dumps([before, dist.Gamma(2.5, 3.0).log_prob(1.5).item(),\n"
+        "loaded = lambda: sorted(m for m in sys.modules if m.startswith(('scipy.special', 'scipy.linalg')))\n"
+        "a = np.arange(6.0).reshape(2, 3); b = np.arange(210.0).reshape(3, 70)\n"
+        "matvec = (csvi.as_tensor(a) @ np.ones(3)).numpy().tolist()\n"
+        "before = loaded()\n"
+        "out = [before, dist.Gamma(2.5, 3.0).log_prob(1.5).item(),\n"
         "    dist.Poisson(4.0).log_prob(3.0).item(), dist.Beta(2.0, 5.0).log_prob(0.25).item(),\n"
-        "    (csvi.as_tensor(np.arange(6.0).reshape(2, 3)) @ np.ones(3)).numpy().tolist()]))\n"
+        "    matvec, (csvi.as_tensor(a) @ b).numpy().tolist(), 'scipy.linalg.cython_blas' in loaded()]\n"
+        "print(json.dumps(out))\n"
     )
     # the csvi under test, wherever it is installed
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(csvi.__file__)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
-    before, gamma, poisson, beta, matvec = json.loads(out.stdout)
+    before, gamma, poisson, beta, matvec, matmat, blas_loaded = json.loads(out.stdout)
     assert before == []
     np.testing.assert_allclose(gamma, st.gamma(2.5, scale=1 / 3.0).logpdf(1.5), rtol=1e-12)
     np.testing.assert_allclose(poisson, st.poisson(4.0).logpmf(3), rtol=1e-12)
     np.testing.assert_allclose(beta, st.beta(2.0, 5.0).logpdf(0.25), rtol=1e-12)
     assert matvec == [3.0, 12.0]
+    a, b = np.arange(6.0).reshape(2, 3), np.arange(210.0).reshape(3, 70)
+    np.testing.assert_allclose(matmat, a @ b, rtol=1e-14)
+    assert blas_loaded
