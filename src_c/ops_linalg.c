@@ -130,10 +130,15 @@ static CSVI_HOT void mtv_rows(const mv_job *j, double *restrict acc, int64_t r0,
     }
 }
 
+/* Sums a chunk in the running thread's own stack and stores it once: chunks
+ * share cache lines of `partial`, and updating it every four rows from two
+ * threads would pass those lines back and forth. */
 static void mtv_task(void *ctx, int64_t chunk) {
     const mv_job *j = ctx;
     const int64_t r0 = chunk * j->rows / j->n_chunks, r1 = (chunk + 1) * j->rows / j->n_chunks;
-    mtv_rows(j, j->partial + chunk * j->cols, r0, r1);
+    double acc[MTV_MAX_COLS];
+    mtv_rows(j, acc, r0, r1);
+    for (int64_t c = 0; c < j->cols; c++) j->partial[chunk * j->cols + c] = acc[c];
 }
 
 /* y (+)= a^T v, a: rows x cols with cols <= MTV_MAX_COLS.  The chunks depend
