@@ -12,6 +12,7 @@
 #include "csvi_linalg.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
+#include "csvi_v4.h"
 #include "csvi_vmath.h"
 
 /* Rows per task of a row-parallel kernel. */
@@ -23,28 +24,6 @@
 #define MTV_CHUNKS 16
 #define MTV_MIN_CHUNK_ROWS 64
 #define MTV_MAX_COLS 64
-
-/* Four lanes in a fixed order whatever the ISA: a clone for AVX-512, for
- * AVX2 or the baseline gives the same sums (up to FMA contraction).  GCC
- * vector extensions, which clang has too but for the shuffle's name. */
-typedef double v4 __attribute__((vector_size(32), aligned(8)));
-typedef int64_t v4i __attribute__((vector_size(32)));
-#if defined(__clang__)
-#define SHUFFLE(a, b, i, j, k, l) __builtin_shufflevector(a, b, i, j, k, l)
-#else
-#define SHUFFLE(a, b, i, j, k, l) __builtin_shuffle(a, b, (v4i){i, j, k, l})
-/* hsum4 is always inlined, so GCC's note on passing vectors without AVX is moot */
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
-
-#define load4(p) (*(const v4 *)(p))
-
-/* {sum a0, sum a1, sum a2, sum a3}, each as (x[0] + x[1]) + (x[2] + x[3]). */
-static inline v4 hsum4(v4 a0, v4 a1, v4 a2, v4 a3) {
-    const v4 h01 = SHUFFLE(a0, a1, 0, 4, 2, 6) + SHUFFLE(a0, a1, 1, 5, 3, 7);
-    const v4 h23 = SHUFFLE(a2, a3, 0, 4, 2, 6) + SHUFFLE(a2, a3, 1, 5, 3, 7);
-    return SHUFFLE(h01, h23, 0, 1, 4, 5) + SHUFFLE(h01, h23, 2, 3, 6, 7);
-}
 
 typedef struct {
     const double *a, *v;    /* a: rows x cols, row-major; v: a vector */
