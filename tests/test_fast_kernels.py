@@ -6,7 +6,6 @@ blocks and the thread thresholds; extreme inputs (inf, 1e300, +-745, NaN);
 gradients against formulas and central differences; and bitwise the same
 results for any number of threads, in a forked child, and compiled or eager.
 """
-import hashlib
 import os
 import subprocess
 import sys
@@ -338,6 +337,7 @@ def test_same_bits_for_any_thread_count():
     for threads in ("1", "2", "3"):
         env = dict(os.environ, OMP_NUM_THREADS=threads)
         run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                             check=False,
                              text=True, timeout=300)
         assert run.returncode == 0, run.stderr
         digests.add(run.stdout.strip())
