@@ -7,7 +7,9 @@
  * a particle dimension: P contiguous copies (copy c at data + c * size).  An
  * op on such slots runs once for all particles through a fast path
  * (csvi_particles.h) or else once per copy; ops on slots that don't depend on
- * a draw (the params' transforms, the data) run once.  Draws keep the eager
+ * a draw (the params' transforms, the data) run once.  Each particle has a
+ * view of the tape whose batched slots point at its copy, so copies of one
+ * op can run on different threads.  Draws keep the eager
  * order -- particle by particle -- because the ops that draw, and the ops
  * that feed them, run first, particle-major; the rest runs op by op. */
 #ifndef CSVI_PROGRAM_H
@@ -44,10 +46,11 @@ typedef struct {
     int32_t particles;
     unsigned char *batched;      /* per slot: one value per particle */
     unsigned char *draw_phase;   /* per op: draws, or feeds an op that draws */
-    double **data0;              /* per batched slot: copy 0 of its value */
-    double **grad0;              /* per batched slot: copy 0 of its gradient */
     double **traced_data;        /* per slot: its buffer at trace time */
     double *particle_values;     /* storage of the batched slots' values */
+    csvi_tape *views;            /* per particle: the tape, batched slots at its copy */
+    csvi_slot *view_slots;       /* the views' slot arrays */
+    int *copy_rc;                /* per particle: its kernel's status in a parallel op */
 } csvi_program;
 
 /* Sets up `particles` copies of every draw-dependent slot (tape, root, loss

@@ -1,7 +1,7 @@
 /* Particle fast paths (csvi_particles.h).  MATMUL of a data matrix by a
  * per-particle vector -- the linear predictor X @ w of a regression -- is P
  * mat-vecs over the same X.  Here each block of X's rows is read once, and
- * particles pass over it two at a time: every load of X feeds two FMAs.
+ * particles pass over it four at a time: every load of X feeds four FMAs.
  * Each dot product and each chunk's sum is added up in the same order as the
  * one-particle kernels (ops_linalg.c). */
 #include "csvi_linalg.h"
@@ -42,42 +42,52 @@ static int matrix_times_particle_vectors(const csvi_tape *t, const csvi_op *op,
 
 static int64_t block_end(int64_t r0, int64_t n) { return n - r0 < BLOCK_ROWS ? n : r0 + BLOCK_ROWS; }
 
-/* y0[r] = x[r] . w0 and y1[r] = x[r] . w1 for the 4-row groups of [r0, r1);
- * returns where the groups end. */
-static CSVI_HOT int64_t rows_dot_two(const particle_job *j, const double *w0, const double *w1,
-                                     double *y0, double *y1, int64_t r0, int64_t r1) {
+/* y_q[r] = x[r] . w_q for the M particles from q0, over the 4-row groups of
+ * [r0, r1); returns where the groups end.  M is a constant at every call:
+ * 4 x M accumulators stay in registers. */
+static inline __attribute__((always_inline)) int64_t rows_dot(const particle_job *j, int64_t q0,
+                                                              const int M, int64_t r0, int64_t r1) {
     const int64_t k = j->k, kv = k & ~(int64_t)3;
+    const double *w = j->w + q0 * k;
+    double *y = j->y + q0 * j->n;
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
-        const double *x0 = j->x + r * k, *x1 = x0 + k, *x2 = x1 + k, *x3 = x2 + k;
-        v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+        const double *x[4] = {j->x + r * k, j->x + (r + 1) * k, j->x + (r + 2) * k,
+                              j->x + (r + 3) * k};
+        v4 a[4][4];
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; m++)
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) a[m][i] = (v4){0};
         for (int64_t c = 0; c < kv; c += 4) {
-            const v4 u = load4(w0 + c), v = load4(w1 + c);
-            const v4 z0 = load4(x0 + c), z1 = load4(x1 + c), z2 = load4(x2 + c), z3 = load4(x3 + c);
-            a0 += z0 * u, a1 += z1 * u, a2 += z2 * u, a3 += z3 * u;
-            b0 += z0 * v, b1 += z1 * v, b2 += z2 * v, b3 += z3 * v;
+            const v4 z[4] = {load4(x[0] + c), load4(x[1] + c), load4(x[2] + c), load4(x[3] + c)};
+#pragma GCC unroll 4
+            for (int m = 0; m < M; m++) {
+                const v4 u = load4(w + m * k + c);
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; i++) a[m][i] += z[i] * u;
+            }
         }
-        v4 s = hsum4(a0, a1, a2, a3), t = hsum4(b0, b1, b2, b3);
-        for (int64_t c = kv; c < k; c++) {
-            s[0] += x0[c] * w0[c], s[1] += x1[c] * w0[c], s[2] += x2[c] * w0[c], s[3] += x3[c] * w0[c];
-            t[0] += x0[c] * w1[c], t[1] += x1[c] * w1[c], t[2] += x2[c] * w1[c], t[3] += x3[c] * w1[c];
+#pragma GCC unroll 4
+        for (int m = 0; m < M; m++) {
+            v4 s = hsum4(a[m][0], a[m][1], a[m][2], a[m][3]);
+            for (int64_t c = kv; c < k; c++)
+                for (int i = 0; i < 4; i++) s[i] += x[i][c] * w[m * k + c];
+            for (int i = 0; i < 4; i++) y[m * j->n + r + i] = s[i];
         }
-        for (int q = 0; q < 4; q++) y0[r + q] = s[q], y1[r + q] = t[q];
     }
     return r;
 }
 
-static void forward_task(void *ctx, int64_t task) {
+/* Y[q] for the rows of one task: four, then two particles at a time. */
+static CSVI_HOT void forward_task(void *ctx, int64_t task) {
     const particle_job *j = ctx;
     const int64_t r0 = task * BLOCK_ROWS, r1 = block_end(r0, j->n), k = j->k, n = j->n;
-    int64_t q = 0;
-    for (; q + 2 <= j->p; q += 2) {
-        const double *w0 = j->w + q * k, *w1 = w0 + k;
-        double *y0 = j->y + q * n, *y1 = y0 + n;
-        const int64_t rest = rows_dot_two(j, w0, w1, y0, y1, r0, r1);
-        csvi_matvec_block(j->x, w0, y0, k, rest, r1, 0);
-        csvi_matvec_block(j->x, w1, y1, k, rest, r1, 0);
-    }
+    int64_t q = 0, rest = r0;
+    for (; q + 4 <= j->p; q += 4) rest = rows_dot(j, q, 4, r0, r1);
+    for (; q + 2 <= j->p; q += 2) rest = rows_dot(j, q, 2, r0, r1);
+    for (int64_t m = 0; m < q; m++)  /* rows after the last group of four */
+        csvi_matvec_block(j->x, j->w + m * k, j->y + m * n, k, rest, r1, 0);
     if (q < j->p) csvi_matvec_block(j->x, j->w + q * k, j->y + q * n, k, r0, r1, 0);
 }
 
@@ -92,48 +102,48 @@ int csvi_particles_fwd(csvi_tape *t, const csvi_op *op, const unsigned char *bat
     return CSVI_OK;
 }
 
-/* acc0[c] += sum of x[r, c] g0[r] and acc1 likewise, over the 4-row groups
- * of [r0, r1) from r1 down; returns where the groups end. */
-static CSVI_HOT int64_t rows_scale_two(const particle_job *j, const double *g0,
-                                       const double *g1, double *restrict acc0,
-                                       double *restrict acc1, int64_t r0, int64_t r1) {
-    const int64_t k = j->k, kv = k & ~(int64_t)3;
+/* acc_q[c] += sum of x[r, c] g_q[r] for the M particles from q0 (acc_q at
+ * acc + q k, g_q at j->g + q n), over the 4-row groups of [r0, r1) from r1
+ * down; returns where the groups end. */
+static inline __attribute__((always_inline)) int64_t rows_scale(const particle_job *j, int64_t q0,
+                                                                const int M, double *acc,
+                                                                int64_t r0, int64_t r1) {
+    const int64_t k = j->k, kv = k & ~(int64_t)3, n = j->n;
+    const double *g = j->g + q0 * n;
     int64_t r = r1;
     for (; r - 4 >= r0; r -= 4) {
         const double *x0 = j->x + (r - 4) * k, *x1 = x0 + k, *x2 = x1 + k, *x3 = x2 + k;
-        const double a0 = g0[r - 4], a1 = g0[r - 3], a2 = g0[r - 2], a3 = g0[r - 1];
-        const double b0 = g1[r - 4], b1 = g1[r - 3], b2 = g1[r - 2], b3 = g1[r - 1];
         for (int64_t c = 0; c < kv; c += 4) {
             const v4 z0 = load4(x0 + c), z1 = load4(x1 + c), z2 = load4(x2 + c), z3 = load4(x3 + c);
-            *(v4 *)(acc0 + c) += (z0 * a0 + z1 * a1) + (z2 * a2 + z3 * a3);
-            *(v4 *)(acc1 + c) += (z0 * b0 + z1 * b1) + (z2 * b2 + z3 * b3);
+#pragma GCC unroll 4
+            for (int m = 0; m < M; m++) {
+                const double *gm = g + m * n + r - 4;
+                *(v4 *)(acc + m * k + c) += (z0 * gm[0] + z1 * gm[1]) + (z2 * gm[2] + z3 * gm[3]);
+            }
         }
-        for (int64_t c = kv; c < k; c++) {
-            acc0[c] += (x0[c] * a0 + x1[c] * a1) + (x2[c] * a2 + x3[c] * a3);
-            acc1[c] += (x0[c] * b0 + x1[c] * b1) + (x2[c] * b2 + x3[c] * b3);
-        }
+        for (int64_t c = kv; c < k; c++)
+#pragma GCC unroll 4
+            for (int m = 0; m < M; m++) {
+                const double *gm = g + m * n + r - 4;
+                acc[m * k + c] += (x0[c] * gm[0] + x1[c] * gm[1]) + (x2[c] * gm[2] + x3[c] * gm[3]);
+            }
     }
     return r;
 }
 
-/* dW's partial sums of one chunk of rows, particles two at a time. */
-static void dw_task(void *ctx, int64_t chunk) {
+/* dW's partial sums of one chunk of rows: four, then two particles at a time. */
+static CSVI_HOT void dw_task(void *ctx, int64_t chunk) {
     const particle_job *j = ctx;
     const int64_t r0 = chunk * j->n / j->n_chunks, r1 = (chunk + 1) * j->n / j->n_chunks;
     const int64_t k = j->k, n = j->n;
     double *partial = j->partial + chunk * j->p * k;
-    int64_t q = 0;
-    for (; q + 2 <= j->p; q += 2) {
-        double *acc0 = partial + q * k, *acc1 = acc0 + k;
-        for (int64_t c = 0; c < 2 * k; c++) acc0[c] = 0.0;
-        const double *g0 = j->g + q * n, *g1 = g0 + n;
-        const int64_t rest = rows_scale_two(j, g0, g1, acc0, acc1, r0, r1);
-        for (int64_t r = rest - 1; r >= r0; r--)
-            for (int64_t c = 0; c < k; c++) {
-                acc0[c] += j->x[r * k + c] * g0[r];
-                acc1[c] += j->x[r * k + c] * g1[r];
-            }
-    }
+    for (int64_t i = 0; i < j->p * k; i++) partial[i] = 0.0;
+    int64_t q = 0, rest = r1;
+    for (; q + 4 <= j->p; q += 4) rest = rows_scale(j, q, 4, partial + q * k, r0, r1);
+    for (; q + 2 <= j->p; q += 2) rest = rows_scale(j, q, 2, partial + q * k, r0, r1);
+    for (int64_t r = rest - 1; r >= r0; r--)  /* rows before the last group of four */
+        for (int64_t m = 0; m < q; m++)
+            for (int64_t c = 0; c < k; c++) partial[m * k + c] += j->x[r * k + c] * j->g[m * n + r];
     if (q < j->p) csvi_mtv_block(j->x, j->g + q * n, partial + q * k, k, r0, r1);
 }
 

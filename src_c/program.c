@@ -2,8 +2,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include "csvi_opcodes.h"
+#include "csvi_parallel.h"
 #include "csvi_particles.h"
 #include "csvi_program.h"
+
+/* Particles from which an op's copies run over threads, not inside each copy. */
+#define MIN_PARALLEL_COPIES 4
 
 static int all_finite(const double *x, int64_t n) {
     for (int64_t i = 0; i < n; i++)
@@ -45,12 +49,12 @@ int csvi_program_init(csvi_program *p, int32_t particles) {
     p->particles = particles;
     p->batched = calloc((size_t)n + 1, 1);
     p->draw_phase = calloc((size_t)t->n_ops + 1, 1);
-    p->data0 = calloc((size_t)n + 1, sizeof(double *));
-    p->grad0 = calloc((size_t)n + 1, sizeof(double *));
     p->traced_data = calloc((size_t)n + 1, sizeof(double *));
     p->particle_values = NULL;
-    if (!p->batched || !p->draw_phase || !p->data0 || !p->grad0 || !p->traced_data)
-        return CSVI_ERR_NOMEM;
+    p->views = NULL;
+    p->view_slots = NULL;
+    p->copy_rc = NULL;
+    if (!p->batched || !p->draw_phase || !p->traced_data) return CSVI_ERR_NOMEM;
     for (int32_t s = 0; s < n; s++) p->traced_data[s] = t->slots[s].data;
     if (particles == 1) return CSVI_OK;
     if (mark_particle_dims(p)) return CSVI_ERR_NOMEM;
@@ -62,11 +66,34 @@ int csvi_program_init(csvi_program *p, int32_t particles) {
     int64_t offset = 0;
     for (int32_t s = 0; s < n; s++) {
         if (!p->batched[s]) continue;
-        p->data0[s] = t->slots[s].data = p->particle_values + offset;
+        t->slots[s].data = p->particle_values + offset;
         t->slots[s].copies = particles;
         offset += t->slots[s].size * particles;
     }
+    p->views = malloc((size_t)particles * sizeof(csvi_tape));
+    p->view_slots = malloc((size_t)particles * ((size_t)n + 1) * sizeof(csvi_slot));
+    p->copy_rc = calloc((size_t)particles, sizeof(int));
+    if (!p->views || !p->view_slots || !p->copy_rc) return CSVI_ERR_NOMEM;
+    for (int64_t c = 0; c < particles; c++) {
+        csvi_tape *v = &p->views[c];
+        *v = *t;
+        v->slots = p->view_slots + c * n;
+        for (int32_t s = 0; s < n; s++) {
+            v->slots[s] = t->slots[s];
+            if (p->batched[s]) v->slots[s].data += c * t->slots[s].size;
+        }
+    }
     return CSVI_OK;
+}
+
+/* Points every particle's view at this step's gradient buffers. */
+static void view_grads(csvi_program *p) {
+    const csvi_tape *t = p->tape;
+    for (int64_t c = 0; c < p->particles; c++)
+        for (int32_t s = 0; s < t->n_slots; s++) {
+            double *g = t->slots[s].grad;
+            p->views[c].slots[s].grad = g && p->batched[s] ? g + c * t->slots[s].size : g;
+        }
 }
 
 void csvi_program_free(csvi_program *p) {
@@ -78,41 +105,60 @@ void csvi_program_free(csvi_program *p) {
         }
     free(p->batched);
     free(p->draw_phase);
-    free(p->data0);
-    free(p->grad0);
     free(p->traced_data);
     free(p->particle_values);
+    free(p->views);
+    free(p->view_slots);
+    free(p->copy_rc);
     p->batched = p->draw_phase = NULL;
-    p->data0 = p->grad0 = p->traced_data = NULL;
+    p->traced_data = NULL;
     p->particle_values = NULL;
+    p->views = NULL;
+    p->view_slots = NULL;
+    p->copy_rc = NULL;
 }
 
-/* Points the op's batched slots at particle c's copy. */
-static void select_copy(csvi_program *p, const csvi_op *op, int64_t c) {
-    csvi_slot *slots = p->tape->slots;
-    for (int k = -2; k < op->n_in; k++) {
-        const int32_t s = k == -2 ? op->out : k == -1 ? op->aux : op->in[k];
-        if (s < 0 || !p->batched[s]) continue;
-        slots[s].data = p->data0[s] + c * slots[s].size;
-        slots[s].grad = p->grad0[s] ? p->grad0[s] + c * slots[s].size : NULL;
-    }
+typedef struct {
+    csvi_program *p;
+    const csvi_op *op;
+    csvi_kernel_fn kernel;
+} copy_job;
+
+static void run_copy(void *ctx, int64_t c) {
+    const copy_job *j = ctx;
+    j->p->copy_rc[c] = j->kernel(&j->p->views[c], j->op);
 }
 
-/* Runs op i (forward or VJP) for every particle its output carries. */
+/* Whether op's particle copies may run at once: each writes only its own
+ * copies (a VJP into an input without copies would race). */
+static int copies_independent(const csvi_program *p, const csvi_op *op, int vjp) {
+    if (p->particles < MIN_PARALLEL_COPIES) return 0;
+    if (vjp)
+        for (int k = 0; k < op->n_in; k++)
+            if (p->tape->slots[op->in[k]].needs_grad && !p->batched[op->in[k]]) return 0;
+    return 1;
+}
+
+/* Runs op i (forward or VJP) for every particle its output carries: once
+ * for all through a fast path, else copy by copy -- over threads when the
+ * copies are independent (each kernel then runs serially inside). */
 static int run_op(csvi_program *p, int32_t i, int vjp) {
     csvi_tape *t = p->tape;
     const csvi_op *op = &t->ops[i];
     const csvi_kernel_fn kernel = vjp ? csvi_kernels[op->code].vjp : csvi_kernels[op->code].fwd;
     if (!p->batched[op->out]) return kernel(t, op);
-    select_copy(p, op, 0);
     int rc = vjp ? csvi_particles_vjp(t, op, p->batched, p->particles)
                  : csvi_particles_fwd(t, op, p->batched, p->particles);
     if (rc != CSVI_DECLINED) return rc;
-    for (int64_t c = 0; c < p->particles; c++) {
-        select_copy(p, op, c);
-        rc = kernel(t, op);
-        if (rc) return rc;
+    if (copies_independent(p, op, vjp)) {
+        copy_job job = {p, op, kernel};
+        csvi_parallel_tasks(p->particles, 1, 0, run_copy, &job);
+        for (int64_t c = 0; c < p->particles; c++)
+            if (p->copy_rc[c]) return p->copy_rc[c];
+        return CSVI_OK;
     }
+    for (int64_t c = 0; c < p->particles; c++)
+        if ((rc = kernel(&p->views[c], op))) return rc;
     return CSVI_OK;
 }
 
@@ -128,9 +174,9 @@ static int forward(csvi_program *p) {
         for (int32_t i = 0; i < t->n_ops; i++) {
             if (!p->draw_phase[i]) continue;
             const csvi_op *op = &t->ops[i];
-            if (p->batched[op->out]) select_copy(p, op, c);
-            else if (c > 0) continue;
-            if ((rc = csvi_kernels[op->code].fwd(t, op))) return failed(t, i, rc);
+            if (!p->batched[op->out] && c > 0) continue;
+            csvi_tape *view = p->batched[op->out] ? &p->views[c] : t;
+            if ((rc = csvi_kernels[op->code].fwd(view, op))) return failed(t, i, rc);
         }
     for (int32_t i = 0; i < t->n_ops; i++)
         if (!p->draw_phase[i] && (rc = run_op(p, i, 0))) return failed(t, i, rc);
@@ -139,11 +185,10 @@ static int forward(csvi_program *p) {
 
 /* The step's loss: particle losses added in order, as eager steps add them. */
 static double total_loss(const csvi_program *p) {
-    const csvi_slot *s = &p->tape->slots[p->loss];
-    const double *values = p->batched[p->loss] ? p->data0[p->loss] : s->data;
-    const int64_t stride = p->batched[p->loss] ? 1 : 0;
-    double loss = values[0];
-    for (int64_t c = 1; c < p->particles; c++) loss += values[c * stride];
+    const double first = p->tape->slots[p->loss].data[0];
+    double loss = first;
+    for (int64_t c = 1; c < p->particles; c++)
+        loss += p->batched[p->loss] ? p->views[c].slots[p->loss].data[0] : first;
     return loss;
 }
 
@@ -151,8 +196,7 @@ static int backward(csvi_program *p) {
     csvi_tape *t = p->tape;
     int rc = csvi_tape_assign_grads(t);
     if (rc) return rc;
-    for (int32_t s = 0; s < t->n_slots; s++)
-        if (p->batched[s]) p->grad0[s] = t->slots[s].grad;
+    if (p->particles > 1) view_grads(p);
     csvi_slot *r = &t->slots[p->root];
     if (!r->grad) return CSVI_OK;
     /* every particle's surrogate is one term of the total: gradient one each */
@@ -173,6 +217,7 @@ static int backward(csvi_program *p) {
 int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
     csvi_tape *t = p->tape;
     p->status = CSVI_PROGRAM_DONE;
+    for (int64_t c = 0; c < (p->views ? p->particles : 0); c++) p->views[c].rng = t->rng;
     for (int64_t s = 0; s < n_steps; s++) {
         int rc = forward(p);
         if (rc) {
