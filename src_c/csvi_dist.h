@@ -11,7 +11,7 @@
 
 #include <float.h>
 #include <math.h>
-#include "csvi_ext.h"
+#include "csvi_special.h"
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
 #include "csvi_rng.h"

@@ -1,7 +1,6 @@
-/* Functions csvi takes from SciPy (special functions, BLAS) rather than
- * rewriting them.  The Cython glue (csvi/_ext.pxi) fills this table before
- * the first op that needs an entry is recorded, so the kernels stay plain C
- * with no Python headers. */
+/* BLAS, which csvi takes from SciPy rather than rewriting it.  The Cython
+ * glue (csvi/_ext.pxi) fills this table before the first op that calls it is
+ * recorded, so the kernels stay plain C with no Python headers. */
 #ifndef CSVI_EXT_H
 #define CSVI_EXT_H
 
@@ -10,9 +9,6 @@ typedef void (*csvi_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k
                               double *beta, double *c, int *ldc);
 
 typedef struct {
-    double (*lgamma)(double);
-    double (*digamma)(double);
-    double (*betaln)(double, double);
     csvi_dgemm_fn dgemm;
 } csvi_ext_table;
 

@@ -16,7 +16,7 @@ int csvi_beta_lp_fwd(csvi_tape *t, const csvi_op *op) {
         const double xv = x[o1], av = a[o2], bv = b[o3];
         y[o0] = (xv >= 0.0 && xv <= 1.0)
                     ? csvi_xlogy(av - 1.0, xv) + csvi_xlog1py(bv - 1.0, -xv) -
-                          CSVI_MEMO2(lbeta, av, bv, csvi_ext.betaln(av, bv))
+                          CSVI_MEMO2(lbeta, av, bv, csvi_betaln(av, bv))
                     : -INFINITY;
     });
     return CSVI_OK;
@@ -39,9 +39,9 @@ int csvi_beta_lp_vjp(csvi_tape *t, const csvi_op *op) {
                 gx[o1] += gv * ((av == 1.0 ? 0.0 : (av - 1.0) / xv) -
                                 (bv == 1.0 ? 0.0 : (bv - 1.0) / (1.0 - xv)));
             if (ga || gb) {
-                const double ps = CSVI_MEMO(psab, av + bv, csvi_ext.digamma(av + bv));
-                if (ga) ga[o2] += gv * (log(xv) - CSVI_MEMO(psa, av, csvi_ext.digamma(av)) + ps);
-                if (gb) gb[o3] += gv * (log1p(-xv) - CSVI_MEMO(psb, bv, csvi_ext.digamma(bv)) + ps);
+                const double ps = CSVI_MEMO(psab, av + bv, csvi_digamma(av + bv));
+                if (ga) ga[o2] += gv * (log(xv) - CSVI_MEMO(psa, av, csvi_digamma(av)) + ps);
+                if (gb) gb[o3] += gv * (log1p(-xv) - CSVI_MEMO(psb, bv, csvi_digamma(bv)) + ps);
             }
         }
     });

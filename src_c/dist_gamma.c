@@ -14,7 +14,7 @@ int csvi_gamma_lp_fwd(csvi_tape *t, const csvi_op *op) {
     CSVI_ITER_LOOP(&it, {
         const double av = a[o2], bv = b[o3], xv = x[o1];
         y[o0] = xv >= 0.0 ? av * CSVI_MEMO(lb, bv, log(bv)) + csvi_xlogy(av - 1.0, xv) - bv * xv -
-                                CSVI_MEMO(lga, av, csvi_ext.lgamma(av))
+                                CSVI_MEMO(lga, av, csvi_lgamma(av))
                           : -INFINITY;
     });
     return CSVI_OK;
@@ -35,7 +35,7 @@ int csvi_gamma_lp_vjp(csvi_tape *t, const csvi_op *op) {
             if (gx) gx[o1] += gv * ((av == 1.0 ? 0.0 : (av - 1.0) / xv) - bv);
             if (ga)
                 ga[o2] += gv * (CSVI_MEMO(lb, bv, log(bv)) + log(xv) -
-                                CSVI_MEMO(psa, av, csvi_ext.digamma(av)));
+                                CSVI_MEMO(psa, av, csvi_digamma(av)));
             if (gb) gb[o3] += gv * (av / bv - xv);
         }
     });

@@ -25,7 +25,7 @@
 static double dlogx_series(double a, double x, double logx) {
     double c = 1.0 / a; /* c_0 */
     /* psi(a + n + 1), started directly: psi(a) + 1/a cancels for small a */
-    double psi = csvi_ext.digamma(a + 1.0);
+    double psi = csvi_digamma(a + 1.0);
     double sum = c * (logx - psi);
     for (int n = 1; n < GG_MAX_ITER; n++) {
         const double an = a + n;
@@ -67,7 +67,7 @@ static double dlogx_cfrac(double a, double x, double logx) {
         if (fabs(del - 1.0) <= 2.0 * DBL_EPSILON && fabs(dh - dh_old) <= 4.0 * DBL_EPSILON * fabs(dh))
             break;
     }
-    return h * (logx - csvi_ext.digamma(a)) + dh;
+    return h * (logx - csvi_digamma(a)) + dh;
 }
 
 double csvi_gamma_dlogx_dalpha(double a, double x, double logx) {

@@ -10,7 +10,7 @@ int csvi_poisson_lp_fwd(csvi_tape *t, const csvi_op *op) {
     csvi_memo lf = CSVI_MEMO_INIT; /* lgamma(x + 1): counts repeat, e.g. runs of zeros */
     CSVI_ITER_LOOP(&it, {
         const double xv = x[o1];
-        y[o0] = xv >= 0.0 ? csvi_xlogy(xv, r[o2]) - r[o2] - CSVI_MEMO(lf, xv, csvi_ext.lgamma(xv + 1.0))
+        y[o0] = xv >= 0.0 ? csvi_xlogy(xv, r[o2]) - r[o2] - CSVI_MEMO(lf, xv, csvi_lgamma(xv + 1.0))
                           : -INFINITY;
     });
     return CSVI_OK;
@@ -27,7 +27,7 @@ int csvi_poisson_lp_vjp(csvi_tape *t, const csvi_op *op) {
         const double xv = x[o1], rv = r[o2];
         if (xv >= 0.0) {
             if (gr) gr[o2] += csvi_gmul(g[o0], (xv == 0.0 ? 0.0 : xv / rv) - 1.0);
-            if (gx) gx[o1] += csvi_gmul(g[o0], log(rv) - csvi_ext.digamma(xv + 1.0));
+            if (gx) gx[o1] += csvi_gmul(g[o0], log(rv) - csvi_digamma(xv + 1.0));
         }
     });
     return CSVI_OK;

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "csvi_opcodes.h"
+#include "csvi_parallel.h"
 
 const csvi_kernel csvi_kernels[CSVI_OP_COUNT] = {
 #define CSVI_OP(name, fwd, vjp) [CSVI_OP_##name] = {fwd, vjp, #name},
@@ -84,6 +85,10 @@ int csvi_tape_forward_op(csvi_tape *t, int32_t i) {
     return rc;
 }
 
+static void zero_block(void *ctx, int64_t lo, int64_t hi) {
+    memset((double *)ctx + lo, 0, (size_t)(hi - lo) * sizeof(double));
+}
+
 int csvi_tape_assign_grads(csvi_tape *t) {
     int64_t total = 0;
     for (int32_t i = 0; i < t->n_slots; i++)
@@ -101,7 +106,7 @@ int csvi_tape_assign_grads(csvi_tape *t) {
         t->live_cap = t->n_slots;
     }
     memset(t->live, 0, (size_t)t->n_slots);
-    if (total) memset(t->arena, 0, (size_t)total * sizeof(double));
+    csvi_parallel_range(total, CSVI_PAR_CHEAP, zero_block, t->arena);
     int64_t offset = 0;
     for (int32_t i = 0; i < t->n_slots; i++) {
         csvi_slot *s = &t->slots[i];
