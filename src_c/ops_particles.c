@@ -2,8 +2,8 @@
  * per-particle vector -- the linear predictor X @ w of a regression -- is P
  * mat-vecs over the same X.  Here each block of X's rows is read once, and
  * particles pass over it four at a time: every load of X feeds four FMAs.
- * Each dot product and each chunk's sum is added up in the same order as the
- * one-particle kernels (ops_linalg.c). */
+ * Each dot product is added up in the same order as the one-particle mat-vec
+ * (ops_linalg.c). */
 #include "csvi_linalg.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"

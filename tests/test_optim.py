@@ -134,6 +134,20 @@ def test_matches_reference(case, shape):
     assert not np.allclose(p, p0)
 
 
+@pytest.mark.parametrize("cls, ref", [(optim.Adam, ref_adam), (optim.ClippedAdam, ref_clipped_adam)])
+def test_adam_bias_correction_once_beta_power_vanishes(cls, ref):
+    # 0.5^t drops below 2^-54 at t = 55, where the kernel stops calling pow
+    args = {"lr": 0.01, "betas": (0.5, 0.9)}
+    rng = np.random.default_rng(7)
+    p0 = rng.normal(size=3)
+    grads = _grads(rng, 3, 600)
+    opt = cls(dict(args))
+    p = p0.copy()
+    for g in grads:
+        opt.step([("x", p, g)])
+    np.testing.assert_allclose(p, _run_ref(ref, args, p0, grads), rtol=1e-11, atol=1e-14)
+
+
 def test_update_is_in_place_and_leaves_grad_alone():
     p = np.ones(4)
     g = np.array([1.0, -1.0, 2.0, 0.5])
