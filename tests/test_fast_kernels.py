@@ -25,7 +25,9 @@ from gradcheck import assert_grads_match
 SIZES = [0, 1, 3, 7, 8, 9, 1000, 100_003]
 EXTREMES = [np.inf, -np.inf, 1e300, -1e300, 745.0, -745.0, 709.0, -709.0, 40.0, -40.0,
             1e-300, -1e-300, 0.0, -0.0, np.nan]
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.dirname(os.path.abspath(__file__))
+# where the csvi under test is installed (site-packages in CI, the tree in a dev build)
+CSVI_HOME = os.path.dirname(os.path.dirname(csvi.__file__))
 
 
 @pytest.fixture(autouse=True)
@@ -332,13 +334,12 @@ print(hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in out)).h
 
 
 def test_same_bits_for_any_thread_count():
-    script = DIGEST_SCRIPT.format(root=ROOT, tests=os.path.join(ROOT, "tests"))
+    script = DIGEST_SCRIPT.format(root=CSVI_HOME, tests=TESTS)
     digests = set()
     for threads in ("1", "2", "3"):
         env = dict(os.environ, OMP_NUM_THREADS=threads)
         run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                             check=False,
-                             text=True, timeout=300)
+                             check=False, text=True, timeout=300, cwd=TESTS)
         assert run.returncode == 0, run.stderr
         digests.add(run.stdout.strip())
     assert len(digests) == 1
