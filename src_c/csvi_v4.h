@@ -1,5 +1,5 @@
 /* Four-lane double vectors (GCC vector extensions, which clang has too) for
- * the mat-vec kernels (ops_linalg.c, ops_particles.c). */
+ * kernels with a fixed lane order (ops_linalg.c, ops_particles.c, ops_reduce.c). */
 #ifndef CSVI_V4_H
 #define CSVI_V4_H
 

@@ -5,6 +5,7 @@
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
+#include "csvi_v4.h"
 
 /* Operand 0: output seen with reduced dims of size 1; operand 1: input. */
 static void reduce_iter(csvi_iter *it, const csvi_slot *x, int64_t mask) {
@@ -19,17 +20,14 @@ static void reduce_iter(csvi_iter *it, const csvi_slot *x, int64_t mask) {
 /* Sum of a contiguous run in sixteen interleaved partial sums (four vectors
  * of four lanes), so the adds pipeline instead of waiting on one register;
  * the order is fixed, whatever the ISA. */
-typedef double v4 __attribute__((vector_size(32), aligned(8)));
-#define LOAD4(p) (*(const v4 *)(p))
-
 static double sum_run(const double *x, int64_t n) {
     v4 a0 = {0.0}, a1 = {0.0}, a2 = {0.0}, a3 = {0.0};
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        a0 += LOAD4(x + i);
-        a1 += LOAD4(x + i + 4);
-        a2 += LOAD4(x + i + 8);
-        a3 += LOAD4(x + i + 12);
+        a0 += load4(x + i);
+        a1 += load4(x + i + 4);
+        a2 += load4(x + i + 8);
+        a3 += load4(x + i + 12);
     }
     const v4 a = (a0 + a1) + (a2 + a3);
     double s = (a[0] + a[1]) + (a[2] + a[3]);
