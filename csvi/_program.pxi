@@ -25,7 +25,7 @@ cdef extern from "csvi_program.h":
         int32_t kernel_rc
         int32_t failed_param
 
-    int csvi_program_init(csvi_program *p, int32_t particles)
+    int csvi_program_init(csvi_program *p, int32_t particles, int fuse)
     void csvi_program_free(csvi_program *p)
     int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) nogil
 
@@ -37,12 +37,15 @@ cdef class Program:
     `params` is a list of (leaf Tensor, OptimKernel, state ndarray, steps done);
     the leaves' buffers are the param store's arrays, updated in place.  With
     `particles` > 1 the tape is one particle's step, its loss scaled by
-    1/particles, run with a particle dimension (src_c/csvi_program.h)."""
+    1/particles, run with a particle dimension (src_c/csvi_program.h).  With
+    `fuse` the tape's op chains are rewritten into fused kernels
+    (src_c/csvi_fuse.h); the tape then belongs to the program."""
     cdef csvi_program p
     cdef Tape tape
     cdef list keep
 
-    def __cinit__(self, Tape tape, Tensor root, Tensor loss, list params, int32_t particles=1):
+    def __cinit__(self, Tape tape, Tensor root, Tensor loss, list params, int32_t particles=1,
+                  bint fuse=True):
         if not tape.owns(root) or not tape.owns(loss):
             raise ValueError("Program: the loss tensors are not on this tape")
         if particles < 1:
@@ -73,7 +76,7 @@ cdef class Program:
             self.p.params[k].state = <double *>cnp.PyArray_DATA(state)
             self.p.params[k].step = step
             self.keep.append((leaf, kernel, state))
-        if csvi_program_init(&self.p, particles) != CSVI_OK:
+        if csvi_program_init(&self.p, particles, fuse) != CSVI_OK:
             raise MemoryError()
 
     def __dealloc__(self):

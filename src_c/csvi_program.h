@@ -53,9 +53,11 @@ typedef struct {
     int *copy_rc;                /* per particle: its kernel's status in a parallel op */
 } csvi_program;
 
-/* Sets up `particles` copies of every draw-dependent slot (tape, root, loss
- * and params must be set).  Returns CSVI_OK or CSVI_ERR_NOMEM. */
-int csvi_program_init(csvi_program *p, int32_t particles);
+/* With `fuse`, rewrites the tape's op chains into fused kernels
+ * (csvi_fuse.h); then sets up `particles` copies of every draw-dependent
+ * slot (tape, root, loss and params must be set).  Returns CSVI_OK or
+ * CSVI_ERR_NOMEM. */
+int csvi_program_init(csvi_program *p, int32_t particles, int fuse);
 /* Frees what init allocated and gives the tape's slots back their buffers. */
 void csvi_program_free(csvi_program *p);
 

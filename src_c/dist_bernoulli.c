@@ -6,6 +6,7 @@
  * The value gradient is that of the formula's continuous extension in x. */
 #include "csvi_dist.h"
 #include "csvi_parallel.h"
+#include "csvi_sum.h"
 
 static inline double lp_logits(double x, double l) {
     if (x == 1.0) return -csvi_softplus(-l);
@@ -21,6 +22,14 @@ static inline double lp_logits(double x, double l) {
  * with the x = 0 and x = 1 cases selected exactly (no 0 * inf, no
  * cancellation).  The aux slot keeps u, so the VJP's sigmoid(l) =
  * (l >= 0 ? 1 : u) / (1 + u) costs a division instead of a second exp. */
+static inline double lp_from_u(double x, double l, double u) {
+    const double pos = l > 0.0 ? l : 0.0, neg = l < 0.0 ? -l : 0.0;
+    const double hinge = x == 1.0 ? neg : (x == 0.0 ? pos : x * neg + (1.0 - x) * pos);
+    return -(hinge + log1p(u));
+}
+
+static inline double sigmoid_from_u(double l, double u) { return (l >= 0.0 ? 1.0 : u) / (1.0 + u); }
+
 typedef struct {
     double *y, *u, *gl;
     const double *x, *l, *g;
@@ -35,25 +44,16 @@ static CSVI_HOT void lp_logits_block(void *ctx, int64_t lo, int64_t hi) {
     CSVI_SIMD
     for (int64_t i = lo; i < hi; i++) u[i] = exp(-fabs(l[i]));
     CSVI_SIMD
-    for (int64_t i = lo; i < hi; i++) {
-        const double li = l[i], xi = x[i];
-        const double pos = li > 0.0 ? li : 0.0, neg = li < 0.0 ? -li : 0.0;
-        const double hinge = xi == 1.0 ? neg : (xi == 0.0 ? pos : xi * neg + (1.0 - xi) * pos);
-        y[i] = -(hinge + log1p(u[i]));
-    }
+    for (int64_t i = lo; i < hi; i++) y[i] = lp_from_u(x[i], l[i], u[i]);
 }
 
 static CSVI_HOT void lp_logits_vjp_block(void *ctx, int64_t lo, int64_t hi) {
     const lp_job *j = ctx;
     double *restrict gl = j->gl;
     const double *restrict x = j->x, *restrict l = j->l, *restrict g = j->g,
-                 *restrict u_ = j->u;
+                 *restrict u = j->u;
     CSVI_SIMD
-    for (int64_t i = lo; i < hi; i++) {
-        const double u = u_[i];
-        const double s = (l[i] >= 0.0 ? 1.0 : u) / (1.0 + u);
-        gl[i] += g[i] * (x[i] - s);
-    }
+    for (int64_t i = lo; i < hi; i++) gl[i] += g[i] * (x[i] - sigmoid_from_u(l[i], u[i]));
 }
 
 /* The fast path: logits, one contiguous run, and the aux slot for u. */
@@ -117,5 +117,88 @@ int csvi_bernoulli_rs_fwd(csvi_tape *t, const csvi_op *op) {
         const double pv = logits ? csvi_sigmoid(p[o1]) : p[o1];
         y[o0] = random_standard_uniform(t->rng) < pv ? 1.0 : 0.0;
     });
+    return CSVI_OK;
+}
+
+/* BERNOULLI_LOGITS_SUM, made only by the compiled program's fusion pass
+ * (fuse.c): the total log-density of data x (no gradient) under logits
+ * l = z + c, where c is an optional single number (inputs x, z[, c]), for a
+ * regression's likelihood sum(Bernoulli(logits=X @ w + b).log_prob(y)).
+ * One pass replaces three ops' five (add, log-density, sum; and backward
+ * the sum's, the log-density's and the add's), l and the per-point
+ * log-densities are never stored, and the aux slot keeps the residual
+ * r = x - sigmoid(l): the VJP is dz = g r, dc = g sum(r).  Every value is
+ * computed as the unfused ops compute it, and summed in the same order
+ * (csvi_sum.h). */
+typedef struct {
+    const double *x, *z, *r;
+    double c, g;
+    double *r_out, *gz;
+} fused_job;
+
+static CSVI_HOT void logits_sum_terms(void *ctx, int64_t lo, int64_t hi, double *lp) {
+    const fused_job *j = ctx;
+    const double *restrict x = j->x + lo, *restrict z = j->z + lo;
+    double *restrict r = j->r_out + lo;
+    const double c = j->c;
+    const int64_t n = hi - lo;
+    double l[CSVI_SUM_BLOCK], u[CSVI_SUM_BLOCK];
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) {
+        l[i] = z[i] + c;
+        u[i] = exp(-fabs(l[i]));
+    }
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) {
+        lp[i] = lp_from_u(x[i], l[i], u[i]);
+        r[i] = x[i] - sigmoid_from_u(l[i], u[i]);
+    }
+}
+
+int csvi_bernoulli_logits_sum_fwd(csvi_tape *t, const csvi_op *op) {
+    const int64_t n = CSVI_IN(t, op, 0)->size;
+    if (CSVI_IN(t, op, 1)->size != n || CSVI_AUX(t, op)->size != n) return CSVI_ERR_SHAPE;
+    const double c = op->n_in > 2 ? CSVI_IN(t, op, 2)->data[0] : 0.0;
+    fused_job j = {CSVI_IN(t, op, 0)->data, CSVI_IN(t, op, 1)->data, NULL, c, 0.0,
+                   CSVI_AUX(t, op)->data, NULL};
+    CSVI_OUT(t, op)->data[0] = csvi_sum_terms(n, CSVI_PAR_TRANSCENDENTAL, logits_sum_terms, &j);
+    return CSVI_OK;
+}
+
+/* dz += g r, and the terms of dc. */
+static CSVI_HOT void residual_terms(void *ctx, int64_t lo, int64_t hi, double *terms) {
+    const fused_job *j = ctx;
+    const double *restrict r = j->r;
+    double *restrict gz = j->gz;
+    const double g = j->g;
+    if (gz) {
+        CSVI_SIMD
+        for (int64_t i = lo; i < hi; i++) {
+            terms[i - lo] = g * r[i];
+            gz[i] += terms[i - lo];
+        }
+    } else {
+        CSVI_SIMD
+        for (int64_t i = lo; i < hi; i++) terms[i - lo] = g * r[i];
+    }
+}
+
+static CSVI_HOT void residual_block(void *ctx, int64_t lo, int64_t hi) {
+    const fused_job *j = ctx;
+    const double *restrict r = j->r;
+    double *restrict gz = j->gz;
+    CSVI_SIMD
+    for (int64_t i = lo; i < hi; i++) gz[i] += j->g * r[i];
+}
+
+int csvi_bernoulli_logits_sum_vjp(csvi_tape *t, const csvi_op *op) {
+    const int64_t n = CSVI_IN(t, op, 1)->size;
+    double *gc = op->n_in > 2 ? CSVI_IN(t, op, 2)->grad : NULL;
+    fused_job j = {NULL, NULL, CSVI_AUX(t, op)->data, 0.0, CSVI_OUT(t, op)->grad[0], NULL,
+                   CSVI_IN(t, op, 1)->grad};
+    if (gc)
+        gc[0] += csvi_sum_terms(n, CSVI_PAR_CHEAP, residual_terms, &j);
+    else if (j.gz)
+        csvi_parallel_range(n, CSVI_PAR_CHEAP, residual_block, &j);
     return CSVI_OK;
 }

@@ -3,13 +3,14 @@
  * Flat forms get loops the compiler vectorizes, over threads for a large
  * plate: both operands one contiguous run of the output's shape, or one of
  * them a single number (X @ w + b, 2.0 * x).  The gradient of such a number
- * is a sum in eight interleaved lanes (the same for any ISA and thread
- * count).  Other broadcasts go through the iterator, whose VJP accumulates
+ * is a sum in csvi_sum.h's fixed order (the same for any ISA and thread
+ * count, and the same as a fused kernel's).  Other broadcasts go through the iterator, whose VJP accumulates
  * over broadcast dimensions by zero strides. */
 #include <math.h>
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
+#include "csvi_sum.h"
 #include "csvi_vmath.h"
 
 #define BINARY_SETUP                                                   \
@@ -117,29 +118,25 @@ typedef struct {
         }                                                                      \
     } while (0)
 
-/* TOTAL += the sum of TERM over k in [0, n), in eight interleaved lanes;
- * DECL declares what TERM reads at k. */
-#define LANE_SUM(TOTAL, n, DECL, TERM)                                         \
-    do {                                                                       \
-        double lane_[8] = {0.0};                                               \
-        const int64_t n8_ = (n) & ~(int64_t)7;                                 \
-        for (int64_t i0_ = 0; i0_ < n8_; i0_ += 8)                             \
-            for (int q_ = 0; q_ < 8; q_++) {                                   \
-                const int64_t k = i0_ + q_;                                    \
-                DECL;                                                          \
-                lane_[q_] += (TERM);                                           \
-            }                                                                  \
-        double s_ = ((lane_[0] + lane_[4]) + (lane_[2] + lane_[6])) +          \
-                    ((lane_[1] + lane_[5]) + (lane_[3] + lane_[7]));           \
-        for (int64_t k = n8_; k < (n); k++) {                                  \
-            DECL;                                                              \
-            s_ += (TERM);                                                      \
+/* The terms of a single-number operand's gradient, g * (PARTIAL), with
+ * SCALAR (av or bv) its value and OTHER the other operand's. */
+#define DEFINE_SCALAR_TERMS(fn, SCALAR, s_src, OTHER, o_src, PARTIAL)           \
+    static void fn(void *ctx, int64_t lo, int64_t hi, double *terms) {         \
+        const binary_job *j_ = ctx;                                            \
+        const double SCALAR = j_->s_src[0];                                    \
+        const double *restrict o_ = j_->o_src, *restrict y_ = j_->y,           \
+                     *restrict g_ = j_->g;                                     \
+        for (int64_t k = lo; k < hi; k++) {                                    \
+            const double OTHER = o_[k], yv = y_[k];                            \
+            (void)SCALAR; (void)OTHER; (void)yv;                               \
+            terms[k - lo] = g_[k] * (PARTIAL);                                 \
         }                                                                      \
-        TOTAL += s_;                                                           \
-    } while (0)
+    }
 
 /* DA and DB are the partial derivatives, written with av, bv and yv. */
 #define DEFINE_BINARY_VJP(name, DA, DB)                                      \
+    DEFINE_SCALAR_TERMS(name##_ga_terms, av, a, bv, b, DA)                   \
+    DEFINE_SCALAR_TERMS(name##_gb_terms, bv, b, av, a, DB)                   \
     static void name##_vjp_block(void *ctx, int64_t lo, int64_t hi) {        \
         JOB_SETUP;                                                           \
         const double *restrict y = j_->y, *restrict g = j_->g;               \
@@ -162,18 +159,8 @@ typedef struct {
         const int64_t n = it_.size;                                          \
         if ((ga && j.sa) || (gb && j.sb))                                    \
             csvi_parallel_range(n, CSVI_PAR_CHEAP, name##_vjp_block, &j);    \
-        if (ga && !j.sa) {                                                   \
-            const double av = a[0];                                          \
-            (void)av;                                                        \
-            LANE_SUM(ga[0], n, const double bv = b[k]; const double yv = y[k]; \
-                     (void)bv; (void)yv, g[k] * (DA));                       \
-        }                                                                    \
-        if (gb && !j.sb) {                                                   \
-            const double bv = b[0];                                          \
-            (void)bv;                                                        \
-            LANE_SUM(gb[0], n, const double av = a[k]; const double yv = y[k]; \
-                     (void)av; (void)yv, g[k] * (DB));                       \
-        }                                                                    \
+        if (ga && !j.sa) ga[0] += csvi_sum_terms(n, CSVI_PAR_CHEAP, name##_ga_terms, &j); \
+        if (gb && !j.sb) gb[0] += csvi_sum_terms(n, CSVI_PAR_CHEAP, name##_gb_terms, &j); \
         return CSVI_OK;                                                      \
     }
 

@@ -5,7 +5,7 @@
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
-#include "csvi_v4.h"
+#include "csvi_sum.h"
 
 /* Operand 0: output seen with reduced dims of size 1; operand 1: input. */
 static void reduce_iter(csvi_iter *it, const csvi_slot *x, int64_t mask) {
@@ -15,57 +15,6 @@ static void reduce_iter(csvi_iter *it, const csvi_slot *x, int64_t mask) {
     csvi_iter_add(it, x->ndim, kept);
     csvi_iter_add(it, x->ndim, x->shape);
     csvi_iter_finish(it);
-}
-
-/* Sum of a contiguous run in sixteen interleaved partial sums (four vectors
- * of four lanes), so the adds pipeline instead of waiting on one register;
- * the order is fixed, whatever the ISA. */
-static double sum_run(const double *x, int64_t n) {
-    v4 a0 = {0.0}, a1 = {0.0}, a2 = {0.0}, a3 = {0.0};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 += load4(x + i);
-        a1 += load4(x + i + 4);
-        a2 += load4(x + i + 8);
-        a3 += load4(x + i + 12);
-    }
-    const v4 a = (a0 + a1) + (a2 + a3);
-    double s = (a[0] + a[1]) + (a[2] + a[3]);
-    for (; i < n; i++) s += x[i];
-    return s;
-}
-
-/* A long run sums in at most SUM_CHUNKS chunks fixed by n alone (over
- * threads), added in order: the same sum for any thread count. */
-#define SUM_CHUNKS 16
-#define SUM_MIN_CHUNK 2048
-
-typedef struct {
-    const double *x;
-    int64_t n, n_chunks;
-    double *partial;
-} sum_job;
-
-static int64_t chunk_start(const sum_job *j, int64_t c) {
-    return c == j->n_chunks ? j->n : (c * j->n / j->n_chunks) & ~(int64_t)15;
-}
-
-static void sum_task(void *ctx, int64_t c) {
-    const sum_job *j = ctx;
-    const int64_t lo = chunk_start(j, c), hi = chunk_start(j, c + 1);
-    j->partial[c] = sum_run(j->x + lo, hi - lo);
-}
-
-static double sum_flat(const double *x, int64_t n) {
-    int64_t n_chunks = n / SUM_MIN_CHUNK;
-    if (n_chunks < 2) return sum_run(x, n);
-    if (n_chunks > SUM_CHUNKS) n_chunks = SUM_CHUNKS;
-    double partial[SUM_CHUNKS];
-    sum_job j = {x, n, n_chunks, partial};
-    csvi_parallel_tasks(n_chunks, n >= CSVI_PAR_CHEAP, 0, sum_task, &j);
-    double s = partial[0];
-    for (int64_t c = 1; c < n_chunks; c++) s += partial[c];
-    return s;
 }
 
 /* gx[i] += v for every i: the VJP of a total. */
@@ -97,11 +46,11 @@ int csvi_sum_fwd(csvi_tape *t, const csvi_op *op) {
     const double *xd = x->data;
     if (y->size == 1) {
         /* everything reduces to one number */
-        yd[0] = sum_flat(xd, x->size);
+        yd[0] = csvi_sum_array(xd, x->size);
     } else if (it.ndim == 2 && it.stride[0][1] == 0 && it.stride[1][1] == 1 &&
                it.stride[0][0] == 1 && it.stride[1][0] == it.shape[1]) {
         /* rows of a matrix reduce to a vector */
-        for (int64_t r = 0; r < it.shape[0]; r++) yd[r] = sum_run(xd + r * it.shape[1], it.shape[1]);
+        for (int64_t r = 0; r < it.shape[0]; r++) yd[r] = csvi_sum_run(xd + r * it.shape[1], it.shape[1]);
     } else {
         for (int64_t i = 0; i < y->size; i++) yd[i] = 0.0;
         CSVI_ITER_LOOP(&it, { yd[o0] += xd[o1]; });
@@ -170,7 +119,7 @@ int csvi_sum_n_fwd(csvi_tape *t, const csvi_op *op) {
     double total = 0.0;
     for (int k = 0; k < op->n_in; k++) {
         const csvi_slot *x = CSVI_IN(t, op, k);
-        total += sum_flat(x->data, x->size);
+        total += csvi_sum_array(x->data, x->size);
     }
     CSVI_OUT(t, op)->data[0] = total;
     return CSVI_OK;

@@ -1,6 +1,7 @@
 /* The compiled SVI loop (see csvi_program.h). */
 #include <math.h>
 #include <stdlib.h>
+#include "csvi_fuse.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
 #include "csvi_particles.h"
@@ -43,7 +44,7 @@ static int mark_particle_dims(csvi_program *p) {
     return CSVI_OK;
 }
 
-int csvi_program_init(csvi_program *p, int32_t particles) {
+int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     csvi_tape *t = p->tape;
     const int32_t n = t->n_slots;
     p->particles = particles;
@@ -55,6 +56,8 @@ int csvi_program_init(csvi_program *p, int32_t particles) {
     p->view_slots = NULL;
     p->copy_rc = NULL;
     if (!p->batched || !p->draw_phase || !p->traced_data) return CSVI_ERR_NOMEM;
+    const int32_t keep[2] = {p->root, p->loss};
+    if (fuse && csvi_fuse(t, keep, 2) < 0) return CSVI_ERR_NOMEM;
     for (int32_t s = 0; s < n; s++) p->traced_data[s] = t->slots[s].data;
     if (particles == 1) return CSVI_OK;
     if (mark_particle_dims(p)) return CSVI_ERR_NOMEM;

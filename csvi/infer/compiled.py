@@ -15,6 +15,11 @@ mat-vec run once for all particles.  Draws keep the eager order; only the
 order in which particles' gradients are summed differs, so losses and params
 match an eager run to rounding (not bit for bit as with one particle).
 
+Before it runs, the program fuses op chains whose intermediates nobody else
+reads -- a regression's `Bernoulli(logits=X @ w + b)` likelihood and its sum
+become one pass (src_c/csvi_fuse.h) -- computing and adding in the eager
+order, so results do not change.
+
 A model whose Python depends on sampled values can't be frozen: converting a
 traced value to Python while tracing raises (see Tensor._check_not_freezing),
 and a second trace that records a different program raises here.
@@ -29,9 +34,10 @@ __all__ = ["CompiledSVI"]
 
 class CompiledSVI:
     """Made by `SVI.compile(*args, **kwargs)`; `run(num_steps)` and `step()`
-    update the param store and the optimizer state exactly as eager steps."""
+    update the param store and the optimizer state exactly as eager steps.
+    `fuse=False` keeps every traced op (fusion changes speed, not results)."""
 
-    def __init__(self, svi, args, kwargs):
+    def __init__(self, svi, args, kwargs, fuse=True):
         self.svi = svi
         optim = getattr(svi.optim, "optim", svi.optim)  # a scheduler wraps one
         if not hasattr(optim, "slot_of"):
@@ -60,7 +66,7 @@ class CompiledSVI:
             self._tape, surrogate, loss,
             [(leaf, slot.kernel, slot.state, slot.step)
              for leaf, slot in zip(leaves, self._slots)],
-            svi.loss.num_particles)
+            svi.loss.num_particles, fuse)
 
     def _trace(self, args, kwargs):
         """(tape, loss, surrogate, (model_trace, guide_trace), param names) of

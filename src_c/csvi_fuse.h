@@ -1,0 +1,23 @@
+/* Fusion of a frozen program's ops (compiled mode only).
+ *
+ * The tape records what the model wrote, op by op; eagerly each op must
+ * exist, since Python holds its result.  Once a step is frozen, a chain
+ * whose intermediates nobody else reads can run as one kernel that never
+ * stores them.  csvi_fuse rewrites such chains in place:
+ *
+ *   l = z + c (c one number, optional); lp = BERNOULLI_LP(x, logits=l);
+ *   lp read only by the ELBO's SUM_N
+ *     -> BERNOULLI_LOGITS_SUM(x, z[, c]), a scalar (dist_bernoulli.c)
+ *
+ * The fused kernels compute every value as the unfused ops do and add in the
+ * same order (csvi_sum.h), so fusion changes speed, not results. */
+#ifndef CSVI_FUSE_H
+#define CSVI_FUSE_H
+
+#include "csvi_tape.h"
+
+/* Rewrites t's ops; the slots `keep` (the loss, the surrogate) keep their
+ * values.  Returns the number of chains fused, or -1 when out of memory. */
+int csvi_fuse(csvi_tape *t, const int32_t *keep, int n_keep);
+
+#endif
