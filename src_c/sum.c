@@ -3,6 +3,7 @@
 #include "csvi_parallel.h"
 #include "csvi_sum.h"
 #include "csvi_v4.h"
+#include "csvi_vmath.h"
 
 #define SUM_CHUNKS 16
 #define SUM_MIN_CHUNK 2048
@@ -11,13 +12,16 @@ typedef struct {
     v4 a0, a1, a2, a3;
 } lanes;
 
-static void lanes_add(lanes *l, const double *x, int64_t n16) {
+/* Through locals: x might alias *l, which would keep the lanes in memory. */
+static inline void lanes_add(lanes *l, const double *x, int64_t n16) {
+    v4 a0 = l->a0, a1 = l->a1, a2 = l->a2, a3 = l->a3;
     for (int64_t i = 0; i < n16; i += 16) {
-        l->a0 += load4(x + i);
-        l->a1 += load4(x + i + 4);
-        l->a2 += load4(x + i + 8);
-        l->a3 += load4(x + i + 12);
+        a0 += load4(x + i);
+        a1 += load4(x + i + 4);
+        a2 += load4(x + i + 8);
+        a3 += load4(x + i + 12);
     }
+    *l = (lanes){a0, a1, a2, a3};
 }
 
 /* The lanes' total, then the last n % 16 terms one by one. */
@@ -28,7 +32,7 @@ static double lanes_total(const lanes *l, const double *tail, int64_t n_tail) {
     return s;
 }
 
-double csvi_sum_run(const double *x, int64_t n) {
+CSVI_HOT double csvi_sum_run(const double *x, int64_t n) {
     lanes l = {{0.0}, {0.0}, {0.0}, {0.0}};
     const int64_t n16 = n & ~(int64_t)15;
     lanes_add(&l, x, n16);
@@ -54,7 +58,7 @@ typedef struct {
     double partial[SUM_CHUNKS];
 } sum_job;
 
-static void sum_chunk(void *ctx, int64_t c) {
+static CSVI_HOT void sum_chunk(void *ctx, int64_t c) {
     sum_job *j = ctx;
     const int64_t lo = chunk_start(j->n, j->chunks, c), hi = chunk_start(j->n, j->chunks, c + 1);
     if (j->x) {
