@@ -67,8 +67,40 @@ void csvi_iter_finish(csvi_iter *it) {
         if (it->stride[k][0] != 1) it->contiguous = 0;
 }
 
+static int same_shape(const csvi_slot *a, const csvi_slot *b) {
+    if (a->ndim != b->ndim) return 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d]) return 0;
+    return 1;
+}
+
+/* The usual case -- every input the output's shape or a single number --
+ * set up directly as one flat dim: what start, add and finish would give,
+ * without their work over every dim (a small model's ops are mostly setup). */
+static int flat_slots(csvi_iter *it, const csvi_slot *out, int n_in,
+                      const csvi_slot *const *ins) {
+    for (int k = 0; k < n_in; k++)
+        if (ins[k]->size != 1 && !same_shape(ins[k], out)) return 0;
+    it->n = n_in + 1;
+    it->size = out->size;
+    it->ndim = out->size > 1;
+    it->contiguous = 1;
+    for (int d = 0; d < CSVI_MAX_DIMS; d++) it->shape[d] = 1;
+    it->shape[0] = out->size;
+    for (int k = 0; k < CSVI_ITER_MAX_OPERANDS; k++)
+        for (int d = 0; d < CSVI_MAX_DIMS; d++) it->stride[k][d] = 0;
+    if (!it->ndim) return 1;
+    it->stride[0][0] = 1;
+    for (int k = 0; k < n_in; k++) {
+        it->stride[k + 1][0] = ins[k]->size == 1 ? 0 : 1;
+        if (ins[k]->size == 1) it->contiguous = 0;
+    }
+    return 1;
+}
+
 void csvi_iter_slots(csvi_iter *it, const csvi_slot *out, int n_in,
                      const csvi_slot *const *ins) {
+    if (flat_slots(it, out, n_in, ins)) return;
     csvi_iter_start(it, out->ndim, out->shape);
     csvi_iter_add(it, out->ndim, out->shape);
     for (int k = 0; k < n_in; k++) csvi_iter_add(it, ins[k]->ndim, ins[k]->shape);
