@@ -3,7 +3,9 @@
     python benchmarks/run.py [--models coin_loop,logreg] [--steps N] [--repeats R]
                              [--peers] [--out DIR] [--markdown FILE]
 
-Each (library, model, mode) runs in its own subprocess (benchmarks/worker.py).
+Each repeat of each (library, model, mode) runs in its own subprocess
+(benchmarks/worker.py), the libraries taking turns within a repeat so that a
+slow spell of a noisy machine does not land on one library only.
 Peers (with --peers) are optional: a library that cannot be imported gets a
 row saying so.  float64 and fixed seeds throughout.  Prints one table and
 writes it as JSON and Markdown.
@@ -12,6 +14,7 @@ import argparse
 import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -40,6 +43,22 @@ def run_one(library, model, mode, steps, repeats):
         tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
         return {"library": library, "model": model, "mode": mode, "error": tail[0]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def merge_repeats(runs):
+    """One row from repeats run in separate processes: medians of the
+    per-step time, compile, import and time to result; the first run's
+    losses and accuracy; the largest peak RSS."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    row = dict(runs[0])
+    row["per_step_s"] = [t for r in runs for t in r["per_step_s"]]
+    row["per_step_median_s"] = statistics.median(row["per_step_s"])
+    for key in ("compile_s", "import_s", "time_to_result_s"):
+        row[key] = statistics.median(r[key] for r in runs)
+    row["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    return row
 
 
 def fmt_time(s):
@@ -109,25 +128,33 @@ def main(argv=None):
     rows = []
     for model in models:
         steps = a.steps or DEFAULT_STEPS[model]
-        for library in libraries:
-            for mode in MODES[library]:
+        cells = [(lib, mode) for lib in libraries for mode in MODES[lib]]
+        runs = {cell: [] for cell in cells}
+        for repeat in range(a.repeats):
+            # one repeat of every library in turn: a slow spell of a noisy
+            # machine then hits all of them, not one library's whole run
+            for library, mode in cells:
                 if not installed(library):
-                    rows.append({"library": library, "model": model, "mode": mode,
-                                 "error": f"{library} is not installed"})
                     continue
                 start = time.perf_counter()
-                row = run_one(library, model, mode, steps, a.repeats)
-                rows.append(row)
+                row = run_one(library, model, mode, steps, 1)
+                runs[(library, mode)].append(row)
                 status = row.get("error") or fmt_time(row["per_step_median_s"]) + "/step"
-                print(f"{model:20s} {library:8s} {mode:6s} {status}  "
+                print(f"{model:20s} {library:8s} {mode:8s} repeat {repeat + 1}: {status}  "
                       f"({time.perf_counter() - start:.1f} s)", file=sys.stderr)
+        for library, mode in cells:
+            if not installed(library):
+                rows.append({"library": library, "model": model, "mode": mode,
+                             "error": f"{library} is not installed"})
+            else:
+                rows.append(merge_repeats(runs[(library, mode)]))
     md = table(rows)
     print(md)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(rows, f, indent=1)
-    header = (f"Per-step times are medians over {a.repeats} repeats (each in a fresh "
-              f"subprocess per library), float64, on {os.cpu_count()} cores.\n\n")
+    header = (f"Medians over {a.repeats} repeats, each a fresh subprocess, the libraries taking "
+              f"turns within a repeat; float64, on {os.cpu_count()} cores.\n\n")
     for path in [os.path.join(a.out, "results.md")] + ([a.markdown] if a.markdown else []):
         with open(path, "w") as f:
             f.write(header + md + "\n")
