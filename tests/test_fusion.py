@@ -13,6 +13,7 @@ import csvi.distributions as dist
 from csvi.infer import SVI, Trace_ELBO
 from csvi.infer.compiled import CompiledSVI
 from csvi.optim import SGD, Adam
+from test_fast_kernels import logreg_guide, logreg_model
 
 FUSED = "BERNOULLI_LOGITS_SUM"
 
@@ -92,30 +93,13 @@ def test_extreme_logits_stay_finite_and_exact():
     np.testing.assert_allclose(dc, dz.sum(), rtol=1e-12)
 
 
-def logreg(x, y):
-    w = csvi.sample("w", dist.Normal(np.zeros(x.shape[1]), 1.0).to_event(1))
-    b = csvi.sample("b", dist.Normal(0.0, 1.0))
-    with csvi.plate("data", x.shape[0]):
-        csvi.sample("y", dist.Bernoulli(logits=x @ w + b), obs=y)
-
-
-def logreg_guide(x, y):
-    d = x.shape[1]
-    csvi.sample("w", dist.Normal(csvi.param("w_loc", np.zeros(d)),
-                                 csvi.param("w_scale", np.full(d, 0.1),
-                                            constraint=csvi.constraints.positive)).to_event(1))
-    csvi.sample("b", dist.Normal(csvi.param("b_loc", 0.0),
-                                 csvi.param("b_scale", 0.1,
-                                            constraint=csvi.constraints.positive)))
-
-
 def run(n, particles, how, steps=15):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((n, 4))
     y = (rng.random(n) < sp.expit(x @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.5)).astype(float)
     csvi.clear_param_store()
     csvi.set_rng_seed(7)
-    svi = SVI(logreg, logreg_guide, Adam({"lr": 0.05}), Trace_ELBO(num_particles=particles))
+    svi = SVI(logreg_model, logreg_guide, Adam({"lr": 0.05}), Trace_ELBO(num_particles=particles))
     if how == "eager":
         losses = np.array([svi.step(x, y) for _ in range(steps)])
     else:
