@@ -91,6 +91,8 @@ int csvi_tape_backward(csvi_tape *t, int32_t root);
 /* Whether op code `code` draws from the bit generator: by convention the
  * draws are named <FAMILY>_RS, plus SUBSAMPLE. */
 int csvi_op_draws(int32_t code);
+/* Whether two slots have the same shape (not merely the same size). */
+int csvi_slot_same_shape(const csvi_slot *a, const csvi_slot *b);
 
 int csvi_vjp_none(csvi_tape *t, const csvi_op *op);
 

@@ -131,15 +131,15 @@ int csvi_bernoulli_rs_fwd(csvi_tape *t, const csvi_op *op) {
  * computed as the unfused ops compute it, and summed in the same order
  * (csvi_sum.h). */
 typedef struct {
-    const double *x, *z, *r;
+    const double *x, *z;
+    double *r, *gz;   /* the residual (aux): written forward, read backward */
     double c, g;
-    double *r_out, *gz;
 } fused_job;
 
 static CSVI_HOT void logits_sum_terms(void *ctx, int64_t lo, int64_t hi, double *lp) {
     const fused_job *j = ctx;
     const double *restrict x = j->x + lo, *restrict z = j->z + lo;
-    double *restrict r = j->r_out + lo;
+    double *restrict r = j->r + lo;
     const double c = j->c;
     const int64_t n = hi - lo;
     double l[CSVI_SUM_BLOCK], u[CSVI_SUM_BLOCK];
@@ -159,8 +159,8 @@ int csvi_bernoulli_logits_sum_fwd(csvi_tape *t, const csvi_op *op) {
     const int64_t n = CSVI_IN(t, op, 0)->size;
     if (CSVI_IN(t, op, 1)->size != n || CSVI_AUX(t, op)->size != n) return CSVI_ERR_SHAPE;
     const double c = op->n_in > 2 ? CSVI_IN(t, op, 2)->data[0] : 0.0;
-    fused_job j = {CSVI_IN(t, op, 0)->data, CSVI_IN(t, op, 1)->data, NULL, c, 0.0,
-                   CSVI_AUX(t, op)->data, NULL};
+    fused_job j = {CSVI_IN(t, op, 0)->data, CSVI_IN(t, op, 1)->data, CSVI_AUX(t, op)->data,
+                   NULL, c, 0.0};
     CSVI_OUT(t, op)->data[0] = csvi_sum_terms(n, CSVI_PAR_TRANSCENDENTAL, logits_sum_terms, &j);
     return CSVI_OK;
 }
@@ -194,8 +194,8 @@ static CSVI_HOT void residual_block(void *ctx, int64_t lo, int64_t hi) {
 int csvi_bernoulli_logits_sum_vjp(csvi_tape *t, const csvi_op *op) {
     const int64_t n = CSVI_IN(t, op, 1)->size;
     double *gc = op->n_in > 2 ? CSVI_IN(t, op, 2)->grad : NULL;
-    fused_job j = {NULL, NULL, CSVI_AUX(t, op)->data, 0.0, CSVI_OUT(t, op)->grad[0], NULL,
-                   CSVI_IN(t, op, 1)->grad};
+    fused_job j = {NULL, NULL, CSVI_AUX(t, op)->data, CSVI_IN(t, op, 1)->grad, 0.0,
+                   CSVI_OUT(t, op)->grad[0]};
     if (gc)
         gc[0] += csvi_sum_terms(n, CSVI_PAR_CHEAP, residual_terms, &j);
     else if (j.gz)

@@ -10,13 +10,6 @@ typedef struct {
     unsigned char *gone;   /* per op: folded into another */
 } fuser;
 
-static int same_shape(const csvi_slot *a, const csvi_slot *b) {
-    if (a->ndim != b->ndim) return 0;
-    for (int d = 0; d < a->ndim; d++)
-        if (a->shape[d] != b->shape[d]) return 0;
-    return 1;
-}
-
 /* The op reading slot s, when exactly one op reads it. */
 static int32_t only_reader(const fuser *f, int32_t s) {
     if (f->uses[s] != 1) return -1;
@@ -39,8 +32,8 @@ static int fuse_bernoulli_logits(fuser *f, int32_t i) {
         return 0;
     const int32_t x = op->in[0], l = op->in[1], o = op->out;
     csvi_slot *so = &t->slots[o];
-    if (t->slots[x].needs_grad || !same_shape(&t->slots[x], &t->slots[l]) ||
-        !same_shape(&t->slots[l], so) || t->slots[op->aux].size != so->size)
+    if (t->slots[x].needs_grad || !csvi_slot_same_shape(&t->slots[x], &t->slots[l]) ||
+        !csvi_slot_same_shape(&t->slots[l], so) || t->slots[op->aux].size != so->size)
         return 0;
     const int32_t reader = only_reader(f, o);
     if (reader < 0 || t->ops[reader].code != CSVI_OP_SUM_N) return 0;
@@ -52,7 +45,7 @@ static int fuse_bernoulli_logits(fuser *f, int32_t i) {
     const csvi_op add = t->ops[a];
     for (int k = 0; k < 2; k++) {
         const csvi_slot *z = &t->slots[add.in[k]], *c = &t->slots[add.in[1 - k]];
-        if (!same_shape(z, &t->slots[l]) || c->size != 1) continue;
+        if (!csvi_slot_same_shape(z, &t->slots[l]) || c->size != 1) continue;
         op->in[1] = add.in[k];
         op->in[2] = add.in[1 - k];
         op->n_in = 3;

@@ -67,20 +67,13 @@ void csvi_iter_finish(csvi_iter *it) {
         if (it->stride[k][0] != 1) it->contiguous = 0;
 }
 
-static int same_shape(const csvi_slot *a, const csvi_slot *b) {
-    if (a->ndim != b->ndim) return 0;
-    for (int d = 0; d < a->ndim; d++)
-        if (a->shape[d] != b->shape[d]) return 0;
-    return 1;
-}
-
 /* The usual case -- every input the output's shape or a single number --
  * set up directly as one flat dim: what start, add and finish would give,
  * without their work over every dim (a small model's ops are mostly setup). */
 static int flat_slots(csvi_iter *it, const csvi_slot *out, int n_in,
                       const csvi_slot *const *ins) {
     for (int k = 0; k < n_in; k++)
-        if (ins[k]->size != 1 && !same_shape(ins[k], out)) return 0;
+        if (ins[k]->size != 1 && !csvi_slot_same_shape(ins[k], out)) return 0;
     it->n = n_in + 1;
     it->size = out->size;
     it->ndim = out->size > 1;

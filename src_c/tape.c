@@ -12,6 +12,13 @@ const csvi_kernel csvi_kernels[CSVI_OP_COUNT] = {
 #undef CSVI_OP
 };
 
+int csvi_slot_same_shape(const csvi_slot *a, const csvi_slot *b) {
+    if (a->ndim != b->ndim) return 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d]) return 0;
+    return 1;
+}
+
 int csvi_op_draws(int32_t code) {
     const char *name = csvi_kernels[code].name;
     const size_t n = strlen(name);
