@@ -4,8 +4,10 @@ stack; with no handler active they take a direct path (no message at all)."""
 import numpy as np
 
 from csvi import _core, constraints
+from csvi.distributions import Delta, Unit
 from csvi.params import get_param_store
-from csvi.runtime import _STACK, CondIndepStackFrame, Message, Messenger, apply_stack
+from csvi.handlers.messenger import Messenger
+from csvi.handlers.runtime import CondIndepStackFrame, Message, _state, apply_stack
 
 __all__ = ["sample", "param", "plate", "deterministic", "factor", "subsample"]
 
@@ -15,7 +17,7 @@ def sample(name, fn, *args, obs=None, infer=None, **kwargs):
 
     Returns the value: `obs`, a replayed/conditioned value, or a fresh draw
     (reparameterized when fn supports it, so gradients flow through it)."""
-    if not _STACK:
+    if not _state.stack:
         if obs is not None:
             return obs
         return fn.rsample(*args) if fn.has_rsample else fn.sample(*args)
@@ -30,22 +32,26 @@ def param(name, init_value=None, constraint=constraints.real, event_dim=None):
     returned constrained (a Tensor on the current tape).
 
     `init_value` (an array, number, Tensor or a callable returning one) is used
-    only the first time `name` is seen.  `event_dim` is accepted for Pyro
-    compatibility; params are not subsampled by plates here, so it is unused."""
-    if not _STACK:
+    only the first time `name` is seen.  `event_dim` gives the param batch
+    semantics, as in Pyro: inside a subsampled plate, the dims left of its
+    `event_dim` rightmost dims are indexed by the plate's subsample."""
+    if not _state.stack:
         return get_param_store().get_param(name, init_value, constraint)
-    msg = Message("param", name, get_param_store().get_param,
-                  (name, init_value, constraint))
+    msg = Message("param", name, _param_value, (name, init_value, constraint),
+                  None if event_dim is None else {"event_dim": int(event_dim)})
     apply_stack(msg)
     return msg.value
 
 
+def _param_value(name, init_value, constraint, event_dim=None):
+    """The whole param (plates subsample it afterwards, by `event_dim`)."""
+    return get_param_store().get_param(name, init_value, constraint)
+
+
 def deterministic(name, value, event_dim=None):
     """Record a computed value under `name` (it shows up in traces and Predictive)."""
-    if not _STACK:
+    if not _state.stack:
         return value
-    from csvi.distributions import Delta
-
     event_dim = np.ndim(_core.value_of(value)) if event_dim is None else event_dim
     msg = Message("sample", name, Delta(value, event_dim=event_dim).mask(False), value=value,
                   is_observed=True, infer={"_deterministic": True})
@@ -55,8 +61,6 @@ def deterministic(name, value, event_dim=None):
 
 def factor(name, log_factor):
     """Add `log_factor` to the model's log-density (an observed unit-weight site)."""
-    from csvi.distributions import Unit
-
     unit = Unit(log_factor)
     return sample(name, unit, obs=np.empty(unit.batch_shape + (0,)))
 
@@ -64,44 +68,81 @@ def factor(name, log_factor):
 class plate(Messenger):
     """Conditionally independent batch of size `size` at batch dim `dim`.
 
-    Used as `with plate("data", N, subsample_size=B) as idx:` — sites inside get
-    the plate's size at `dim` (allocated right to left when not given), and with
-    subsampling their log-densities are scaled by N / B and `idx` holds the
-    indices drawn for this step (replayed from the guide into the model)."""
+    Used as `with plate("data", N, subsample_size=B) as idx:` -- sites inside
+    get the plate's size at `dim` (allocated right to left when not given),
+    and with subsampling their log-densities are scaled by N / B and `idx`
+    holds the indices drawn for this run.  As in Pyro the indices are drawn
+    when the plate is made, as a "subsample" site: a model's plate of the
+    same name replays the guide's (taking its subsample size and scaling from
+    them), and one plate object may be entered several times.  `plate(name)`
+    with no size is an independence context whose size comes from the sites
+    inside it.  `for i in plate(...)` is a sequential plate over the
+    (subsampled) indices.
+
+        >>> import numpy as np, csvi, csvi.distributions as dist
+        >>> from csvi import handlers
+        >>> def model(data):
+        ...     with csvi.plate("data", len(data), subsample_size=2) as idx:
+        ...         csvi.sample("x", dist.Normal(0.0, 1.0), obs=csvi.as_tensor(data)[idx])
+        >>> tr = handlers.trace(handlers.seed(model, rng_seed=0)).get_trace(np.zeros(6))
+        >>> tr.nodes["x"]["scale"], tr.nodes["x"]["value"].shape
+        (3.0, (2,))
+    """
 
     def __init__(self, name, size=None, subsample_size=None, dim=None, subsample=None):
         super().__init__()
+        if dim is not None and (isinstance(dim, bool) or int(dim) != dim or dim >= 0):
+            raise ValueError(f"plate '{name}': dim must be a negative integer, got {dim!r}")
         if subsample is not None:
             subsample = np.asarray(_core.value_of(subsample), dtype=np.int64).reshape(-1)
             size = len(subsample) if size is None else size
-            subsample_size = len(subsample)
-        if size is None:
-            raise ValueError(f"plate '{name}': size is required")
-        if int(size) != size or size < 0:
-            raise ValueError(f"plate '{name}': size must be a nonnegative integer, got {size!r}")
-        size = int(size)
-        if subsample_size is None:
-            subsample_size = size
-        if int(subsample_size) != subsample_size or not 0 <= subsample_size <= size:
-            raise ValueError(f"plate '{name}': subsample_size must be an integer in "
-                             f"[0, {size}], got {subsample_size!r}")
-        if dim is not None and (int(dim) != dim or dim >= 0):
-            raise ValueError(f"plate '{name}': dim must be a negative integer, got {dim!r}")
         self.name = name
-        self.size = size
-        self.subsample_size = int(subsample_size)
-        self.dim = dim
-        self._user_subsample = subsample
+        self.dim = None if dim is None else int(dim)
         self._frame = None
-        self._indices = None
+        if size is None:
+            if subsample_size is not None:
+                raise ValueError(f"plate '{name}': subsample_size needs a size")
+            self.size = self.subsample_size = None
+            self._indices = None
+            return
+        if isinstance(size, bool) or int(size) != size or size < 0:
+            raise ValueError(f"plate '{name}': size must be a nonnegative integer, got {size!r}")
+        self.size = int(size)
+        if subsample_size is not None and (isinstance(subsample_size, bool)
+                                           or int(subsample_size) != subsample_size
+                                           or not 0 <= subsample_size <= self.size):
+            raise ValueError(f"plate '{name}': subsample_size must be an integer in "
+                             f"[0, {self.size}], got {subsample_size!r}")
+        self._indices = self._draw_indices(subsample_size, subsample)
+        drawn = len(self._indices)
+        if subsample_size is not None and int(subsample_size) != drawn:
+            raise ValueError(f"plate '{name}': subsample_size is {subsample_size} but the "
+                             f"indices replayed for it have length {drawn}; the model and "
+                             "guide use different subsample sizes for this plate")
+        self.subsample_size = drawn
+
+    def _draw_indices(self, subsample_size, given):
+        """The indices for this run, through the handlers (replay supplies
+        the guide's)."""
+        if given is not None or subsample_size is None or subsample_size == self.size:
+            fn = _SubsampleFn(None, None, np.arange(self.size) if given is None else given)
+        else:
+            fn = _SubsampleFn(self.size, int(subsample_size), None)
+        if not _state.stack:
+            return fn()
+        msg = Message("subsample", self.name, fn)
+        apply_stack(msg)
+        return msg.value
 
     def _allocate_dim(self):
-        taken = {h._frame.dim for h in _STACK
-                 if isinstance(h, plate) and h is not self and h._frame is not None}
+        taken = {h._frame.dim for h in _state.stack
+                 if isinstance(h, plate) and h._frame is not None}
         if self.dim is not None:
             if self.dim in taken:
+                other = next(h.name for h in _state.stack if isinstance(h, plate)
+                             and h._frame is not None and h._frame.dim == self.dim)
                 raise ValueError(f"plate '{self.name}': dim {self.dim} is already used by "
-                                 "an enclosing plate")
+                                 f"the enclosing plate '{other}'")
             return self.dim
         dim = -1
         while dim in taken:
@@ -109,43 +150,38 @@ class plate(Messenger):
         return dim
 
     def __enter__(self):
-        for h in _STACK:
-            if isinstance(h, plate) and h.name == self.name:
-                raise ValueError(f"plate '{self.name}' is already active (nested twice)")
+        if self._frame is not None:
+            raise ValueError(f"plate '{self.name}' is already active (nested in itself)")
+        for h in _state.stack:
+            if isinstance(h, plate) and h._frame is not None and h.name == self.name:
+                raise ValueError(f"plate '{self.name}' is already active (two nested plates "
+                                 "share its name)")
+        frame = CondIndepStackFrame(self.name, self._allocate_dim(), self.size,
+                                    self.subsample_size)
         super().__enter__()
-        self._frame = CondIndepStackFrame(self.name, self._allocate_dim(), self.size,
-                                          self.subsample_size)
-        self._indices = self._draw_indices()
+        self._frame = frame
         return self._indices
-
-    def _draw_indices(self):
-        if self._user_subsample is not None or self.subsample_size == self.size:
-            fn = _SubsampleFn(None, None, self._user_subsample)
-        else:
-            fn = _SubsampleFn(self.size, self.subsample_size, None)
-        msg = Message("subsample", self.name, fn, value=None,
-                      infer={"size": self.size, "subsample_size": self.subsample_size})
-        apply_stack(msg)
-        indices = msg.value
-        return np.arange(self.size) if indices is None else indices
 
     def __exit__(self, *exc):
         self._frame = None
         return super().__exit__(*exc)
 
     def __iter__(self):
-        """Sequential plate: `for i in plate("data", N)` gives each index in turn."""
-        if self.size != self.subsample_size:
-            raise NotImplementedError(f"plate '{self.name}': subsampling is only supported "
-                                      "as a context manager (`with plate(...)`)")
-        for i in range(self.size):
-            with _SequentialFrame(self.name, i, self.size):
+        """Sequential plate: `for i in plate("data", N)` gives each index (of
+        the subsample, when subsampled) in turn, scaled by N / subsample_size."""
+        if self.size is None:
+            raise ValueError(f"plate '{self.name}': a sequential plate needs a size")
+        scale = self.size / self.subsample_size if self.subsample_size else 1.0
+        for i in np.asarray(self._indices).tolist():
+            with _SequentialFrame(self.name, i, self.size, scale):
                 yield i
 
     def process_message(self, msg):
-        if msg.type not in ("sample",) or self._frame is None:
+        if msg.type != "sample" or self._frame is None:
             return
         msg.cond_indep_stack = (self._frame,) + msg.cond_indep_stack
+        if self.size is None:
+            return
         if self.size != self.subsample_size:
             msg.scale = msg.scale * (self.size / self.subsample_size)
         fn = msg.fn
@@ -164,16 +200,37 @@ class plate(Messenger):
                 f"'{self.name}' of size {self.subsample_size}")
 
 
+    def postprocess_message(self, msg):
+        """Index a param declared with `event_dim` by this plate's subsample."""
+        if msg.type != "param" or self._frame is None or self.size == self.subsample_size:
+            return
+        event_dim = msg.kwargs.get("event_dim")
+        if event_dim is None:
+            return
+        dim = self._frame.dim - event_dim
+        shape = tuple(msg.value.shape)
+        if len(shape) < -dim or shape[dim] == 1:
+            return
+        if shape[dim] != self.size:
+            raise ValueError(f"param '{msg.name}' (event_dim={event_dim}) has shape {shape}: "
+                             f"size {shape[dim]} at dim {dim}, but it is inside plate "
+                             f"'{self.name}' of size {self.size}")
+        msg.value = _take_along(_core.astensor(msg.value), self._indices, dim)
+
+
 class _SequentialFrame(Messenger):
     """The frame of one iteration of a sequential plate (no batch dim)."""
 
-    def __init__(self, name, index, size):
+    def __init__(self, name, index, size, scale):
         super().__init__()
         self.frame = CondIndepStackFrame(f"{name}__{index}", None, size, size)
+        self.scale = scale
 
     def process_message(self, msg):
         if msg.type == "sample":
             msg.cond_indep_stack = (self.frame,) + msg.cond_indep_stack
+            if self.scale != 1.0:
+                msg.scale = msg.scale * self.scale
 
 
 class _SubsampleFn:
@@ -195,7 +252,7 @@ def subsample(data, event_dim=0):
     """NumPyro's helper: the rows of `data` picked by the enclosing subsampled
     plates (a recorded gather, so it also works in a compiled loop)."""
     value = data
-    for h in _STACK:
+    for h in _state.stack:
         if isinstance(h, plate) and h._frame is not None and h.subsample_size != h.size:
             value = _take_along(_core.astensor(value), h._indices, h._frame.dim - event_dim)
     return value

@@ -117,7 +117,7 @@ class CompiledSVI:
         return float(self.run(1)[0])
 
     def _raise(self, status, done):
-        from csvi.infer.trace_elbo import raise_non_finite
+        from csvi.infer.elbo import raise_non_finite
 
         where = f"at compiled step {done + 1}; params and optimizer state are as step {done} left them"
         if status == "loss_not_finite":

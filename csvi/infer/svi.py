@@ -7,7 +7,7 @@ import numpy as np
 
 from csvi import _core
 from csvi.params import get_param_store
-from csvi.infer.trace_elbo import checked_value
+from csvi.infer.elbo import checked_value
 
 __all__ = ["SVI"]
 

@@ -4,89 +4,10 @@ and model per particle, with Pyro's gradient estimator.
 Reparameterized guide sites get pathwise gradients; the others get a score-
 function (REINFORCE) term, log q(z) times the detached log p/q of everything
 that shares the site's plates (Pyro's plate-wise Rao-Blackwellization)."""
-import math
-
 from csvi import _core
-from csvi.handlers import replay, trace
+from csvi.infer.elbo import ELBO
 
-__all__ = ["ELBO", "Trace_ELBO"]
-
-
-class ELBO:
-    """Base: `loss` (a float), `differentiable_loss` (a Tensor) and
-    `loss_and_grads` (a float, with gradients left on the params' leaves)."""
-
-    def __init__(self, num_particles=1, max_plate_nesting=float("inf"),
-                 vectorize_particles=False, strict_enumeration_warning=True):
-        if int(num_particles) != num_particles or num_particles < 1:
-            raise ValueError(f"{type(self).__name__}: num_particles must be a positive "
-                             f"integer, got {num_particles!r}")
-        self.num_particles = int(num_particles)
-        self.max_plate_nesting = max_plate_nesting
-        self.vectorize_particles = vectorize_particles
-
-    def _get_traces(self, model, guide, args, kwargs):
-        guide_trace = trace(guide).get_trace(*args, **kwargs)
-        model_trace = trace(replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
-        check_site_agreement(model_trace, guide_trace)
-        model_trace.compute_log_prob()
-        guide_trace.compute_log_prob()
-        return model_trace, guide_trace
-
-    def loss(self, model, guide, *args, **kwargs):
-        loss, _, traces = self.loss_tensors(model, guide, args, kwargs)
-        return checked_value(loss, traces)
-
-    def differentiable_loss(self, model, guide, *args, **kwargs):
-        return self.loss_tensors(model, guide, args, kwargs)[1]
-
-    def loss_and_grads(self, model, guide, *args, **kwargs):
-        loss, surrogate, traces = self.loss_tensors(model, guide, args, kwargs)
-        value = checked_value(loss, traces)
-        if surrogate.requires_grad:
-            surrogate.backward()
-        return value
-
-    def loss_tensors(self, model, guide, args, kwargs):
-        """(loss, surrogate loss, [(model_trace, guide_trace)]) as recorded
-        Tensors: the loss is -ELBO averaged over particles; the surrogate's
-        gradient is the estimator's.  Nothing is read back into Python, so a
-        compiled loop replays the same records."""
-        loss = surrogate = None
-        traces = []
-        for _ in range(self.num_particles):
-            loss_p, surr_p, particle_traces = self.particle_tensors(model, guide, args, kwargs)
-            traces.append(particle_traces)
-            loss = loss_p if loss is None else loss + loss_p
-            surrogate = surr_p if surrogate is None else surrogate + surr_p
-        return loss, surrogate, traces
-
-    def particle_tensors(self, model, guide, args, kwargs):
-        """One particle's terms of `loss_tensors` -- (loss, surrogate,
-        (model_trace, guide_trace)), each loss already divided by the number
-        of particles -- which the compiled loop repeats over a particle
-        dimension."""
-        model_trace, guide_trace = self._get_traces(model, guide, args, kwargs)
-        elbo, surrogate_elbo = self._particle(model_trace, guide_trace)
-        scale = -1.0 / self.num_particles
-        loss = -elbo if scale == -1.0 else elbo * scale
-        if surrogate_elbo is elbo:
-            surrogate = loss
-        else:
-            surrogate = -surrogate_elbo if scale == -1.0 else surrogate_elbo * scale
-        return loss, surrogate, (model_trace, guide_trace)
-
-    def _particle(self, model_trace, guide_trace):
-        raise NotImplementedError
-
-
-def checked_value(loss, traces):
-    """The loss as a float; a non-finite one raises naming the site at fault."""
-    value = float(_core.value_of(loss))
-    if not math.isfinite(value):
-        for model_trace, guide_trace in traces:
-            raise_non_finite(model_trace, guide_trace)
-    return value
+__all__ = ["Trace_ELBO"]
 
 
 class Trace_ELBO(ELBO):
@@ -110,61 +31,33 @@ class Trace_ELBO(ELBO):
         return elbo, surrogate
 
 
-def check_site_agreement(model_trace, guide_trace):
-    """Every latent site of the model must be drawn by the guide and vice versa."""
-    for name, site in model_trace.nodes.items():
-        if site.type == "sample" and not site.is_observed and name not in guide_trace.nodes:
-            raise ValueError(f"site '{name}' is a latent sample site of the model but the "
-                             "guide has no site of that name; add it to the guide (or "
-                             "observe it in the model)")
-    for name, site in guide_trace.nodes.items():
-        if site.type != "sample" or site.is_observed:
-            continue
-        other = model_trace.nodes.get(name)
-        if other is None or other.type != "sample":
-            raise ValueError(f"site '{name}' is sampled in the guide but the model has no "
-                             "sample site of that name; remove it from the guide or add it "
-                             "to the model")
-        if other.is_observed:
-            raise ValueError(f"site '{name}' is sampled in the guide but observed in the "
-                             "model")
-
-
 def log_r_terms(model_trace, guide_trace):
-    """(plate dims, detached log p or -log q) for every sample site."""
+    """(vectorized plates, detached log p(x, z) - log q(z)) for every model
+    sample site, as Pyro's Trace_ELBO builds its MultiFrameTensor."""
     terms = []
-    for tr, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
-        for site in tr.nodes.values():
-            if site.type != "sample" or (sign < 0 and site.is_observed):
-                continue
-            dims = frozenset(f.dim for f in site.cond_indep_stack if f.dim is not None)
-            lp = site.log_prob.detach() if _core.is_tensor(site.log_prob) else site.log_prob
-            terms.append((dims, lp if sign > 0 else -lp))
+    for name, site in model_trace.nodes.items():
+        if site.type != "sample":
+            continue
+        lp = site.log_prob
+        if not site.is_observed:
+            lp = lp - guide_trace.nodes[name].log_prob
+        frames = frozenset(f for f in site.cond_indep_stack if f.dim is not None)
+        terms.append((frames, _core.astensor(lp).detach()))
     return terms
 
 
 def log_r_sum_to(terms, cond_indep_stack):
-    """Sum the log p/q terms down to the batch dims of the given plates: a term
-    keeps a dim only if that dim is a plate both it and the target sit in."""
-    target = {f.dim for f in cond_indep_stack if f.dim is not None}
+    """Sum the log p/q terms down to the plates of a guide site: a term keeps
+    a plate's dim only if the site sits in that same plate (plates are matched
+    by identity, not by dim -- sibling plates may share a dim)."""
+    target = frozenset(cond_indep_stack)
     total = 0.0
-    for dims, lp in terms:
-        lp = _core.astensor(lp)
-        keep = dims & target
-        axes = tuple(d for d in range(-lp.ndim, 0) if d not in keep and lp.shape[d] != 1)
+    for frames, lp in terms:
+        axes = tuple(f.dim for f in frames
+                     if f not in target and -lp.ndim <= f.dim and lp.shape[f.dim] != 1)
         if axes:
             lp = _core.sum(lp, axis=axes, keepdims=True)
+        while lp.ndim and lp.shape[0] == 1:
+            lp = _core.reshape(lp, lp.shape[1:])
         total = total + lp
     return total
-
-
-def raise_non_finite(model_trace, guide_trace):
-    """Name the first site whose log-density is not finite."""
-    for label, tr in (("guide", guide_trace), ("model", model_trace)):
-        for name, site in tr.nodes.items():
-            if site.type == "sample":
-                value = _core.value_of(site.log_prob).sum()
-                if not math.isfinite(value):
-                    raise ValueError(f"the loss is not finite: log_prob of {label} site "
-                                     f"'{name}' is {value}; check its parameters and value")
-    raise ValueError("the loss is not finite")

@@ -1,0 +1,38 @@
+"""trace: record a run site by site (Pyro's `poutine.trace`)."""
+from csvi.handlers.messenger import Messenger
+from csvi.handlers.trace_struct import Trace
+
+__all__ = ["TraceMessenger"]
+
+
+class TraceMessenger(Messenger):
+    """Records every sample, param and subsample site of a run into a Trace.
+
+        >>> import csvi, csvi.distributions as dist
+        >>> from csvi import handlers
+        >>> def model():
+        ...     csvi.sample("z", dist.Normal(0.0, 1.0))
+        >>> tr = handlers.trace(handlers.seed(model, rng_seed=0)).get_trace()
+        >>> list(tr.nodes), tr.nodes["z"]["type"]
+        (['z'], 'sample')
+    """
+
+    def __init__(self, fn=None):
+        super().__init__(fn)
+        self.trace = Trace()
+
+    def __enter__(self):
+        self.trace = Trace()
+        return super().__enter__()
+
+    def postprocess_message(self, msg):
+        nodes = self.trace.nodes
+        if msg.name in nodes:
+            self.trace.add_node(msg)  # a repeated name: add_node decides
+        else:
+            nodes[msg.name] = msg
+
+    def get_trace(self, *args, **kwargs):
+        """Run the wrapped function and return its Trace."""
+        self(*args, **kwargs)
+        return self.trace
