@@ -173,6 +173,16 @@ class recording:
         return False
 
 
+def unwind_recording(Tape tape):
+    """Make `tape` and any tape made current after it stop recording: a
+    Ctrl-C landing exactly where a `with recording(tape)` block calls its
+    __exit__ skips that call, and the step's `finally` repairs it."""
+    for k in range(len(_tape_stack) - 1, -1, -1):
+        if _tape_stack[k] is tape:
+            del _tape_stack[k:]
+            return
+
+
 class off_tape:
     """Context manager: ops inside run as outside any SVI step (on the default
     tape), e.g. a param's one-time initialization while a step is traced."""

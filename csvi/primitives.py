@@ -7,24 +7,10 @@ from csvi import _core, constraints
 from csvi.distributions import Delta, Unit
 from csvi.params import get_param_store
 from csvi.handlers.messenger import Messenger
-from csvi.handlers.runtime import CondIndepStackFrame, Message, _state, apply_stack
+from csvi._core import sample, send
+from csvi.handlers.runtime import CondIndepStackFrame, _state
 
 __all__ = ["sample", "param", "plate", "deterministic", "factor", "subsample"]
-
-
-def sample(name, fn, *args, obs=None, infer=None, **kwargs):
-    """A random variable `name` with distribution `fn`; `obs` makes it observed.
-
-    Returns the value: `obs`, a replayed/conditioned value, or a fresh draw
-    (reparameterized when fn supports it, so gradients flow through it)."""
-    if not _state.stack:
-        if obs is not None:
-            return obs
-        return fn.rsample(*args) if fn.has_rsample else fn.sample(*args)
-    msg = Message("sample", name, fn, args, kwargs, value=obs, is_observed=obs is not None,
-                  infer=infer)
-    apply_stack(msg)
-    return msg.value
 
 
 def param(name, init_value=None, constraint=constraints.real, event_dim=None):
@@ -35,12 +21,12 @@ def param(name, init_value=None, constraint=constraints.real, event_dim=None):
     only the first time `name` is seen.  `event_dim` gives the param batch
     semantics, as in Pyro: inside a subsampled plate, the dims left of its
     `event_dim` rightmost dims are indexed by the plate's subsample."""
-    if not _state.stack:
+    stack = _state.stack
+    if not stack:
         return get_param_store().get_param(name, init_value, constraint)
-    msg = Message("param", name, _param_value, (name, init_value, constraint),
-                  None if event_dim is None else {"event_dim": int(event_dim)})
-    apply_stack(msg)
-    return msg.value
+    return send("param", name, _param_value, (name, init_value, constraint),
+                None if event_dim is None else {"event_dim": int(event_dim)}, None, False,
+                None, stack)
 
 
 def _param_value(name, init_value, constraint, event_dim=None):
@@ -53,10 +39,8 @@ def deterministic(name, value, event_dim=None):
     if not _state.stack:
         return value
     event_dim = np.ndim(_core.value_of(value)) if event_dim is None else event_dim
-    msg = Message("sample", name, Delta(value, event_dim=event_dim).mask(False), value=value,
-                  is_observed=True, infer={"_deterministic": True})
-    apply_stack(msg)
-    return msg.value
+    return send("sample", name, Delta(value, event_dim=event_dim).mask(False), (), None, value,
+                True, {"_deterministic": True}, _state.stack)
 
 
 def factor(name, log_factor):
@@ -130,9 +114,7 @@ class plate(Messenger):
             fn = _SubsampleFn(self.size, int(subsample_size), None)
         if not _state.stack:
             return fn()
-        msg = Message("subsample", self.name, fn)
-        apply_stack(msg)
-        return msg.value
+        return send("subsample", self.name, fn, (), None, None, False, None, _state.stack)
 
     def _allocate_dim(self):
         taken = {h._frame.dim for h in _state.stack

@@ -9,7 +9,7 @@ import pytest
 
 import csvi
 import csvi.distributions as dist
-from csvi import constraints, handlers
+from csvi import _core, constraints, handlers
 from csvi.handlers.runtime import get_stack
 from csvi.infer import SVI, Trace_ELBO
 from csvi.optim import Adam
@@ -130,6 +130,9 @@ def test_ctrl_c_at_every_point_of_a_step_leaves_a_clean_stack(fresh_store):
         finally:
             sys.settrace(None)
         assert get_stack() == [], f"handlers left on the stack after Ctrl-C at line {k}"
+        svi.step(DATA)  # the next step runs and cleans up whatever the interrupt skipped
+        assert get_stack() == []
+        assert _core.current_tape() is not svi._tape, f"still recording after line {k}"
     assert unrelated_loss() == CLEAN_LOSS
 
 

@@ -11,20 +11,15 @@ Each thread has its own handler stack, so a model run in one thread never
 sees the handlers of another (see docs/architecture.md, "Threads").
 """
 import functools
-import threading
+
+from csvi import _core
+from csvi._core import Message
 
 __all__ = ["Message", "CondIndepStackFrame", "apply_stack", "am_i_wrapped", "effectful",
            "get_stack"]
 
 
-class _ThreadState(threading.local):
-    """Per-thread runtime state: the active handlers, outermost first."""
-
-    def __init__(self):
-        self.stack = []
-
-
-_state = _ThreadState()
+_state = _core.thread_state  # per thread: .stack, the active handlers, outermost first
 
 
 def get_stack():
@@ -60,102 +55,11 @@ class CondIndepStackFrame:
         return f"CondIndepStackFrame({self.name!r}, dim={self.dim}, size={self.size})"
 
 
-class Message:
-    """Everything a handler may know or change about one primitive call; the
-    one place its fields are defined (dict-style access `msg["value"]` works,
-    as in Pyro).
-
-    type          "sample", "param", "subsample" (a plate's indices), or the
-                  `type` of an `effectful` function
-    name          site name, unique within one run of a model or guide
-    fn            the distribution (sample), or the callable producing the value
-    args, kwargs  extra arguments to fn
-    value         the site's value; set up front for observed sites
-    is_observed   obs was given (or a handler conditioned the site)
-    scale         multiplier of log_prob (a subsampled plate's size/subsample_size,
-                  handlers.scale)
-    mask          None or a boolean array/Tensor; False entries drop out of log_prob
-    cond_indep_stack  the plates (CondIndepStackFrame) around the site, innermost first
-    infer         dict of inference hints (Pyro's `infer=`).  Keys csvi reads:
-                  "_deterministic" (set by csvi.deterministic: the site records
-                  a computed value and adds nothing to the density)
-    done          a value has been produced; later handlers must not produce another
-    stop          handlers further out do not see the message
-    log_prob      the scaled and masked log-density, filled by Trace.compute_log_prob
-    unscaled_log_prob  the same before scale and mask (what the distribution returned)
-    """
-
-    __slots__ = ("type", "name", "fn", "args", "kwargs", "value", "is_observed", "scale",
-                 "mask", "cond_indep_stack", "infer", "done", "stop", "log_prob",
-                 "unscaled_log_prob")
-
-    def __init__(self, type, name, fn, args=(), kwargs=None, value=None, is_observed=False,
-                 infer=None):
-        self.type = type
-        self.name = name
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs if kwargs is not None else {}
-        self.value = value
-        self.is_observed = is_observed
-        self.scale = 1.0
-        self.mask = None
-        self.cond_indep_stack = ()
-        self.infer = infer if infer is not None else {}
-        self.done = False
-        self.stop = False
-        self.log_prob = None
-        self.unscaled_log_prob = None
-
-    def __getitem__(self, key):
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
-
-    def __setitem__(self, key, value):
-        setattr(self, key, value)
-
-    def __contains__(self, key):
-        return key in self.__slots__
-
-    def get(self, key, default=None):
-        return getattr(self, key, default)
-
-    def __repr__(self):
-        return f"Message(type={self.type!r}, name={self.name!r}, is_observed={self.is_observed})"
-
-
-def _default_process(msg):
-    """What happens when no handler produced a value: draw or compute it."""
-    if msg.type == "sample":
-        fn = msg.fn
-        msg.value = fn.rsample(*msg.args) if fn.has_rsample else fn.sample(*msg.args)
-    else:
-        msg.value = msg.fn(*msg.args, **msg.kwargs)
-
-
 def apply_stack(msg):
-    """Run msg through the handlers innermost-first, produce its value, then
-    let the same handlers post-process it outermost-last.  (Hooks a handler
-    does not define are None and skipped.)"""
-    stack = _state.stack
-    start = len(stack)
-    while start:
-        start -= 1
-        hook = stack[start].process_message
-        if hook is not None:
-            hook(msg)
-            if msg.stop:
-                break
-    if msg.value is None and not msg.done:
-        _default_process(msg)
-    msg.done = True
-    for handler in stack[start:]:
-        hook = handler.postprocess_message
-        if hook is not None:
-            hook(msg)
-    return msg
+    """Run msg through this thread's handlers: `process_message` innermost
+    first, then its value is produced (unless a handler did), then
+    `postprocess_message` outermost first.  Returns msg."""
+    return _core.apply_stack(msg, _state.stack)
 
 
 def am_i_wrapped():
@@ -183,9 +87,7 @@ def effectful(fn=None, type=None):
     def effect(*args, name=None, infer=None, obs=None, **kwargs):
         if not _state.stack:
             return fn(*args, **kwargs) if obs is None else obs
-        msg = Message(type, name, fn, args, kwargs, value=obs, is_observed=obs is not None,
-                      infer=infer)
-        apply_stack(msg)
-        return msg.value
+        return _core.send(type, name, fn, args, kwargs, obs, obs is not None, infer,
+                          _state.stack)
 
     return effect

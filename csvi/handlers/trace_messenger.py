@@ -26,11 +26,12 @@ class TraceMessenger(Messenger):
         return super().__enter__()
 
     def postprocess_message(self, msg):
+        name = msg.name
         nodes = self.trace.nodes
-        if msg.name in nodes:
+        if name in nodes:
             self.trace.add_node(msg)  # a repeated name: add_node decides
         else:
-            nodes[msg.name] = msg
+            nodes[name] = msg
 
     def get_trace(self, *args, **kwargs):
         """Run the wrapped function and return its Trace."""

@@ -77,20 +77,7 @@ class Trace:
     def compute_log_prob(self, site_filter=None):
         """Fill `log_prob` (scaled, masked) on every sample site (for which
         site_filter(name, site) holds, if given); errors name the site."""
-        for name, site in self.nodes.items():
-            if site.type != "sample" or site.log_prob is not None:
-                continue
-            if site_filter is not None and not site_filter(name, site):
-                continue
-            try:
-                lp = site.fn.log_prob(site.value, *site.args, **site.kwargs)
-            except ValueError as e:
-                raise ValueError(f"site '{name}': {e}") from e
-            site.unscaled_log_prob = lp
-            if site.mask is None and type(site.scale) is float and site.scale == 1.0:
-                site.log_prob = lp
-            else:
-                site.log_prob = scale_and_mask(lp, site.scale, site.mask, name)
+        _core.compute_log_probs(self.nodes, site_filter, scale_and_mask)
 
     def log_prob_sum(self, site_filter=None):
         """Sum of every sample site's log_prob (a scalar Tensor)."""

@@ -53,6 +53,7 @@ class SVI:
         kwargs.update(self.static_kwargs)
         store = get_param_store()
         tape = self._tape
+        _core.unwind_recording(tape)  # in case a Ctrl-C hit the last step's cleanup
         tape.clear()
         try:
             with _core.recording(tape):
@@ -72,6 +73,7 @@ class SVI:
                 updates.append((name, store.unconstrained(name), grad))
             self.optim.step(updates)  # the grads are views of the tape's arena
         finally:
+            _core.unwind_recording(tape)
             tape.clear()
         return loss
 
@@ -84,6 +86,7 @@ class SVI:
             with _core.recording(tape):
                 return self.loss.loss(self.model, self.guide, *args, **kwargs)
         finally:
+            _core.unwind_recording(tape)
             tape.clear()
 
     def compile(self, *args, **kwargs):

@@ -1,0 +1,192 @@
+# The effect-handler message and the loop that runs it through the handler
+# stack, compiled: every sample and param statement under a handler makes one
+# message and passes it through two or three handlers, so this is the eager
+# step's most-run Python.  csvi.handlers.runtime is the public face.
+from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
+
+
+cdef class Message:
+    """Everything a handler may know or change about one primitive call; the
+    one place its fields are defined (dict-style access `msg["value"]` works,
+    as in Pyro).
+
+    type          "sample", "param", "subsample" (a plate's indices), or the
+                  `type` of an `effectful` function
+    name          site name, unique within one run of a model or guide
+    fn            the distribution (sample), or the callable producing the value
+    args, kwargs  extra arguments to fn
+    value         the site's value; set up front for observed sites
+    is_observed   obs was given (or a handler conditioned the site)
+    scale         multiplier of log_prob (a subsampled plate's size/subsample_size,
+                  handlers.scale)
+    mask          None or a boolean array/Tensor; False entries drop out of log_prob
+    cond_indep_stack  the plates (CondIndepStackFrame) around the site, innermost first
+    infer         dict of inference hints (Pyro's `infer=`).  Keys csvi reads:
+                  "_deterministic" (set by csvi.deterministic: the site records
+                  a computed value and adds nothing to the density)
+    done          a value has been produced; later handlers must not produce another
+    stop          handlers further out do not see the message
+    log_prob      the scaled and masked log-density, filled by Trace.compute_log_prob
+    unscaled_log_prob  the same before scale and mask (what the distribution returned)
+    """
+
+    cdef public object type, name, fn, args, kwargs, value, scale, mask
+    cdef public object cond_indep_stack, infer, log_prob, unscaled_log_prob
+    cdef public bint is_observed, done, stop
+
+    def __init__(self, type, name, fn, args=(), kwargs=None, value=None, is_observed=False,
+                 infer=None):
+        self.type = type
+        self.name = name
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs if kwargs is not None else {}
+        self.value = value
+        self.is_observed = is_observed
+        self.scale = 1.0
+        self.mask = None
+        self.cond_indep_stack = ()
+        self.infer = infer if infer is not None else {}
+        self.log_prob = None
+        self.unscaled_log_prob = None
+
+    def __getitem__(self, key):
+        if key not in _MESSAGE_FIELDS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __setitem__(self, key, value):
+        if key not in _MESSAGE_FIELDS:
+            raise KeyError(f"a message has no field {key!r}; its fields are "
+                           f"{', '.join(sorted(_MESSAGE_FIELDS))}")
+        setattr(self, key, value)
+
+    def __contains__(self, key):
+        return key in _MESSAGE_FIELDS
+
+    def get(self, key, default=None):
+        return getattr(self, key) if key in _MESSAGE_FIELDS else default
+
+    def __repr__(self):
+        return f"Message(type={self.type!r}, name={self.name!r}, is_observed={self.is_observed})"
+
+
+cdef frozenset _MESSAGE_FIELDS = frozenset((
+    "type", "name", "fn", "args", "kwargs", "value", "is_observed", "scale", "mask",
+    "cond_indep_stack", "infer", "done", "stop", "log_prob", "unscaled_log_prob"))
+
+
+cdef _default_process(Message msg):
+    """What happens when no handler produced a value: draw or compute it."""
+    if msg.type == "sample":
+        fn = msg.fn
+        msg.value = fn.rsample(*msg.args) if fn.has_rsample else fn.sample(*msg.args)
+    else:
+        msg.value = msg.fn(*msg.args, **msg.kwargs)
+
+
+cpdef Message apply_stack(Message msg, list stack):
+    """Run msg through `stack`'s handlers innermost-first, produce its value,
+    then let the same handlers post-process it, outermost first (Pyro's
+    order).  Hooks a handler does not define are None and skipped."""
+    cdef Py_ssize_t n = PyList_GET_SIZE(stack)
+    cdef Py_ssize_t start = n, k
+    cdef object hook
+    while start:
+        start -= 1
+        if start >= PyList_GET_SIZE(stack):  # a hook changed the stack
+            continue
+        hook = (<object>PyList_GET_ITEM(stack, start)).process_message
+        if hook is not None:
+            hook(msg)
+            if msg.stop:
+                break
+    if msg.value is None and not msg.done:
+        _default_process(msg)
+    msg.done = True
+    for k in range(start, n):
+        if k >= PyList_GET_SIZE(stack):
+            break
+        hook = (<object>PyList_GET_ITEM(stack, k)).postprocess_message
+        if hook is not None:
+            hook(msg)
+    return msg
+
+
+def send(type, name, fn, tuple args, kwargs, value, bint is_observed, infer, list stack):
+    """A new message through `stack`; returns its value (the primitives' path)."""
+    cdef Message msg = Message.__new__(Message)
+    msg.type = type
+    msg.name = name
+    msg.fn = fn
+    msg.args = args
+    msg.kwargs = kwargs if kwargs is not None else {}
+    msg.value = value
+    msg.is_observed = is_observed
+    msg.scale = 1.0
+    msg.cond_indep_stack = ()
+    msg.infer = infer if infer is not None else {}
+    return apply_stack(msg, stack).value
+
+
+import threading as _threading
+
+
+class ThreadState(_threading.local):
+    """Per-thread effect-handler state: the active handlers, outermost first."""
+
+    def __init__(self):
+        self.stack = []
+
+
+thread_state = ThreadState()
+
+
+def sample(name, fn, *args, obs=None, infer=None, **kwargs):
+    """A random variable `name` with distribution `fn`; `obs` makes it observed.
+
+    Returns the value: `obs`, a replayed/conditioned value, or a fresh draw
+    (reparameterized when fn supports it, so gradients flow through it)."""
+    cdef list stack = thread_state.stack
+    if not stack:
+        if obs is not None:
+            return obs
+        return fn.rsample(*args) if fn.has_rsample else fn.sample(*args)
+    cdef Message msg = Message.__new__(Message)
+    msg.type = "sample"
+    msg.name = name
+    msg.fn = fn
+    msg.args = args
+    msg.kwargs = kwargs
+    msg.value = obs
+    msg.is_observed = obs is not None
+    msg.scale = 1.0
+    msg.cond_indep_stack = ()
+    msg.infer = infer if infer is not None else {}
+    return apply_stack(msg, stack).value
+
+
+def compute_log_probs(nodes, site_filter, scale_and_mask):
+    """Trace.compute_log_prob's loop: fill `log_prob` (scaled and masked by
+    `scale_and_mask`) and `unscaled_log_prob` of every sample site in the
+    dict `nodes` that has none yet and passes `site_filter` (None: all);
+    errors name the site."""
+    cdef Message site
+    for name, obj in nodes.items():
+        site = <Message?>obj
+        if site.type != "sample" or site.log_prob is not None:
+            continue
+        if site_filter is not None and not site_filter(name, site):
+            continue
+        try:
+            if site.args or site.kwargs:
+                lp = site.fn.log_prob(site.value, *site.args, **site.kwargs)
+            else:
+                lp = site.fn.log_prob(site.value)
+        except ValueError as e:
+            raise ValueError(f"site '{name}': {e}") from e
+        site.unscaled_log_prob = lp
+        if site.mask is None and type(site.scale) is float and site.scale == 1.0:
+            site.log_prob = lp
+        else:
+            site.log_prob = scale_and_mask(lp, site.scale, site.mask, name)
