@@ -10,7 +10,8 @@ cdef class Message:
     one place its fields are defined (dict-style access `msg["value"]` works,
     as in Pyro).
 
-    type          "sample", "param", "subsample" (a plate's indices), or the
+    type          "sample", "param", "subsample" (a plate's indices), "return"
+                  (a traced function's return value, site "_RETURN"), or the
                   `type` of an `effectful` function
     name          site name, unique within one run of a model or guide
     fn            the distribution (sample), or the callable producing the value
@@ -66,6 +67,16 @@ cdef class Message:
 
     def get(self, key, default=None):
         return getattr(self, key) if key in _MESSAGE_FIELDS else default
+
+    def copy(self):
+        """A shallow copy (the same value, fn and dicts), as Pyro's msg.copy()."""
+        cdef Message m = Message.__new__(Message)
+        m.type, m.name, m.fn, m.args, m.kwargs = self.type, self.name, self.fn, self.args, self.kwargs
+        m.value, m.is_observed, m.scale, m.mask = self.value, self.is_observed, self.scale, self.mask
+        m.cond_indep_stack, m.infer, m.done, m.stop = (self.cond_indep_stack, self.infer,
+                                                       self.done, self.stop)
+        m.log_prob, m.unscaled_log_prob = self.log_prob, self.unscaled_log_prob
+        return m
 
     def __repr__(self):
         return f"Message(type={self.type!r}, name={self.name!r}, is_observed={self.is_observed})"

@@ -6,6 +6,7 @@ from csvi.distributions.continuous import (
 )
 from csvi.distributions.delta import Delta
 from csvi.distributions.discrete import Bernoulli, Categorical, Poisson
+from csvi.distributions.empirical import Empirical
 from csvi.distributions.distribution import (
     Distribution, enable_validation, is_validation_enabled, validation_enabled,
 )
@@ -13,7 +14,7 @@ from csvi.distributions.unit import Unit
 from csvi.distributions.wrappers import ExpandedDistribution, Independent, MaskedDistribution
 
 __all__ = [
-    "Bernoulli", "Beta", "Categorical", "Delta", "Distribution", "ExpandedDistribution",
+    "Bernoulli", "Beta", "Categorical", "Delta", "Distribution", "Empirical", "ExpandedDistribution",
     "Exponential", "Gamma", "HalfCauchy", "HalfNormal", "Independent", "LogNormal",
     "MaskedDistribution", "Normal", "Poisson", "Uniform", "Unit", "constraints",
     "enable_validation", "is_validation_enabled", "validation_enabled",

@@ -15,8 +15,10 @@ Each handler is a Messenger: use it as a context manager
 """
 from csvi.handlers.block_messenger import BlockMessenger
 from csvi.handlers.condition_messenger import ConditionMessenger
+from csvi.handlers.escape_messenger import EscapeMessenger, NonlocalExit
 from csvi.handlers.mask_messenger import MaskMessenger
 from csvi.handlers.messenger import Messenger
+from csvi.handlers.queue import queue
 from csvi.handlers.replay_messenger import ReplayMessenger
 from csvi.handlers.scale_messenger import ScaleMessenger
 from csvi.handlers.seed_messenger import SeedMessenger
@@ -27,6 +29,7 @@ from csvi.handlers.trace_struct import Trace
 # The lower-case names users write, as in Pyro and NumPyro.
 block = BlockMessenger
 condition = ConditionMessenger
+escape = EscapeMessenger
 mask = MaskMessenger
 replay = ReplayMessenger
 scale = ScaleMessenger
@@ -34,5 +37,5 @@ seed = SeedMessenger
 substitute = SubstituteMessenger
 trace = TraceMessenger
 
-__all__ = ["Messenger", "Trace", "block", "condition", "mask", "replay", "scale", "seed",
-           "substitute", "trace"]
+__all__ = ["Messenger", "NonlocalExit", "Trace", "block", "condition", "escape", "mask",
+           "queue", "replay", "scale", "seed", "substitute", "trace"]

@@ -77,11 +77,19 @@ class Messenger:
         depth = len(stack)
         try:
             with self:
-                return self.fn(*args, **kwargs)
+                return self._run(*args, **kwargs)
         finally:
             # even a Ctrl-C between the push in __enter__ and its return
             # (when __exit__ does not run) leaves the stack as it was
             del stack[depth:]
+
+
+    def _reset(self):
+        """Forget what this handler saw of an abandoned run (handlers.queue)."""
+
+    def _run(self, *args, **kwargs):
+        """The wrapped call, inside this handler."""
+        return self.fn(*args, **kwargs)
 
 
 def _dispatcher(methods, fallback):

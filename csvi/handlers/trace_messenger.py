@@ -1,4 +1,5 @@
 """trace: record a run site by site (Pyro's `poutine.trace`)."""
+from csvi._core import Message
 from csvi.handlers.messenger import Messenger
 from csvi.handlers.trace_struct import Trace
 
@@ -6,7 +7,8 @@ __all__ = ["TraceMessenger"]
 
 
 class TraceMessenger(Messenger):
-    """Records every sample, param and subsample site of a run into a Trace.
+    """Records every sample, param and subsample site of a run into a Trace,
+    and, when it wraps a function, its return value as the site "_RETURN".
 
         >>> import csvi, csvi.distributions as dist
         >>> from csvi import handlers
@@ -32,6 +34,14 @@ class TraceMessenger(Messenger):
             self.trace.add_node(msg)  # a repeated name: add_node decides
         else:
             nodes[name] = msg
+
+    def _reset(self):
+        self.trace = Trace()
+
+    def _run(self, *args, **kwargs):
+        value = self.fn(*args, **kwargs)
+        self.trace.nodes["_RETURN"] = Message("return", "_RETURN", None, value=value)
+        return value
 
     def get_trace(self, *args, **kwargs):
         """Run the wrapped function and return its Trace."""

@@ -13,6 +13,12 @@ class Trace:
     def __init__(self):
         self.nodes = OrderedDict()
 
+    def copy(self):
+        """A new Trace with the same sites (the messages are shared)."""
+        tr = Trace()
+        tr.nodes.update(self.nodes)
+        return tr
+
     def add_node(self, msg):
         old = self.nodes.get(msg.name)
         if old is not None:

@@ -141,6 +141,8 @@ def _check_same_sites(first, again):
                              f"({list(ta.nodes)} vs {list(tb.nodes)}); its Python control "
                              "flow is not fixed, so run it eagerly (svi.step)")
         for name in ta.nodes:
+            if ta.nodes[name].type == "return":
+                continue
             sa, sb = _shape(ta.nodes[name].value), _shape(tb.nodes[name].value)
             if sa != sb:
                 raise ValueError(f"compile: site '{name}' changes shape between steps "
