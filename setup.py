@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 from Cython.Build import cythonize
+import setuptools
 from setuptools import Extension, setup
 
 numpy_dir = os.path.dirname(np.__file__)
@@ -76,4 +77,13 @@ core = Extension(
     depends=sorted(glob.glob("src_c/*.h") + glob.glob("src_c/*.def") + glob.glob("csvi/*.pxi")),
 )
 
-setup(ext_modules=cythonize([core], language_level=3, include_path=[generated]))
+# The license is set here, not in pyproject.toml, because setuptools before 77
+# rejects the SPDX string there (and from 2027 setuptools rejects the old
+# table): packaging (pip, build: setuptools >= 77) writes License-Expression,
+# an older setuptools building in place the legacy License field.
+if int(setuptools.__version__.split(".")[0]) >= 77:
+    license = {"license_expression": "MIT"}
+else:
+    license = {"license": "MIT"}
+
+setup(ext_modules=cythonize([core], language_level=3, include_path=[generated]), **license)
