@@ -33,13 +33,9 @@ cdef void *_capi_function(module, str name, str signature) except NULL:
     raise ImportError(f"csvi: scipy's {module.__name__} has no {name}({signature}...)")
 
 
-cdef int OP_MATMUL_CODE = [i for i in range(CSVI_OP_COUNT)
-                           if csvi_kernels[i].name == b"MATMUL"][0]
-
-
 cdef inline void _require_ext(int code, tuple iattr) except *:
     """Loads BLAS before the first MATMUL (attributes `iattr`) that calls it."""
-    if code == OP_MATMUL_CODE and csvi_ext.dgemm == NULL \
+    if code == OP_MATMUL and csvi_ext.dgemm == NULL \
             and csvi_matmul_uses_blas(iattr[0], iattr[1], iattr[2]):
         from scipy.linalg import cython_blas
         csvi_ext.dgemm = <csvi_dgemm_fn>_capi_function(cython_blas, "dgemm", "void (char *")

@@ -19,10 +19,10 @@ _UFUNCS = {
     "absolute": abs_,
     "tanh": tanh,
     "matmul": matmul,
-    "greater": lambda a, b: compare(OPCODES["GT"], a, b),
-    "greater_equal": lambda a, b: compare(OPCODES["GE"], a, b),
-    "less": lambda a, b: compare(OPCODES["LT"], a, b),
-    "less_equal": lambda a, b: compare(OPCODES["LE"], a, b),
+    "greater": lambda a, b: compare(OP_GT, a, b),
+    "greater_equal": lambda a, b: compare(OP_GE, a, b),
+    "less": lambda a, b: compare(OP_LT, a, b),
+    "less_equal": lambda a, b: compare(OP_LE, a, b),
 }
 
 _ARRAY_FUNCTIONS = {

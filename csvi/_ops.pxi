@@ -77,6 +77,40 @@ cdef cnp.ndarray _empty(tuple shape):
     return cnp.PyArray_EMPTY(nd, dims, cnp.NPY_DOUBLE, 0)
 
 
+cdef tuple _aux_shape(int code, tuple ins, tuple shape, tuple iattr):
+    """The shape of op `code`'s aux slot by its registry rule (csvi_aux_rule,
+    src_c/csvi_tape.h), or None for no aux slot."""
+    cdef int rule = csvi_kernels[code].aux
+    cdef int64_t size = 1, table = 1
+    if rule == CSVI_AUX_NONE:
+        return None
+    if rule == CSVI_AUX_OUT:
+        return shape
+    if rule == CSVI_AUX_PAIR:
+        return (2,) + shape
+    if rule == CSVI_AUX_LOGITS:
+        return shape if iattr is not None and iattr[0] else None
+    if rule == CSVI_AUX_IN0:
+        return (<Tensor>ins[0])._value.shape
+    for n in shape:
+        size *= n
+    while table < 2 * size:
+        table *= 2
+    return (table,)
+
+
+def op_registry():
+    """{name: (code, flags, aux rule)} of every op as C's kernel table holds
+    the src_c/*.def columns, flags and rule by their C names."""
+    rules = {CSVI_AUX_NONE: "CSVI_AUX_NONE", CSVI_AUX_OUT: "CSVI_AUX_OUT",
+             CSVI_AUX_PAIR: "CSVI_AUX_PAIR", CSVI_AUX_LOGITS: "CSVI_AUX_LOGITS",
+             CSVI_AUX_IN0: "CSVI_AUX_IN0", CSVI_AUX_SET: "CSVI_AUX_SET"}
+    return {csvi_kernels[i].name.decode(): (
+                i, "CSVI_DRAWS" if csvi_kernels[i].flags & CSVI_DRAWS else "0",
+                rules[csvi_kernels[i].aux])
+            for i in range(CSVI_OP_COUNT)}
+
+
 cdef Tensor _emit(int code, tuple ins, tuple shape, bint differentiable,
                   tuple iattr, tuple dattr, tuple aux_shape):
     """Record op `code` on inputs `ins` with an output of `shape`, run it, wrap it."""
@@ -152,9 +186,10 @@ cdef Tensor _emit(int code, tuple ins, tuple shape, bint differentiable,
 
 
 def apply(int code, tuple inputs, tuple shape, bint differentiable=True,
-          tuple iattr=None, tuple dattr=None, tuple aux_shape=None):
+          tuple iattr=None, tuple dattr=None):
     """Record one op (by code from OPCODES) on `inputs` (Tensors, arrays or
-    numbers) with an output of `shape`; returns the output Tensor.
+    numbers) with an output of `shape`, and an aux slot as its registry line
+    says; returns the output Tensor.
 
     Used by distributions and transforms; it trusts the caller for shapes, so
     check them before calling.
@@ -165,7 +200,8 @@ def apply(int code, tuple inputs, tuple shape, bint differentiable=True,
         if type(inputs[k]) is not Tensor:
             inputs = tuple([as_tensor(x) for x in inputs])
             break
-    return _emit(code, inputs, shape, differentiable, iattr, dattr, aux_shape)
+    return _emit(code, inputs, shape, differentiable, iattr, dattr,
+                 _aux_shape(code, inputs, shape, iattr))
 
 
 cpdef tuple broadcast_shapes(tuple a, tuple b):
@@ -191,15 +227,6 @@ cpdef tuple broadcast_shapes(tuple a, tuple b):
 
 # ---- elementwise ----------------------------------------------------------
 
-cdef int OP_ADD = OPCODES["ADD"], OP_SUB = OPCODES["SUB"], OP_MUL = OPCODES["MUL"]
-cdef int OP_DIV = OPCODES["DIV"], OP_POW = OPCODES["POW"], OP_NEG = OPCODES["NEG"]
-cdef int OP_POW_SCALAR = OPCODES["POW_SCALAR"], OP_WHERE = OPCODES["WHERE"]
-cdef int OP_CLIP = OPCODES["CLIP"], OP_COPY = OPCODES["COPY"], OP_DETACH = OPCODES["DETACH"]
-cdef int OP_SUM = OPCODES["SUM"], OP_LOGSUMEXP = OPCODES["LOGSUMEXP"]
-cdef int OP_TRANSPOSE = OPCODES["TRANSPOSE"], OP_GATHER = OPCODES["GATHER"]
-cdef int OP_TAKE = OPCODES["TAKE"], OP_CONCAT = OPCODES["CONCAT"], OP_MATMUL = OPCODES["MATMUL"]
-
-
 cpdef Tensor binary(int code, a, b):
     cdef Tensor x = as_tensor(a), y = as_tensor(b)
     cdef tuple shape = broadcast_shapes(x._value.shape, y._value.shape)
@@ -220,51 +247,46 @@ cpdef Tensor unary(int code, a, double p=0.0, double q=0.0):
     return _emit(code, (x,), x._value.shape, True, None, (p, q), None)
 
 
-cdef dict _UNARY = {name.lower(): OPCODES[name] for name in (
-    "NEG", "EXP", "LOG", "LOG1P", "EXPM1", "SQRT", "ABS", "SIGMOID",
-    "SOFTPLUS", "TANH", "RELU")}
-
-
 def exp(x):
     """e**x, recorded on the tape."""
-    return unary(OPCODES["EXP"], x)
+    return unary(OP_EXP, x)
 
 
 def log(x):
-    return unary(OPCODES["LOG"], x)
+    return unary(OP_LOG, x)
 
 
 def log1p(x):
-    return unary(OPCODES["LOG1P"], x)
+    return unary(OP_LOG1P, x)
 
 
 def expm1(x):
-    return unary(OPCODES["EXPM1"], x)
+    return unary(OP_EXPM1, x)
 
 
 def sqrt(x):
-    return unary(OPCODES["SQRT"], x)
+    return unary(OP_SQRT, x)
 
 
 def abs_(x):
-    return unary(OPCODES["ABS"], x)
+    return unary(OP_ABS, x)
 
 
 def sigmoid(x):
-    return unary(OPCODES["SIGMOID"], x)
+    return unary(OP_SIGMOID, x)
 
 
 def softplus(x):
     """log(1 + e**x), stable at both ends."""
-    return unary(OPCODES["SOFTPLUS"], x)
+    return unary(OP_SOFTPLUS, x)
 
 
 def tanh(x):
-    return unary(OPCODES["TANH"], x)
+    return unary(OP_TANH, x)
 
 
 def relu(x):
-    return unary(OPCODES["RELU"], x)
+    return unary(OP_RELU, x)
 
 
 def clip(x, a_min=None, a_max=None):
@@ -330,9 +352,6 @@ def sum(x, axis=None, keepdims=False):
     return _emit(OP_SUM, (t,), shape, True, (_mask(axes),), (1.0,), None)
 
 
-cdef int OP_SUM_N = OPCODES["SUM_N"]
-
-
 def sum_all(tensors):
     """The total of every element of every tensor in `tensors`, as one scalar
     (one op per eight inputs)."""
@@ -363,7 +382,8 @@ def logsumexp(x, axis=None, keepdims=False):
     cdef Tensor t = as_tensor(x)
     axes = _normalize_axes(axis, t._value.ndim, "logsumexp")
     shape = _reduced_shape(t._value.shape, axes, keepdims)
-    return _emit(OP_LOGSUMEXP, (t,), shape, True, (_mask(axes),), None, shape)
+    return _emit(OP_LOGSUMEXP, (t,), shape, True, (_mask(axes),), None,
+                 _aux_shape(OP_LOGSUMEXP, (t,), shape, None))
 
 
 # ---- shape and indexing ----------------------------------------------------
@@ -445,19 +465,15 @@ def getitem(x, key):
     return _emit(OP_GATHER, (t, _constant(positions)), positions.shape, True, None, None, None)
 
 
-cdef int OP_SUBSAMPLE = OPCODES["SUBSAMPLE"]
-
-
 def draw_subsample(int64_t size, int64_t subsample_size):
     """`subsample_size` distinct indices of range(size) drawn in O(subsample_size)
     by a recorded op (a compiled loop draws fresh ones each step).  The Tensor
     indexes csvi tensors directly and NumPy arrays as int64."""
     if not 0 <= subsample_size <= size:
         raise ValueError(f"subsample_size must be in [0, {size}], got {subsample_size}")
-    table = 1
-    while table < 2 * subsample_size:
-        table *= 2
-    cdef Tensor t = _emit(OP_SUBSAMPLE, (), (subsample_size,), False, (size,), None, (table,))
+    cdef tuple shape = (subsample_size,)
+    cdef Tensor t = _emit(OP_SUBSAMPLE, (), shape, False, (size,), None,
+                          _aux_shape(OP_SUBSAMPLE, (), shape, None))
     t._integer = True
     return t
 

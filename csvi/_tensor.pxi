@@ -188,7 +188,7 @@ cdef class Tensor:
         return self
 
     def __abs__(self):
-        return unary(OPCODES["ABS"], self)
+        return unary(OP_ABS, self)
 
     def __matmul__(self, other):
         return matmul(self, other)
@@ -197,16 +197,16 @@ cdef class Tensor:
         return matmul(other, self)
 
     def __gt__(self, other):
-        return compare(OPCODES["GT"], self, other)
+        return compare(OP_GT, self, other)
 
     def __ge__(self, other):
-        return compare(OPCODES["GE"], self, other)
+        return compare(OP_GE, self, other)
 
     def __lt__(self, other):
-        return compare(OPCODES["LT"], self, other)
+        return compare(OP_LT, self, other)
 
     def __le__(self, other):
-        return compare(OPCODES["LE"], self, other)
+        return compare(OP_LE, self, other)
 
     __hash__ = object.__hash__
 
@@ -215,34 +215,34 @@ cdef class Tensor:
 
     # ---- methods in the style of torch / numpy ------------------------------
     def exp(self):
-        return unary(OPCODES["EXP"], self)
+        return unary(OP_EXP, self)
 
     def log(self):
-        return unary(OPCODES["LOG"], self)
+        return unary(OP_LOG, self)
 
     def log1p(self):
-        return unary(OPCODES["LOG1P"], self)
+        return unary(OP_LOG1P, self)
 
     def expm1(self):
-        return unary(OPCODES["EXPM1"], self)
+        return unary(OP_EXPM1, self)
 
     def sqrt(self):
-        return unary(OPCODES["SQRT"], self)
+        return unary(OP_SQRT, self)
 
     def abs(self):
-        return unary(OPCODES["ABS"], self)
+        return unary(OP_ABS, self)
 
     def sigmoid(self):
-        return unary(OPCODES["SIGMOID"], self)
+        return unary(OP_SIGMOID, self)
 
     def tanh(self):
-        return unary(OPCODES["TANH"], self)
+        return unary(OP_TANH, self)
 
     def relu(self):
-        return unary(OPCODES["RELU"], self)
+        return unary(OP_RELU, self)
 
     def softplus(self):
-        return unary(OPCODES["SOFTPLUS"], self)
+        return unary(OP_SOFTPLUS, self)
 
     def sum(self, axis=None, keepdims=False, dtype=None, out=None, **kwargs):
         if out is not None or dtype is not None or kwargs:

@@ -60,10 +60,30 @@ typedef struct {
 
 typedef int (*csvi_kernel_fn)(csvi_tape *t, const csvi_op *op);
 
+/* An op's flags (the .def files' fourth column, or-ed). */
+enum {
+    CSVI_DRAWS = 1          /* reads the bit generator: the compiled loop runs it
+                               (and what it reads) particle by particle, in order */
+};
+
+/* The shape of an op's aux slot (the .def files' fifth column); Python
+ * allocates it by this rule (csvi/_ops.pxi, _aux_shape) and the kernels rely
+ * on it. */
+typedef enum {
+    CSVI_AUX_NONE = 0,      /* no aux slot */
+    CSVI_AUX_OUT,           /* the output's shape */
+    CSVI_AUX_PAIR,          /* (2,) + the output's shape */
+    CSVI_AUX_LOGITS,        /* the output's shape when iattr[0] = 1 (logits), else none */
+    CSVI_AUX_IN0,           /* input 0's shape */
+    CSVI_AUX_SET            /* (the least power of two >= 2 * output size,) */
+} csvi_aux_rule;
+
 typedef struct {
     csvi_kernel_fn fwd;
     csvi_kernel_fn vjp;     /* csvi_vjp_none when the op is not differentiable */
     const char *name;
+    int flags;              /* CSVI_DRAWS or 0 */
+    csvi_aux_rule aux;
 } csvi_kernel;
 
 /* Convenience accessors used by every kernel. */
@@ -88,9 +108,6 @@ int csvi_tape_assign_grads(csvi_tape *t);
 /* Reverse sweep from slot `root` seeded with ones: assigns the gradient
  * buffers, then runs the VJPs in reverse. */
 int csvi_tape_backward(csvi_tape *t, int32_t root);
-/* Whether op code `code` draws from the bit generator: by convention the
- * draws are named <FAMILY>_RS, plus SUBSAMPLE. */
-int csvi_op_draws(int32_t code);
 /* Whether two slots have the same shape (not merely the same size). */
 int csvi_slot_same_shape(const csvi_slot *a, const csvi_slot *b);
 

@@ -27,7 +27,7 @@ static int mark_particle_dims(csvi_program *p) {
     for (int32_t i = 0; i < t->n_ops; i++) {
         const csvi_op *op = &t->ops[i];
         producer[op->out] = i;
-        int b = csvi_op_draws(op->code);
+        int b = (csvi_kernels[op->code].flags & CSVI_DRAWS);
         for (int k = 0; k < op->n_in; k++) b |= p->batched[op->in[k]];
         if (!b) continue;
         p->batched[op->out] = 1;
@@ -35,7 +35,7 @@ static int mark_particle_dims(csvi_program *p) {
     }
     for (int32_t i = t->n_ops - 1; i >= 0; i--) {
         const csvi_op *op = &t->ops[i];
-        if (csvi_op_draws(op->code)) p->draw_phase[i] = 1;
+        if ((csvi_kernels[op->code].flags & CSVI_DRAWS)) p->draw_phase[i] = 1;
         if (!p->draw_phase[i]) continue;
         for (int k = 0; k < op->n_in; k++)
             if (producer[op->in[k]] >= 0) p->draw_phase[producer[op->in[k]]] = 1;

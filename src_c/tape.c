@@ -5,7 +5,7 @@
 #include "csvi_parallel.h"
 
 const csvi_kernel csvi_kernels[CSVI_OP_COUNT] = {
-#define CSVI_OP(name, fwd, vjp) [CSVI_OP_##name] = {fwd, vjp, #name},
+#define CSVI_OP(name, fwd, vjp, flags, aux) [CSVI_OP_##name] = {fwd, vjp, #name, flags, aux},
 #include "ops.def"
 #include "distributions.def"
 #include "transforms.def"
@@ -17,12 +17,6 @@ int csvi_slot_same_shape(const csvi_slot *a, const csvi_slot *b) {
     for (int d = 0; d < a->ndim; d++)
         if (a->shape[d] != b->shape[d]) return 0;
     return 1;
-}
-
-int csvi_op_draws(int32_t code) {
-    const char *name = csvi_kernels[code].name;
-    const size_t n = strlen(name);
-    return (n > 3 && strcmp(name + n - 3, "_RS") == 0) || strcmp(name, "SUBSAMPLE") == 0;
 }
 
 int csvi_vjp_none(csvi_tape *t, const csvi_op *op) {

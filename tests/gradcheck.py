@@ -2,7 +2,8 @@
 
     from gradcheck import numerical_grad, assert_grads_match
 
-`numerical_grad(f, x, eps)` is central differences of a scalar NumPy function.
+`numerical_grad(f, x, eps)` is central differences of a scalar NumPy function
+(steps relative to |x| with `relative=True`).
 `assert_grads_match(fn, inputs)` runs `fn` on Tensors, back-propagates a random
 projection of its output (so the whole vector-Jacobian product is checked, not
 just the gradient of a sum) and compares every input's `.grad` with central
@@ -13,23 +14,25 @@ import numpy as np
 import csvi
 
 
-def numerical_grad(f, x, eps=1e-6):
+def numerical_grad(f, x, eps=1e-6, relative=False):
     """Central-difference gradient of the scalar function `f` at the array `x`.
 
     `f` gets a float64 array of x's shape (perturbed in place: copy it if you
-    keep it) and returns a number.
+    keep it) and returns a number.  The step is eps, or eps * max(1, |x_i|)
+    with `relative` (for inputs of any magnitude).
     """
     x = np.array(x, dtype=np.float64)
     grad = np.zeros_like(x)
     flat, gflat = x.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):
         old = flat[i]
-        flat[i] = old + eps
+        step = eps * max(1.0, abs(old)) if relative else eps
+        flat[i] = old + step
         f_plus = float(f(x))
-        flat[i] = old - eps
+        flat[i] = old - step
         f_minus = float(f(x))
         flat[i] = old
-        gflat[i] = (f_plus - f_minus) / (2.0 * eps)
+        gflat[i] = (f_plus - f_minus) / (2.0 * step)
     return grad
 
 

@@ -5,91 +5,11 @@ import pytest
 
 import csvi
 import csvi.distributions as dist
-from csvi import constraints
 from csvi.infer import SVI, Trace_ELBO
 from csvi.optim import Adam, ClippedAdam
-
-COIN = np.array([1.0] * 6 + [0.0] * 4)
-
-
-def coin_loop(data):
-    f = csvi.sample("f", dist.Beta(10.0, 10.0))
-    for i in range(len(data)):
-        csvi.sample(f"obs_{i}", dist.Bernoulli(f), obs=data[i])
-
-
-def coin_plate(data):
-    f = csvi.sample("f", dist.Beta(10.0, 10.0))
-    with csvi.plate("data", len(data)):
-        csvi.sample("obs", dist.Bernoulli(f), obs=data)
-
-
-def coin_guide(data):
-    a = csvi.param("a", 15.0, constraint=constraints.positive)
-    b = csvi.param("b", 15.0, constraint=constraints.positive)
-    csvi.sample("f", dist.Beta(a, b))
-
-
-def logreg(x, y, subsample_size=None):
-    w = csvi.sample("w", dist.Normal(np.zeros(x.shape[1]), 1.0).to_event(1))
-    b = csvi.sample("b", dist.Normal(0.0, 1.0))
-    with csvi.plate("data", x.shape[0], subsample_size=subsample_size) as idx:
-        xb = x if subsample_size is None else x[idx]
-        yb = y if subsample_size is None else y[idx]
-        csvi.sample("y", dist.Bernoulli(logits=xb @ w + b), obs=yb)
-
-
-def logreg_guide(x, y, subsample_size=None):
-    d = x.shape[1]
-    w_loc = csvi.param("w_loc", np.zeros(d))
-    w_scale = csvi.param("w_scale", np.full(d, 0.1), constraint=constraints.positive)
-    csvi.sample("w", dist.Normal(w_loc, w_scale).to_event(1))
-    csvi.sample("b", dist.Normal(csvi.param("b_loc", 0.0),
-                                 csvi.param("b_scale", 0.1, constraint=constraints.positive)))
-
-
-def eight_schools(y, sigma):
-    mu = csvi.sample("mu", dist.Normal(0.0, 5.0))
-    tau = csvi.sample("tau", dist.HalfCauchy(5.0))
-    with csvi.plate("schools", len(y)):
-        theta = csvi.sample("theta", dist.Normal(mu, tau))
-        csvi.sample("obs", dist.Normal(theta, sigma), obs=y)
-
-
-def eight_schools_guide(y, sigma):
-    csvi.sample("mu", dist.Normal(csvi.param("mu_loc", 0.0),
-                                  csvi.param("mu_scale", 1.0, constraint=constraints.positive)))
-    csvi.sample("tau", dist.LogNormal(csvi.param("tau_loc", 0.0),
-                                      csvi.param("tau_scale", 1.0,
-                                                 constraint=constraints.positive)))
-    with csvi.plate("schools", len(y)):
-        csvi.sample("theta", dist.Normal(
-            csvi.param("theta_loc", np.zeros(len(y))),
-            csvi.param("theta_scale", np.ones(len(y)), constraint=constraints.positive)))
-
-
-def mixture(x):
-    z = csvi.sample("z", dist.Bernoulli(0.3))
-    csvi.sample("x", dist.Normal(3.0 * z - 1.0, 1.0), obs=x)
-
-
-def mixture_guide(x):
-    csvi.sample("z", dist.Bernoulli(csvi.param("q", 0.5, constraint=constraints.unit_interval)))
-
-
-def linear_gaussian(y):
-    """A param matrix times a latent vector: with particles, the particle
-    mat-vec path with gradients into both operands."""
-    w = csvi.param("W", np.arange(6.0).reshape(3, 2) / 6.0)
-    z = csvi.sample("z", dist.Normal(np.zeros(2), 1.0).to_event(1))
-    csvi.sample("y", dist.Normal(w @ z, 0.5).to_event(1), obs=y)
-
-
-def linear_gaussian_guide(y):
-    loc = csvi.param("z_loc", np.zeros(2))
-    scale = csvi.param("z_scale", np.ones(2), constraint=constraints.positive)
-    csvi.sample("z", dist.Normal(loc, scale).to_event(1))
-
+from models import (COIN, coin, coin_guide, coin_loop, eight_schools, eight_schools_guide,
+                    linear_gaussian, linear_gaussian_guide, logreg, logreg_guide, mixture,
+                    mixture_guide)
 
 def logreg_data(n, d=5):
     rng = np.random.default_rng(0)
@@ -119,7 +39,7 @@ X, Y = logreg_data(200)
 XS, YS = logreg_data(5000)
 CASES = {
     "coin_loop": (coin_loop, coin_guide, (COIN,)),
-    "coin_plate": (coin_plate, coin_guide, (COIN,)),
+    "coin_plate": (coin, coin_guide, (COIN,)),
     "logreg": (logreg, logreg_guide, (X, Y)),
     "logreg_subsample": (logreg, logreg_guide, (csvi.as_tensor(XS), csvi.as_tensor(YS), 50)),
     "eight_schools": (eight_schools, eight_schools_guide,
@@ -294,7 +214,7 @@ def _rss_bytes():
 
 def test_memory_stays_flat_over_a_million_steps():
     csvi.clear_param_store()
-    svi = SVI(coin_plate, coin_guide, Adam({"lr": 0.0005}), Trace_ELBO())
+    svi = SVI(coin, coin_guide, Adam({"lr": 0.0005}), Trace_ELBO())
     compiled = svi.compile(COIN)
     compiled.run(10_000)
     before = _rss_bytes()

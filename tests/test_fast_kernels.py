@@ -21,6 +21,7 @@ from csvi import _core
 from csvi.infer import SVI, Trace_ELBO
 from csvi.optim import Adam
 from gradcheck import assert_grads_match
+from models import logreg, logreg_guide
 
 SIZES = [0, 1, 3, 7, 8, 9, 1000, 100_003]
 EXTREMES = [np.inf, -np.inf, 1e300, -1e300, 745.0, -745.0, 709.0, -709.0, 40.0, -40.0,
@@ -253,22 +254,6 @@ def test_sum(n):
 
 # ---- the same bits everywhere --------------------------------------------------
 
-def logreg_model(x, y):
-    w = csvi.sample("w", dist.Normal(np.zeros(x.shape[1]), 1.0).to_event(1))
-    b = csvi.sample("b", dist.Normal(0.0, 1.0))
-    with csvi.plate("data", x.shape[0]):
-        csvi.sample("y", dist.Bernoulli(logits=x @ w + b), obs=y)
-
-
-def logreg_guide(x, y):
-    d = x.shape[1]
-    w_loc = csvi.param("w_loc", np.zeros(d))
-    w_scale = csvi.param("w_scale", np.full(d, 0.1), constraint=csvi.constraints.positive)
-    csvi.sample("w", dist.Normal(w_loc, w_scale).to_event(1))
-    csvi.sample("b", dist.Normal(csvi.param("b_loc", 0.0),
-                                 csvi.param("b_scale", 0.1, constraint=csvi.constraints.positive)))
-
-
 def logreg_data(n=10_000, d=20):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, d))
@@ -279,7 +264,7 @@ def logreg_data(n=10_000, d=20):
 def run_logreg(steps, compiled):
     csvi.clear_param_store()
     csvi.set_rng_seed(0)
-    svi = SVI(logreg_model, logreg_guide, Adam({"lr": 0.01}), Trace_ELBO())
+    svi = SVI(logreg, logreg_guide, Adam({"lr": 0.01}), Trace_ELBO())
     x, y = logreg_data()
     if compiled:
         losses = svi.compile(x, y).run(steps)

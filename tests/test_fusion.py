@@ -13,7 +13,7 @@ import csvi.distributions as dist
 from csvi.infer import SVI, Trace_ELBO
 from csvi.infer.compiled import CompiledSVI
 from csvi.optim import SGD, Adam
-from test_fast_kernels import logreg_guide, logreg_model
+from models import logreg, logreg_guide
 
 FUSED = "BERNOULLI_LOGITS_SUM"
 
@@ -99,7 +99,7 @@ def run(n, particles, how, steps=15):
     y = (rng.random(n) < sp.expit(x @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.5)).astype(float)
     csvi.clear_param_store()
     csvi.set_rng_seed(7)
-    svi = SVI(logreg_model, logreg_guide, Adam({"lr": 0.05}), Trace_ELBO(num_particles=particles))
+    svi = SVI(logreg, logreg_guide, Adam({"lr": 0.05}), Trace_ELBO(num_particles=particles))
     if how == "eager":
         losses = np.array([svi.step(x, y) for _ in range(steps)])
     else:

@@ -6,13 +6,9 @@ from scipy import stats
 import csvi
 import csvi.distributions as dist
 from csvi import constraints, handlers
+from models import two_site
 
 pytestmark = pytest.mark.usefixtures("fresh_store")
-
-
-def two_site_model(x=None):
-    z = csvi.sample("z", dist.Normal(0.0, 1.0))
-    return csvi.sample("x", dist.Normal(z, 2.0), obs=x)
 
 
 def test_primitives_without_handlers_draw_and_return_obs():
@@ -22,7 +18,7 @@ def test_primitives_without_handlers_draw_and_return_obs():
 
 
 def test_trace_records_sites_and_log_prob_sum():
-    tr = handlers.trace(two_site_model).get_trace(1.5)
+    tr = handlers.trace(two_site).get_trace(1.5)
     assert list(tr.nodes) == ["z", "x", "_RETURN"]  # as Pyro, the return value too
     z = tr.nodes["z"]["value"].item()
     assert tr.nodes["x"]["is_observed"] and not tr.nodes["z"]["is_observed"]
@@ -43,14 +39,14 @@ def test_duplicate_site_names_raise_naming_the_site():
 
 
 def test_replay_reuses_latent_values_but_not_observations():
-    guide_tr = handlers.trace(two_site_model).get_trace(0.0)
-    model_tr = handlers.trace(handlers.replay(two_site_model, trace=guide_tr)).get_trace(7.0)
+    guide_tr = handlers.trace(two_site).get_trace(0.0)
+    model_tr = handlers.trace(handlers.replay(two_site, trace=guide_tr)).get_trace(7.0)
     assert model_tr.nodes["z"]["value"].item() == guide_tr.nodes["z"]["value"].item()
     assert model_tr.nodes["x"]["value"] == 7.0
 
 
 def test_condition_observes_named_sites():
-    tr = handlers.trace(handlers.condition(two_site_model, data={"z": 0.25})).get_trace(1.0)
+    tr = handlers.trace(handlers.condition(two_site, data={"z": 0.25})).get_trace(1.0)
     assert tr.nodes["z"]["is_observed"]
     assert float(tr.nodes["z"]["value"]) == 0.25
     assert tr.nodes["x"]["fn"].loc.item() == 0.25
@@ -84,11 +80,11 @@ def test_block_hides_and_exposes():
 
 
 def test_scale_multiplies_log_prob():
-    tr = handlers.trace(handlers.scale(two_site_model, scale=3.0)).get_trace(1.0)
-    plain = handlers.trace(handlers.replay(two_site_model, trace=tr)).get_trace(1.0)
+    tr = handlers.trace(handlers.scale(two_site, scale=3.0)).get_trace(1.0)
+    plain = handlers.trace(handlers.replay(two_site, trace=tr)).get_trace(1.0)
     assert tr.log_prob_sum().item() == pytest.approx(3.0 * plain.log_prob_sum().item())
     with pytest.raises(ValueError, match="positive"):
-        handlers.scale(two_site_model, scale=-1.0)
+        handlers.scale(two_site, scale=-1.0)
 
 
 def test_mask_drops_masked_entries():
@@ -104,21 +100,21 @@ def test_mask_drops_masked_entries():
 
 
 def test_seed_makes_draws_reproducible_and_restores_the_generator():
-    a = handlers.seed(two_site_model, rng_seed=3)
+    a = handlers.seed(two_site, rng_seed=3)
     tr1 = handlers.trace(a).get_trace()
-    tr2 = handlers.trace(handlers.seed(two_site_model, rng_seed=3)).get_trace()
+    tr2 = handlers.trace(handlers.seed(two_site, rng_seed=3)).get_trace()
     assert tr1.nodes["z"]["value"].item() == tr2.nodes["z"]["value"].item()
     csvi.set_rng_seed(5)
     first = csvi.sample("z", dist.Normal(0.0, 1.0)).item()
     csvi.set_rng_seed(5)
-    handlers.seed(two_site_model, rng_seed=3)()
+    handlers.seed(two_site, rng_seed=3)()
     assert csvi.sample("z", dist.Normal(0.0, 1.0)).item() == first
 
 
 def test_nested_handlers_as_context_managers():
     with handlers.trace() as tracer:
         with handlers.scale(scale=2.0):
-            two_site_model(0.5)
+            two_site(0.5)
     assert tracer.trace.nodes["x"]["scale"] == 2.0
 
 

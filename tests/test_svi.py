@@ -1,5 +1,6 @@
 """SVI end to end: conjugate models against their exact posteriors, the ELBO's
 gradient estimators against exact gradients, and error handling."""
+import functools
 import math
 
 import numpy as np
@@ -11,6 +12,8 @@ import csvi.distributions as dist
 from csvi import constraints
 from csvi.infer import SVI, Trace_ELBO
 from csvi.optim import Adam, ClippedAdam
+
+import models
 
 pytestmark = pytest.mark.usefixtures("fresh_store")
 
@@ -29,20 +32,9 @@ def averaged_params(svi, steps, tail, names, *args):
 
 
 def test_beta_bernoulli_coin_posterior():
-    data = np.array([1.0] * 6 + [0.0] * 4)
-
-    def model(data):
-        f = csvi.sample("f", dist.Beta(10.0, 10.0))
-        with csvi.plate("data", len(data)):
-            csvi.sample("obs", dist.Bernoulli(f), obs=data)
-
-    def guide(data):
-        a = csvi.param("a", 15.0, constraint=constraints.positive)
-        b = csvi.param("b", 15.0, constraint=constraints.positive)
-        csvi.sample("f", dist.Beta(a, b))
-
-    svi = SVI(model, guide, ClippedAdam({"lr": 0.02, "lrd": 0.9995}), Trace_ELBO())
-    p = averaged_params(svi, 6000, 2000, ["a", "b"], data)
+    svi = SVI(models.coin, models.coin_guide, ClippedAdam({"lr": 0.02, "lrd": 0.9995}),
+              Trace_ELBO())
+    p = averaged_params(svi, 6000, 2000, ["a", "b"], models.COIN)
     a, b = float(p["a"]), float(p["b"])
     exact = stats.beta(16, 14)
     assert a / (a + b) == pytest.approx(exact.mean(), rel=0.02)
@@ -113,15 +105,9 @@ def mean_gradient(model, guide, names, draws, *args):
 
 
 def test_score_function_gradient_matches_exact_elbo_gradient():
-    x, p_prior = 1.2, 0.3
-
-    def model(x):
-        z = csvi.sample("z", dist.Bernoulli(p_prior))
-        csvi.sample("x", dist.Normal(3.0 * z - 1.0, 1.0), obs=x)
-
-    def guide(x):
-        q = csvi.param("q", 0.6, constraint=constraints.unit_interval)
-        csvi.sample("z", dist.Bernoulli(q))
+    x, p_prior = 1.2, 0.3  # models.mixture's prior
+    model = models.mixture
+    guide = functools.partial(models.mixture_guide, q_init=0.6)
 
     def exact_loss(theta):
         q = special.expit(theta)

@@ -256,14 +256,10 @@ class Beta(Family):
     arg_constraints = {"concentration1": _positive, "concentration0": _positive}
     support = constraints.unit_interval
     has_rsample = True
-    _lp_op = OP_BETA_LP
+    _lp_op, _rs_op = OP_BETA_LP, OP_BETA_RS
 
     def __init__(self, concentration1, concentration0, validate_args=None):
         self._set_params(validate_args, ("concentration1", concentration1), ("concentration0", concentration0))
-
-    def _draw(self, shape, reparameterized):
-        # aux keeps log X and log Y of the two Gamma draws behind X / (X + Y)
-        return apply(OP_BETA_RS, self._params, shape, reparameterized, None, None, (2,) + shape)
 
     @property
     def mean(self):

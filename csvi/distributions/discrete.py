@@ -68,7 +68,6 @@ class Bernoulli(Family):
             self._param = p = astensor(logits)
             self._params = (p,)
             self._iattr = _LOGITS
-            self._lp_aux = True  # e^-|logits|, kept for the VJP's sigmoid
             if v and _real.first_violation(p) >= 0:
                 raise bad_arg("Bernoulli", "logits", p, _real)
         self._batch_shape = p.shape

@@ -245,15 +245,12 @@ class Distribution:
 class Family(Distribution):
     """A family whose two C ops take its parameters `_params` in order:
     log_prob records `_lp_op` on (value, *_params), a draw records `_rs_op` on
-    `_params` (with an aux slot of the draw's shape for the noise when
-    reparameterized).  `_iattr` selects a parameterization (probs/logits);
-    `_lp_aux` gives log_prob's op an aux slot of the value's shape (a partial
-    result its VJP reuses)."""
+    `_params` (each op's aux slot, if any, as its src_c/*.def line says).
+    `_iattr` selects a parameterization (probs/logits)."""
 
     _lp_op = _rs_op = -1
     _params = ()
     _iattr = None
-    _lp_aux = False
 
     def _set_params(self, validate_args, *named):
         """Keep each (name, value) as a Tensor attribute, in order, with the
@@ -282,10 +279,7 @@ class Family(Distribution):
         shape = value.shape
         if shape != self._batch_shape:
             shape = self._value_shape(shape)
-        return apply(self._lp_op, (value,) + self._params, shape, True, self._iattr, None,
-                     shape if self._lp_aux else None)
+        return apply(self._lp_op, (value,) + self._params, shape, True, self._iattr)
 
     def _draw(self, shape, reparameterized):
-        aux = shape if self.has_rsample else None
-        return apply(self._rs_op, self._params, shape, reparameterized, self._iattr, None,
-                     aux)
+        return apply(self._rs_op, self._params, shape, reparameterized, self._iattr)
