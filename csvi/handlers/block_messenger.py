@@ -17,7 +17,7 @@ class BlockMessenger(Messenger):
         ...     csvi.sample("a", dist.Normal(0.0, 1.0))
         ...     csvi.sample("b", dist.Normal(0.0, 1.0))
         >>> list(handlers.trace(handlers.block(model, hide=["a"])).get_trace().nodes)
-        ['b']
+        ['b', '_RETURN']
     """
 
     def __init__(self, fn=None, hide_fn=None, expose_fn=None, hide_all=True, expose_all=False,

@@ -12,9 +12,10 @@ class ReplayMessenger(Messenger):
         >>> from csvi import handlers
         >>> def model():
         ...     return csvi.sample("z", dist.Normal(0.0, 1.0))
-        >>> guide_tr = handlers.trace(handlers.condition(model, data={"z": 0.25})).get_trace()
-        >>> float(handlers.replay(model, trace=guide_tr)())
-        0.25
+        >>> guide_tr = handlers.trace(handlers.seed(model, rng_seed=0)).get_trace()
+        >>> z = handlers.replay(model, trace=guide_tr)()
+        >>> float(z) == float(guide_tr.nodes["z"]["value"])
+        True
     """
 
     def __init__(self, fn=None, trace=None):

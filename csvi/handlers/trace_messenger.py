@@ -16,7 +16,7 @@ class TraceMessenger(Messenger):
         ...     csvi.sample("z", dist.Normal(0.0, 1.0))
         >>> tr = handlers.trace(handlers.seed(model, rng_seed=0)).get_trace()
         >>> list(tr.nodes), tr.nodes["z"]["type"]
-        (['z'], 'sample')
+        (['z', '_RETURN'], 'sample')
     """
 
     def __init__(self, fn=None):
