@@ -26,6 +26,8 @@ _UFUNCS = {
     "greater_equal": lambda a, b: compare(OPCODES["GE"], a, b),
     "less": lambda a, b: compare(OPCODES["LT"], a, b),
     "less_equal": lambda a, b: compare(OPCODES["LE"], a, b),
+    "equal": equal,
+    "not_equal": not_equal,
 }
 
 

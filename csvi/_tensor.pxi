@@ -245,7 +245,9 @@ cdef class Tensor:
             return NotImplemented
         return not_equal(self, other)
 
-    __hash__ = object.__hash__
+    def __hash__(self):
+        # by identity, as torch: == is elementwise, so Tensors key dicts as objects
+        return object.__hash__(self)
 
     def __getitem__(self, key):
         return index(self, key)
