@@ -961,10 +961,10 @@ cdef Tensor _take_in_key(Tensor t, tuple key):
     first (the Tensor's dim kept whole), then a TAKE along the Tensor's dim,
     whose result dims go where NumPy puts them: in place when the Tensor and
     the ints are adjacent in the key, else first."""
-    where = [k for k, e in enumerate(key) if isinstance(e, Tensor)]
-    if len(where) > 1:
-        raise TypeError(f"csvi: at most one tensor may appear in an index, got {len(where)}")
-    p = where[0]
+    found = [k for k, e in enumerate(key) if isinstance(e, Tensor)]
+    if len(found) > 1:
+        raise TypeError(f"csvi: at most one tensor may appear in an index, got {len(found)}")
+    p = found[0]
     cdef Tensor idx = key[p]
     cdef Tensor base, moved, out
     if idx._mask:
