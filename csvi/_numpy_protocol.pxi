@@ -192,7 +192,10 @@ class DataArray(np.ndarray):
     discrete draw) records a gather on the tape, so `X[idx]` is replayed with
     fresh indices by a compiled loop.  Indexing integer data gives an integer
     Tensor.  Values derived from it by NumPy stay DataArrays (scalars stay
-    scalars)."""
+    scalars).  C-contiguous float64 data is gathered from in place; other
+    data is converted to float64 each time it is indexed so (once for a
+    compiled program; in an eager loop, pass csvi.as_tensor(data) to convert
+    it once)."""
 
     def __getitem__(self, key):
         if isinstance(key, Tensor) or (type(key) is tuple and _has_tensor(key)):
