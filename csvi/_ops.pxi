@@ -553,3 +553,463 @@ def matmul(a, b):
     shape = batch + (() if a_vec else (n,)) + (() if b_vec else (m,))
     iattr = (n, k, m, 1 if a_vec else 2, 1 if b_vec else 2, len(batch))
     return _emit(OP_MATMUL, (x, y), shape, True, iattr, None, None)
+
+
+# ---- torch- and NumPy-style functions (Tensor methods, numpy.* on Tensors) --
+
+
+
+cdef int _one_axis(object axis, int ndim, str what) except -1:
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{what}: axis must be an int, got {axis!r}")
+    cdef int a = int(axis) + ndim if axis < 0 else int(axis)
+    if not 0 <= a < ndim:
+        raise ValueError(f"{what}: axis {axis} is out of range for a tensor with {ndim} dims")
+    return a
+
+
+cdef Tensor _reshaped(Tensor t, tuple shape):
+    """t in `shape` (one COPY op), or t itself when the shape is already that."""
+    if t._value.shape == shape:
+        return t
+    return _emit(OP_COPY, (t,), shape, True, None, None, None)
+
+
+cdef Tensor _permuted(Tensor t, list perm):
+    """transpose(t, perm), or t itself for the identity."""
+    if perm == list(range(len(perm))):
+        return t
+    return transpose(t, perm)
+
+
+def squeeze(x, axis=None):
+    """numpy.squeeze: drop size-1 dims (all, or those in `axis`, which must have size 1)."""
+    cdef Tensor t = as_tensor(x)
+    shape = t._value.shape
+    if axis is None:
+        axes = tuple(d for d in range(len(shape)) if shape[d] == 1)
+    else:
+        axes = _normalize_axes(axis, len(shape), "squeeze")
+        for a in axes:
+            if shape[a] != 1:
+                raise ValueError(f"squeeze: axis {a} of shape {shape} has size {shape[a]}, "
+                                 "not 1")
+    return _reshaped(t, tuple(shape[d] for d in range(len(shape)) if d not in axes))
+
+
+def expand_dims(x, axis):
+    """numpy.expand_dims (torch's unsqueeze): new size-1 dims at `axis` (an int
+    or a tuple), counted in the result's dims."""
+    cdef Tensor t = as_tensor(x)
+    shape = t._value.shape
+    n = len(shape) + (1 if isinstance(axis, (int, np.integer)) else len(tuple(axis)))
+    axes = _normalize_axes(axis, n, "expand_dims")
+    rest = iter(shape)
+    return _reshaped(t, tuple(1 if d in axes else next(rest) for d in range(n)))
+
+
+def expand(x, *sizes):
+    """torch's Tensor.expand: broadcast to `sizes`, where -1 keeps a dim and
+    extra sizes add dims on the left; the gradient sums back."""
+    cdef Tensor t = as_tensor(x)
+    if len(sizes) == 1 and not isinstance(sizes[0], (int, np.integer)):
+        sizes = tuple(sizes[0])
+    shape = t._value.shape
+    lead = len(sizes) - len(shape)
+    if lead < 0:
+        raise ValueError(f"expand: {len(sizes)} sizes {tuple(sizes)} for a tensor of shape "
+                         f"{shape} (give a size per dim, -1 to keep one)")
+    new = []
+    for d, s in enumerate(sizes):
+        s = int(s)
+        old = shape[d - lead] if d >= lead else None
+        if old is not None and s == -1:
+            new.append(old)
+        elif s >= 0 and (old is None or old == s or old == 1):
+            new.append(s)
+        else:
+            what = (f"dim {d} of size {old}" if old is not None else f"new leading dim {d}")
+            raise ValueError(f"expand: cannot expand {what} of shape {shape} to size {s} "
+                             f"(sizes {tuple(sizes)}; only size-1 dims expand, -1 keeps a dim)")
+    new = tuple(new)
+    if new == shape:
+        return t
+    return _emit(OP_DIST_EXPAND, (t,), new, True, None, None, None)
+
+
+def broadcast_to(x, shape):
+    """numpy.broadcast_to, as a copy whose gradient sums back."""
+    cdef Tensor t = as_tensor(x)
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    try:
+        ok = len(shape) >= t._value.ndim and broadcast_shapes(t._value.shape, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"broadcast_to: a tensor of shape {t._value.shape} cannot be "
+                         f"broadcast to shape {shape}")
+    return expand(t, *shape)
+
+
+def _extreme(int code, str what, x, axis, keepdims):
+    cdef Tensor t = as_tensor(x)
+    axes = _normalize_axes(axis, t._value.ndim, what)
+    for a in axes:
+        if t._value.shape[a] == 0:
+            raise ValueError(f"{what}: cannot reduce over axis {a} of size 0 (shape "
+                             f"{t._value.shape}): the {what} of nothing is undefined")
+    shape = _reduced_shape(t._value.shape, axes, keepdims)
+    return _emit(code, (t,), shape, True, (_mask(axes),), None,
+                 _aux_shape(code, (t,), shape, None))
+
+
+def amax(x, axis=None, keepdims=False):
+    """numpy.max over `axis`; NaN propagates.  The gradient goes to the
+    maximum, split evenly among ties (torch.amax's subgradient)."""
+    return _extreme(OP_MAX, "max", x, axis, keepdims)
+
+
+def amin(x, axis=None, keepdims=False):
+    """numpy.min over `axis`; NaN propagates.  The gradient goes to the
+    minimum, split evenly among ties (torch.amin's subgradient)."""
+    return _extreme(OP_MIN, "min", x, axis, keepdims)
+
+
+def _scan(int code, str what, x, axis):
+    cdef Tensor t = as_tensor(x)
+    if axis is None:
+        t = _reshaped(t, (t._value.size,))
+        ax = 0
+    else:
+        ax = _one_axis(axis, t._value.ndim, what)
+    return _emit(code, (t,), t._value.shape, True, (ax,), None, None)
+
+
+def cumsum(x, axis=None):
+    """numpy.cumsum: running sum along `axis` (None: of the flattened tensor)."""
+    return _scan(OP_CUMSUM, "cumsum", x, axis)
+
+
+def cumprod(x, axis=None):
+    """numpy.cumprod: running product along `axis` (None: flattened).  Its
+    gradient is exact with zeros and negative values (no division)."""
+    return _scan(OP_CUMPROD, "cumprod", x, axis)
+
+
+def var(x, axis=None, ddof=0, keepdims=False):
+    """numpy.var: the mean squared deviation from the mean over `axis`, divided
+    by count - ddof."""
+    cdef Tensor t = as_tensor(x)
+    axes = _normalize_axes(axis, t._value.ndim, "var")
+    count = 1
+    for a in axes:
+        count *= t._value.shape[a]
+    if count - ddof <= 0:
+        raise ValueError(f"var: {count} elements over axis {axis!r} of shape "
+                         f"{t._value.shape} leave no degrees of freedom with ddof={ddof}")
+    d = t - mean(t, axes, True)
+    shape = _reduced_shape(t._value.shape, axes, keepdims)
+    return _emit(OP_SUM, (binary(OP_MUL, d, d),), shape, True, (_mask(axes),),
+                 (1.0 / (count - ddof),), None)
+
+
+def std(x, axis=None, ddof=0, keepdims=False):
+    """numpy.std: sqrt(var(x, axis, ddof))."""
+    return sqrt(var(x, axis, ddof, keepdims))
+
+
+def tril(x, k=0):
+    """numpy.tril: zeros above diagonal k of the last two dims (the gradient
+    is zero there too)."""
+    return _triangle(x, k, True)
+
+
+def triu(x, k=0):
+    """numpy.triu: zeros below diagonal k of the last two dims."""
+    return _triangle(x, k, False)
+
+
+def _triangle(x, k, bint lower):
+    cdef Tensor t = as_tensor(x)
+    shape = t._value.shape
+    if len(shape) < 2:
+        raise ValueError(f"{'tril' if lower else 'triu'}: needs at least 2 dims, got shape "
+                         f"{shape}")
+    below = np.tri(shape[-2], shape[-1], int(k) if lower else int(k) - 1, dtype=np.float64)
+    keep = below if lower else 1.0 - below
+    return where(keep, t, 0.0)
+
+
+def diag(v, k=0):
+    """numpy.diag: the k-th diagonal of a matrix, or a matrix with a vector on
+    its k-th diagonal."""
+    cdef Tensor t = as_tensor(v)
+    k = int(k)
+    if t._value.ndim == 2:
+        positions = np.ascontiguousarray(np.diag(_flat_positions(t._value.shape), k))
+        return _emit(OP_GATHER, (t, _constant(positions)), positions.shape, True, None, None,
+                     None)
+    if t._value.ndim != 1:
+        raise ValueError(f"diag: input must be 1-d or 2-d, got shape {t._value.shape}")
+    n = t._value.shape[0]
+    on = np.diag(np.ones(n), k)
+    positions = np.diag(np.arange(n, dtype=np.float64), k)
+    picked = _emit(OP_GATHER, (t, _constant(positions)), positions.shape, True, None, None,
+                   None) if n else _constant(positions)
+    return where(on, picked, 0.0)
+
+
+def pad(x, pad_width, mode="constant", constant_values=0):
+    """numpy.pad for the modes that copy values: 'constant' (with number
+    constant_values), 'edge', 'reflect', 'symmetric', 'wrap'.  One gather
+    (plus a where for the constant); the gradient flows to the copied values."""
+    cdef Tensor t = as_tensor(x)
+    if isinstance(constant_values, Tensor):
+        raise TypeError("pad: constant_values must be numbers, not a tensor")
+    shape = t._value.shape
+    if mode in ("edge", "reflect", "symmetric", "wrap"):
+        if t._value.size == 0:
+            raise ValueError(f"pad: mode {mode!r} needs a nonempty tensor, got shape {shape}")
+        positions = np.pad(_flat_positions(shape), pad_width, mode=mode)
+        return _emit(OP_GATHER, (t, _constant(positions)), positions.shape, True, None, None,
+                     None)
+    if mode != "constant":
+        raise ValueError(f"pad: mode {mode!r} is not supported on tensors; use 'constant', "
+                         "'edge', 'reflect', 'symmetric' or 'wrap'")
+    inside = np.pad(np.ones(shape), pad_width, mode="constant", constant_values=0.0)
+    filler = np.pad(np.zeros(shape), pad_width, mode="constant",
+                    constant_values=constant_values)
+    if t._value.size == 0:
+        return _constant(filler)
+    positions = np.pad(_flat_positions(shape), pad_width, mode="constant", constant_values=0.0)
+    picked = _emit(OP_GATHER, (t, _constant(positions)), positions.shape, True, None, None, None)
+    return where(inside, picked, filler)
+
+
+def dot(a, b):
+    """numpy.dot for operands of at most 2 dims (a product when one is 0-d)."""
+    cdef Tensor x = as_tensor(a), y = as_tensor(b)
+    if x._value.ndim == 0 or y._value.ndim == 0:
+        return binary(OP_MUL, x, y)
+    if x._value.ndim > 2 or y._value.ndim > 2:
+        raise ValueError(f"dot: shapes {x._value.shape} and {y._value.shape}: operands of "
+                         "more than 2 dims are not supported; use matmul or einsum")
+    return matmul(x, y)
+
+
+cpdef Tensor equal(a, b):
+    """a == b elementwise as a 0/1 mask (no gradient): (a >= b) * (a <= b)."""
+    cdef Tensor out = binary(OP_MUL, compare(OP_GE, a, b), compare(OP_LE, a, b))
+    out._mask = True
+    return out
+
+
+cpdef Tensor not_equal(a, b):
+    """a != b elementwise as a 0/1 mask (true where either is NaN)."""
+    cdef Tensor out = binary(OP_SUB, 1.0, equal(a, b))
+    out._mask = True
+    return out
+
+
+# ---- einsum -----------------------------------------------------------------
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def einsum(subscripts, *operands):
+    """numpy.einsum in its explicit form ('ij,jk->ik', '...' allowed) for one
+    to three operands.  A letter repeated in one operand takes a diagonal;
+    letters no one else needs are summed at once; then operands are contracted
+    left to right, by one matmul when letters are summed between them and by a
+    broadcast product otherwise.  Sizes of 1 broadcast, as in NumPy."""
+    if not isinstance(subscripts, str):
+        raise TypeError("einsum: only the subscripts-string form is supported, e.g. "
+                        "einsum('ij,jk->ik', a, b)")
+    spec = subscripts.replace(" ", "")
+    if spec.count("->") != 1:
+        raise ValueError(f"einsum: only the explicit form with one '->' is supported (e.g. "
+                         f"'ij,jk->ik'), got {subscripts!r}")
+    lhs, rhs = spec.split("->")
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum: {subscripts!r} names {len(terms)} operands, got "
+                         f"{len(operands)}")
+    if not 1 <= len(terms) <= 3:
+        raise ValueError(f"einsum: 1 to 3 operands are supported, got {len(terms)}")
+    ts = [as_tensor(o) for o in operands]
+    # '...' becomes letters for the leading dims, right-aligned across operands
+    spare = [c for c in _LETTERS if c not in spec]
+    n_ell = []
+    for k, term in enumerate(terms):
+        shape = (<Tensor>ts[k])._value.shape
+        explicit = term.replace("...", "", 1)
+        if not all(c in _LETTERS for c in explicit):
+            raise ValueError(f"einsum: operand {k}'s subscripts {term!r} must be ASCII "
+                             "letters and at most one '...'")
+        extra = len(shape) - len(explicit)
+        if extra < 0 or (extra > 0 and "..." not in term):
+            raise ValueError(f"einsum: operand {k} has shape {shape}, which does not match "
+                             f"its subscripts {term!r}")
+        n_ell.append(extra)
+    ne = max(n_ell)
+    ell = "".join(spare[:ne])
+    terms = [term.replace("...", ell[ne - e:]) for term, e in zip(terms, n_ell)]
+    if rhs.count("...") > 1 or (ne and "..." not in rhs):
+        raise ValueError(f"einsum: {subscripts!r}: the output must have one '...' when the "
+                         "inputs use it")
+    rhs = rhs.replace("...", ell)
+    sizes = {}
+    for k, term in enumerate(terms):
+        for c, n in zip(term, (<Tensor>ts[k])._value.shape):
+            if sizes.get(c, 1) not in (1, n) and n != 1:
+                raise ValueError(f"einsum: subscript {c!r} has sizes {sizes[c]} and {n} "
+                                 f"in {subscripts!r}")
+            if sizes.get(c, 1) == 1:
+                sizes[c] = n
+    if len(set(rhs)) != len(rhs) or any(c not in sizes for c in rhs):
+        raise ValueError(f"einsum: the output subscripts {rhs!r} must be distinct letters "
+                         "that appear in the inputs")
+    for k in range(len(ts)):
+        needed = set(rhs).union(*[terms[j] for j in range(len(ts)) if j != k])
+        ts[k], terms[k] = _einsum_prepare(ts[k], terms[k], needed)
+    acc, acc_term = ts[0], terms[0]
+    for k in range(1, len(ts)):
+        needed = set(rhs).union(*terms[k + 1:])
+        acc, acc_term = _einsum_pair(acc, acc_term, ts[k], terms[k], needed)
+    acc, acc_term = _einsum_prepare(acc, acc_term, set(rhs))
+    return _permuted(acc, [acc_term.index(c) for c in rhs])
+
+
+cdef tuple _einsum_prepare(Tensor t, str term, set needed):
+    """(t, term) with repeated letters reduced to their diagonal and letters
+    outside `needed` summed out."""
+    if len(set(term)) < len(term):
+        unique = "".join(dict.fromkeys(term))
+        for c in unique:
+            if len({n for d, n in zip(term, t._value.shape) if d == c}) > 1:
+                raise ValueError(f"einsum: the repeated subscript {c!r} of {term!r} has "
+                                 f"different sizes in shape {t._value.shape}")
+        positions = np.ascontiguousarray(np.einsum(f"{term}->{unique}",
+                                                   _flat_positions(t._value.shape)))
+        t = _emit(OP_GATHER, (t, _constant(positions)), positions.shape, True, None, None, None)
+        term = unique
+    drop = tuple(d for d, c in enumerate(term) if c not in needed)
+    if drop:
+        t = sum(t, drop)
+        term = "".join(c for c in term if c in needed)
+    return t, term
+
+
+cdef tuple _einsum_pair(Tensor a, str ta, Tensor b, str tb, set needed):
+    """a and b contracted over the letters they share that `needed` lacks."""
+    cdef Tensor out
+    a, ta = _einsum_prepare(a, ta, needed | set(tb))
+    b, tb = _einsum_prepare(b, tb, needed | set(ta))
+    sa = dict(zip(ta, a._value.shape))
+    sb = dict(zip(tb, b._value.shape))
+    # a summed letter of size 1 on one side: sum each side alone (a broadcast)
+    for c in [c for c in ta if c in tb and c not in needed and sa[c] != sb[c]]:
+        a, ta = _einsum_prepare(a, ta, set(ta) - {c})
+        b, tb = _einsum_prepare(b, tb, set(tb) - {c})
+    sa = dict(zip(ta, a._value.shape))
+    sb = dict(zip(tb, b._value.shape))
+    batch = [c for c in ta if c in tb and c in needed]
+    summed = [c for c in ta if c in tb and c not in needed]
+    a_only = [c for c in ta if c not in tb]
+    b_only = [c for c in tb if c not in ta]
+    if not summed:
+        order = batch + a_only + b_only
+        return binary(OP_MUL, _einsum_arrange(a, ta, order), _einsum_arrange(b, tb, order)), \
+            "".join(order)
+    m = n = kk = 1
+    for c in a_only:
+        m *= sa[c]
+    for c in b_only:
+        n *= sb[c]
+    for c in summed:
+        kk *= sa[c]
+    a2 = _reshaped(_permuted(a, [ta.index(c) for c in batch + a_only + summed]),
+                   tuple(sa[c] for c in batch) + (m, kk))
+    b2 = _reshaped(_permuted(b, [tb.index(c) for c in batch + summed + b_only]),
+                   tuple(sb[c] for c in batch) + (kk, n))
+    out = matmul(a2, b2)
+    shape = out._value.shape[:-2] + tuple(sa[c] for c in a_only) + tuple(sb[c] for c in b_only)
+    return _reshaped(out, shape), "".join(batch + a_only + b_only)
+
+
+cdef Tensor _einsum_arrange(Tensor t, str term, list order):
+    """t with its letters in `order`, size-1 dims for the letters it lacks."""
+    present = [c for c in order if c in term]
+    t = _permuted(t, [term.index(c) for c in present])
+    shape = t._value.shape
+    return _reshaped(t, tuple(shape[present.index(c)] if c in term else 1 for c in order))
+
+
+# ---- indexing with a tensor among other indices ------------------------------
+
+cdef bint _has_tensor(tuple key):
+    for k in key:
+        if isinstance(k, Tensor):
+            return True
+    return False
+
+
+def index(x, key):
+    """x[key] with NumPy's rules.  A Tensor in the key picks entries along its
+    dim at run time (one TAKE, replayed with fresh indices by a compiled loop);
+    it may stand with ints, slices, None and Ellipsis.  Indexing an integer
+    Tensor gives an integer Tensor."""
+    cdef Tensor t = as_tensor(x)
+    cdef Tensor out
+    if type(key) is tuple and _has_tensor(key):
+        out = _take_in_key(t, key)
+    else:
+        out = getitem(t, key)
+    if t._integer:
+        out._integer = True
+    return out
+
+
+cdef Tensor _take_in_key(Tensor t, tuple key):
+    """t[key] for a key with one Tensor among basic indices: the basic part
+    first (the Tensor's dim kept whole), then a TAKE along the Tensor's dim,
+    whose result dims go where NumPy puts them: in place when the Tensor and
+    the ints are adjacent in the key, else first."""
+    found = [k for k, e in enumerate(key) if isinstance(e, Tensor)]
+    if len(found) > 1:
+        raise TypeError(f"csvi: at most one tensor may appear in an index, got {len(found)}")
+    p = found[0]
+    cdef Tensor idx = key[p]
+    cdef Tensor base, moved, out
+    if idx._mask:
+        raise TypeError("csvi: a boolean mask tensor must be the only index")
+    advanced = [p]
+    for k, e in enumerate(key):
+        if isinstance(e, (bool, np.bool_)) or not (
+                e is None or e is Ellipsis or isinstance(e, (slice, int, np.integer, Tensor))):
+            raise TypeError(f"csvi: a tensor index can be combined with ints, slices, None "
+                            f"and ... only, got {type(e).__name__} {e!r}")
+        if isinstance(e, (int, np.integer)):
+            advanced.append(k)
+    consumed = len([e for e in key if e is not None and e is not Ellipsis])
+    before = 0
+    for e in key[:p]:
+        if e is Ellipsis:
+            before += t._value.ndim - consumed
+        elif e is None or isinstance(e, slice):
+            before += 1
+    rest = key[:p] + (slice(None),) + key[p + 1:]
+    if all(e is Ellipsis or e == slice(None) for e in rest):
+        base = t
+    else:
+        base = getitem(t, rest)
+    nb = base._value.ndim
+    moved = _permuted(base, [before] + [d for d in range(nb) if d != before])
+    shape = idx._value.shape + moved._value.shape[1:]
+    out = _emit(OP_TAKE, (moved, idx.detach()), shape, True, None, None, None)
+    advanced.sort()
+    if before == 0 or advanced != list(range(advanced[0], advanced[-1] + 1)):
+        return out
+    k = idx._value.ndim
+    return _permuted(out, list(range(k, k + before)) + list(range(k))
+                     + list(range(k + before, k + nb - 1)))

@@ -3,9 +3,15 @@
 cdef class Tensor:
     """A float64 array whose ops are recorded on a tape and differentiated in C.
 
-    Arithmetic, `@`, NumPy ufuncs (`np.exp(t)`) and a few NumPy functions
-    (`np.sum`, `np.stack`, ...) on Tensors give Tensors.  Data stays NumPy:
-    `.numpy()` returns a copy of the value.
+    Arithmetic, `@`, comparisons, NumPy ufuncs (`np.exp(t)`) and the NumPy
+    functions csvi can differentiate (`np.sum`, `np.einsum`, `np.cumsum`, ...,
+    see _numpy_protocol.pxi) on Tensors give Tensors, and so do the torch-style
+    methods tutorials call (`.sum(d)`, `.unsqueeze(d)`, `.expand`, `.long()`,
+    ...), with torch's semantics.  `.numpy()` returns a copy of the value.
+
+    An integer Tensor (`.long()`, a plate's subsample, a Categorical draw)
+    holds whole numbers in float64 like any other; NumPy sees it as int64, so
+    it indexes NumPy arrays, and `.item()` gives an int.
     """
     cdef object _value
     cdef Tape _tape
@@ -42,7 +48,7 @@ cdef class Tensor:
 
     @property
     def dtype(self):
-        return self._value.dtype
+        return _INT64 if self._integer else self._value.dtype
 
     @property
     def is_leaf(self):
@@ -69,9 +75,10 @@ cdef class Tensor:
                 "Use csvi.where/np.where for data-dependent choices, or run eager.")
 
     def numpy(self):
-        """A copy of the value as a NumPy array (off the tape)."""
+        """A copy of the value as a NumPy array (off the tape); int64 for an
+        integer Tensor."""
         self._check_not_freezing("Tensor.numpy()")
-        return self._value.copy()
+        return self._value.astype(np.int64) if self._integer else self._value.copy()
 
     def __array__(self, dtype=None, copy=None):
         self._check_not_freezing("np.asarray(tensor) (e.g. indexing a NumPy array with a "
@@ -81,23 +88,31 @@ cdef class Tensor:
         return self._value.astype(dtype) if dtype is not None else self._value.copy()
 
     def item(self):
+        """The value of a one-element tensor as a Python float (int for an
+        integer Tensor)."""
         self._check_not_freezing("Tensor.item()")
+        return self._scalar("item()")
+
+    cdef object _scalar(self, str what):
         if self._value.size != 1:
-            raise ValueError(f"item(): the tensor has {self._value.size} elements, not 1")
-        return float(self._value.reshape(-1)[0])
+            raise ValueError(f"{what}: the tensor has {self._value.size} elements, not 1")
+        v = float(self._value.reshape(-1)[0])
+        return int(v) if self._integer else v
 
     def tolist(self):
         self._check_not_freezing("Tensor.tolist()")
-        return self._value.tolist()
+        return self.numpy().tolist()
 
     def __float__(self):
-        return self.item()
+        return float(self.item())
 
     def __int__(self):
         return int(self.item())
 
     def __index__(self):
-        v = self.item()
+        self._check_not_freezing("using a tensor as an index of a Python sequence or a "
+                                 "NumPy array (index csvi.as_tensor(data) instead)")
+        v = float(self._scalar("__index__"))
         if v != int(v):
             raise TypeError(f"a tensor with value {v} cannot be used as an index")
         return int(v)
@@ -110,8 +125,20 @@ cdef class Tensor:
         return bool(self._value.reshape(-1)[0])
 
     def __repr__(self):
-        body = np.array2string(self._value, separator=", ", prefix="tensor(")
+        value = self._value.astype(np.int64) if self._integer else self._value
+        body = np.array2string(value, separator=", ", prefix="tensor(")
         return f"tensor({body}{', requires_grad=True' if self.requires_grad else ''})"
+
+    def __format__(self, spec):
+        """As torch: a 0-d tensor formats as its number (`f"{loss:.3f}"`).
+        Formatting makes a string, not a decision, so it is allowed while a
+        step is compiled (it shows the traced step's value)."""
+        if self._value.ndim == 0:
+            return format(self._scalar("format"), spec)
+        if not spec:
+            return repr(self)
+        raise TypeError(f"format spec {spec!r} needs a 0-d tensor, got shape "
+                        f"{self._value.shape}; format its elements (t.tolist()) instead")
 
     def __reduce__(self):
         return (Tensor, (self._value.copy(), self.requires_grad))
@@ -208,10 +235,22 @@ cdef class Tensor:
     def __le__(self, other):
         return compare(OP_LE, self, other)
 
-    __hash__ = object.__hash__
+    def __eq__(self, other):
+        if not _comparable(other):
+            return NotImplemented
+        return equal(self, other)
+
+    def __ne__(self, other):
+        if not _comparable(other):
+            return NotImplemented
+        return not_equal(self, other)
+
+    def __hash__(self):
+        # by identity, as torch: == is elementwise, so Tensors key dicts as objects
+        return object.__hash__(self)
 
     def __getitem__(self, key):
-        return getitem(self, key)
+        return index(self, key)
 
     # ---- methods in the style of torch / numpy ------------------------------
     def exp(self):
@@ -244,15 +283,85 @@ cdef class Tensor:
     def softplus(self):
         return unary(OP_SOFTPLUS, self)
 
-    def sum(self, axis=None, keepdims=False, dtype=None, out=None, **kwargs):
-        if out is not None or dtype is not None or kwargs:
-            raise TypeError("Tensor.sum: only axis and keepdims are supported")
-        return sum(self, axis, keepdims)
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None, *, dim=None, keepdim=None):
+        """Sum over `axis` (or torch's `dim`), like numpy.sum and torch.sum."""
+        if out is not None or dtype is not None:
+            raise TypeError("Tensor.sum: only axis/dim and keepdims/keepdim are supported")
+        return sum(self, _dim(axis, dim, "sum"), _keep(keepdims, keepdim, "sum"))
 
-    def mean(self, axis=None, keepdims=False, dtype=None, out=None, **kwargs):
-        if out is not None or dtype is not None or kwargs:
-            raise TypeError("Tensor.mean: only axis and keepdims are supported")
-        return mean(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None, *, dim=None, keepdim=None):
+        """Mean over `axis` (or torch's `dim`), like numpy.mean and torch.mean."""
+        if out is not None or dtype is not None:
+            raise TypeError("Tensor.mean: only axis/dim and keepdims/keepdim are supported")
+        return mean(self, _dim(axis, dim, "mean"), _keep(keepdims, keepdim, "mean"))
+
+    def cumsum(self, axis=None, *, dim=None):
+        """Running sum along `axis` (torch's `dim`); None flattens, as numpy."""
+        return cumsum(self, _dim(axis, dim, "cumsum"))
+
+    def cumprod(self, axis=None, *, dim=None):
+        """Running product along `axis` (torch's `dim`); None flattens, as numpy."""
+        return cumprod(self, _dim(axis, dim, "cumprod"))
+
+    def pow(self, exponent):
+        return power(self, exponent)
+
+    def squeeze(self, dim=None):
+        """torch's squeeze: drop size-1 dims, all or those among `dim` (an int
+        or a tuple); a named dim whose size is not 1 is kept (numpy.squeeze
+        raises instead)."""
+        if dim is None:
+            return squeeze(self)
+        dims = _normalize_axes(dim, self._value.ndim, "squeeze")
+        return squeeze(self, tuple(d for d in dims if self._value.shape[d] == 1))
+
+    def unsqueeze(self, dim):
+        """A new size-1 dim at `dim` (in [-ndim - 1, ndim]), as torch."""
+        return expand_dims(self, dim)
+
+    def view(self, *shape):
+        """torch's view: reshape (the data is copied; gradients flow back)."""
+        return reshape(self, *shape)
+
+    def expand(self, *sizes):
+        """torch's expand: broadcast to `sizes`, -1 keeping a dim; new dims on the left."""
+        return expand(self, *sizes)
+
+    def t(self):
+        """torch's t(): a matrix transposed; 0-d and 1-d tensors as they are."""
+        if self._value.ndim > 2:
+            raise ValueError(f"t(): expects a tensor with at most 2 dims, got shape "
+                             f"{self._value.shape}; use .transpose(...) or .T")
+        return self if self._value.ndim < 2 else transpose(self)
+
+    def clone(self):
+        """A copy, recorded (gradients flow back through it)."""
+        cdef Tensor out = _emit(OP_COPY, (self,), self._value.shape, True, None, None, None)
+        out._integer = self._integer
+        out._mask = self._mask
+        return out
+
+    def long(self):
+        """Values rounded toward zero, as an integer Tensor (no gradient)."""
+        if self._integer:
+            return self
+        cdef Tensor out = _emit(OP_TRUNC, (self,), self._value.shape, False, None, None, None)
+        out._integer = True
+        return out
+
+    def float(self):
+        """The same values as a float Tensor (a no-op unless integer)."""
+        if not self._integer:
+            return self
+        return _emit(OP_DETACH, (self,), self._value.shape, False, None, None, None)
+
+    def new_zeros(self, *size):
+        """A constant Tensor of zeros of `size` (ints or one tuple)."""
+        return Tensor(np.zeros(_size_arg(size, "new_zeros")))
+
+    def new_ones(self, *size):
+        """A constant Tensor of ones of `size` (ints or one tuple)."""
+        return Tensor(np.ones(_size_arg(size, "new_ones")))
 
     def logsumexp(self, axis=None, keepdims=False):
         return logsumexp(self, axis, keepdims)
@@ -284,8 +393,55 @@ cdef class Tensor:
     def __array_function__(self, func, types, args, kwargs):
         fn = _ARRAY_FUNCTIONS.get(func)
         if fn is None:
-            return NotImplemented
+            raise TypeError(
+                f"csvi: {getattr(func, '__module__', 'numpy')}.{func.__name__} is not "
+                "supported on csvi Tensors (csvi implements the NumPy functions it can "
+                "differentiate); for a plain array without gradient, call it on t.numpy()")
         return fn(*args, **kwargs)
+
+
+cdef object _INT64 = np.dtype(np.int64)
+
+
+cdef object _dim(object axis, object dim, str what):
+    """`axis` (NumPy) or `dim` (torch), not both."""
+    if dim is None:
+        return axis
+    if axis is not None:
+        raise TypeError(f"Tensor.{what}: pass axis or dim, not both")
+    return dim
+
+
+cdef bint _keep(object keepdims, object keepdim, str what) except -1:
+    if keepdim is None:
+        return bool(keepdims)
+    if keepdims:
+        raise TypeError(f"Tensor.{what}: pass keepdims or keepdim, not both")
+    return bool(keepdim)
+
+
+cdef tuple _size_arg(tuple size, str what):
+    """torch's size arguments: ints, or one tuple/list of ints."""
+    if len(size) == 1 and not isinstance(size[0], (int, np.integer)):
+        size = tuple(size[0])
+    for d in size:
+        if not isinstance(d, (int, np.integer)) or d < 0:
+            raise ValueError(f"Tensor.{what}: sizes must be nonnegative ints, got {size!r}")
+    return tuple(int(d) for d in size)
+
+
+cdef bint _comparable(object other):
+    """`t == other` is elementwise for numbers, arrays and Tensors; anything
+    else (None, a string) falls back to identity, as in torch."""
+    return isinstance(other, (Tensor, int, float, np.ndarray, np.generic, list, tuple))
+
+
+def mark_integer(Tensor t):
+    """Flags `t`, which holds whole numbers (a Categorical draw), as an integer
+    Tensor: NumPy sees int64 (so it indexes NumPy arrays) and `.item()` gives
+    an int.  Returns t."""
+    t._integer = True
+    return t
 
 
 def tensor(data, requires_grad=False):

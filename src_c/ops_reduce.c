@@ -1,6 +1,7 @@
 /* Reductions over a set of axes: iattr[0] is a bitmask of reduced input axes.
  * The output is walked as the input shape with size-1 (stride-0) reduced dims,
- * whether or not the output slot keeps those dims. */
+ * whether or not the output slot keeps those dims.  Also the scans along one
+ * axis (cumulative sum and product; iattr[0] is the axis). */
 #include <math.h>
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
@@ -131,5 +132,129 @@ int csvi_sum_n_vjp(csvi_tape *t, const csvi_op *op) {
         const csvi_slot *x = CSVI_IN(t, op, k);
         if (x->grad) add_to_all(x->grad, g, x->size);
     }
+    return CSVI_OK;
+}
+
+/* MAX and MIN over axes; the aux slot (output's shape) counts the elements
+ * equal to the extreme.  NaN propagates, as in numpy.max.  The VJP splits g
+ * evenly among tied elements (torch.amax's subgradient): any convex
+ * combination of the ties is a subgradient, and the even split is the one
+ * that does not depend on the order of the elements. */
+static int extreme_fwd(csvi_tape *t, const csvi_op *op, int is_max) {
+    const csvi_slot *x = CSVI_IN(t, op, 0);
+    csvi_slot *y = CSVI_OUT(t, op);
+    double *yd = y->data, *cnt = CSVI_AUX(t, op)->data;
+    const double *xd = x->data;
+    csvi_iter it;
+    reduce_iter(&it, x, op->iattr[0]);
+    for (int64_t i = 0; i < y->size; i++) {
+        yd[i] = is_max ? -INFINITY : INFINITY;
+        cnt[i] = 0.0;
+    }
+    /* once NaN, a slot stays NaN: every comparison with it is false */
+    if (is_max)
+        CSVI_ITER_LOOP(&it, { if (!isnan(yd[o0]) && !(xd[o1] <= yd[o0])) yd[o0] = xd[o1]; });
+    else
+        CSVI_ITER_LOOP(&it, { if (!isnan(yd[o0]) && !(xd[o1] >= yd[o0])) yd[o0] = xd[o1]; });
+    CSVI_ITER_LOOP(&it, { cnt[o0] += xd[o1] == yd[o0]; });
+    return CSVI_OK;
+}
+
+static int extreme_vjp(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *x = CSVI_IN(t, op, 0);
+    double *gx = x->grad;
+    const double *g = CSVI_OUT(t, op)->grad, *yd = CSVI_OUT(t, op)->data;
+    const double *xd = x->data, *cnt = CSVI_AUX(t, op)->data;
+    if (!gx) return CSVI_OK;
+    csvi_iter it;
+    reduce_iter(&it, x, op->iattr[0]);
+    /* x == y implies cnt >= 1 */
+    CSVI_ITER_LOOP(&it, { if (xd[o1] == yd[o0]) gx[o1] += g[o0] / cnt[o0]; });
+    return CSVI_OK;
+}
+
+int csvi_max_fwd(csvi_tape *t, const csvi_op *op) { return extreme_fwd(t, op, 1); }
+int csvi_max_vjp(csvi_tape *t, const csvi_op *op) { return extreme_vjp(t, op); }
+int csvi_min_fwd(csvi_tape *t, const csvi_op *op) { return extreme_fwd(t, op, 0); }
+int csvi_min_vjp(csvi_tape *t, const csvi_op *op) { return extreme_vjp(t, op); }
+
+/* Scans along axis iattr[0] (CUMSUM, CUMPROD): the shape seen as
+ * (outer, n, inner), element (o, j, i) at (o * n + j) * inner + i. */
+static void scan_geometry(const csvi_slot *x, int64_t axis, int64_t *outer, int64_t *n,
+                          int64_t *inner) {
+    *outer = 1;
+    *inner = 1;
+    for (int d = 0; d < axis; d++) *outer *= x->shape[d];
+    for (int d = (int)axis + 1; d < x->ndim; d++) *inner *= x->shape[d];
+    *n = x->shape[axis];
+}
+
+/* y[j] = y[j-1] (+ or *) x[j], added in order as numpy.cumsum does; the
+ * inner loop runs over contiguous i. */
+static int scan_fwd(csvi_tape *t, const csvi_op *op, int product) {
+    const csvi_slot *x = CSVI_IN(t, op, 0);
+    double *y = CSVI_OUT(t, op)->data;
+    int64_t outer, n, inner;
+    scan_geometry(x, op->iattr[0], &outer, &n, &inner);
+    if (n == 0 || inner == 0) return CSVI_OK;
+    for (int64_t o = 0; o < outer; o++) {
+        const double *xs = x->data + o * n * inner;
+        double *ys = y + o * n * inner;
+        for (int64_t i = 0; i < inner; i++) ys[i] = xs[i];
+        for (int64_t j = 1; j < n; j++) {
+            const double *prev = ys + (j - 1) * inner, *xj = xs + j * inner;
+            double *yj = ys + j * inner;
+            if (product)
+                for (int64_t i = 0; i < inner; i++) yj[i] = prev[i] * xj[i];
+            else
+                for (int64_t i = 0; i < inner; i++) yj[i] = prev[i] + xj[i];
+        }
+    }
+    return CSVI_OK;
+}
+
+int csvi_cumsum_fwd(csvi_tape *t, const csvi_op *op) { return scan_fwd(t, op, 0); }
+int csvi_cumprod_fwd(csvi_tape *t, const csvi_op *op) { return scan_fwd(t, op, 1); }
+
+/* gx[j] += sum over k >= j of g[k]: a reverse running sum per (o, i). */
+int csvi_cumsum_vjp(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *x = CSVI_IN(t, op, 0);
+    const double *g = CSVI_OUT(t, op)->grad;
+    double *gx = x->grad;
+    if (!gx) return CSVI_OK;
+    int64_t outer, n, inner;
+    scan_geometry(x, op->iattr[0], &outer, &n, &inner);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const int64_t base = o * n * inner + i;
+            double acc = 0.0;
+            for (int64_t j = n - 1; j >= 0; j--) {
+                acc += g[base + j * inner];
+                gx[base + j * inner] += acc;
+            }
+        }
+    return CSVI_OK;
+}
+
+/* d y[k] / d x[j] = prod of x[m] for m <= k, m != j (k >= j), so
+ *   gx[j] = y[j-1] * S[j],  S[j] = g[j] + x[j+1] * S[j+1]  (y[-1] = 1),
+ * a reverse recurrence with no division: exact with zeros and signs. */
+int csvi_cumprod_vjp(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *x = CSVI_IN(t, op, 0);
+    const double *g = CSVI_OUT(t, op)->grad, *y = CSVI_OUT(t, op)->data, *xd = x->data;
+    double *gx = x->grad;
+    if (!gx) return CSVI_OK;
+    int64_t outer, n, inner;
+    scan_geometry(x, op->iattr[0], &outer, &n, &inner);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const int64_t base = o * n * inner + i;
+            double s = 0.0;
+            for (int64_t j = n - 1; j >= 0; j--) {
+                const int64_t k = base + j * inner;
+                s = (j < n - 1 ? xd[k + inner] * s : 0.0) + g[k];
+                gx[k] += (j > 0 ? y[k - inner] : 1.0) * s;
+            }
+        }
     return CSVI_OK;
 }

@@ -123,3 +123,13 @@ int csvi_copy_vjp(csvi_tape *t, const csvi_op *op) {
     for (int64_t i = 0; i < n; i++) gx[i] += g[i];
     return CSVI_OK;
 }
+
+/* TRUNC (Tensor.long()): round toward zero, as a cast to an integer type
+ * does; piecewise constant, so no gradient. */
+int csvi_trunc_fwd(csvi_tape *t, const csvi_op *op) {
+    const double *x = CSVI_IN(t, op, 0)->data;
+    double *y = CSVI_OUT(t, op)->data;
+    const int64_t n = CSVI_OUT(t, op)->size;
+    for (int64_t i = 0; i < n; i++) y[i] = trunc(x[i]);
+    return CSVI_OK;
+}

@@ -134,13 +134,6 @@ def test_python_control_flow_on_a_traced_value_is_refused():
         svi.step(COIN)  # eager still works
 
 
-def test_numpy_data_indexed_by_plate_indices_is_refused_with_advice():
-    model, guide, _ = CASES["logreg_subsample"]
-    svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO())
-    with pytest.raises(RuntimeError, match="as_tensor"):
-        svi.compile(XS, YS, 50)
-
-
 @pytest.mark.parametrize("particles", [1, 3])
 def test_site_whose_shape_changes_between_steps_is_refused(particles):
     rng = np.random.default_rng(0)

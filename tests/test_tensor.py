@@ -8,7 +8,7 @@ import pytest
 
 import csvi
 from csvi import _core
-from gradcheck import numerical_grad
+from gradcheck import assert_grads_match, numerical_grad
 
 
 @pytest.fixture(autouse=True)
@@ -357,11 +357,12 @@ def test_ufunc_methods_and_kwargs_unsupported():
         np.exp(x, out=np.zeros(2))
 
 
-@pytest.mark.parametrize("fn", [np.cumsum, np.prod, np.max, np.sort, np.diff],
+@pytest.mark.parametrize("fn", [np.prod, np.sort, np.diff, np.argmax, np.linalg.inv],
                          ids=lambda f: f.__name__)
-def test_unsupported_numpy_function(fn):
-    with pytest.raises(TypeError, match=fn.__name__):
-        fn(csvi.tensor([1.0, 2.0]))
+def test_unsupported_numpy_function_names_it_and_the_way_out(fn):
+    with pytest.raises(TypeError, match=rf"numpy(\.linalg)?\.{fn.__name__} is not supported"
+                                        r".*t\.numpy\(\)"):
+        fn(csvi.tensor([[1.0, 2.0], [3.0, 4.0]]))
 
 
 def test_reusing_a_tensor_from_a_freed_graph_raises():
@@ -373,3 +374,206 @@ def test_reusing_a_tensor_from_a_freed_graph_raises():
     z = y.detach() * 3.0 + x  # as a constant it is fine
     z.backward()
     assert x.grad == 2.0 + 1.0
+
+
+# ---- torch-style methods ------------------------------------------------------------
+
+X3 = np.arange(1.0, 7.0).reshape(2, 1, 3) / 3.0
+
+
+def test_squeeze_and_unsqueeze_follow_torch():
+    t = csvi.tensor(X3)
+    assert t.squeeze(1).shape == (2, 3) and t.squeeze(-2).shape == (2, 3)
+    assert t.squeeze(0).shape == (2, 1, 3)  # not size 1: a no-op, as torch
+    assert t.squeeze().shape == (2, 3) and t.squeeze((0, 1)).shape == (2, 3)
+    assert t.unsqueeze(0).shape == (1, 2, 1, 3) and t.unsqueeze(-1).shape == (2, 1, 3, 1)
+    assert t.unsqueeze(3).shape == (2, 1, 3, 1)
+    with pytest.raises(ValueError, match="out of range"):
+        t.unsqueeze(5)
+    np.testing.assert_array_equal(t.unsqueeze(2).numpy(), X3[:, :, None, :])
+
+
+def test_view_reshape_t_and_T():
+    t = csvi.tensor(X3)
+    np.testing.assert_array_equal(t.view(3, 2).numpy(), X3.reshape(3, 2))
+    np.testing.assert_array_equal(t.view((-1,)).numpy(), X3.reshape(-1))
+    np.testing.assert_array_equal(t.reshape(6).numpy(), X3.reshape(6))
+    m = t.view(2, 3)
+    np.testing.assert_array_equal(m.t().numpy(), X3.reshape(2, 3).T)
+    np.testing.assert_array_equal(m.T.numpy(), X3.reshape(2, 3).T)
+    v = csvi.tensor([1.0, 2.0])
+    assert v.t() is v
+    with pytest.raises(ValueError, match="at most 2 dims"):
+        t.t()
+
+
+def test_sum_and_mean_take_torch_dims():
+    t = csvi.tensor(X3)
+    np.testing.assert_allclose(t.sum(2).numpy(), X3.sum(2))
+    np.testing.assert_allclose(t.sum(dim=0, keepdim=True).numpy(), X3.sum(0, keepdims=True))
+    np.testing.assert_allclose(t.mean(-1).numpy(), X3.mean(-1))
+    np.testing.assert_allclose(t.mean(dim=(0, 2)).numpy(), X3.mean((0, 2)))
+    with pytest.raises(TypeError, match="not both"):
+        t.sum(0, dim=1)
+    with pytest.raises(TypeError, match="not both"):
+        t.mean(0, keepdims=True, keepdim=True)
+
+
+def test_expand_follows_torch():
+    t = csvi.tensor(X3)
+    e = t.expand(4, -1, 5, -1)
+    assert e.shape == (4, 2, 5, 3)
+    np.testing.assert_array_equal(e.numpy(), np.broadcast_to(X3, (4, 2, 5, 3)))
+    assert t.expand(2, 1, 3) is t and t.expand((2, 4, 3)).shape == (2, 4, 3)
+    for sizes, match in [((3, 1, 3), "dim 0 of size 2"), ((-1, 3), "2 sizes"),
+                         ((-1, 2, 1, 3), "new leading dim 0")]:
+        with pytest.raises(ValueError, match=match):
+            t.expand(*sizes)
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("squeeze", lambda u: u.squeeze(1)),
+    ("unsqueeze", lambda u: u.unsqueeze(-1)),
+    ("view", lambda u: u.view(3, 2)),
+    ("sum", lambda u: u.sum(2)),
+    ("mean", lambda u: u.mean(0)),
+    ("expand", lambda u: u.expand(4, -1, 5, -1)),
+    ("pow", lambda u: u.pow(3)),
+    ("pow_tensor", lambda u: u.pow(u)),
+    ("clone", lambda u: u.clone() * u),
+    ("cumsum", lambda u: u.cumsum(2)),
+    ("cumprod", lambda u: u.cumprod(dim=-1)),
+    ("abs", lambda u: (u - 1.0).abs()),
+    ("sqrt", lambda u: u.sqrt()),
+    ("exp", lambda u: u.exp()),
+    ("log", lambda u: u.log()),
+    ("t", lambda u: u.view(2, 3).t()),
+    ("T", lambda u: u.view(2, 3).T),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_torch_style_methods_are_differentiated(name, fn):
+    assert_grads_match(fn, [X3])
+
+
+def test_torch_style_method_values():
+    t = csvi.tensor(X3)
+    for got, want in [(t.pow(3), X3 ** 3), (t.cumsum(2), np.cumsum(X3, 2)),
+                      (t.cumprod(dim=0), np.cumprod(X3, 0)), (t.cumsum(), np.cumsum(X3)),
+                      (t.clone(), X3), ((t - 1.0).abs(), np.abs(X3 - 1.0)),
+                      (t.sqrt(), np.sqrt(X3)), (t.exp(), np.exp(X3)), (t.log(), np.log(X3))]:
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-15)
+
+
+def test_long_float_item_and_new_tensors():
+    y = csvi.tensor([-1.7, 0.2, 2.9], requires_grad=True)
+    k = y.long()
+    assert not k.requires_grad and k.dtype == np.int64 and k.long() is k
+    assert k.tolist() == [-1, 0, 2] and k.numpy().dtype == np.int64
+    assert k[2].item() == 2 and isinstance(k[2].item(), int) and int(k[0]) == -1
+    assert isinstance(float(k[2]), float) and repr(k) == "tensor([-1,  0,  2])"
+    f = k.float()
+    assert f.dtype == np.float64 and f.tolist() == [-1.0, 0.0, 2.0] and y.float() is y
+    np.testing.assert_array_equal(np.arange(10.0)[k], [9.0, 0.0, 2.0])
+    assert isinstance(y.sum().item(), float)
+    z = y.new_zeros(2, 3)
+    assert z.shape == (2, 3) and not z.requires_grad and z.numpy().sum() == 0.0
+    assert y.new_ones((4,)).tolist() == [1.0] * 4
+    with pytest.raises(ValueError, match="nonnegative ints"):
+        y.new_zeros(2, -1)
+    d = (y * 2.0).detach()
+    assert not d.requires_grad and d.numpy().tolist() == [-3.4, 0.4, 5.8]
+
+
+def test_equality_comparisons_are_elementwise_masks():
+    a = csvi.tensor([1.0, 2.0, np.nan, 4.0], requires_grad=True)
+    b = np.array([1.0, 0.0, np.nan, 4.0])
+    assert (a == b).tolist() == [1.0, 0.0, 0.0, 1.0]
+    assert (a != b).tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert (b == a).tolist() == [1.0, 0.0, 0.0, 1.0]  # NumPy hands over to the tensor
+    assert (a == 2).tolist() == [0.0, 1.0, 0.0, 0.0]
+    np.testing.assert_array_equal(a[a == 4.0].numpy(), [4.0])
+    assert (a > 1.5).tolist() == [0.0, 1.0, 0.0, 1.0] and (a <= 1.0).tolist()[0] == 1.0
+    # other objects compare by identity, so containers keep working
+    assert (a == None) is False and (a != "x") is True  # noqa: E711
+    assert a in [a] and {a: 1}[a] == 1
+    (a * (a == b)).sum().backward()  # the mask cuts no gradient of a
+    np.testing.assert_array_equal(a.grad, [1.0, 0.0, 0.0, 1.0])
+
+
+def test_format_of_zero_d_tensors():
+    t = csvi.tensor(1.23456, requires_grad=True)
+    assert format(t, ".3f") == "1.235" and f"{t * 2:.2e}" == "2.47e+00" and f"{t}" == "1.23456"
+    assert f"{csvi.tensor(3.0).long():d}" == "3"
+    v = csvi.tensor([1.0, 2.0])
+    assert f"{v}" == repr(v)
+    with pytest.raises(TypeError, match="0-d tensor, got shape \\(2,\\)"):
+        format(v, ".3f")
+
+
+def test_format_is_allowed_while_compiling():
+    t = _core.Tape(record_all=True)
+    t.freezing = True
+    with _core.recording(t):
+        x = csvi.tensor(1.5, requires_grad=True) * 2.0
+        assert f"{x:.1f}" == "3.0"
+        with pytest.raises(RuntimeError, match="compiled"):
+            x.item()
+
+
+# ---- tensor indices among other indices -----------------------------------------
+
+IDX = np.array([[2, 0], [1, 2]])
+KEYS = {
+    "alone": lambda i: i,
+    "first_then_int": lambda i: (i, 1),
+    "first_then_slice": lambda i: (i, slice(1, None)),
+    "after_slice": lambda i: (slice(None), i),
+    "after_ellipsis": lambda i: (Ellipsis, i),
+    "int_then": lambda i: (0, i),
+    "int_slice_then": lambda i: (1, slice(None), i),
+    "then_none": lambda i: (i, None),
+    "none_then": lambda i: (None, i),
+    "slices_around": lambda i: (slice(0, 2), i, slice(None, None, -1)),
+    "then_ellipsis_int": lambda i: (i, Ellipsis, 0),
+    "int_ellipsis_then": lambda i: (2, Ellipsis, i),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+def test_tensor_index_among_basic_indices_matches_numpy(name):
+    x = np.random.default_rng(1).standard_normal((3, 4, 5))
+    key = KEYS[name]
+    expected = x[key(IDX)]
+    got = csvi.tensor(x)[key(csvi.tensor(IDX))]
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got.numpy(), expected)
+    assert_grads_match(lambda u: u[key(csvi.tensor(IDX))], [x])
+
+
+def test_tensor_index_errors_name_the_problem():
+    t = csvi.tensor(np.ones((3, 3)))
+    i = csvi.tensor([0.0, 1.0])
+    with pytest.raises(TypeError, match="ints, slices, None"):
+        t[i, [0, 1]]
+    with pytest.raises(TypeError, match="ints, slices, None"):
+        t[i, True]
+    with pytest.raises(TypeError, match="mask tensor must be the only index"):
+        t[t[0] > 0, 0]
+    with pytest.raises(IndexError):
+        t[i, 0, 0]
+
+
+def test_categorical_draws_are_integers_that_index_numpy_arrays_and_tensors():
+    import csvi.distributions as dist
+    csvi.set_rng_seed(0)
+    d = dist.Categorical(probs=np.array([0.2, 0.3, 0.5]))
+    k, ks = d.sample(), d.sample((6,))
+    assert isinstance(k.item(), int) and k.dtype == np.int64
+    locs = np.array([-1.0, 0.0, 1.0])
+    assert locs[k] == locs[k.item()]
+    np.testing.assert_array_equal(locs[ks], locs[ks.numpy()])
+    lt = csvi.tensor(locs, requires_grad=True)
+    np.testing.assert_array_equal(lt[ks].numpy(), locs[ks.numpy()])
+    lt[ks].sum().backward()
+    np.testing.assert_array_equal(lt.grad, np.bincount(ks.numpy(), minlength=3))
+    assert d.enumerate_support().dtype == np.int64
+    assert dist.Bernoulli(0.5).sample().dtype == np.float64  # as torch: only Categorical is long

@@ -167,7 +167,11 @@ class Categorical(Family):
         values = np.arange(float(K)).reshape((K,) + (1,) * len(self._batch_shape))
         if expand:
             values = np.broadcast_to(values, (K,) + self._batch_shape)
-        return astensor(np.ascontiguousarray(values))
+        return _core.mark_integer(astensor(np.ascontiguousarray(values)))
+
+    def _draw(self, shape, reparameterized):
+        # integer Tensors (torch's long), so a draw indexes NumPy arrays too
+        return _core.mark_integer(super()._draw(shape, reparameterized))
 
     @property
     def mean(self):

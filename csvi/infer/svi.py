@@ -49,8 +49,14 @@ class SVI:
         self._tape = _core.Tape(record_all=True)
 
     def step(self, *args, **kwargs):
-        """One gradient step; returns the loss before the step."""
+        """One gradient step; returns the loss before the step.
+
+        Float and integer NumPy arrays among the arguments reach model and
+        guide as `DataArray` views (no copy): NumPy arrays in every respect,
+        except that indexing one with a csvi Tensor (`X[idx]` with a plate's
+        indices, `locs[k]` with a discrete draw) is recorded on the tape."""
         kwargs.update(self.static_kwargs)
+        args, kwargs = _core.data_args(args, kwargs)
         store = get_param_store()
         tape = self._tape
         _core.unwind_recording(tape)  # in case a Ctrl-C hit the last step's cleanup
@@ -95,6 +101,7 @@ class SVI:
         from csvi.infer.compiled import CompiledSVI
 
         kwargs.update(self.static_kwargs)
+        args, kwargs = _core.data_args(args, kwargs)  # as in step: X[idx] replays
         return CompiledSVI(self, args, kwargs)
 
     def run(self, num_steps, *args, progress_bar=True, compile=False, **kwargs):
