@@ -198,6 +198,8 @@ class DataArray(np.ndarray):
     it once)."""
 
     def __getitem__(self, key):
+        if type(key) is int:  # the common `data[i]` of a loop over data, kept fast
+            return np.ndarray.__getitem__(self, key)
         if isinstance(key, Tensor) or (type(key) is tuple and _has_tensor(key)):
             out = index(self, key)
             if self.dtype.kind in "iu":
