@@ -5,6 +5,7 @@ constraint, and a leaf Tensor over that same buffer, so a step's tape reads the
 current value without a copy and the gradient lands in one place.
 """
 import json
+import threading
 
 import numpy as np
 
@@ -28,6 +29,7 @@ class ParamStore:
 
     def __init__(self):
         self._entries = {}
+        self._creating = threading.RLock()  # one creation per name, whatever the threads
 
     # ---- dict-like view -----------------------------------------------------
     def __contains__(self, name):
@@ -73,7 +75,10 @@ class ParamStore:
         `init_value` on first use."""
         e = self._entries.get(name)
         if e is None:
-            e = self._create(name, init_value, constraint)
+            with self._creating:
+                e = self._entries.get(name)
+                if e is None:
+                    e = self._create(name, init_value, constraint)
         return e.transform(e.leaf)
 
     def _create(self, name, init_value, constraint):
