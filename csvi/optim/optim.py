@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from csvi import _core
+from csvi import _core, archive
 
 __all__ = ["PyroOptim"]
 
@@ -331,19 +331,41 @@ class PyroOptim:
         return self._slot_state(slot)
 
     def save(self, filename):
-        """Write get_state() to an .npz file (keys "<param>/<field>")."""
-        flat = {}
-        for name, entry in self.get_state().items():
-            for key, value in entry.items():
-                flat[f"{name}/{key}"] = np.asarray(value)
-        with open(filename, "wb") as f:
-            np.savez(f, **flat)
+        """Write get_state() to a csvi optimizer file (.npz, see csvi.archive)."""
+        archive.write(filename, "optimizer", *state_to_archive(self.get_state()))
 
     def load(self, filename):
-        """Read a file written by save() and set_state() it."""
-        state = {}
-        with np.load(filename, allow_pickle=False) as data:
-            for flat_key in data.files:
-                name, key = flat_key.rsplit("/", 1)
-                state.setdefault(name, {})[key] = data[flat_key]
-        self.set_state(state)
+        """Read a file written by save() and set_state() it (checked first:
+        a bad file changes nothing)."""
+        self.set_state(state_from_archive(archive.read(filename, "optimizer")))
+
+
+def state_to_archive(state):
+    """(header, arrays) of a get_state() result: numbers in the header, state
+    vectors as arrays "optim/<param>/<key>"."""
+    header, arrays = {}, {}
+    for name, entry in state.items():
+        numbers_, keys = {}, []
+        for key, value in entry.items():
+            if isinstance(value, np.ndarray):
+                arrays[f"optim/{name}/{key}"] = value
+                keys.append(key)
+            else:
+                numbers_[key] = value
+        header[name] = {"numbers": numbers_, "arrays": keys}
+    return {"optim": header}, arrays
+
+
+def state_from_archive(contents):
+    """The get_state() dict in an archive's Contents (arrays checked finite;
+    set_state checks the rest)."""
+    state = {}
+    for name, entry in contents.field("optim", dict).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("numbers"), dict) \
+                or not isinstance(entry.get("arrays"), list):
+            raise contents.error(f"corrupt optimizer state for param {name!r}")
+        state[name] = dict(entry["numbers"])
+        for key in entry["arrays"]:
+            state[name][key] = contents.array(f"optim/{name}/{key}",
+                                              f"optimizer state {key!r} of param {name!r}")
+    return state
