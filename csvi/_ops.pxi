@@ -134,7 +134,7 @@ cdef Tensor _emit(int code, tuple ins, tuple shape, bint differentiable,
     cdef int32_t index
     cdef int rc
     cdef uint64_t generation = tape.generation
-    cdef bint draws = csvi_op_draws(code)
+    cdef bint draws = (<const char *>_OP_DRAWS)[code] != 0
     if draws:  # NumPy's own methods draw under this lock, maybe in another thread
         st.lock.acquire()
     try:

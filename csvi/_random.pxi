@@ -7,6 +7,9 @@ import random as _py_random
 
 cdef class _ThreadState
 
+# Per op code: whether its kernel draws (those run under the generator's lock).
+cdef bytes _OP_DRAWS = bytes([csvi_op_draws(i) != 0 for i in range(CSVI_OP_COUNT)])
+
 
 cdef _use_generator(_ThreadState st, gen):
     capsule = gen.bit_generator.capsule

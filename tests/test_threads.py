@@ -58,22 +58,19 @@ import threading
 import numpy as np
 import csvi, csvi.distributions as dist
 
-def work(seed, out):
-    csvi.set_rng_seed(seed)
-    for _ in range(40):
+def work(out):
+    for _ in range(200):
         x = dist.Normal(0.0, 1.0).sample((1 << 17,))
         y = csvi.exp(x)
-        assert np.allclose(y.numpy(), np.exp(x.numpy()), rtol=1e-14, atol=0)
-    out.append(seed)
+    out.append(np.allclose(y.numpy(), np.exp(x.numpy()), rtol=1e-14, atol=0))
 
 out = []
-threads = [threading.Thread(target=work, args=(k, out)) for k in range(2)]
+threads = [threading.Thread(target=work, args=(out,)) for _ in range(2)]
 for t in threads: t.start()
 for t in threads: t.join()
-assert sorted(out) == [0, 1], out
-print("ok")
+print(out)
 """)
-    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+    assert run.returncode == 0 and run.stdout.strip() == "[True, True]", run.stderr[-2000:]
 
 
 def draws(seed):
