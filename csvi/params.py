@@ -9,6 +9,7 @@ import threading
 import numpy as np
 
 from csvi import _core, archive, constraints
+from csvi.transforms import biject_to
 
 __all__ = ["ParamStore", "get_param_store", "clear_param_store"]
 
@@ -149,8 +150,6 @@ class ParamStore:
 
     def install(self, params):
         """Put checked (name, unconstrained, constraint) entries in the store."""
-        from csvi.transforms import biject_to
-
         for name, arr, c in params:
             spec = constraint_to_spec(c)
             e = self._entries.get(name)
