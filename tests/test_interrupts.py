@@ -42,6 +42,15 @@ def snapshot(svi):
             {n: svi.optim.state_of(n) for n in store})
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Python's own SIGINT handler (a shell starting a background job makes
+    SIGINT ignored, and Python then keeps it ignored)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 def interrupt_after(seconds):
     """SIGINT to this process after `seconds`; returns when it was sent (a list)."""
     sent = []
