@@ -132,3 +132,17 @@ def test_an_optimizer_step_checks_every_param_before_updating_any():
     np.testing.assert_array_equal(a, 0.0)
     opt.step([("a", a, np.ones(3)), ("b", b, np.ones(2))])
     assert opt.state_of("a")["step"] == opt.state_of("b")["step"] == 1
+
+
+def test_ctrl_c_in_the_middle_of_an_eager_step_updates_no_param(fresh_store):
+    # Ctrl-C arriving while the second param's optimizer is being made
+    def optim_args(name):
+        if name == "scale":
+            raise KeyboardInterrupt
+        return {"lr": 0.01}
+
+    svi = new_svi(optim_args)
+    with pytest.raises(KeyboardInterrupt):
+        svi.step()
+    assert csvi.get_param_store().unconstrained("loc") == 0.0
+    assert svi.optim.state_of("loc")["step"] == 0
