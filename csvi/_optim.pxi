@@ -164,7 +164,7 @@ cdef class OptimKernel:
         assert len(names) == csvi_optim_state_count(&self.c)
         return names
 
-    def check(self, param, grad):
+    cpdef check(self, param, grad):
         """Raises TypeError/ValueError unless `param` (updated in place) and
         `grad` fit this kernel."""
         cdef cnp.ndarray p = _optim_buffer(param, "param", True)
@@ -177,18 +177,21 @@ cdef class OptimKernel:
                              f"but its {self.kind} state was made for {self.size}")
 
 
-def apply_updates(list kernels, list params, list grads):
+def apply_updates(list kernels, list params, list grads, list names):
     """One update of params[i] from grads[i] by kernels[i], for every i, in
-    place; checks them all first, so it applies every update or none (no
-    Python runs in between, so neither can a Ctrl-C)."""
+    place; checks them all first (errors name names[i]), so it applies every
+    update or none (no Python runs in between, so neither can a Ctrl-C)."""
     cdef Py_ssize_t n = len(kernels), i
-    if len(params) != n or len(grads) != n:
-        raise ValueError("apply_updates: kernels, params and grads differ in length")
+    if len(params) != n or len(grads) != n or len(names) != n:
+        raise ValueError("apply_updates: kernels, params, grads and names differ in length")
     cdef OptimKernel k
     cdef int64_t total = 0
     for i in range(n):
         k = <OptimKernel?>kernels[i]
-        k.check(params[i], grads[i])
+        try:
+            k.check(params[i], grads[i])
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"param {names[i]!r}: {e}") from None
         total += k.size
     cdef int rc = CSVI_OPTIM_OK
     for i in range(n):

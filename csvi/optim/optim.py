@@ -208,7 +208,7 @@ class PyroOptim:
         param whose grad is None is skipped, as torch skips params without one.
         Every param is checked before any is updated, so a bad one (or a
         Ctrl-C) leaves all of them, and all optimizer state, unchanged."""
-        kernels, values, grads = [], [], []
+        kernels, values, grads, names = [], [], [], []
         for item in params:
             try:
                 name, value, grad = item
@@ -224,14 +224,14 @@ class PyroOptim:
             if not isinstance(grad, np.ndarray) or grad.dtype != np.float64 \
                     or not grad.flags.c_contiguous:
                 grad = np.asarray(grad, dtype=np.float64, order="C")  # keeps 0-d 0-d
-            try:
-                slot.kernel.check(value, grad)
-            except (TypeError, ValueError) as e:
-                raise type(e)(f"{self._name()}: param {name!r}: {e}") from None
             kernels.append(slot.kernel)
             values.append(value)
             grads.append(grad)
-        _core.apply_updates(kernels, values, grads)
+            names.append(name)
+        try:
+            _core.apply_updates(kernels, values, grads, names)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{self._name()}: {e}") from None
 
     __call__ = step
 
