@@ -136,7 +136,7 @@ cdef Tensor _emit(int code, tuple ins, tuple shape, bint differentiable,
     cdef uint64_t generation = tape.generation
     cdef bint draws = (<const char *>_OP_DRAWS)[code] != 0
     if draws:  # NumPy's own methods draw under this lock, maybe in another thread
-        st.lock.acquire()
+        st.acquire()
     try:
         _check_idle(tape)
         if tape.generation != generation:  # cleared by another thread while we waited
@@ -155,7 +155,7 @@ cdef Tensor _emit(int code, tuple ins, tuple shape, bint differentiable,
             rc = csvi_tape_forward_op(&tape.c, index)
     finally:
         if draws:
-            st.lock.release()
+            st.release()
     if rc != CSVI_OK:
         try:
             _check_rc(tape, rc)

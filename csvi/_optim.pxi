@@ -60,11 +60,11 @@ cdef cnp.ndarray _optim_buffer(object x, str what, bint writable):
     if not isinstance(x, cnp.ndarray):
         raise TypeError(f"optimizer step: {what} must be a numpy.ndarray, got {type(x).__name__}")
     cdef cnp.ndarray a = <cnp.ndarray>x
-    if a.dtype != np.float64:
+    if cnp.PyArray_TYPE(a) != cnp.NPY_DOUBLE:
         raise TypeError(f"optimizer step: {what} must have dtype float64, got {a.dtype}")
     if not cnp.PyArray_IS_C_CONTIGUOUS(a):
         raise ValueError(f"optimizer step: {what} must be C-contiguous")
-    if writable and not a.flags.writeable:
+    if writable and not cnp.PyArray_ISWRITEABLE(a):
         raise ValueError(f"optimizer step: {what} must be writable (it is updated in place)")
     return a
 

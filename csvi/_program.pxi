@@ -111,13 +111,13 @@ cdef class Program:
             while done < num_steps:
                 want = min(chunk, num_steps - done)
                 start = _perf_counter()
-                st.lock.acquire()  # the thread's generator: NumPy's methods take this lock
+                st.acquire()  # the thread's generator: NumPy's methods take this lock
                 self.tape.c.rng = st.bitgen
                 self.tape.busy = True
                 with nogil:
                     got = csvi_program_run(&self.p, want, out + done)
                 self.tape.busy = False
-                st.lock.release()
+                st.release()
                 done += got
                 if self.p.status != CSVI_PROGRAM_DONE:
                     break

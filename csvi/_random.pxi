@@ -16,7 +16,8 @@ cdef _use_generator(_ThreadState st, gen):
     if not PyCapsule_IsValid(capsule, "BitGenerator"):
         raise RuntimeError("NumPy's bit generator capsule is not available")
     st.bitgen = <bitgen_t *>PyCapsule_GetPointer(capsule, "BitGenerator")
-    st.lock = gen.bit_generator.lock
+    st.acquire = gen.bit_generator.lock.acquire
+    st.release = gen.bit_generator.lock.release
     st.generator = gen
 
 

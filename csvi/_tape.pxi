@@ -185,7 +185,8 @@ cdef class _ThreadState:
     cdef Tape default
     cdef Tape scratch
     cdef object generator       # numpy.random.Generator
-    cdef object lock            # its bit generator's lock (NumPy's own methods take it)
+    cdef object acquire         # its bit generator's lock (NumPy's own methods take
+    cdef object release         # it), as bound methods: the cheapest call
     cdef bitgen_t *bitgen
     cdef object __weakref__
 
