@@ -114,7 +114,8 @@ def op_registry():
 cdef Tensor _emit(int code, tuple ins, tuple shape, bint differentiable,
                   tuple iattr, tuple dattr, tuple aux_shape):
     """Record op `code` on inputs `ins` with an output of `shape`, run it, wrap it."""
-    cdef Tape tape = current_tape()
+    cdef _ThreadState st = _thread_state()
+    cdef Tape tape = st.tapes[-1] if st.tapes else st.default
     cdef int n = PyTuple_GET_SIZE(ins)
     cdef int k
     cdef Tensor t
@@ -128,14 +129,14 @@ cdef Tensor _emit(int code, tuple ins, tuple shape, bint differentiable,
                 maybe_grad = True
                 break
     if not tape.record_all and not maybe_grad:
-        tape = _scratch_tape
+        tape = st.scratch
     cdef csvi_op op
     op.code = code
     op.n_in = n
     op.aux = -1
     cdef bint need = False
     for k in range(n):
-        if tape is _scratch_tape:
+        if tape is st.scratch:
             # Borrow the buffer only: slot_of would move the Tensor's slot off
             # its live tape, cutting its gradient (y - y.detach(), y > 0).
             op.in_[k] = tape.add_array((<Tensor>ins[k])._value, False)
@@ -164,23 +165,38 @@ cdef Tensor _emit(int code, tuple ins, tuple shape, bint differentiable,
     op.out = tape.add_array(out, need)
     if aux_shape is not None:
         op.aux = tape.add_array(_empty(aux_shape), False)
-    cdef int32_t index = csvi_tape_add_op(&tape.c, &op)
-    if index < 0:
-        raise MemoryError("csvi: cannot grow the tape")
-    tape.c.rng = _bitgen
+    cdef int32_t index
     cdef int rc
-    if cnp.PyArray_SIZE(out) >= _GIL_RELEASE_SIZE:
-        with nogil:
+    cdef uint64_t generation = tape.generation
+    cdef bint draws = (<const char *>_OP_DRAWS)[code] != 0
+    if draws:  # NumPy's own methods draw under this lock, maybe in another thread
+        st.acquire()
+    try:
+        _check_idle(tape)
+        if tape.generation != generation:  # cleared by another thread while we waited
+            raise RuntimeError("csvi: a tape was cleared by another thread while an op "
+                               "was recorded on it; give each thread its own")
+        index = csvi_tape_add_op(&tape.c, &op)
+        if index < 0:
+            raise MemoryError("csvi: cannot grow the tape")
+        tape.c.rng = st.bitgen
+        if cnp.PyArray_SIZE(out) >= _GIL_RELEASE_SIZE:
+            tape.busy = True
+            with nogil:
+                rc = csvi_tape_forward_op(&tape.c, index)
+            tape.busy = False
+        else:
             rc = csvi_tape_forward_op(&tape.c, index)
-    else:
-        rc = csvi_tape_forward_op(&tape.c, index)
+    finally:
+        if draws:
+            st.release()
     if rc != CSVI_OK:
         try:
             _check_rc(tape, rc)
         finally:
             tape.c.n_ops -= 1
-    if tape is _scratch_tape:
-        _scratch_tape.clear()
+    if tape is st.scratch:
+        tape.clear()
         return _wrap(out, None, -1, False)
     return _wrap(out, tape, op.out, need)
 

@@ -60,32 +60,42 @@ cdef cnp.ndarray _optim_buffer(object x, str what, bint writable):
     if not isinstance(x, cnp.ndarray):
         raise TypeError(f"optimizer step: {what} must be a numpy.ndarray, got {type(x).__name__}")
     cdef cnp.ndarray a = <cnp.ndarray>x
-    if a.dtype != np.float64:
+    if cnp.PyArray_TYPE(a) != cnp.NPY_DOUBLE:
         raise TypeError(f"optimizer step: {what} must have dtype float64, got {a.dtype}")
     if not cnp.PyArray_IS_C_CONTIGUOUS(a):
         raise ValueError(f"optimizer step: {what} must be C-contiguous")
-    if writable and not a.flags.writeable:
+    if writable and not cnp.PyArray_ISWRITEABLE(a):
         raise ValueError(f"optimizer step: {what} must be writable (it is updated in place)")
     return a
 
 
 cdef class OptimKernel:
-    """One parameter's optimizer: a C csvi_optim_config and the update it runs.
+    """One parameter's optimizer: a C csvi_optim_config, the state vectors it
+    advances and its update count, kept together so that an update -- eager
+    (`apply_updates`) or in a compiled loop -- changes all three or none.
 
-    Keyword names are the C config's fields (lr, weight_decay, eps, beta1,
-    beta2, momentum, dampening, alpha, lr_decay, initial_accumulator_value,
-    clip_norm, lrd, max_grad_norm, max_grad_value) plus the boolean flags
-    nesterov, centered, amsgrad and maximize; unset ones keep torch's defaults.
-    Values are trusted: csvi.optim validates them with the user's names.
+    `size` is the parameter's number of elements.  Keyword names are the C
+    config's fields (lr, weight_decay, eps, beta1, beta2, momentum, dampening,
+    alpha, lr_decay, initial_accumulator_value, clip_norm, lrd, max_grad_norm,
+    max_grad_value) plus the boolean flags nesterov, centered, amsgrad and
+    maximize; unset ones keep torch's defaults.  Values are trusted:
+    csvi.optim validates them with the user's names.
     """
     cdef csvi_optim_config c
     cdef readonly str kind
+    cdef readonly int64_t size
+    cdef readonly cnp.ndarray state   # (state_count, size), updated in place
+    cdef int64_t _step
 
-    def __cinit__(self, str kind, **hyper):
+    def __cinit__(self, str kind, int64_t size, **hyper):
         if kind not in _OPTIM_KINDS:
             raise ValueError(f"OptimKernel: unknown optimizer {kind!r}; "
                              f"expected one of {sorted(_OPTIM_KINDS)}")
+        if size < 0:
+            raise ValueError(f"OptimKernel: size must be >= 0, got {size}")
         self.kind = kind
+        self.size = size
+        self._step = 0
         self.c = csvi_optim_defaults(_OPTIM_KINDS[kind])
         for key, value in hyper.items():
             if key in _OPTIM_FLAGS:
@@ -108,6 +118,8 @@ cdef class OptimKernel:
             elif key == "max_grad_value": self.c.max_grad_value = value
             else:
                 raise ValueError(f"OptimKernel: unknown hyperparameter {key!r}")
+        self.state = np.empty((csvi_optim_state_count(&self.c), size), dtype=np.float64)
+        csvi_optim_init_state(&self.c, <double *>cnp.PyArray_DATA(self.state), size)
 
     @property
     def lr(self):
@@ -119,9 +131,15 @@ cdef class OptimKernel:
         self.c.lr = value
 
     @property
-    def state_count(self):
-        """Number of state vectors, each as long as the parameter."""
-        return csvi_optim_state_count(&self.c)
+    def step(self):
+        """Updates applied so far (the next one is step + 1: bias corrections)."""
+        return self._step
+
+    @step.setter
+    def step(self, int64_t value):
+        if value < 0:
+            raise ValueError(f"OptimKernel: step must be >= 0, got {value}")
+        self._step = value
 
     @property
     def state_names(self):
@@ -146,37 +164,52 @@ cdef class OptimKernel:
         assert len(names) == csvi_optim_state_count(&self.c)
         return names
 
-    def new_state(self, int64_t n):
-        """A fresh (state_count, n) state buffer."""
-        cdef int k = csvi_optim_state_count(&self.c)
-        cdef cnp.ndarray s = np.empty((k, n), dtype=np.float64)
-        csvi_optim_init_state(&self.c, <double *>cnp.PyArray_DATA(s), n)
-        return s
-
-    def step(self, param, grad, state, int64_t step):
-        """Update `param` in place from `grad`, advancing `state` (from
-        new_state); `step` is this parameter's 1-based update count."""
+    cpdef check(self, param, grad):
+        """Raises TypeError/ValueError unless `param` (updated in place) and
+        `grad` fit this kernel."""
         cdef cnp.ndarray p = _optim_buffer(param, "param", True)
         cdef cnp.ndarray g = _optim_buffer(grad, "grad", False)
-        cdef cnp.ndarray s = _optim_buffer(state, "state", True)
-        cdef int64_t n = cnp.PyArray_SIZE(p)
-        cdef int k = csvi_optim_state_count(&self.c)
         if (<object>g).shape != (<object>p).shape:
             raise ValueError(f"optimizer step: grad has shape {(<object>g).shape}, "
                              f"but the param has shape {(<object>p).shape}")
-        if cnp.PyArray_SIZE(s) != k * n:
-            raise ValueError(f"optimizer step: state has {cnp.PyArray_SIZE(s)} elements; "
-                             f"{self.kind} needs {k} x {n} for this param")
-        if step < 1:
-            raise ValueError(f"optimizer step: step must be >= 1, got {step}")
-        cdef double *pp = <double *>cnp.PyArray_DATA(p)
-        cdef const double *gp = <const double *>cnp.PyArray_DATA(g)
-        cdef double *sp = <double *>cnp.PyArray_DATA(s)
-        cdef int rc
-        if n >= _GIL_RELEASE_SIZE:
-            with nogil:
-                rc = csvi_optim_step(&self.c, pp, gp, sp, n, step)
-        else:
-            rc = csvi_optim_step(&self.c, pp, gp, sp, n, step)
-        if rc != CSVI_OPTIM_OK:
-            raise ValueError(f"optimizer step: the C update failed with code {rc}")
+        if cnp.PyArray_SIZE(p) != self.size:
+            raise ValueError(f"optimizer step: the param has {cnp.PyArray_SIZE(p)} elements, "
+                             f"but its {self.kind} state was made for {self.size}")
+
+
+def apply_updates(list kernels, list params, list grads, list names):
+    """One update of params[i] from grads[i] by kernels[i], for every i, in
+    place; checks them all first (errors name names[i]), so it applies every
+    update or none (no Python runs in between, so neither can a Ctrl-C)."""
+    cdef Py_ssize_t n = len(kernels), i
+    if len(params) != n or len(grads) != n or len(names) != n:
+        raise ValueError("apply_updates: kernels, params, grads and names differ in length")
+    cdef OptimKernel k
+    cdef int64_t total = 0
+    for i in range(n):
+        k = <OptimKernel?>kernels[i]
+        try:
+            k.check(params[i], grads[i])
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"param {names[i]!r}: {e}") from None
+        total += k.size
+    cdef int rc = CSVI_OPTIM_OK
+    for i in range(n):
+        k = <OptimKernel>kernels[i]
+        rc |= _update(k, <cnp.ndarray>params[i], <cnp.ndarray>grads[i], total >= _GIL_RELEASE_SIZE)
+    if rc != CSVI_OPTIM_OK:  # unreachable for a kernel made here (kind and step are valid)
+        raise ValueError(f"optimizer step: the C update failed with code {rc}")
+
+
+cdef int _update(OptimKernel k, cnp.ndarray p, cnp.ndarray g, bint release_gil):
+    cdef double *pp = <double *>cnp.PyArray_DATA(p)
+    cdef const double *gp = <const double *>cnp.PyArray_DATA(g)
+    cdef double *sp = <double *>cnp.PyArray_DATA(k.state)
+    cdef int rc
+    k._step += 1
+    if release_gil:
+        with nogil:
+            rc = csvi_optim_step(&k.c, pp, gp, sp, k.size, k._step)
+    else:
+        rc = csvi_optim_step(&k.c, pp, gp, sp, k.size, k._step)
+    return rc

@@ -1,6 +1,12 @@
 # A frozen SVI step (src_c/program.c): the tape's records replayed N times in
-# one C loop with the GIL released.
+# C loops with the GIL released, a few hundredths of a second at a time so
+# that Ctrl-C is seen between steps.
 from libc.stdlib cimport calloc, free
+from cpython.exc cimport PyErr_CheckSignals
+from time import perf_counter as _perf_counter
+
+# Seconds of steps between two looks at pending signals (Ctrl-C).
+cdef double _SIGNAL_CHECK_SECONDS = 0.02
 
 cdef extern from "csvi_program.h":
     enum:
@@ -13,7 +19,7 @@ cdef extern from "csvi_program.h":
         int32_t leaf
         csvi_optim_config *config
         double *state
-        int64_t step
+        int64_t *step
 
     ctypedef struct csvi_program:
         csvi_tape *tape
@@ -34,9 +40,10 @@ cdef class Program:
     """Replays `tape` (one traced SVI step) with forward, backward and the
     optimizer update of every param, N times, in C.
 
-    `params` is a list of (leaf Tensor, OptimKernel, state ndarray, steps done);
-    the leaves' buffers are the param store's arrays, updated in place.  With
-    `particles` > 1 the tape is one particle's step, its loss scaled by
+    `params` is a list of (leaf Tensor, OptimKernel); the leaves' buffers are
+    the param store's arrays and the kernels' state and step counts, all
+    updated in place step by step, so they agree whenever the loop stops.
+    With `particles` > 1 the tape is one particle's step, its loss scaled by
     1/particles, run with a particle dimension (src_c/csvi_program.h).  With
     `fuse` the tape's op chains are rewritten into fused kernels
     (src_c/csvi_fuse.h); the tape then belongs to the program."""
@@ -65,17 +72,17 @@ cdef class Program:
         cdef int k
         cdef Tensor leaf
         cdef OptimKernel kernel
-        cdef cnp.ndarray state
-        for k, (leaf, kernel, state, step) in enumerate(params):
+        for k, (leaf, kernel) in enumerate(params):
             if not tape.owns(leaf):
                 raise ValueError("Program: a param leaf is not on this tape")
-            if state.dtype != np.float64 or not state.flags.c_contiguous:
-                raise TypeError("Program: optimizer state must be C-contiguous float64")
+            if kernel.size != leaf._value.size:
+                raise ValueError(f"Program: param {k} has {leaf._value.size} elements, but "
+                                 f"its optimizer was made for {kernel.size}")
             self.p.params[k].leaf = leaf._slot
             self.p.params[k].config = &kernel.c
-            self.p.params[k].state = <double *>cnp.PyArray_DATA(state)
-            self.p.params[k].step = step
-            self.keep.append((leaf, kernel, state))
+            self.p.params[k].state = <double *>cnp.PyArray_DATA(kernel.state)
+            self.p.params[k].step = &kernel._step
+            self.keep.append((leaf, kernel))
         if csvi_program_init(&self.p, particles, fuse) != CSVI_OK:
             raise MemoryError()
 
@@ -87,12 +94,41 @@ cdef class Program:
     def run(self, int64_t num_steps):
         """Runs up to num_steps steps; returns (losses, status) where losses
         holds the completed steps and status is "done", "kernel_error",
-        "loss_not_finite" or "grad_not_finite:<param index>"."""
+        "loss_not_finite" or "grad_not_finite:<param index>".
+
+        The loop runs in chunks of about 0.02 s, with pending signals handled
+        in between; an exception they raise (KeyboardInterrupt) leaves every
+        param after a whole step and carries the completed steps' losses as
+        its `losses` attribute."""
         cdef cnp.ndarray losses = np.empty(num_steps)
-        cdef int64_t done
-        self.tape.c.rng = _bitgen
-        with nogil:
-            done = csvi_program_run(&self.p, num_steps, <double *>cnp.PyArray_DATA(losses))
+        cdef double *out = <double *>cnp.PyArray_DATA(losses)
+        cdef _ThreadState st = _thread_state()
+        cdef int64_t done = 0, got, chunk = 1, want
+        cdef double seconds
+        _check_idle(self.tape)
+        self.p.status = CSVI_PROGRAM_DONE
+        try:
+            while done < num_steps:
+                want = min(chunk, num_steps - done)
+                start = _perf_counter()
+                st.acquire()  # the thread's generator: NumPy's methods take this lock
+                self.tape.c.rng = st.bitgen
+                self.tape.busy = True
+                with nogil:
+                    got = csvi_program_run(&self.p, want, out + done)
+                self.tape.busy = False
+                st.release()
+                done += got
+                if self.p.status != CSVI_PROGRAM_DONE:
+                    break
+                seconds = _perf_counter() - start
+                # next chunk: about _SIGNAL_CHECK_SECONDS long, growing at most 4x
+                chunk = max(1, min(4 * want, <int64_t>(want * _SIGNAL_CHECK_SECONDS
+                                                       / max(seconds, 1e-9))))
+                PyErr_CheckSignals()
+        except BaseException as e:
+            e.losses = losses[:done].copy()
+            raise
         status = {CSVI_PROGRAM_DONE: "done", CSVI_PROGRAM_KERNEL_ERROR: "kernel_error",
                   CSVI_PROGRAM_LOSS_NOT_FINITE: "loss_not_finite",
                   CSVI_PROGRAM_GRAD_NOT_FINITE: "grad_not_finite"}[self.p.status]
@@ -104,7 +140,3 @@ cdef class Program:
         elif self.p.status == CSVI_PROGRAM_GRAD_NOT_FINITE:
             status = f"grad_not_finite:{self.p.failed_param}"
         return losses[:done], status
-
-    def steps(self):
-        """Updates done so far for each param, in the order given."""
-        return [self.p.params[k].step for k in range(self.p.n_params)]

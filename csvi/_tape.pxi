@@ -20,6 +20,8 @@ cdef class Tape:
     cdef uint64_t generation
     cdef public bint record_all
     cdef public bint freezing
+    cdef bint busy          # a kernel runs on it with the GIL released
+    cdef readonly bint default   # a thread's default tape: backward() frees the graph
 
     def __cinit__(self, bint record_all=False):
         global _next_generation
@@ -30,6 +32,8 @@ cdef class Tape:
         _next_generation += 1
         self.record_all = record_all
         self.freezing = False
+        self.busy = False
+        self.default = False
 
     def __dealloc__(self):
         csvi_tape_free(&self.c)
@@ -37,6 +41,7 @@ cdef class Tape:
     cpdef clear(self):
         """Forget every slot and op (keeping capacity); Tensors on it go stale."""
         global _next_generation
+        _check_idle(self)
         csvi_tape_clear(&self.c)
         self.keep = []
         self.leaves = []
@@ -59,6 +64,7 @@ cdef class Tape:
         cdef int64_t shape[8]
         cdef int nd = cnp.PyArray_NDIM(arr)
         cdef int d
+        _check_idle(self)
         if nd > CSVI_MAX_DIMS:
             raise ValueError(f"csvi tensors have at most {CSVI_MAX_DIMS} dims, got shape {(<object>arr).shape}")
         for d in range(nd):
@@ -113,8 +119,11 @@ cdef class Tape:
         if root._value.size != 1:
             raise ValueError(f"backward: the output must be a scalar, got shape {root.shape}")
         cdef int rc
+        _check_idle(self)
+        self.busy = True
         with nogil:
             rc = csvi_tape_backward(&self.c, root._slot)
+        self.busy = False
         _check_rc(self, rc)
         if not set_leaf_grads:
             return
@@ -147,29 +156,94 @@ cdef int _check_rc(Tape tape, int rc) except -1:
     raise ValueError(f"csvi: a value is outside the domain of op {name}")
 
 
-# The default tape records only what a gradient can flow through; a scratch
-# tape evaluates constant-only ops and is cleared right after.
-cdef Tape _default_tape = Tape()
-cdef Tape _scratch_tape = Tape()
-cdef list _tape_stack = []
+cdef inline int _check_idle(Tape tape) except -1:
+    """Refuses to touch a tape while another thread runs a kernel on it (a
+    Tensor, tape or SVI object shared by two threads at once)."""
+    if tape.busy:
+        raise RuntimeError("csvi: this tape is in use by another thread (a tensor, SVI or "
+                           "compiled object is used from two threads at once); give each "
+                           "thread its own")
+    return 0
+
+
+# Per-thread state.  Each Python thread has its own tape stack, default tape
+# (what ops outside an SVI step record on), scratch tape (constant-only ops,
+# cleared right after) and generator, so threads never share a buffer a
+# kernel writes with the GIL released, nor a bit generator.  The state of the
+# thread that last asked is cached with the thread state's unique id (never
+# reused, unlike pthread ids), so the common case is one comparison.
+from cpython.pystate cimport PyThreadState, PyThreadState_Get
+import threading as _threading
+import weakref as _weakref
+
+cdef extern from "Python.h":
+    uint64_t PyThreadState_GetID(PyThreadState *tstate)
+
+
+cdef class _ThreadState:
+    cdef list tapes             # `recording` stack, innermost last
+    cdef Tape default
+    cdef Tape scratch
+    cdef object generator       # numpy.random.Generator
+    cdef object acquire         # its bit generator's lock (NumPy's own methods take
+    cdef object release         # it), as bound methods: the cheapest call
+    cdef bitgen_t *bitgen
+    cdef object __weakref__
+
+    def __cinit__(self):
+        self.tapes = []
+        self.default = Tape()
+        self.default.default = True
+        self.scratch = Tape()
+        _use_generator(self, np.random.default_rng())
+
+
+cdef object _local = _threading.local()
+cdef object _all_states = _weakref.WeakSet()   # live threads' states (set_generator)
+cdef _ThreadState _cached_state = None
+cdef uint64_t _cached_id = 0                     # thread ids start at 1
+
+
+cdef inline _ThreadState _thread_state():
+    """The calling thread's state (the GIL must be held)."""
+    if PyThreadState_GetID(PyThreadState_Get()) == _cached_id:
+        return _cached_state
+    return _thread_state_slow()
+
+
+cdef _ThreadState _thread_state_slow():
+    global _cached_state, _cached_id
+    st = getattr(_local, "state", None)
+    if st is None:
+        st = _ThreadState()
+        _local.state = st
+        _all_states.add(st)
+    old = _cached_state  # released only after the new pair is in place
+    _cached_id = 0
+    _cached_state = st
+    _cached_id = PyThreadState_GetID(PyThreadState_Get())
+    return st
 
 
 cpdef Tape current_tape():
-    return _tape_stack[-1] if _tape_stack else _default_tape
+    """The tape ops of the calling thread record on."""
+    cdef _ThreadState st = _thread_state()
+    return st.tapes[-1] if st.tapes else st.default
 
 
 class recording:
-    """Context manager that makes `tape` current: every op is recorded on it."""
+    """Context manager that makes `tape` current in this thread: every op is
+    recorded on it."""
 
     def __init__(self, Tape tape):
         self.tape = tape
 
     def __enter__(self):
-        _tape_stack.append(self.tape)
+        _thread_state().tapes.append(self.tape)
         return self.tape
 
     def __exit__(self, *exc):
-        _tape_stack.pop()
+        _thread_state().tapes.pop()
         return False
 
 
@@ -177,23 +251,28 @@ def unwind_recording(Tape tape):
     """Make `tape` and any tape made current after it stop recording: a
     Ctrl-C landing exactly where a `with recording(tape)` block calls its
     __exit__ skips that call, and the step's `finally` repairs it."""
-    for k in range(len(_tape_stack) - 1, -1, -1):
-        if _tape_stack[k] is tape:
-            del _tape_stack[k:]
+    cdef list tapes = _thread_state().tapes
+    for k in range(len(tapes) - 1, -1, -1):
+        if tapes[k] is tape:
+            del tapes[k:]
             return
 
 
 class off_tape:
-    """Context manager: ops inside run as outside any SVI step (on the default
-    tape), e.g. a param's one-time initialization while a step is traced."""
+    """Context manager: ops inside run as outside any SVI step (on this
+    thread's default tape), e.g. a param's one-time initialization while a
+    step is traced."""
 
     def __enter__(self):
-        _tape_stack.append(_default_tape)
-        return _default_tape
+        cdef _ThreadState st = _thread_state()
+        st.tapes.append(st.default)
+        return st.default
 
     def __exit__(self, *exc):
-        _tape_stack.pop()
+        _thread_state().tapes.pop()
         return False
 
+
+_thread_state()  # the importing thread's
 
 OPCODES = {csvi_kernels[i].name.decode(): i for i in range(CSVI_OP_COUNT)}

@@ -160,8 +160,8 @@ cdef class Tensor:
             raise RuntimeError("backward: this tensor's graph has already been freed")
         tape = self._tape
         tape.backward(self)
-        if tape is _default_tape:
-            _default_tape.clear()
+        if tape.default:
+            tape.clear()
 
     def detach(self):
         """The same value with no gradient flowing back (recorded, so replayable)."""

@@ -4,11 +4,12 @@ Each entry is a float64 array (the optimizer updates it in place), its
 constraint, and a leaf Tensor over that same buffer, so a step's tape reads the
 current value without a copy and the gradient lands in one place.
 """
-import json
+import threading
 
 import numpy as np
 
-from csvi import _core, constraints
+from csvi import _core, archive, constraints
+from csvi.transforms import biject_to
 
 __all__ = ["ParamStore", "get_param_store", "clear_param_store"]
 
@@ -28,6 +29,7 @@ class ParamStore:
 
     def __init__(self):
         self._entries = {}
+        self._creating = threading.RLock()  # one creation per name, whatever the threads
 
     # ---- dict-like view -----------------------------------------------------
     def __contains__(self, name):
@@ -73,7 +75,10 @@ class ParamStore:
         `init_value` on first use."""
         e = self._entries.get(name)
         if e is None:
-            e = self._create(name, init_value, constraint)
+            with self._creating:
+                e = self._entries.get(name)
+                if e is None:
+                    e = self._create(name, init_value, constraint)
         return e.transform(e.leaf)
 
     def _create(self, name, init_value, constraint):
@@ -112,31 +117,47 @@ class ParamStore:
 
     # ---- persistence --------------------------------------------------------
     def save(self, path):
-        """Write every param (unconstrained) and its constraint to a .npz file."""
-        arrays = {f"param/{n}": e.unconstrained for n, e in self._entries.items()}
-        specs = {n: constraint_to_spec(e.constraint) for n, e in self._entries.items()}
-        arrays["__constraints__"] = np.array(json.dumps(specs))
-        with open(path, "wb") as f:
-            np.savez(f, **arrays)
+        """Write every param (unconstrained) and its constraint to a csvi
+        params file (.npz, see csvi.archive)."""
+        archive.write(path, "params", *self.to_archive())
 
     def load(self, path):
         """Read params saved by `save`.  A param already here with the same
         shape and constraint is overwritten in place, so compiled programs and
         optimizers that hold its buffer see the loaded value; any other is
-        replaced."""
-        from csvi.transforms import biject_to
+        replaced.  The whole file is checked first: a bad one changes nothing."""
+        self.install(self.from_archive(archive.read(path, "params")))
 
-        with np.load(path, allow_pickle=False) as data:
-            specs = json.loads(str(data["__constraints__"]))
-            for name, spec in specs.items():
+    def to_archive(self):
+        """(header, arrays) of every param, as a params file or checkpoint holds them."""
+        specs = {n: constraint_to_spec(e.constraint) for n, e in self._entries.items()}
+        arrays = {f"param/{n}": e.unconstrained for n, e in self._entries.items()}
+        return {"params": specs}, arrays
+
+    @staticmethod
+    def from_archive(contents):
+        """[(name, unconstrained array, constraint)] read from an archive's
+        Contents, checked (a clear ValueError naming the file otherwise)."""
+        specs = contents.field("params", dict)
+        out = []
+        for name, spec in specs.items():
+            try:
                 c = constraint_from_spec(spec)
-                arr = np.array(data[f"param/{name}"], dtype=np.float64, order="C")
-                e = self._entries.get(name)
-                if e is not None and e.unconstrained.shape == arr.shape \
-                        and constraint_to_spec(e.constraint) == spec:
-                    e.unconstrained[...] = arr
-                else:
-                    self._entries[name] = _Entry(arr, c, biject_to(c))
+            except (KeyError, TypeError, ValueError):
+                raise contents.error(f"corrupt constraint for param '{name}': {spec!r}") from None
+            out.append((name, contents.array(f"param/{name}", f"param '{name}'"), c))
+        return out
+
+    def install(self, params):
+        """Put checked (name, unconstrained, constraint) entries in the store."""
+        for name, arr, c in params:
+            spec = constraint_to_spec(c)
+            e = self._entries.get(name)
+            if e is not None and e.unconstrained.shape == arr.shape \
+                    and constraint_to_spec(e.constraint) == spec:
+                e.unconstrained[...] = arr
+            else:
+                self._entries[name] = _Entry(arr, c, biject_to(c))
 
 
 def constraint_to_spec(c):

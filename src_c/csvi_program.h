@@ -22,7 +22,7 @@ typedef struct {
     int32_t leaf;                /* slot of the unconstrained param (its buffer is the param) */
     csvi_optim_config *config;
     double *state;               /* csvi_optim_state_count(config) * size doubles */
-    int64_t step;                /* updates done so far; advanced by the loop */
+    int64_t *step;               /* updates done so far; advanced with each update */
 } csvi_program_param;
 
 /* Why a run stopped early (csvi_program.status). */

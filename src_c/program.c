@@ -251,8 +251,8 @@ int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
             csvi_program_param *q = &p->params[k];
             csvi_slot *leaf = &t->slots[q->leaf];
             if (!leaf->grad) continue;
-            q->step += 1;
-            csvi_optim_step(q->config, leaf->data, leaf->grad, q->state, leaf->size, q->step);
+            *q->step += 1;
+            csvi_optim_step(q->config, leaf->data, leaf->grad, q->state, leaf->size, *q->step);
         }
         losses[s] = loss;
     }

@@ -417,15 +417,16 @@ def test_read_only_param_is_an_error():
         optim.SGD({}).step([("w", p, np.ones(3))])
 
 
-def test_kernel_checks_its_state_buffer():
-    k = _core.OptimKernel("Adam", lr=0.1)
+def test_kernel_checks_its_buffers():
+    k = _core.OptimKernel("Adam", 3, lr=0.1)
     assert k.state_names == ["exp_avg", "exp_avg_sq"]
-    with pytest.raises(ValueError, match="needs 2 x 3"):
-        k.step(np.zeros(3), np.ones(3), np.zeros((1, 3)), 1)
-    with pytest.raises(ValueError, match="step must be >= 1"):
-        k.step(np.zeros(3), np.ones(3), k.new_state(3), 0)
+    assert k.state.shape == (2, 3) and k.step == 0
+    with pytest.raises(ValueError, match="made for 3"):
+        k.check(np.zeros(4), np.ones(4))
+    with pytest.raises(ValueError, match="step must be >= 0"):
+        k.step = -1
     with pytest.raises(ValueError, match="unknown optimizer 'Nadam'"):
-        _core.OptimKernel("Nadam")
+        _core.OptimKernel("Nadam", 3)
 
 
 def test_defaults_match_torch_and_pyro():

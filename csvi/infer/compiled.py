@@ -24,9 +24,13 @@ A model whose Python depends on sampled values can't be frozen: converting a
 traced value to Python while tracing raises (see Tensor._check_not_freezing),
 and a second trace that records a different program raises here.
 """
+import threading
+
 import numpy as np
 
 from csvi import _core
+from csvi.infer.sites import param_names
+from csvi.infer.elbo import raise_non_finite
 from csvi.params import get_param_store
 
 __all__ = ["CompiledSVI"]
@@ -39,8 +43,7 @@ class CompiledSVI:
 
     def __init__(self, svi, args, kwargs, fuse=True):
         self.svi = svi
-        optim = getattr(svi.optim, "optim", svi.optim)  # a scheduler wraps one
-        if not hasattr(optim, "slot_of"):
+        if not hasattr(svi.optim, "kernels_for"):
             raise TypeError(f"compile: the optimizer {svi.optim!r} cannot run in a compiled "
                             "loop; use a csvi.optim optimizer")
         if not hasattr(svi.loss, "particle_tensors"):
@@ -60,19 +63,15 @@ class CompiledSVI:
         self._tape, loss, surrogate, self._trace_pair, names = again
         store = get_param_store()
         self._names = names
-        self._slots = [optim.slot_of(n, store.unconstrained(n)) for n in names]
         self._leaves = leaves = [store.leaf(n) for n in names]
-        self._program = _core.Program(
-            self._tape, surrogate, loss,
-            [(leaf, slot.kernel, slot.state, slot.step)
-             for leaf, slot in zip(leaves, self._slots)],
-            svi.loss.num_particles, fuse)
+        kernels = svi.optim.kernels_for([(n, store.unconstrained(n)) for n in names])
+        self._program = _core.Program(self._tape, surrogate, loss, list(zip(leaves, kernels)),
+                                      svi.loss.num_particles, fuse)
+        self._lock = threading.Lock()  # one run at a time, whatever the threads
 
     def _trace(self, args, kwargs):
         """(tape, loss, surrogate, (model_trace, guide_trace), param names) of
         one particle's step, recorded on a freezing tape."""
-        from csvi.infer.svi import param_names
-
         tape = _core.Tape(record_all=True)
         tape.freezing = True
         try:
@@ -91,15 +90,23 @@ class CompiledSVI:
         return self._tape.num_ops
 
     def run(self, num_steps):
-        """`num_steps` steps in one C loop; returns the losses (a NumPy array)."""
+        """`num_steps` steps in one C loop; returns the losses (a NumPy array).
+
+        Ctrl-C stops it within a few hundredths of a second, after a whole
+        step: params, optimizer state and step counts are those of the steps
+        done, and the KeyboardInterrupt carries their losses as `.losses`
+        (as does the error raised when a step's loss is not finite)."""
         if int(num_steps) != num_steps or num_steps < 0:
             raise ValueError(f"run: num_steps must be a nonnegative integer, got {num_steps!r}")
-        self._check_params_still_in_store()
-        losses, status = self._program.run(int(num_steps))
-        for slot, steps in zip(self._slots, self._program.steps()):
-            slot.step = steps
+        with self._lock:
+            self._check_params_still_in_store()
+            losses, status = self._program.run(int(num_steps))
         if status != "done":
-            self._raise(status, len(losses))
+            try:
+                self._raise(status, len(losses))
+            except Exception as e:
+                e.losses = losses
+                raise
         return losses
 
     def _check_params_still_in_store(self):
@@ -117,8 +124,6 @@ class CompiledSVI:
         return float(self.run(1)[0])
 
     def _raise(self, status, done):
-        from csvi.infer.elbo import raise_non_finite
-
         where = f"at compiled step {done + 1}; params and optimizer state are as step {done} left them"
         if status == "loss_not_finite":
             try:

@@ -1,27 +1,18 @@
 """SVI: one gradient step of an ELBO on the params a model and guide use."""
 import math
 import sys
+import threading
 import time
 
 import numpy as np
 
 from csvi import _core
-from csvi.params import get_param_store
+from csvi.infer.compiled import CompiledSVI
+from csvi.infer.sites import param_names
 from csvi.infer.elbo import checked_value
+from csvi.params import get_param_store
 
 __all__ = ["SVI"]
-
-
-def param_names(traces):
-    """Names of the param sites the traced runs touched, in order (blocked
-    params never reach a trace, so they are not trained, as in Pyro)."""
-    names = {}
-    for model_trace, guide_trace in traces:
-        for tr in (guide_trace, model_trace):
-            for name, site in tr.nodes.items():
-                if site.type == "param":
-                    names[name] = None
-    return list(names)
 
 
 class SVI:
@@ -47,9 +38,12 @@ class SVI:
         self.loss = loss
         self.static_kwargs = static_kwargs
         self._tape = _core.Tape(record_all=True)
+        self._lock = threading.Lock()  # its tape serves one step at a time
 
     def step(self, *args, **kwargs):
-        """One gradient step; returns the loss before the step.
+        """One gradient step; returns the loss before the step.  The step
+        updates every param or none (an error or a Ctrl-C before the update
+        leaves params and optimizer state as they were).
 
         Float and integer NumPy arrays among the arguments reach model and
         guide as `DataArray` views (no copy): NumPy arrays in every respect,
@@ -58,48 +52,48 @@ class SVI:
         kwargs.update(self.static_kwargs)
         args, kwargs = _core.data_args(args, kwargs)
         store = get_param_store()
-        tape = self._tape
-        _core.unwind_recording(tape)  # in case a Ctrl-C hit the last step's cleanup
-        tape.clear()
-        try:
-            with _core.recording(tape):
-                loss_t, surrogate, traces = self.loss.loss_tensors(
-                    self.model, self.guide, args, kwargs)
-            loss = checked_value(loss_t, traces)
-            if surrogate.requires_grad:
-                tape.backward(surrogate, False)
-            updates = []
-            for name in param_names(traces):
-                grad = tape.grad_of(store.leaf(name))
-                if grad is None:
-                    continue
-                if _core.first_outside(grad, -math.inf, math.inf, True, True) >= 0:
-                    raise ValueError(f"the gradient of param '{name}' is not finite; the "
-                                     "params and optimizer state were left unchanged")
-                updates.append((name, store.unconstrained(name), grad))
-            self.optim.step(updates)  # the grads are views of the tape's arena
-        finally:
-            _core.unwind_recording(tape)
+        with self._lock:
+            tape = self._tape
+            _core.unwind_recording(tape)  # in case a Ctrl-C hit the last step's cleanup
             tape.clear()
+            try:
+                with _core.recording(tape):
+                    loss_t, surrogate, traces = self.loss.loss_tensors(
+                        self.model, self.guide, args, kwargs)
+                loss = checked_value(loss_t, traces)
+                if surrogate.requires_grad:
+                    tape.backward(surrogate, False)
+                updates = []
+                for name in param_names(traces):
+                    grad = tape.grad_of(store.leaf(name))
+                    if grad is None:
+                        continue
+                    if _core.first_outside(grad, -math.inf, math.inf, True, True) >= 0:
+                        raise ValueError(f"the gradient of param '{name}' is not finite; the "
+                                         "params and optimizer state were left unchanged")
+                    updates.append((name, store.unconstrained(name), grad))
+                self.optim.step(updates)  # the grads are views of the tape's arena
+            finally:
+                _core.unwind_recording(tape)
+                tape.clear()
         return loss
 
     def evaluate_loss(self, *args, **kwargs):
         """The loss estimate, with no gradient step."""
         kwargs.update(self.static_kwargs)
-        tape = self._tape
-        tape.clear()
-        try:
-            with _core.recording(tape):
-                return self.loss.loss(self.model, self.guide, *args, **kwargs)
-        finally:
-            _core.unwind_recording(tape)
+        with self._lock:
+            tape = self._tape
             tape.clear()
+            try:
+                with _core.recording(tape):
+                    return self.loss.loss(self.model, self.guide, *args, **kwargs)
+            finally:
+                _core.unwind_recording(tape)
+                tape.clear()
 
     def compile(self, *args, **kwargs):
         """Freeze one traced step into a C program (see csvi.infer.compiled):
         `compiled.run(n)` then runs n steps without Python."""
-        from csvi.infer.compiled import CompiledSVI
-
         kwargs.update(self.static_kwargs)
         args, kwargs = _core.data_args(args, kwargs)  # as in step: X[idx] replays
         return CompiledSVI(self, args, kwargs)
@@ -108,7 +102,9 @@ class SVI:
         """`num_steps` steps; returns the losses as a NumPy array.  Shows a
         progress bar with the running loss when stderr is a terminal.  With
         `compile=True` the steps run in one compiled C loop (in chunks, so the
-        bar still moves)."""
+        bar still moves).  If a step fails or Ctrl-C stops the run, the
+        exception carries the losses of the steps done as `.losses`; params
+        and optimizer state are those of those steps."""
         if int(num_steps) != num_steps or num_steps < 0:
             raise ValueError(f"SVI.run: num_steps must be a nonnegative integer, "
                              f"got {num_steps!r}")
@@ -117,8 +113,8 @@ class SVI:
         bar = _progress(num_steps) if progress_bar and sys.stderr.isatty() else None
         compiled = self.compile(*args, **kwargs) if compile else None
         chunk = max(num_steps // 100, 1000)
+        i = 0
         try:
-            i = 0
             while i < num_steps:
                 if compiled is not None:
                     n = min(chunk, num_steps - i)
@@ -129,6 +125,10 @@ class SVI:
                 i += n
                 if bar is not None:
                     bar.update(i - 1, losses[max(0, i - 100):i].mean())
+        except BaseException as e:
+            done = getattr(e, "losses", np.empty(0)) if compiled is not None else np.empty(0)
+            e.losses = np.concatenate([losses[:i], done])
+            raise
         finally:
             if bar is not None:
                 bar.close()

@@ -84,6 +84,10 @@ class PyroLRScheduler:
             slot.extra["epoch"] += 1
             self.update(slot, *args)
 
+    def kernels_for(self, params):
+        """The wrapped optimizer's kernels (what a compiled SVI loop runs)."""
+        return self.optim.kernels_for(params)
+
     def get_state(self):
         return self.optim.get_state()
 

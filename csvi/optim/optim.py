@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from csvi import _core
+from csvi import _core, archive
 
 __all__ = ["PyroOptim"]
 
@@ -82,16 +82,15 @@ def _plain(value):
 
 
 class _ParamSlot:
-    """One parameter's optimizer: its C kernel, state buffer and step count.
-    `extra` holds numbers owned by a scheduler (epoch, base_lr, ...)."""
+    """One parameter's optimizer: its C kernel (hyperparameters, state vectors
+    and step count) and shape.  `extra` holds numbers owned by a scheduler
+    (epoch, base_lr, ...)."""
 
-    __slots__ = ("kernel", "state", "step", "shape", "extra")
+    __slots__ = ("kernel", "shape", "extra")
 
     def __init__(self, kernel, shape):
         self.kernel = kernel
         self.shape = shape
-        self.state = kernel.new_state(int(np.prod(shape, dtype=np.int64)))
-        self.step = 0
         self.extra = {}
 
 
@@ -176,30 +175,40 @@ class PyroOptim:
             optim_args = self.optim_args(name) if callable(self.optim_args) else self.optim_args
             clip_args = self.clip_args(name) if callable(self.clip_args) else self.clip_args
             hyper = self._hyper(optim_args, clip_args, name)
-        slot = _ParamSlot(_core.OptimKernel(self.kind, **hyper), shape)
+        size = int(np.prod(shape, dtype=np.int64))
+        slot = _ParamSlot(_core.OptimKernel(self.kind, size, **hyper), shape)
         if self._new_param_hook is not None:
             self._new_param_hook(slot)
         return slot
 
     # ---- the update -----------------------------------------------------------
     def slot_of(self, name, value):
-        """The optimizer of param `name` (kernel, state, step count), made on
-        first use; a compiled SVI loop drives the same kernel and state."""
+        """The optimizer of param `name` (kernel and shape), made on first use."""
         slot = self._slots.get(name)
         if slot is None:
             slot = self._new_slot(name, value.shape)
-            waiting = self._waiting.pop(name, None)
+            waiting = self._waiting.get(name)
             if waiting is not None:
-                self._load_slot(name, slot, waiting)
+                self._load_slot(name, slot, self._checked_state(name, slot, waiting))
+                del self._waiting[name]
             self._slots[name] = slot
         elif value.shape != slot.shape:
             raise ValueError(f"{self._name()}.step: param {name!r} has shape {value.shape}, "
                              f"but its optimizer state was made for shape {slot.shape}")
         return slot
 
+    def kernels_for(self, params):
+        """The C kernels (hyperparameters, state, step count) of `(name, value)`
+        pairs, made on first use: a compiled SVI loop runs their updates in
+        place, exactly as `step` would."""
+        return [self.slot_of(name, value).kernel for name, value in params]
+
     def step(self, params):
         """One update of every `(name, value, grad)` in `params`, in place.  A
-        param whose grad is None is skipped, as torch skips params without one."""
+        param whose grad is None is skipped, as torch skips params without one.
+        Every param is checked before any is updated, so a bad one (or a
+        Ctrl-C) leaves all of them, and all optimizer state, unchanged."""
+        kernels, values, grads, names = [], [], [], []
         for item in params:
             try:
                 name, value, grad = item
@@ -215,46 +224,72 @@ class PyroOptim:
             if not isinstance(grad, np.ndarray) or grad.dtype != np.float64 \
                     or not grad.flags.c_contiguous:
                 grad = np.asarray(grad, dtype=np.float64, order="C")  # keeps 0-d 0-d
-            try:
-                slot.kernel.step(value, grad, slot.state, slot.step + 1)
-            except (TypeError, ValueError) as e:
-                raise type(e)(f"{self._name()}: param {name!r}: {e}") from None
-            slot.step += 1
+            kernels.append(slot.kernel)
+            values.append(value)
+            grads.append(grad)
+            names.append(name)
+        try:
+            _core.apply_updates(kernels, values, grads, names)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{self._name()}: {e}") from None
 
     __call__ = step
 
     # ---- state ----------------------------------------------------------------
     def _slot_state(self, slot):
-        out = {"step": slot.step, "lr": slot.kernel.lr}
-        for k, key in enumerate(slot.kernel.state_names):
-            out[key] = slot.state[k].reshape(slot.shape).copy()
+        kernel = slot.kernel
+        out = {"step": kernel.step, "lr": kernel.lr}
+        for k, key in enumerate(kernel.state_names):
+            out[key] = kernel.state[k].reshape(slot.shape).copy()
         out.update(slot.extra)
         return out
 
-    def _load_slot(self, name, slot, state):
+    def _checked_state(self, name, slot, state):
+        """`state` (one param's get_state() entry) checked against `slot`:
+        (step, lr, state vectors, extra) ready to load, or a ValueError."""
+        where = f"{self._name()}.set_state: param {name!r}"
         names = slot.kernel.state_names
         expected = {"step", "lr", *names, *slot.extra}
-        missing = sorted(expected - set(state))
-        unknown = sorted(set(state) - expected)
-        if missing or unknown:
-            raise ValueError(f"{self._name()}.set_state: param {name!r}: state keys "
-                             f"{sorted(state)} do not match {sorted(expected)}")
+        if set(state) != expected:
+            raise ValueError(f"{where}: state keys {sorted(state)} do not match "
+                             f"{sorted(expected)}")
         arrays = []
         for key in names:
-            arr = np.asarray(state[key], dtype=np.float64)
+            try:
+                arr = np.asarray(state[key], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: {key} is not an array of numbers") from None
             if arr.shape != slot.shape:
-                raise ValueError(f"{self._name()}.set_state: param {name!r}: {key} has shape "
-                                 f"{arr.shape}, but the param has shape {slot.shape}")
+                raise ValueError(f"{where}: {key} has shape {arr.shape}, but the param has "
+                                 f"shape {slot.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{where}: {key} has non-finite values")
             arrays.append(arr.reshape(-1))
-        step = int(state["step"])
-        if step < 0:
-            raise ValueError(f"{self._name()}.set_state: param {name!r}: step={step} is negative")
+        step, lr = state["step"], state["lr"]
+        if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral) \
+                or step < 0:
+            raise ValueError(f"{where}: step={step!r} must be an integer >= 0")
+        try:
+            lr = nonnegative("lr", lr)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+        extra = {}
+        for key, old in slot.extra.items():
+            try:
+                extra[key] = type(old)(state[key])
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: {key}={state[key]!r} is not a "
+                                 f"{type(old).__name__}") from None
+        return int(step), lr, arrays, extra
+
+    @staticmethod
+    def _load_slot(name, slot, checked):
+        step, lr, arrays, extra = checked
         for k, arr in enumerate(arrays):
-            slot.state[k] = arr
-        slot.step = step
-        slot.kernel.lr = float(state["lr"])
-        for key in slot.extra:
-            slot.extra[key] = type(slot.extra[key])(state[key])
+            slot.kernel.state[k] = arr  # in place: a compiled loop holds the buffer
+        slot.kernel.step = step
+        slot.kernel.lr = lr
+        slot.extra.update(extra)
 
     def get_state(self):
         """{param name: {"step", "lr", state vectors (shaped like the param), ...}}
@@ -267,10 +302,12 @@ class PyroOptim:
 
     def set_state(self, state):
         """Restore a get_state() result: params already seen take it now, the
-        rest when they are first updated (as in Pyro)."""
+        rest when they are first updated (as in Pyro).  Every entry is checked
+        before any is applied."""
         if not isinstance(state, dict):
             raise TypeError(f"{self._name()}.set_state: expected a dict from get_state(), "
                             f"got {type(state).__name__}")
+        now, later = [], {}
         for name, entry in state.items():
             if not isinstance(entry, dict):
                 raise TypeError(f"{self._name()}.set_state: the state of param {name!r} must "
@@ -278,9 +315,12 @@ class PyroOptim:
             entry = {k: _plain(v) for k, v in entry.items()}
             slot = self._slots.get(name)
             if slot is None:
-                self._waiting[name] = entry
+                later[name] = entry
             else:
-                self._load_slot(name, slot, entry)
+                now.append((name, slot, self._checked_state(name, slot, entry)))
+        for name, slot, checked in now:
+            self._load_slot(name, slot, checked)
+        self._waiting.update(later)
 
     def state_of(self, name):
         """The state of one param, as in get_state()."""
@@ -291,19 +331,41 @@ class PyroOptim:
         return self._slot_state(slot)
 
     def save(self, filename):
-        """Write get_state() to an .npz file (keys "<param>/<field>")."""
-        flat = {}
-        for name, entry in self.get_state().items():
-            for key, value in entry.items():
-                flat[f"{name}/{key}"] = np.asarray(value)
-        with open(filename, "wb") as f:
-            np.savez(f, **flat)
+        """Write get_state() to a csvi optimizer file (.npz, see csvi.archive)."""
+        archive.write(filename, "optimizer", *state_to_archive(self.get_state()))
 
     def load(self, filename):
-        """Read a file written by save() and set_state() it."""
-        state = {}
-        with np.load(filename, allow_pickle=False) as data:
-            for flat_key in data.files:
-                name, key = flat_key.rsplit("/", 1)
-                state.setdefault(name, {})[key] = data[flat_key]
-        self.set_state(state)
+        """Read a file written by save() and set_state() it (checked first:
+        a bad file changes nothing)."""
+        self.set_state(state_from_archive(archive.read(filename, "optimizer")))
+
+
+def state_to_archive(state):
+    """(header, arrays) of a get_state() result: numbers in the header, state
+    vectors as arrays "optim/<param>/<key>"."""
+    header, arrays = {}, {}
+    for name, entry in state.items():
+        numbers_, keys = {}, []
+        for key, value in entry.items():
+            if isinstance(value, np.ndarray):
+                arrays[f"optim/{name}/{key}"] = value
+                keys.append(key)
+            else:
+                numbers_[key] = value
+        header[name] = {"numbers": numbers_, "arrays": keys}
+    return {"optim": header}, arrays
+
+
+def state_from_archive(contents):
+    """The get_state() dict in an archive's Contents (arrays checked finite;
+    set_state checks the rest)."""
+    state = {}
+    for name, entry in contents.field("optim", dict).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("numbers"), dict) \
+                or not isinstance(entry.get("arrays"), list):
+            raise contents.error(f"corrupt optimizer state for param {name!r}")
+        state[name] = dict(entry["numbers"])
+        for key in entry["arrays"]:
+            state[name][key] = contents.array(f"optim/{name}/{key}",
+                                              f"optimizer state {key!r} of param {name!r}")
+    return state
