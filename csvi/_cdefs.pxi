@@ -60,7 +60,6 @@ cdef extern from "csvi_tape.h":
     int32_t csvi_tape_add_op(csvi_tape *t, const csvi_op *op) nogil
     int csvi_tape_forward_op(csvi_tape *t, int32_t i) nogil
     int csvi_tape_backward(csvi_tape *t, int32_t root) nogil
-    int csvi_op_draws(int32_t code)
 
 cdef extern from "csvi_opcodes.h":
     ctypedef int (*csvi_kernel_fn)(csvi_tape *t, const csvi_op *op)

@@ -8,7 +8,8 @@ import random as _py_random
 cdef class _ThreadState
 
 # Per op code: whether its kernel draws (those run under the generator's lock).
-cdef bytes _OP_DRAWS = bytes([csvi_op_draws(i) != 0 for i in range(CSVI_OP_COUNT)])
+cdef bytes _OP_DRAWS = bytes([(csvi_kernels[i].flags & CSVI_DRAWS) != 0
+                              for i in range(CSVI_OP_COUNT)])
 
 
 cdef _use_generator(_ThreadState st, gen):

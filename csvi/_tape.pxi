@@ -1,4 +1,7 @@
 # The tape: a C csvi_tape plus the Python objects that keep its buffers alive.
+from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock, PyThread_free_lock,
+                               PyThread_acquire_lock, PyThread_release_lock, WAIT_LOCK,
+                               PyThread_get_thread_ident)
 
 cdef class Tensor
 
@@ -244,6 +247,43 @@ class recording:
 
     def __exit__(self, *exc):
         _thread_state().tapes.pop()
+        return False
+
+
+cdef class StepLock:
+    """The lock an SVI or compiled object holds for one step or run, so two
+    threads sharing it take turns.  A Ctrl-C can land where a `with` block
+    calls __exit__ and skip the release; the thread that held the lock then
+    passes straight through its next acquire (it still owns it) instead of
+    deadlocking.  Owner and lock change together in C, where no signal
+    handler runs in between."""
+
+    cdef PyThread_type_lock lock
+    cdef unsigned long owner
+
+    def __cinit__(self):
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError()
+        self.owner = 0
+
+    def __dealloc__(self):
+        if self.lock != NULL:
+            PyThread_free_lock(self.lock)
+
+    def __enter__(self):
+        cdef unsigned long me = PyThread_get_thread_ident()
+        if self.owner == me:
+            return self
+        with nogil:
+            PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        self.owner = me
+        return self
+
+    def __exit__(self, *exc):
+        if self.owner == PyThread_get_thread_ident():
+            self.owner = 0
+            PyThread_release_lock(self.lock)
         return False
 
 

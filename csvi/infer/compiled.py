@@ -24,7 +24,6 @@ A model whose Python depends on sampled values can't be frozen: converting a
 traced value to Python while tracing raises (see Tensor._check_not_freezing),
 and a second trace that records a different program raises here.
 """
-import threading
 
 import numpy as np
 
@@ -67,7 +66,7 @@ class CompiledSVI:
         kernels = svi.optim.kernels_for([(n, store.unconstrained(n)) for n in names])
         self._program = _core.Program(self._tape, surrogate, loss, list(zip(leaves, kernels)),
                                       svi.loss.num_particles, fuse)
-        self._lock = threading.Lock()  # one run at a time, whatever the threads
+        self._lock = _core.StepLock()  # one run at a time, whatever the threads
 
     def _trace(self, args, kwargs):
         """(tape, loss, surrogate, (model_trace, guide_trace), param names) of

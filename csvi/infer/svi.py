@@ -1,7 +1,6 @@
 """SVI: one gradient step of an ELBO on the params a model and guide use."""
 import math
 import sys
-import threading
 import time
 
 import numpy as np
@@ -38,7 +37,7 @@ class SVI:
         self.loss = loss
         self.static_kwargs = static_kwargs
         self._tape = _core.Tape(record_all=True)
-        self._lock = threading.Lock()  # its tape serves one step at a time
+        self._lock = _core.StepLock()  # its tape serves one step at a time
 
     def step(self, *args, **kwargs):
         """One gradient step; returns the loss before the step.  The step
