@@ -7,10 +7,12 @@ from csvi.distributions.continuous import (
 from csvi.distributions.delta import Delta
 from csvi.distributions.discrete import Bernoulli, Categorical, Poisson
 from csvi.distributions.distribution import (
-    Distribution, enable_validation, is_validation_enabled, validation_enabled,
+    Distribution, ExpandedDistribution, Independent, MaskedDistribution,
 )
 from csvi.distributions.unit import Unit
-from csvi.distributions.wrappers import ExpandedDistribution, Independent, MaskedDistribution
+from csvi.distributions.validation import (
+    enable_validation, is_validation_enabled, validation_enabled,
+)
 
 __all__ = [
     "Bernoulli", "Beta", "Categorical", "Delta", "Distribution", "ExpandedDistribution",
