@@ -32,6 +32,7 @@ from csvi._core import (
     transpose,
     where,
 )
+from csvi.distributions import enable_validation
 from csvi.params import clear_param_store, get_param_store
 from csvi.primitives import deterministic, factor, param, plate, sample, subsample
 
@@ -39,7 +40,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "abs", "as_tensor", "clear_param_store", "clip", "concatenate", "constraints",
-    "deterministic", "distributions", "exp", "expm1", "factor", "get_param_store",
+    "deterministic", "distributions", "enable_validation", "exp", "expm1", "factor", "get_param_store",
     "handlers", "infer", "log", "log1p", "logsumexp", "matmul", "mean", "optim", "param",
     "plate", "relu", "reshape", "sample", "set_rng_seed", "sigmoid", "softplus", "sqrt",
     "stack", "subsample", "sum", "tanh", "tensor", "transforms", "transpose", "where",

@@ -31,6 +31,10 @@ class Constraint:
         """True if every element of value satisfies the constraint."""
         return self.first_violation(value) < 0
 
+    def describe(self):
+        """Plain words for error messages ("a number > 0")."""
+        return repr(self)
+
     def __repr__(self):
         return f"constraints.{type(self).__name__.lstrip('_')}"
 

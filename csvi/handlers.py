@@ -13,6 +13,7 @@ or wrap a function (`handlers.trace(model).get_trace(*args)`).
 import numpy as np
 
 from csvi import _core
+from csvi.distributions.validation import check_replayed
 from csvi.runtime import Messenger
 from csvi.trace_struct import Trace
 
@@ -62,6 +63,8 @@ class replay(Messenger):
         if old.type != msg.type or old.is_observed:
             raise ValueError(f"replay: site '{msg.name}' is observed or of another type in "
                              "the replayed trace, so there is no draw to reuse")
+        if msg.type == "sample":
+            check_replayed(msg.name, msg.fn, old.value)
         msg.value = old.value
         msg.infer = old.infer
         msg.done = True

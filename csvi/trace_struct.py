@@ -54,8 +54,8 @@ class Trace:
                 continue
             try:
                 lp = site.fn.log_prob(site.value, *site.args, **site.kwargs)
-            except ValueError as e:
-                raise ValueError(f"site '{name}': {e}") from e
+            except (ValueError, TypeError) as e:
+                raise type(e)(f"site '{name}': {e}") from e
             site.unscaled_log_prob = lp
             if site.mask is None and type(site.scale) is float and site.scale == 1.0:
                 site.log_prob = lp

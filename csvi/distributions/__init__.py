@@ -1,6 +1,6 @@
 """Probability distributions with Pyro's names and semantics; log-densities,
 their gradients and samplers run as C kernels (src_c/dist_*.c)."""
-from csvi import constraints
+from csvi.distributions import constraints
 from csvi.distributions.continuous import (
     Beta, Exponential, Gamma, HalfCauchy, HalfNormal, LogNormal, Normal, Uniform,
 )

@@ -10,7 +10,6 @@ import numpy as np
 from csvi import _core, constraints
 from csvi.distributions.family import Family
 from csvi.distributions.util import apply, astensor, broadcast_args, expand_to, full
-from csvi.distributions.validation import describe_bad
 
 _OP = _core.OPCODES
 OP_NORMAL_LP, OP_NORMAL_RS = _OP["NORMAL_LP"], _OP["NORMAL_RS"]
@@ -25,7 +24,8 @@ OP_STANDARD_GAMMA_GRAD = _OP["STANDARD_GAMMA_GRAD"]
 
 _real = constraints.real
 _positive = constraints.positive
-_width = constraints._Interval(0.0, np.inf, lower_open=True, upper_open=True)
+_HALF_MAX = float(np.finfo(np.float64).max) / 2
+_half_width = constraints._Interval(0.0, _HALF_MAX, lower_open=True)
 
 
 class Normal(Family):
@@ -174,19 +174,22 @@ class Uniform(Family):
     def __init__(self, low=0.0, high=1.0, validate_args=None):
         self._set_params(validate_args, ("low", "high"), low, high)
         if self._validate:
-            # high - low is the width every draw and density uses: > 0 and finite
+            # high - low, the width every draw and density uses, must be > 0 and
+            # finite: half of it never overflows, so check that
             lo, hi = _core.value_of(self.low), _core.value_of(self.high)
-            width = np.subtract(hi, lo)
-            k = _width.first_violation(width)
+            if lo.ndim == 0 and hi.ndim == 0:
+                k = -1 if 0.0 < float(hi) * 0.5 - float(lo) * 0.5 <= _HALF_MAX else 0
+            else:
+                k = _half_width.first_violation(np.subtract(hi * 0.5, lo * 0.5))
             if k >= 0:
-                shape = width.shape
-                lo, hi = np.broadcast_to(lo, shape), np.broadcast_to(hi, shape)
+                shape = self._batch_shape
+                lo, hi = np.broadcast_to(lo, shape).flat[k], np.broadcast_to(hi, shape).flat[k]
                 where = f" at index {tuple(int(i) for i in np.unravel_index(k, shape))}" \
                     if shape else ""
                 raise ValueError(
                     f"Uniform: high must be greater than low, with high - low finite; got "
-                    f"low={float(lo.flat[k])!r} and high={float(hi.flat[k])!r}{where} "
-                    f"(high - low = {float(width.flat[k])!r})")
+                    f"low={float(lo)!r} and high={float(hi)!r}{where} "
+                    f"(high - low = {float(hi) - float(lo)!r})")
 
     @property
     def support(self):
