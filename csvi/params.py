@@ -101,10 +101,12 @@ class ParamStore:
         base = constraint
         while isinstance(base, constraints.independent):
             base = base.base_constraint
+        checked = value
         if isinstance(base, constraints._Simplex) and value.ndim \
                 and (value >= 0).all() and (value.sum(-1) > 0).all():
-            value = value / value.sum(-1, keepdims=True)
-        bad = constraint.first_violation(value)
+            # softmax(log y) = y / sum(y): Pyro keeps log(y) and hands back y normalized
+            checked = value / value.sum(-1, keepdims=True)
+        bad = constraint.first_violation(checked)
         if bad >= 0:
             hint = (" (rows of numbers >= 0 with a positive sum are normalized)"
                     if isinstance(base, constraints._Simplex) else "")
