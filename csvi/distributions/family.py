@@ -33,18 +33,26 @@ class Family(Distribution):
         by `names` unless `_named_params` is False), set the broadcast batch
         shape, and check each against arg_constraints when validating.  This
         runs for every site of every step, hence the plain loops."""
-        params = []
-        shape = None
-        for arg, v in zip(names, values):
+        if len(values) == 1:  # most families: straight-line code, no loops
+            v = values[0]
             if type(v) is not Tensor:
-                v = astensor(v) if type(v) is float else as_real(v, type(self).__name__, arg)
-            params.append(v)
-            if shape is None:
-                shape = v.shape
-            elif v.shape != shape:
-                shape = broadcast_args(type(self).__name__, names, [p.shape for p in params])
-        self._params = params = tuple(params)
-        self._batch_shape = shape
+                v = astensor(v) if type(v) is float else as_real(v, type(self).__name__, names[0])
+            self._params = params = (v,)
+            self._batch_shape = v.shape
+        else:
+            params = []
+            shape = None
+            for arg, v in zip(names, values):
+                if type(v) is not Tensor:
+                    v = astensor(v) if type(v) is float else as_real(v, type(self).__name__, arg)
+                params.append(v)
+                if shape is None:
+                    shape = v.shape
+                elif v.shape != shape:
+                    shape = broadcast_args(type(self).__name__, names,
+                                           [p.shape for p in params])
+            self._params = params = tuple(params)
+            self._batch_shape = shape
         if self._named_params:
             for arg, t in zip(names, params):
                 setattr(self, arg, t)
