@@ -41,8 +41,10 @@ class _CategoryWeights(constraints.Constraint):
         bad = _core.first_outside(arr, self.lo, np.inf, False, self.hi_open)
         if bad >= 0 or arr.size == 0:
             return bad
-        rows = np.flatnonzero(~self.row_ok(arr).reshape(-1))
-        return int(rows[0]) * arr.shape[-1] if rows.size else -1
+        ok = self.row_ok(arr)
+        if ok.all():
+            return -1
+        return int(np.flatnonzero(~ok.reshape(-1))[0]) * arr.shape[-1]
 
     def describe(self):
         return self.words

@@ -32,38 +32,39 @@ class Family(Distribution):
         """Keep each value as a Tensor (in `_params`, and as an attribute named
         by `names` unless `_named_params` is False), set the broadcast batch
         shape, and check each against arg_constraints when validating.  This
-        runs for every site of every step, hence the plain loops."""
-        if len(values) == 1:  # most families: straight-line code, no loops
+        runs for every site of every step, hence straight-line code for the
+        one-parameter families and plain loops for the others."""
+        validate = _validation._validation if validate_args is None else bool(validate_args)
+        self._validate = validate
+        if len(values) == 1:
             v = values[0]
             if type(v) is not Tensor:
                 v = astensor(v) if type(v) is float else as_real(v, type(self).__name__, names[0])
-            self._params = params = (v,)
+            self._params = (v,)
             self._batch_shape = v.shape
-        else:
-            params = []
-            shape = None
-            for arg, v in zip(names, values):
-                if type(v) is not Tensor:
-                    v = astensor(v) if type(v) is float else as_real(v, type(self).__name__, arg)
-                params.append(v)
-                if shape is None:
-                    shape = v.shape
-                elif v.shape != shape:
-                    shape = broadcast_args(type(self).__name__, names,
-                                           [p.shape for p in params])
-            self._params = params = tuple(params)
-            self._batch_shape = shape
-        if self._named_params:
-            for arg, t in zip(names, params):
+            if self._named_params:
+                setattr(self, names[0], v)
+            if validate and self.arg_constraints[names[0]].first_violation(v) >= 0:
+                raise bad_arg(type(self).__name__, names[0], v, self.arg_constraints[names[0]])
+            return
+        params = []
+        shape = None
+        for arg, v in zip(names, values):
+            if type(v) is not Tensor:
+                v = astensor(v) if type(v) is float else as_real(v, type(self).__name__, arg)
+            params.append(v)
+            if shape is None:
+                shape = v.shape
+            elif v.shape != shape:
+                shape = broadcast_args(type(self).__name__, names, [p.shape for p in params])
+        self._params = params = tuple(params)
+        self._batch_shape = shape
+        declared = self.arg_constraints
+        for arg, t in zip(names, params):
+            if self._named_params:
                 setattr(self, arg, t)
-        if _validation._validation if validate_args is None else validate_args:
-            self._validate = True
-            declared = self.arg_constraints
-            for arg, t in zip(names, params):
-                if declared[arg].first_violation(t) >= 0:
-                    raise bad_arg(type(self).__name__, arg, t, declared[arg])
-        else:
-            self._validate = False
+            if validate and declared[arg].first_violation(t) >= 0:
+                raise bad_arg(type(self).__name__, arg, t, declared[arg])
 
     def log_prob(self, value):
         value = self._as_value(value)
