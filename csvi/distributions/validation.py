@@ -158,6 +158,13 @@ def check_args(dist, names, values):
             raise bad_arg(type(dist).__name__, arg, t, declared[arg])
 
 
+def _family_name(fn):
+    """The family's name, not that of .expand()'s or .to_event()'s wrapper."""
+    while hasattr(fn, "base_dist"):
+        fn = fn.base_dist
+    return type(fn).__name__
+
+
 def check_replayed(name, fn, value):
     """A guide's draw reused at the model's site `name` must fit the model's
     distribution `fn`: its shape, and its support when validating.  Checked
@@ -165,9 +172,6 @@ def check_replayed(name, fn, value):
     than a later one that happens to use the value."""
     vshape = value.shape if isinstance(value, Tensor) else np.shape(value)
     own = fn.batch_shape + fn.event_shape
-    family = fn
-    while hasattr(family, "base_dist"):  # name the family, not .expand()'s wrapper
-        family = family.base_dist
     if vshape != own:
         try:
             ok = _core.broadcast_shapes(vshape, own) == own
@@ -176,16 +180,16 @@ def check_replayed(name, fn, value):
         if not ok:
             raise ValueError(
                 f"site '{name}': the guide's value has shape {vshape}, but the model's "
-                f"{type(family).__name__} there has shape {own} (batch_shape {fn.batch_shape}, "
+                f"{_family_name(fn)} there has shape {own} (batch_shape {fn.batch_shape}, "
                 f"event_shape {fn.event_shape}); give the guide's site the model's shape "
                 "(the same plates, the same .to_event(...))")
-    if fn._validate:
-        support = fn.support
+    support = fn.support if fn._validate else None  # a user's family may declare none
+    if support is not None:
         bad = support.first_violation(value)
         if bad >= 0:
             raise ValueError(
                 f"site '{name}': the guide's value is outside the support of the model's "
-                f"{type(family).__name__} ({support.describe()}), got "
+                f"{_family_name(fn)} ({support.describe()}), got "
                 f"{describe_bad(value, bad, support.event_dim)}; give the guide's site a "
                 "distribution with the same support (e.g. LogNormal or Gamma for a positive "
                 "site, Beta for one in (0, 1))")
