@@ -45,6 +45,7 @@ from csvi._core import (
     var,
     where,
 )
+from csvi.distributions import enable_validation
 from csvi.params import clear_param_store, get_param_store
 from csvi.primitives import deterministic, factor, param, plate, sample, subsample
 
@@ -52,7 +53,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "abs", "as_tensor", "clear_param_store", "clip", "concatenate", "constraints",
-    "cumprod", "cumsum", "deterministic", "diag", "distributions", "einsum", "exp",
+    "cumprod", "cumsum", "deterministic", "diag", "distributions", "einsum", "enable_validation", "exp",
     "expand_dims", "expm1", "factor", "get_param_store", "handlers", "infer", "log", "log1p",
     "logsumexp", "matmul", "max", "mean", "min", "optim", "pad", "param", "plate", "relu",
     "reshape", "sample", "set_rng_seed", "sigmoid", "softplus", "sqrt", "squeeze", "stack",

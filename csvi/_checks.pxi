@@ -3,7 +3,7 @@
 cdef cnp.ndarray _c_doubles(x):
     """x's values as a C-contiguous float64 array (no copy when it is one)."""
     cdef cnp.ndarray arr = (<Tensor>x)._value if type(x) is Tensor else value_of(x)
-    if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or arr.dtype != np.float64:
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or cnp.PyArray_TYPE(arr) != cnp.NPY_DOUBLE:
         arr = np.asarray(arr, dtype=np.float64, order="C")
     return arr
 

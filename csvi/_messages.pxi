@@ -194,8 +194,8 @@ def compute_log_probs(nodes, site_filter, scale_and_mask):
                 lp = site.fn.log_prob(site.value, *site.args, **site.kwargs)
             else:
                 lp = site.fn.log_prob(site.value)
-        except ValueError as e:
-            raise ValueError(f"site '{name}': {e}") from e
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"site '{name}': {e}") from e
         site.unscaled_log_prob = lp
         if site.mask is None and type(site.scale) is float and site.scale == 1.0:
             site.log_prob = lp

@@ -472,6 +472,13 @@ def getitem(x, key):
         idx = <Tensor>key
         if t._value.ndim == 0:
             raise IndexError("cannot index a 0-d tensor with a tensor")
+        if not idx._integer:  # a plate's indices are whole and in range by construction
+            n = t._value.shape[0]
+            bad = first_outside(idx, -n, n - 1, False, False, True)
+            if bad >= 0:
+                raise IndexError(f"csvi: bad index in op TAKE: a tensor index must hold "
+                                 f"whole numbers in [-{n}, {n - 1}] (axis 0 has size {n}), got "
+                                 f"{float(idx._value.reshape(-1)[bad])!r} at flat position {bad}")
         shape = idx._value.shape + t._value.shape[1:]
         return _emit(OP_TAKE, (t, idx.detach()), shape, True, None, None, None)
     if isinstance(key, tuple) and any(isinstance(k, Tensor) for k in key):

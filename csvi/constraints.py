@@ -13,7 +13,7 @@ __all__ = [
     "Constraint", "real", "real_vector", "positive", "nonnegative", "greater_than",
     "greater_than_eq", "less_than", "interval", "half_open_interval", "unit_interval",
     "boolean", "nonnegative_integer", "positive_integer", "integer_interval", "simplex",
-    "independent",
+    "independent", "finite",
 ]
 
 
@@ -30,6 +30,10 @@ class Constraint:
     def check(self, value):
         """True if every element of value satisfies the constraint."""
         return self.first_violation(value) < 0
+
+    def describe(self):
+        """Plain words for error messages ("a number > 0")."""
+        return repr(self)
 
     def __repr__(self):
         return f"constraints.{type(self).__name__.lstrip('_')}"
@@ -56,14 +60,21 @@ class _Interval(Constraint):
 
     def describe(self):
         """Plain words for error messages."""
-        if self.lower == -np.inf and self.upper == np.inf:
-            return "a real number (not NaN)"
-        parts = []
-        if self.lower != -np.inf:
-            parts.append(f"{'>' if self.lower_open else '>='} {self.lower:g}")
-        if self.upper != np.inf:
-            parts.append(f"{'<' if self.upper_open else '<='} {self.upper:g}")
+        lower, upper = self.lower, self.upper
         what = "an integer" if self.is_discrete else "a number"
+        if lower == -np.inf and upper == np.inf:
+            if self.lower_open and self.upper_open:
+                return f"a finite {what[2:]}"
+            return f"{what[:-6]}real number (not NaN)" if not self.is_discrete else what
+        parts = []
+        if lower != -np.inf:
+            parts.append(f"{'>' if self.lower_open else '>='} {lower:g}")
+        elif self.lower_open:
+            what = f"a finite {what[2:]}"
+        if upper != np.inf:
+            parts.append(f"{'<' if self.upper_open else '<='} {upper:g}")
+        elif self.upper_open:
+            what = f"a finite {what[2:]}"
         return f"{what} {' and '.join(parts)}"
 
 
@@ -150,3 +161,5 @@ boolean = integer_interval(0, 1)
 nonnegative_integer = _Interval(0, np.inf, integer=True)
 positive_integer = _Interval(1, np.inf, integer=True)
 simplex = _Simplex()
+# not NaN and not +-inf: what a location or an interval bound must be
+finite = _Interval(-np.inf, np.inf, lower_open=True, upper_open=True)

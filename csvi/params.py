@@ -9,7 +9,8 @@ import threading
 import numpy as np
 
 from csvi import _core, archive, constraints
-from csvi.transforms import biject_to
+from csvi.distributions.validation import as_real, describe_bad
+from csvi.transforms import transform_to
 
 __all__ = ["ParamStore", "get_param_store", "clear_param_store"]
 
@@ -82,24 +83,46 @@ class ParamStore:
         return e.transform(e.leaf)
 
     def _create(self, name, init_value, constraint):
-        from csvi.transforms import biject_to
+        """A new entry from the constrained `init_value`, kept unconstrained
+        through transform_to(constraint), as Pyro's param store does (softmax
+        for a simplex, so an unnormalized positive init is normalized)."""
 
+        owner = f"param '{name}'"
         if init_value is None:
-            raise KeyError(f"param '{name}' is not in the param store and no init_value "
-                           "was given")
+            raise KeyError(f"{owner} is not in the param store and no init_value was given")
+        if not isinstance(constraint, constraints.Constraint):
+            raise TypeError(f"{owner}: constraint must be a csvi constraint (e.g. "
+                            f"constraints.positive), got {type(constraint).__name__} "
+                            f"{constraint!r}")
         if callable(init_value) and not _core.is_tensor(init_value):
             init_value = init_value()
-        value = np.array(_core.value_of(init_value), dtype=np.float64)
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"param '{name}': init_value must be finite, got {value!r}")
-        bad = constraint.first_violation(value)
+        value = np.array(_core.value_of(as_real(init_value, owner, "init_value")),
+                         dtype=np.float64)
+        bad = _core.first_outside(value, -np.inf, np.inf, True, True)
         if bad >= 0:
-            raise ValueError(f"param '{name}': init_value {value.reshape(-1)[bad]!r} (at flat "
-                             f"index {bad}) is outside its constraint {constraint!r}")
-        transform = biject_to(constraint)
+            raise ValueError(f"{owner}: init_value must be finite, got "
+                             f"{describe_bad(value, bad)}")
+        base = constraint
+        while isinstance(base, constraints.independent):
+            base = base.base_constraint
+        checked = value
+        if isinstance(base, constraints._Simplex) and value.ndim \
+                and (value >= 0).all() and (value.sum(-1) > 0).all():
+            # softmax(log y) = y / sum(y): Pyro keeps log(y) and hands back y normalized
+            checked = value / value.sum(-1, keepdims=True)
+        bad = constraint.first_violation(checked)
+        if bad >= 0:
+            hint = (" (rows of numbers >= 0 with a positive sum are normalized)"
+                    if isinstance(base, constraints._Simplex) else "")
+            raise ValueError(f"{owner}: init_value must be {constraint.describe()}{hint}, got "
+                             f"{describe_bad(value, bad, constraint.event_dim)}")
+        transform = transform_to(constraint)
         with _core.off_tape():  # one-time work, not part of the step's program
             unconstrained = np.array(_core.value_of(transform.inv(value)), dtype=np.float64,
                                      order="C")
+        if not np.isfinite(unconstrained).all():
+            raise ValueError(f"{owner}: init_value {describe_bad(value, 0)} has no finite "
+                             f"unconstrained value under {transform!r}")
         e = _Entry(unconstrained, constraint, transform)
         self._entries[name] = e
         return e
@@ -157,7 +180,7 @@ class ParamStore:
                     and constraint_to_spec(e.constraint) == spec:
                 e.unconstrained[...] = arr
             else:
-                self._entries[name] = _Entry(arr, c, biject_to(c))
+                self._entries[name] = _Entry(arr, c, transform_to(c))
 
 
 def constraint_to_spec(c):

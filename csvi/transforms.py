@@ -1,13 +1,18 @@
-"""Transforms: differentiable bijections with their log|det J|, and
-`biject_to(constraint)`, the map from unconstrained reals onto a constraint.
+"""Transforms: differentiable maps with their log|det J|, and the two
+registries from unconstrained reals onto a constraint, as in Pyro:
 
-Constrained params live unconstrained: the param store keeps x and hands the
-model y = biject_to(constraint)(x), so an optimizer can move x anywhere and y
-never leaves its support.  Forward maps and log|det J| are tape ops, so
-gradients flow through them; `t.inv(y)` maps a constrained value back (it is
-how a param's unconstrained value is initialized) and clamps boundary values so
-the result is finite, as Pyro does.  Names and conventions follow
-torch.distributions.transforms, which Pyro uses.
+- `biject_to(constraint)`: a bijection (stick-breaking for the simplex), for
+  whatever needs a density in unconstrained space (autoguides).
+- `transform_to(constraint)`: any map onto the constraint (softmax for the
+  simplex), which the param store uses: a param lives unconstrained as x and
+  the model sees y = transform_to(constraint)(x), so an optimizer can move x
+  anywhere and y never leaves its constraint.  The same optimizer then takes
+  the same path as in Pyro.
+
+Forward maps and log|det J| are tape ops, so gradients flow through them;
+`t.inv(y)` maps a constrained value back (how a param's unconstrained value
+is initialized) and clamps boundary values so the result is finite, as Pyro
+does.  Names and conventions follow torch.distributions.transforms.
 """
 import numpy as np
 
@@ -15,8 +20,8 @@ from csvi import _core, constraints
 
 __all__ = [
     "Transform", "ExpTransform", "SigmoidTransform", "SoftplusTransform", "AffineTransform",
-    "ComposeTransform", "StickBreakingTransform", "IdentityTransform", "IndependentTransform",
-    "ConstraintRegistry", "biject_to", "transform_to",
+    "ComposeTransform", "StickBreakingTransform", "SoftmaxTransform", "IdentityTransform",
+    "IndependentTransform", "ConstraintRegistry", "biject_to", "transform_to",
 ]
 
 _TINY = float(np.finfo(np.float64).tiny)
@@ -308,6 +313,38 @@ class StickBreakingTransform(Transform):
         return tuple(shape[:-1]) + (shape[-1] - 1,)
 
 
+class SoftmaxTransform(Transform):
+    """R^K -> K-simplex along the last dim: y = exp(x) / sum(exp(x)) (torch's
+    SoftmaxTransform, Pyro's transform_to(simplex)).  Not a bijection (adding
+    a constant to x leaves y unchanged), so it has no log|det J|; it acts
+    almost coordinate-wise, which suits optimizers.  The inverse is log(y)
+    (clamped at the smallest positive double), so an unnormalized positive y
+    comes back normalized: softmax(log y) = y / sum(y)."""
+
+    domain = constraints.real_vector
+    codomain = constraints.simplex
+    event_dim = 1
+    bijective = False
+
+    def _call(self, x):
+        x = _core.astensor(x)
+        if x.ndim < 1:
+            raise ValueError("SoftmaxTransform: input must have at least 1 dim, got a scalar")
+        return _core.exp(x - _core.logsumexp(x, -1, True))
+
+    def _inverse(self, y):
+        y = _core.astensor(y)
+        if y.ndim < 1:
+            raise ValueError("SoftmaxTransform.inv: expected a (..., K) simplex value, "
+                             "got a scalar")
+        return _core.log(_core.clip(y, _TINY, None))
+
+    def log_abs_det_jacobian(self, x, y):
+        raise NotImplementedError("SoftmaxTransform is not a bijection and has no log|det J|; "
+                                  "use biject_to(constraints.simplex) (stick-breaking) for a "
+                                  "density in unconstrained space")
+
+
 class IndependentTransform(Transform):
     """`base` with `reinterpreted_batch_ndims` more rightmost dims treated as one
     event: log|det J| also sums over them."""
@@ -347,7 +384,8 @@ class ConstraintRegistry:
         def _(constraint): return MyTransform(constraint.param)
     """
 
-    def __init__(self):
+    def __init__(self, name="registry"):
+        self.name = name
         self._factories = {}
 
     def register(self, constraint, factory=None):
@@ -358,25 +396,28 @@ class ConstraintRegistry:
         return factory
 
     def __call__(self, constraint):
+        if not isinstance(constraint, constraints.Constraint):
+            raise TypeError(f"{self.name}: expected a csvi constraint (e.g. "
+                            f"constraints.positive), got {type(constraint).__name__} "
+                            f"{constraint!r}")
         if getattr(constraint, "is_discrete", False):
             raise NotImplementedError(
-                f"biject_to: {constraint!r} is discrete; no bijection from the reals maps onto it")
+                f"{self.name}: {constraint!r} is discrete; no map from the reals onto it")
         for cls in type(constraint).__mro__:
             factory = self._factories.get(cls)
             if factory is not None:
                 return factory(constraint)
         raise NotImplementedError(
-            f"biject_to: no transform is registered for {constraint!r}; register one with "
-            "csvi.transforms.biject_to.register(ConstraintClass)")
+            f"{self.name}: no transform is registered for {constraint!r}; register one with "
+            f"{self.name}.register(ConstraintClass) (csvi.transforms.{self.name})")
 
 
-biject_to = ConstraintRegistry()
-# Pyro's param store calls transform_to; here both names are the bijections
-# (for the simplex torch's transform_to would use softmax instead).
-transform_to = biject_to
+biject_to = ConstraintRegistry("biject_to")
+transform_to = ConstraintRegistry("transform_to")
 
 
 @biject_to.register(constraints._Interval)
+@transform_to.register(constraints._Interval)
 def _interval_bijection(c):
     lower, upper = c.lower, c.upper
     if lower == -np.inf and upper == np.inf:
@@ -389,8 +430,11 @@ def _interval_bijection(c):
         t = ComposeTransform([ExpTransform(), AffineTransform(upper, -1.0)])
     elif lower == 0 and upper == 1:
         return SigmoidTransform()
-    else:
+    elif upper - lower < np.inf:
         t = ComposeTransform([SigmoidTransform(), AffineTransform(lower, upper - lower)])
+    else:  # the width overflows a double: scale by halves, 2 (lower/2 + (upper/2 - lower/2) s)
+        t = ComposeTransform([SigmoidTransform(), AffineTransform(lower / 2, upper / 2 - lower / 2),
+                              AffineTransform(0.0, 2.0)])
     t.codomain = c
     return t
 
@@ -400,6 +444,16 @@ def _simplex_bijection(c):
     return StickBreakingTransform()
 
 
+@transform_to.register(constraints._Simplex)
+def _simplex_softmax(c):
+    return SoftmaxTransform()
+
+
 @biject_to.register(constraints.independent)
 def _independent_bijection(c):
     return IndependentTransform(biject_to(c.base_constraint), c.reinterpreted_batch_ndims)
+
+
+@transform_to.register(constraints.independent)
+def _independent_transform(c):
+    return IndependentTransform(transform_to(c.base_constraint), c.reinterpreted_batch_ndims)

@@ -200,3 +200,15 @@ def test_param_store_files_are_checked_too(fresh_store, tmp_path):
     junk.write_bytes(b"PK\x03\x04 definitely not a zip")
     with pytest.raises(ValueError, match="junk.npz: not a csvi params file"):
         csvi.get_param_store().load(junk)
+
+
+def test_a_simplex_param_loads_through_the_softmax_it_was_stored_with(fresh_store, tmp_path):
+    """Params map to their constraint with transform_to (softmax for a
+    simplex, as Pyro); a load must read them back the same way."""
+    csvi.param("w", np.array([1.0, 2.0, 3.0]), constraint=constraints.simplex)
+    path = tmp_path / "store.npz"
+    fresh_store.save(path)
+    csvi.clear_param_store()
+    csvi.get_param_store().load(path)
+    np.testing.assert_allclose(csvi.get_param_store()["w"].numpy(), [1 / 6, 2 / 6, 3 / 6],
+                               rtol=1e-12)

@@ -3,6 +3,7 @@ finite differences, samplers against analytic moments and KS / chi-square
 tests, the implicit Gamma gradient against scipy's Gamma quantile, argument
 validation, wrappers and reproducibility."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -538,8 +539,8 @@ def test_sample_records_no_gradient():
     (lambda: dist.HalfNormal(-2.0), "HalfNormal: scale must be a number > 0, got -2.0"),
     (lambda: dist.HalfCauchy(0.0), "HalfCauchy: scale must be a number > 0, got 0.0"),
     (lambda: dist.Exponential(-0.5), "Exponential: rate must be a number > 0, got -0.5"),
-    (lambda: dist.Uniform(1.0, 0.5), "Uniform: high must be greater than low, got low=1.0 "
-                                     "and high=0.5"),
+    (lambda: dist.Uniform(1.0, 0.5), "Uniform: high must be greater than low, with high - "
+                                     r"low finite; got low=1.0 and high=0.5 \(high - low = -0.5\)"),
     (lambda: dist.Uniform(-np.inf, 0.5), "Uniform: low must be a finite number, got -inf"),
     (lambda: dist.Gamma(0.0, 1.0), "Gamma: concentration must be a number > 0, got 0.0"),
     (lambda: dist.Gamma(1.0, -1.0), "Gamma: rate must be a number > 0, got -1.0"),
@@ -551,15 +552,20 @@ def test_sample_records_no_gradient():
     (lambda: dist.Bernoulli(0.5, 0.0), "Bernoulli: pass exactly one of probs or logits, got both"),
     (lambda: dist.Categorical(), "Categorical: pass exactly one of probs or logits"),
     (lambda: dist.Categorical(np.array([0.5, -0.1])),
-     "Categorical: probs must be a finite number >= 0, got -0.1 at index 1"),
+     r"Categorical: probs must be a vector .* finite numbers >= 0 with a positive sum, "
+     r"got \[0.5, -0.1\]"),
     (lambda: dist.Categorical(np.array([[1.0, 1.0], [0.0, 0.0]])),
-     r"Categorical: each row of probs .* positive sum, got \[0.0, 0.0\] at batch index \(1,\)"),
-    (lambda: dist.Categorical(logits=np.array([0.0, np.nan])), "Categorical: logits .* got nan"),
-    (lambda: dist.Categorical(logits=np.full(3, -np.inf)), "Categorical: each row of logits"),
-    (lambda: dist.Categorical(np.float64(1.0)), "Categorical: probs must have a last dim"),
+     r"Categorical: probs must be .* positive sum, got \[0.0, 0.0\] at batch index \(1,\)"),
+    (lambda: dist.Categorical(logits=np.array([0.0, np.nan])), r"Categorical: logits .* got \[0.0, nan\]"),
+    (lambda: dist.Categorical(logits=np.full(3, -np.inf)),
+     r"Categorical: logits must be .* at least one > -inf, got \[-inf, -inf, -inf\]"),
+    (lambda: dist.Categorical(np.float64(1.0)), "Categorical: probs must be a vector"),
+    (lambda: dist.Categorical(np.float64(1.0), validate_args=False),
+     "Categorical: probs must have a last dim"),
     (lambda: dist.Poisson(-1.0), "Poisson: rate must be a finite number >= 0, got -1.0"),
     (lambda: dist.Delta(0.0, np.nan), "Delta: log_density .* got nan"),
     (lambda: dist.Delta(0.0, event_dim=1), "Delta: event_dim must be between 0 and"),
+    (lambda: dist.Delta(0.0, event_dim=-1), "Delta: event_dim must be an integer >= 0"),
     (lambda: dist.Normal(np.zeros(3), np.ones(4)),
      r"Normal: the shapes of loc \(3,\), scale \(4,\) cannot be broadcast"),
     (lambda: dist.Beta(np.ones((2, 3)), np.ones(2)),
@@ -815,3 +821,176 @@ def test_no_scipy_special_and_blas_only_for_a_matrix_product(tmp_path):
     a, b = np.arange(6.0).reshape(2, 3), np.arange(210.0).reshape(3, 70)
     np.testing.assert_allclose(matmat, a @ b, rtol=1e-14)
     assert blas_loaded
+
+
+# ---- one validation path: every argument against its declared constraint -----------
+
+_VALID = [
+    (dist.Normal, {"loc": 0.5, "scale": 2.0}),
+    (dist.LogNormal, {"loc": 0.5, "scale": 2.0}),
+    (dist.HalfNormal, {"scale": 2.0}),
+    (dist.HalfCauchy, {"scale": 2.0}),
+    (dist.Exponential, {"rate": 2.0}),
+    (dist.Uniform, {"low": -1.0, "high": 2.0}),
+    (dist.Gamma, {"concentration": 2.0, "rate": 3.0}),
+    (dist.Beta, {"concentration1": 2.0, "concentration0": 3.0}),
+    (dist.Bernoulli, {"probs": 0.3}),
+    (dist.Bernoulli, {"logits": 0.3}),
+    (dist.Categorical, {"probs": np.array([0.2, 0.8])}),
+    (dist.Categorical, {"logits": np.array([0.2, 0.8])}),
+    (dist.Poisson, {"rate": 2.0}),
+    (dist.Delta, {"v": 1.0, "log_density": 0.5}),
+    (dist.Unit, {"log_factor": -1.0}),
+]
+_ARG_CASES = [(cls, kw, arg) for cls, kw in _VALID for arg in kw
+              if arg in cls.arg_constraints]
+
+
+@pytest.mark.parametrize("cls,kwargs,arg", _ARG_CASES,
+                         ids=[f"{c.__name__}.{a}" for c, _, a in _ARG_CASES])
+def test_each_argument_is_checked_against_its_declared_constraint(cls, kwargs, arg):
+    """The error for a NaN argument quotes the constraint the family declares
+    (Poisson used to check one constraint and declare another)."""
+    constraint = cls.arg_constraints[arg]
+    bad = np.full(np.shape(kwargs[arg]), np.nan)
+    assert not constraint.check(bad)
+    with pytest.raises(ValueError, match=rf"^{cls.__name__}: {arg} must be "
+                                         rf"{re.escape(constraint.describe())}, got"):
+        cls(**{**kwargs, arg: bad})
+    cls(**kwargs, validate_args=True)  # the valid arguments pass the same checks
+
+
+def test_poisson_declares_the_constraint_it_checks():
+    rate = dist.Poisson.arg_constraints["rate"]
+    assert rate.check(0.0) and rate.check(1e300)
+    assert not rate.check(np.inf) and not rate.check(-1e-300)
+
+
+# ---- Poisson at large rates -----------------------------------------------------------
+
+def _poisson_logpmf_mp(k, rate):
+    import mpmath
+    with mpmath.workdps(60):
+        k, r = mpmath.mpf(k), mpmath.mpf(rate)
+        return float(k * mpmath.log(r) - r - mpmath.loggamma(k + 1))
+
+
+@pytest.mark.parametrize("rate", [1e15, 3.7e16, 1e18, 5e19])
+def test_poisson_log_prob_keeps_its_digits_at_large_rates(rate):
+    """x log r - r - lgamma(x + 1) cancels every digit near x = r ~ 1e15; the
+    saddle-point form keeps them (reference: 60-digit mpmath)."""
+    sd = math.sqrt(rate)
+    ks = np.floor(np.array([rate, rate - 3 * sd, rate + 0.5 * sd, 0.5 * rate, 7.0]))
+    got = dist.Poisson(rate).log_prob(ks).numpy()
+    want = np.array([_poisson_logpmf_mp(k, rate) for k in ks])
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-12)
+
+
+def test_poisson_log_prob_at_moderate_rates_matches_scipy():
+    rates = np.array([1e-3, 0.4, 3.0, 17.5, 250.0, 1e4])
+    ks = np.arange(0.0, 60.0)[:, None]
+    np.testing.assert_allclose(dist.Poisson(rates).log_prob(ks).numpy(),
+                               st.poisson.logpmf(ks, rates), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rate", [1e19, 4e20])
+def test_poisson_sampler_beyond_numpys_bound(rate):
+    """NumPy's sampler stops at ~9.2e18 (it used to wrap to -9.2e18 here)."""
+    csvi.set_rng_seed(12)
+    x = dist.Poisson(np.array([rate, 9.2e18])).sample((4000,)).numpy()
+    assert np.all(x >= 0) and np.all(x == np.floor(x))
+    sd = math.sqrt(rate)
+    assert abs(x[:, 0].mean() - rate) < 5 * sd / math.sqrt(4000)
+    assert abs(x[:, 0].std() / sd - 1.0) < 0.06
+    assert abs(x[:, 1].mean() - 9.2e18) < 5 * math.sqrt(9.2e18) / math.sqrt(4000)
+
+
+# ---- Pyro's module paths and test fakes -----------------------------------------------
+
+def test_pyro_module_paths():
+    import csvi.distributions.constraints as by_import
+    from csvi.distributions import constraints as by_from
+    assert by_import is by_from and by_from.positive is csvi.constraints.positive
+    assert by_from.simplex is csvi.constraints.simplex
+    try:
+        csvi.enable_validation(False)
+        assert not dist.is_validation_enabled()
+        dist.Normal(0.0, -1.0)
+    finally:
+        csvi.enable_validation(True)
+    assert dist.is_validation_enabled()
+
+
+def test_nonreparameterized_fakes_sample_without_rsample():
+    from csvi.distributions.testing import fakes
+    csvi.set_rng_seed(5)
+    for cls, args, ref in [(fakes.NonreparameterizedBeta, (2.0, 3.0), st.beta(2.0, 3.0)),
+                           (fakes.NonreparameterizedGamma, (2.0, 3.0), st.gamma(2.0, scale=1 / 3)),
+                           (fakes.NonreparameterizedNormal, (1.0, 2.0), st.norm(1.0, 2.0))]:
+        d = cls(*args)
+        assert not d.has_rsample
+        with pytest.raises(NotImplementedError):
+            d.rsample()
+        assert st.kstest(d.sample((2000,)).numpy(), ref.cdf).pvalue > 1e-3
+        np.testing.assert_allclose(d.log_prob(0.5).item(), ref.logpdf(0.5), rtol=1e-12)
+
+
+def test_nonreparameterized_beta_fits_the_conjugate_posterior(fresh_store):
+    """Pyro's SVI Part III: the coin with a score-function guide.  Six heads in
+    ten flips under a Beta(10, 10) prior: the posterior is Beta(16, 14)."""
+    from csvi.distributions.testing import fakes
+    from csvi.infer import SVI, Trace_ELBO
+    from csvi.optim import Adam
+
+    data = np.array([1.0] * 6 + [0.0] * 4)
+
+    def model(data):
+        f = csvi.sample("latent_fairness", dist.Beta(10.0, 10.0))
+        with csvi.plate("data", len(data)):
+            csvi.sample("obs", dist.Bernoulli(f), obs=data)
+
+    def guide(data):
+        a = csvi.param("alpha_q", 15.0, constraint=csvi.constraints.positive)
+        b = csvi.param("beta_q", 15.0, constraint=csvi.constraints.positive)
+        csvi.sample("latent_fairness", fakes.NonreparameterizedBeta(a, b))
+
+    csvi.set_rng_seed(1)
+    svi = SVI(model, guide, Adam({"lr": 0.003}), loss=Trace_ELBO(num_particles=8))
+    svi.run(20000, data, compile=True)
+    a, b = fresh_store["alpha_q"].item(), fresh_store["beta_q"].item()
+    mean, sd = a / (a + b), math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+    assert abs(mean - 16 / 30) < 0.02
+    assert abs(sd / math.sqrt(16 * 14 / (30 ** 2 * 31)) - 1.0) < 0.1
+
+
+# ---- no import cycles among the distribution modules ----------------------------------
+
+def test_distribution_modules_import_without_cycles():
+    """Every import (also one inside a function) between csvi.distributions
+    modules points one way."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(dist.__file__).parent
+    graph = {}
+    for path in root.rglob("*.py"):
+        mod = "csvi." + ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        mod = mod.removesuffix(".__init__")
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                deps.add(node.module)
+                deps.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        graph[mod] = deps
+    graph.pop("csvi.distributions")  # the package re-exports; its modules never import it
+
+    def visit(mod, stack):
+        assert mod not in stack, f"import cycle: {' -> '.join(stack + [mod])}"
+        for dep in graph.get(mod, ()):
+            if dep in graph and dep != mod:
+                visit(dep, stack + [mod])
+
+    for mod in graph:
+        visit(mod, [])

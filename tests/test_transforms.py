@@ -1,6 +1,8 @@
 """csvi.transforms: round trips, log|det J| against finite-difference Jacobians,
 tape gradients against central differences, and biject_to onto every
 constraint (including extreme unconstrained inputs and boundary values)."""
+import math
+
 import numpy as np
 import pytest
 
@@ -338,3 +340,74 @@ def test_transform_errors():
         T.ComposeTransform([])
     assert T.ExpTransform().inv.inv.__class__ is T.ExpTransform
     assert T.biject_to(constraints.interval(-2.0, 5.0)).codomain.lower == -2.0
+
+
+# ---- transform_to: what the param store uses (Pyro's choice per constraint) ---------
+
+def test_transform_to_uses_softmax_for_the_simplex_and_biject_to_stick_breaking():
+    assert isinstance(T.transform_to(constraints.simplex), T.SoftmaxTransform)
+    assert isinstance(T.biject_to(constraints.simplex), T.StickBreakingTransform)
+    t = T.transform_to(constraints.independent(constraints.simplex, 1))
+    assert isinstance(t, T.IndependentTransform)
+    assert isinstance(t.base_transform, T.SoftmaxTransform)
+    assert isinstance(T.transform_to(constraints.positive), T.ExpTransform)
+    with pytest.raises(NotImplementedError, match="transform_to: .*discrete"):
+        T.transform_to(constraints.boolean)
+
+
+def test_softmax_transform_as_torch_computes_it():
+    """torch's SoftmaxTransform: exp then normalize; inverse log(y); no log|det J|."""
+    t = T.SoftmaxTransform()
+    x = np.array([[0.0, math.log(2.0), math.log(3.0)], [5.0, 5.0, 5.0]])
+    np.testing.assert_allclose(_value(t(x)), [[1 / 6, 2 / 6, 3 / 6], [1 / 3] * 3], rtol=1e-15)
+    # huge inputs do not overflow (the max is taken out)
+    np.testing.assert_allclose(_value(t(np.array([1000.0, 1000.0]))), [0.5, 0.5])
+    y = np.array([0.2, 0.3, 0.5])
+    np.testing.assert_allclose(_value(t.inv(y)), np.log(y), rtol=1e-15)
+    np.testing.assert_allclose(_value(t(t.inv(y))), y, rtol=1e-15)
+    assert not t.bijective and t.event_dim == 1
+    with pytest.raises(NotImplementedError, match="not a bijection"):
+        t.log_abs_det_jacobian(x, t(x))
+
+
+def test_softmax_gradient_matches_finite_differences():
+    t = T.SoftmaxTransform()
+    x0 = RNG.normal(size=4)
+    c = np.array([0.3, -1.2, 2.0, 0.7])
+    want = _fd_grad(lambda z: float((_value(t(z)) * c).sum()), x0)
+    np.testing.assert_allclose(_tape_grad(lambda z: (t(z) * c).sum(), x0), want, rtol=1e-7,
+                               atol=1e-9)
+
+
+def test_simplex_param_follows_pyros_param_store(fresh_store):
+    """Pyro keeps transform_to(simplex).inv(init) = log(init) and hands the model
+    softmax of it: an unnormalized positive init comes back normalized, and the
+    gradient reaches the unconstrained value through the softmax Jacobian."""
+    init = np.array([1.0, 2.0, 3.0])
+    p = csvi.param("w", init, constraint=constraints.simplex)
+    np.testing.assert_allclose(fresh_store.unconstrained("w"), np.log(init), rtol=1e-15)
+    probs = init / 6.0
+    np.testing.assert_allclose(_value(p), probs, rtol=1e-15)
+    c = np.array([0.5, -1.0, 2.0])
+    (p * c).sum().backward()
+    # d/dx_i sum_j c_j softmax(x)_j = p_i (c_i - sum_j c_j p_j)
+    np.testing.assert_allclose(fresh_store.leaf("w").grad, probs * (c - c @ probs),
+                               rtol=1e-14)
+    np.testing.assert_allclose(_value(fresh_store["w"]), probs, rtol=1e-15)
+
+
+def test_interval_with_an_overflowing_width(fresh_store):
+    """interval(-1e308, 1.7e308): upper - lower is inf, which made the affine
+    step NaN; the transform scales by halves instead."""
+    c = constraints.interval(-1e308, 1.7e308)
+    for registry in (T.biject_to, T.transform_to):
+        t = registry(c)
+        y = _value(t(np.array([-30.0, 0.0, 30.0])))
+        assert np.all(np.isfinite(y)) and c.check(y)
+        np.testing.assert_allclose(y[1], (1.7e308 - 1e308) / 2, rtol=1e-14)
+        for v in (-9e307, 0.0, 1.6e308):
+            back = _value(t(t.inv(np.array([v]))))[0]
+            assert abs(back - v) <= 1e-13 * 1.35e308
+    value = _value(csvi.param("p", 0.0, constraint=c))
+    assert np.isfinite(value) and abs(value) <= 1e-13 * 1.35e308
+    assert np.all(np.isfinite(fresh_store.unconstrained("p")))

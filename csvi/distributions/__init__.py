@@ -1,6 +1,6 @@
 """Probability distributions with Pyro's names and semantics; log-densities,
 their gradients and samplers run as C kernels (src_c/dist_*.c)."""
-from csvi import constraints
+from csvi.distributions import constraints
 from csvi.distributions.continuous import (
     Beta, Exponential, Gamma, HalfCauchy, HalfNormal, LogNormal, Normal, Uniform,
 )
@@ -8,10 +8,12 @@ from csvi.distributions.delta import Delta
 from csvi.distributions.discrete import Bernoulli, Categorical, Poisson
 from csvi.distributions.empirical import Empirical
 from csvi.distributions.distribution import (
-    Distribution, enable_validation, is_validation_enabled, validation_enabled,
+    Distribution, ExpandedDistribution, Independent, MaskedDistribution,
 )
 from csvi.distributions.unit import Unit
-from csvi.distributions.wrappers import ExpandedDistribution, Independent, MaskedDistribution
+from csvi.distributions.validation import (
+    enable_validation, is_validation_enabled, validation_enabled,
+)
 
 __all__ = [
     "Bernoulli", "Beta", "Categorical", "Delta", "Distribution", "Empirical", "ExpandedDistribution",

@@ -8,10 +8,8 @@ import math
 import numpy as np
 
 from csvi import _core, constraints
-from csvi.distributions import distribution as _d
-from csvi.distributions.distribution import (
-    Family, apply, astensor, bad_arg, broadcast_args, expand_to, full,
-)
+from csvi.distributions.family import Family
+from csvi.distributions.util import apply, astensor, broadcast_args, expand_to, full
 
 _OP = _core.OPCODES
 OP_NORMAL_LP, OP_NORMAL_RS = _OP["NORMAL_LP"], _OP["NORMAL_RS"]
@@ -26,12 +24,8 @@ OP_STANDARD_GAMMA_GRAD = _OP["STANDARD_GAMMA_GRAD"]
 
 _real = constraints.real
 _positive = constraints.positive
-
-
-def _shape2(name, names, a, b):
-    """Batch shape of two parameters (the common equal-shape case is one compare)."""
-    sa, sb = a.shape, b.shape
-    return sa if sa == sb else broadcast_args(name, names, (sa, sb))
+_HALF_MAX = float(np.finfo(np.float64).max) / 2
+_half_width = constraints._Interval(0.0, _HALF_MAX, lower_open=True)
 
 
 class Normal(Family):
@@ -43,7 +37,7 @@ class Normal(Family):
     _lp_op, _rs_op = OP_NORMAL_LP, OP_NORMAL_RS
 
     def __init__(self, loc=0.0, scale=1.0, validate_args=None):
-        self._set_params(validate_args, ("loc", loc), ("scale", scale))
+        self._set_params(validate_args, ("loc", "scale"), loc, scale)
 
     @property
     def mean(self):
@@ -63,7 +57,7 @@ class LogNormal(Family):
     _lp_op, _rs_op = OP_LOGNORMAL_LP, OP_LOGNORMAL_RS
 
     def __init__(self, loc=0.0, scale=1.0, validate_args=None):
-        self._set_params(validate_args, ("loc", loc), ("scale", scale))
+        self._set_params(validate_args, ("loc", "scale"), loc, scale)
 
     @property
     def mean(self):
@@ -84,7 +78,7 @@ class HalfNormal(Family):
     _lp_op, _rs_op = OP_HALFNORMAL_LP, OP_HALFNORMAL_RS
 
     def __init__(self, scale=1.0, validate_args=None):
-        self._set_params(validate_args, ("scale", scale))
+        self._set_params(validate_args, ("scale",), scale)
 
     @property
     def mean(self):
@@ -104,7 +98,7 @@ class HalfCauchy(Family):
     _lp_op, _rs_op = OP_HALFCAUCHY_LP, OP_HALFCAUCHY_RS
 
     def __init__(self, scale=1.0, validate_args=None):
-        self._set_params(validate_args, ("scale", scale))
+        self._set_params(validate_args, ("scale",), scale)
 
     @property
     def mean(self):
@@ -124,7 +118,7 @@ class Exponential(Family):
     _lp_op, _rs_op = OP_EXPONENTIAL_LP, OP_EXPONENTIAL_RS
 
     def __init__(self, rate=1.0, validate_args=None):
-        self._set_params(validate_args, ("rate", rate))
+        self._set_params(validate_args, ("rate",), rate)
 
     @property
     def mean(self):
@@ -133,22 +127,6 @@ class Exponential(Family):
     @property
     def variance(self):
         return self.rate ** -2.0
-
-
-class _Finite(constraints.Constraint):
-    """A finite number (not NaN, not +-inf)."""
-
-    def first_violation(self, value):
-        return _core.first_outside(value, -np.inf, np.inf, True, True)
-
-    def describe(self):
-        return "a finite number"
-
-    def __repr__(self):
-        return "constraints.finite"
-
-
-_finite = _Finite()
 
 
 class _BetweenParams(constraints.Constraint):
@@ -183,30 +161,29 @@ class _BetweenParams(constraints.Constraint):
 class Uniform(Family):
     """Uniform(low, high): flat density 1/(high - low) on [low, high)."""
 
-    arg_constraints = {"low": _finite, "high": _finite}
+    arg_constraints = {"low": constraints.finite, "high": constraints.finite}
     has_rsample = True
     _lp_op, _rs_op = OP_UNIFORM_LP, OP_UNIFORM_RS
 
     def __init__(self, low=0.0, high=1.0, validate_args=None):
-        self.low = low = astensor(low)
-        self.high = high = astensor(high)
-        self._params = (low, high)
-        self._batch_shape = _shape2("Uniform", ("low", "high"), low, high)
-        self._validate = v = _d._validation if validate_args is None else validate_args
-        if v:
-            if _finite.first_violation(low) >= 0:
-                raise bad_arg("Uniform", "low", low, _finite)
-            if _finite.first_violation(high) >= 0:
-                raise bad_arg("Uniform", "high", high, _finite)
-            ok = _core.value_of(low) < _core.value_of(high)
-            if not ok.all():
-                k = int(np.flatnonzero(~np.broadcast_to(ok, self._batch_shape))[0])
-                lo = np.broadcast_to(_core.value_of(low), self._batch_shape).reshape(-1)[k]
-                hi = np.broadcast_to(_core.value_of(high), self._batch_shape).reshape(-1)[k]
-                where = "" if not self._batch_shape else \
-                    f" at index {tuple(int(i) for i in np.unravel_index(k, self._batch_shape))}"
-                raise ValueError(f"Uniform: high must be greater than low, got low={float(lo)!r} "
-                                 f"and high={float(hi)!r}{where}")
+        self._set_params(validate_args, ("low", "high"), low, high)
+        if self._validate:
+            # high - low, the width every draw and density uses, must be > 0 and
+            # finite: half of it never overflows, so check that
+            lo, hi = _core.value_of(self.low), _core.value_of(self.high)
+            if lo.ndim == 0 and hi.ndim == 0:
+                k = -1 if 0.0 < float(hi) * 0.5 - float(lo) * 0.5 <= _HALF_MAX else 0
+            else:
+                k = _half_width.first_violation(np.subtract(hi * 0.5, lo * 0.5))
+            if k >= 0:
+                shape = self._batch_shape
+                lo, hi = np.broadcast_to(lo, shape).flat[k], np.broadcast_to(hi, shape).flat[k]
+                where = f" at index {tuple(int(i) for i in np.unravel_index(k, shape))}" \
+                    if shape else ""
+                raise ValueError(
+                    f"Uniform: high must be greater than low, with high - low finite; got "
+                    f"low={float(lo)!r} and high={float(hi)!r}{where} "
+                    f"(high - low = {float(hi) - float(lo)!r})")
 
     @property
     def support(self):
@@ -239,7 +216,7 @@ class Gamma(Family):
     _lp_op, _rs_op = OP_GAMMA_LP, OP_GAMMA_RS
 
     def __init__(self, concentration, rate=1.0, validate_args=None):
-        self._set_params(validate_args, ("concentration", concentration), ("rate", rate))
+        self._set_params(validate_args, ("concentration", "rate"), concentration, rate)
 
     @property
     def mean(self):
@@ -259,7 +236,8 @@ class Beta(Family):
     _lp_op, _rs_op = OP_BETA_LP, OP_BETA_RS
 
     def __init__(self, concentration1, concentration0, validate_args=None):
-        self._set_params(validate_args, ("concentration1", concentration1), ("concentration0", concentration0))
+        self._set_params(validate_args, ("concentration1", "concentration0"), concentration1,
+                         concentration0)
 
     @property
     def mean(self):

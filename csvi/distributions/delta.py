@@ -1,10 +1,9 @@
 """Delta(v, log_density=0.0, event_dim=0): a point mass at v (AutoDelta guides,
 conditioning).  Its sample is v itself, with the gradient passed to v."""
 from csvi import _core, constraints
-from csvi.distributions import distribution as _d
-from csvi.distributions.distribution import (
-    Distribution, apply, astensor, bad_arg, broadcast_args, full,
-)
+from csvi.distributions.distribution import Distribution
+from csvi.distributions.util import apply, broadcast_args, broadcast_shapes, full
+from csvi.distributions.validation import as_count, as_real, check_args, validate_default
 
 OP_DELTA_LP = _core.OPCODES["DELTA_LP"]
 OP_DIST_EXPAND = _core.OPCODES["DIST_EXPAND"]
@@ -18,39 +17,37 @@ class Delta(Distribution):
     has_rsample = True
 
     def __init__(self, v, log_density=0.0, event_dim=0, validate_args=None):
-        self.v = v = astensor(v)
-        event_dim = int(event_dim)
-        if not 0 <= event_dim <= v.ndim:
+        self.v = v = as_real(v, "Delta", "v")
+        event_dim = as_count(event_dim, "Delta", "event_dim")
+        if event_dim > v.ndim:
             raise ValueError(f"Delta: event_dim must be between 0 and v.ndim = {v.ndim}, "
                              f"got {event_dim}")
         split = v.ndim - event_dim
         self._batch_shape = v.shape[:split]
         self._event_shape = v.shape[split:]
-        self.log_density = ld = astensor(log_density)
+        self.log_density = ld = as_real(log_density, "Delta", "log_density")
         if ld.shape != () and ld.shape != self._batch_shape:
             shape = broadcast_args("Delta", ("batch_shape of v", "log_density"),
                                    (self._batch_shape, ld.shape))
             if shape != self._batch_shape:
                 raise ValueError(f"Delta: log_density of shape {ld.shape} must broadcast to "
                                  f"the batch_shape {self._batch_shape} of v")
-        self._validate = val = _d._validation if validate_args is None else validate_args
-        if val and constraints.real.first_violation(ld) >= 0:
-            raise bad_arg("Delta", "log_density", ld, constraints.real)
+        self._validate = validate_default(validate_args)
+        if self._validate:
+            check_args(self, ("log_density",), (ld,))
 
     @property
     def support(self):
         return constraints.independent(constraints.real, len(self._event_shape))
 
     def log_prob(self, value):
-        value = astensor(value)
-        if self._validate and self.support.first_violation(value) >= 0:
-            self._bad_value(value)
+        value = self._as_value(value)
         shape = value.shape
         if shape != self.v.shape:
             shape = self._value_shape(shape)
         n = len(self._event_shape)
         if n == 0:
-            shape = _d.broadcast_shapes(shape, self.log_density.shape)
+            shape = broadcast_shapes(shape, self.log_density.shape)
             return apply(OP_DELTA_LP, (value, self.v, self.log_density), shape)
         # the indicator over the event dims, then log_density once per event
         hit = apply(OP_DELTA_LP, (value, self.v, 0.0), shape, False)

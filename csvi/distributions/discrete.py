@@ -6,10 +6,8 @@ draws are float64 arrays of whole numbers.
 import numpy as np
 
 from csvi import _core, constraints
-from csvi.distributions import distribution as _d
-from csvi.distributions.distribution import (
-    Family, astensor, bad_arg, expand_to, full,
-)
+from csvi.distributions.family import Family
+from csvi.distributions.util import astensor, expand_to, full
 
 _OP = _core.OPCODES
 OP_BERNOULLI_LP, OP_BERNOULLI_RS = _OP["BERNOULLI_LP"], _OP["BERNOULLI_RS"]
@@ -18,6 +16,7 @@ OP_POISSON_LP, OP_POISSON_RS = _OP["POISSON_LP"], _OP["POISSON_RS"]
 
 # iattr[0] of the Bernoulli and Categorical ops: which parameterization
 _PROBS, _LOGITS = (0,), (1,)
+_PROBS_ARG, _LOGITS_ARG = ("probs",), ("logits",)
 
 
 def _one_of_error(name, probs):
@@ -25,24 +24,40 @@ def _one_of_error(name, probs):
     return ValueError(f"{name}: pass exactly one of probs or logits, got {got}")
 
 
-class _Bounds(constraints.Constraint):
-    """lo (<|<=) x (<|<=) hi with a wording of our own for error messages."""
+class _CategoryWeights(constraints.Constraint):
+    """Categorical's probs or logits along the last dim (the categories):
+    each element within [lo, hi] (not NaN), and each row with some mass
+    (`row_ok(row values)` along the last dim)."""
 
-    def __init__(self, lo, hi, lo_open, hi_open, words):
-        self.args = (lo, hi, lo_open, hi_open)
-        self.words = words
+    event_dim = 1
+
+    def __init__(self, lo, hi_open, row_ok, words):
+        self.lo, self.hi_open, self.row_ok, self.words = lo, hi_open, row_ok, words
 
     def first_violation(self, value):
-        return _core.first_outside(value, *self.args)
+        arr = _core.value_of(value)
+        if arr.ndim == 0:
+            return 0
+        bad = _core.first_outside(arr, self.lo, np.inf, False, self.hi_open)
+        if bad >= 0 or arr.size == 0:
+            return bad
+        ok = self.row_ok(arr)
+        if ok.all():
+            return -1
+        return int(np.flatnonzero(~ok.reshape(-1))[0]) * arr.shape[-1]
 
     def describe(self):
         return self.words
 
 
-_unit = constraints.unit_interval
-_real = constraints.real
-_nonneg_finite = _Bounds(0.0, np.inf, False, True, "a finite number >= 0")
-_logit = _Bounds(-np.inf, np.inf, False, True, "a number < inf (not NaN)")
+# Categorical normalizes its probs (they need not sum to 1) and its logits
+_category_probs = _CategoryWeights(
+    0.0, True, lambda a: a.sum(-1) > 0.0,
+    "a vector (along the last dim, the categories) of finite numbers >= 0 with a positive sum")
+_category_logits = _CategoryWeights(
+    -np.inf, True, lambda a: a.max(-1) > -np.inf,
+    "a vector (along the last dim, the categories) of numbers < inf, not NaN, at least one "
+    "> -inf")
 
 
 class Bernoulli(Family):
@@ -52,25 +67,19 @@ class Bernoulli(Family):
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.boolean
     has_enumerate_support = True
+    _named_params = False
     _lp_op, _rs_op = OP_BERNOULLI_LP, OP_BERNOULLI_RS
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         if (probs is None) == (logits is None):
             raise _one_of_error("Bernoulli", probs)
-        self._validate = v = _d._validation if validate_args is None else validate_args
         if logits is None:
-            self._param = p = astensor(probs)
-            self._params = (p,)
+            self._set_params(validate_args, _PROBS_ARG, probs)
             self._iattr = _PROBS
-            if v and _unit.first_violation(p) >= 0:
-                raise bad_arg("Bernoulli", "probs", p, _unit)
         else:
-            self._param = p = astensor(logits)
-            self._params = (p,)
+            self._set_params(validate_args, _LOGITS_ARG, logits)
             self._iattr = _LOGITS
-            if v and _real.first_violation(p) >= 0:
-                raise bad_arg("Bernoulli", "logits", p, _real)
-        self._batch_shape = p.shape
+        self._param = self._params[0]
 
     @property
     def probs(self):
@@ -104,42 +113,26 @@ class Categorical(Family):
     the last dim.  probs are normalized along it (they need not sum to 1);
     logits are normalized by their logsumexp."""
 
-    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    arg_constraints = {"probs": _category_probs, "logits": _category_logits}
     has_enumerate_support = True
+    _named_params = False
     _lp_op, _rs_op = OP_CATEGORICAL_LP, OP_CATEGORICAL_RS
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         if (probs is None) == (logits is None):
             raise _one_of_error("Categorical", probs)
-        name = "probs" if logits is None else "logits"
-        self._param = p = astensor(probs if logits is None else logits)
-        self._params = (p,)
-        self._iattr = _PROBS if logits is None else _LOGITS
-        shape = p.shape
-        if len(shape) == 0 or shape[-1] == 0:
-            raise ValueError(f"Categorical: {name} must have a last dim of categories "
-                             f"(size >= 1), got shape {shape}")
-        self._num_categories = shape[-1]
-        self._batch_shape = shape[:-1]
-        self._validate = v = _d._validation if validate_args is None else validate_args
-        if v:
-            arr = _core.value_of(p)
-            if logits is None:
-                if _nonneg_finite.first_violation(p) >= 0:
-                    raise bad_arg("Categorical", "probs", p, _nonneg_finite)
-                empty = arr.sum(-1) <= 0.0
-                what = "a positive sum"
-            else:
-                if _logit.first_violation(p) >= 0:
-                    raise bad_arg("Categorical", "logits", p, _logit)
-                empty = arr.max(-1) == -np.inf
-                what = "at least one logit > -inf"
-            if empty.any():
-                row = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(empty)[0]),
-                                                             empty.shape))
-                raise ValueError(f"Categorical: each row of {name} (along the last dim) "
-                                 f"must have {what}, got {arr[row].tolist()} at batch "
-                                 f"index {row}")
+        if logits is None:
+            self._set_params(validate_args, _PROBS_ARG, probs)
+            self._iattr = _PROBS
+        else:
+            self._set_params(validate_args, _LOGITS_ARG, logits)
+            self._iattr = _LOGITS
+        self._param = p = self._params[0]
+        if p.ndim == 0 or p.shape[-1] == 0:
+            raise ValueError(f"Categorical: {'probs' if logits is None else 'logits'} must "
+                             f"have a last dim of categories (size >= 1), got shape {p.shape}")
+        self._num_categories = p.shape[-1]
+        self._batch_shape = p.shape[:-1]
 
     @property
     def support(self):
@@ -185,17 +178,12 @@ class Categorical(Family):
 class Poisson(Family):
     """Poisson(rate) over {0, 1, 2, ...}; rate 0 is a point mass at 0."""
 
-    arg_constraints = {"rate": constraints.nonnegative}
+    arg_constraints = {"rate": constraints.half_open_interval(0.0, np.inf)}
     support = constraints.nonnegative_integer
     _lp_op, _rs_op = OP_POISSON_LP, OP_POISSON_RS
 
     def __init__(self, rate, validate_args=None):
-        self.rate = rate = astensor(rate)
-        self._params = (rate,)
-        self._batch_shape = rate.shape
-        self._validate = v = _d._validation if validate_args is None else validate_args
-        if v and _nonneg_finite.first_violation(rate) >= 0:
-            raise bad_arg("Poisson", "rate", rate, _nonneg_finite)
+        self._set_params(validate_args, ("rate",), rate)
 
     @property
     def mean(self):

@@ -1,112 +1,25 @@
-"""The base Distribution: shapes, sampling entry points, wrappers, validation.
+"""The Distribution interface and the wrappers its methods return.
 
 A distribution holds its parameters as Tensors (so gradients reach Tensor
-parameters) and computes everything through one C op per call: `log_prob`
-records `<FAMILY>_LP`, `rsample`/`sample` record `<FAMILY>_RS`.  The kernels
-broadcast, so a distribution never materializes broadcast parameters; its
-`batch_shape` is the broadcast of the parameter shapes, and a draw has shape
+parameters) and computes everything through C ops: `log_prob` records a
+log-density op, `rsample`/`sample` record a draw op.  The kernels broadcast,
+so a distribution never materializes broadcast parameters; its `batch_shape`
+is the broadcast of the parameter shapes, and a draw has shape
 `sample_shape + batch_shape + event_shape`.
 
-Validation (on by default, as in Pyro) costs one C pass per argument: a bad
-parameter or a `log_prob` value outside the support raises ValueError naming
-the distribution, the argument and the first bad element.
+`.to_event(n)`, `.expand(shape)` and `.mask(mask)` return the wrappers
+Independent, ExpandedDistribution and MaskedDistribution, defined here
+because the base class constructs them and they subclass it (one module, no
+import cycle).  They change how a distribution's dims are read, not its
+kernels.
 """
-from contextlib import contextmanager
-
 import numpy as np
 
-from csvi import _core
-
-astensor = _core.astensor
-apply = _core.apply
-broadcast_shapes = _core.broadcast_shapes
-
-OP_DIST_EXPAND = _core.OPCODES["DIST_EXPAND"]
-
-_validation = True
-
-
-def enable_validation(is_validate=True):
-    """Turn argument and support checks on or off for distributions created
-    from now on (each instance also accepts `validate_args=`)."""
-    global _validation
-    _validation = bool(is_validate)
-
-
-def is_validation_enabled():
-    return _validation
-
-
-@contextmanager
-def validation_enabled(is_validate=True):
-    """Context manager that sets validation for distributions created inside it."""
-    old = _validation
-    enable_validation(is_validate)
-    try:
-        yield
-    finally:
-        enable_validation(old)
-
-
-def _validate_default(validate_args):
-    return _validation if validate_args is None else bool(validate_args)
-
-
-def _describe_bad(x, index):
-    """'-1.0' for a scalar, or '-1.0 at index (1, 2) of an array of shape (3, 4)'."""
-    arr = _core.value_of(x)
-    value = arr.reshape(-1)[index]
-    text = repr(float(value))
-    if arr.ndim == 0:
-        return text
-    where = tuple(int(i) for i in np.unravel_index(index, arr.shape))
-    if len(where) == 1:
-        where = where[0]
-    return f"{text} at index {where} of an array of shape {arr.shape}"
-
-
-def bad_arg(dist_name, arg, x, constraint):
-    """The ValueError for a parameter `arg` that violates `constraint`, naming
-    the distribution, the argument and the first bad element of x.  Callers
-    test `constraint.first_violation(x) >= 0` first (one C pass)."""
-    index = constraint.first_violation(x)
-    return ValueError(f"{dist_name}: {arg} must be {constraint.describe()}, "
-                      f"got {_describe_bad(x, index)}")
-
-
-def broadcast_args(dist_name, names, shapes):
-    """Broadcast of the parameter shapes, or a ValueError naming both culprits."""
-    shape = shapes[0]
-    for k in range(1, len(shapes)):
-        try:
-            shape = broadcast_shapes(shape, shapes[k])
-        except ValueError:
-            pairs = ", ".join(f"{n} {s}" for n, s in zip(names[:k + 1], shapes[:k + 1]))
-            raise ValueError(f"{dist_name}: the shapes of {pairs} cannot be broadcast "
-                             "together") from None
-    return shape
-
-
-def sample_shape_of(sample_shape):
-    """sample_shape as a tuple of ints (accepts (), an int, a list or a tuple)."""
-    if sample_shape == ():
-        return ()
-    if isinstance(sample_shape, (int, np.integer)):
-        return (int(sample_shape),)
-    return tuple(int(d) for d in sample_shape)
-
-
-def expand_to(x, shape):
-    """x broadcast to `shape` (one recorded op, gradient summed back), or x."""
-    x = astensor(x)
-    if x.shape == shape:
-        return x
-    return apply(OP_DIST_EXPAND, (x,), shape)
-
-
-def full(shape, value):
-    """A constant Tensor of `shape` filled with `value`."""
-    return astensor(np.full(shape, value, dtype=np.float64))
+from csvi import _core, constraints
+from csvi.distributions.util import astensor, broadcast_shapes, expand_to
+from csvi.distributions.validation import (
+    as_count, as_real, as_shape, bad_value, describe_bad, validate_default,
+)
 
 
 class Distribution:
@@ -128,9 +41,10 @@ class Distribution:
     def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
         """For user subclasses (Pyro's signature); csvi's own families set the
         three fields directly."""
-        self._batch_shape = sample_shape_of(batch_shape)
-        self._event_shape = sample_shape_of(event_shape)
-        self._validate = _validate_default(validate_args)
+        name = type(self).__name__
+        self._batch_shape = as_shape(batch_shape, name, "batch_shape")
+        self._event_shape = as_shape(event_shape, name, "event_shape")
+        self._validate = validate_default(validate_args)
 
     # ---- shapes ---------------------------------------------------------------
     @property
@@ -151,13 +65,13 @@ class Distribution:
 
     def shape(self, sample_shape=()):
         """Shape of a draw: sample_shape + batch_shape + event_shape."""
-        return sample_shape_of(sample_shape) + self._batch_shape + self._event_shape
+        return as_shape(sample_shape, type(self).__name__) + self._batch_shape + self._event_shape
 
     # ---- sampling --------------------------------------------------------------
     def sample(self, sample_shape=()):
         """A draw of shape `self.shape(sample_shape)`; no gradient flows through it."""
-        return self._draw(sample_shape_of(sample_shape) + self._batch_shape + self._event_shape,
-                          False)
+        return self._draw(as_shape(sample_shape, type(self).__name__) + self._batch_shape
+                          + self._event_shape, False)
 
     def rsample(self, sample_shape=()):
         """A reparameterized draw: gradients flow to the parameters."""
@@ -165,8 +79,8 @@ class Distribution:
             raise NotImplementedError(
                 f"{type(self).__name__} has no reparameterized sampler (rsample); "
                 "use sample(), or a score-function estimator in the ELBO")
-        return self._draw(sample_shape_of(sample_shape) + self._batch_shape + self._event_shape,
-                          True)
+        return self._draw(as_shape(sample_shape, type(self).__name__) + self._batch_shape
+                          + self._event_shape, True)
 
     def __call__(self, sample_shape=()):
         return self.rsample(sample_shape) if self.has_rsample else self.sample(sample_shape)
@@ -178,11 +92,14 @@ class Distribution:
     def log_prob(self, value):
         raise NotImplementedError(f"{type(self).__name__}.log_prob is not implemented")
 
-    def _bad_value(self, value):
-        """Raise the ValueError for a log_prob value outside the support."""
-        bad = self.support.first_violation(value)
-        raise ValueError(f"{type(self).__name__}.log_prob: value must be in the support "
-                         f"({self.support.describe()}), got {_describe_bad(value, bad)}")
+    def _as_value(self, value):
+        """A log_prob value as a Tensor, checked against the support when
+        validating (errors name the distribution and the bad element)."""
+        if type(value) is not _core.Tensor:
+            value = as_real(value, f"{type(self).__name__}.log_prob", "value")
+        if self._validate and self.support.first_violation(value) >= 0:
+            raise bad_value(self, value)
+        return value
 
     def _value_shape(self, value_shape):
         """Broadcast of a value's shape with batch_shape + event_shape."""
@@ -213,28 +130,28 @@ class Distribution:
     # ---- wrappers --------------------------------------------------------------
     def expand(self, batch_shape):
         """This distribution with a larger batch_shape (parameters broadcast)."""
-        from csvi.distributions.wrappers import ExpandedDistribution
-        batch_shape = sample_shape_of(batch_shape)
+        batch_shape = as_shape(batch_shape, f"{type(self).__name__}.expand", "batch_shape")
         if batch_shape == self._batch_shape:
             return self
         return ExpandedDistribution(self, batch_shape)
 
     def expand_by(self, sample_shape):
         """expand(sample_shape + batch_shape): new batch dims on the left."""
-        return self.expand(sample_shape_of(sample_shape) + self._batch_shape)
+        return self.expand(as_shape(sample_shape, f"{type(self).__name__}.expand_by")
+                           + self._batch_shape)
 
     def to_event(self, reinterpreted_batch_ndims=None):
         """Treat the rightmost `reinterpreted_batch_ndims` batch dims (default:
         all) as event dims: log_prob sums over them."""
-        from csvi.distributions.wrappers import Independent
-        n = len(self._batch_shape) if reinterpreted_batch_ndims is None else reinterpreted_batch_ndims
+        n = len(self._batch_shape) if reinterpreted_batch_ndims is None else as_count(
+            reinterpreted_batch_ndims, f"{type(self).__name__}.to_event",
+            "reinterpreted_batch_ndims")
         if n == 0:
             return self
         return Independent(self, n)
 
     def mask(self, mask):
         """log_prob is 0 (with no gradient) where `mask` is False."""
-        from csvi.distributions.wrappers import MaskedDistribution
         return MaskedDistribution(self, mask)
 
     def __repr__(self):
@@ -242,44 +159,158 @@ class Distribution:
                 f"event_shape={self._event_shape})")
 
 
-class Family(Distribution):
-    """A family whose two C ops take its parameters `_params` in order:
-    log_prob records `_lp_op` on (value, *_params), a draw records `_rs_op` on
-    `_params` (each op's aux slot, if any, as its src_c/*.def line says).
-    `_iattr` selects a parameterization (probs/logits)."""
+class _Wrapper(Distribution):
+    """Delegates sampling, support and moments to `base_dist`."""
 
-    _lp_op = _rs_op = -1
-    _params = ()
-    _iattr = None
+    def __init__(self, base_dist):
+        if not isinstance(base_dist, Distribution):
+            raise TypeError(f"{type(self).__name__}: base_dist must be a csvi "
+                            f"Distribution, got {type(base_dist).__name__}")
+        self.base_dist = base_dist
+        self._validate = base_dist._validate
 
-    def _set_params(self, validate_args, *named):
-        """Keep each (name, value) as a Tensor attribute, in order, with the
-        broadcast batch shape, and check each against arg_constraints."""
-        dist_name = type(self).__name__
-        params = tuple(astensor(value) for _, value in named)
-        for (arg, _), t in zip(named, params):
-            setattr(self, arg, t)
-        self._params = params
-        shapes = [t.shape for t in params]
-        if all(s == shapes[0] for s in shapes):
-            self._batch_shape = shapes[0]
-        else:
-            self._batch_shape = broadcast_args(dist_name, [arg for arg, _ in named], shapes)
-        self._validate = _validate_default(validate_args)
-        if self._validate:
-            for (arg, _), t in zip(named, params):
-                constraint = self.arg_constraints[arg]
-                if constraint.first_violation(t) >= 0:
-                    raise bad_arg(dist_name, arg, t, constraint)
+    @property
+    def has_rsample(self):
+        return self.base_dist.has_rsample
 
-    def log_prob(self, value):
-        value = astensor(value)
-        if self._validate and self.support.first_violation(value) >= 0:
-            self._bad_value(value)
-        shape = value.shape
-        if shape != self._batch_shape:
-            shape = self._value_shape(shape)
-        return apply(self._lp_op, (value,) + self._params, shape, True, self._iattr)
+    @property
+    def has_enumerate_support(self):
+        return self.base_dist.has_enumerate_support
+
+    @property
+    def arg_constraints(self):
+        return self.base_dist.arg_constraints
+
+    @property
+    def support(self):
+        return self.base_dist.support
 
     def _draw(self, shape, reparameterized):
-        return apply(self._rs_op, self._params, shape, reparameterized, self._iattr)
+        return self.base_dist._draw(shape, reparameterized)
+
+    def enumerate_support(self, expand=True):
+        return self.base_dist.enumerate_support(expand)
+
+    @property
+    def mean(self):
+        return self.base_dist.mean
+
+    @property
+    def variance(self):
+        return self.base_dist.variance
+
+
+class Independent(_Wrapper):
+    """Reinterprets the rightmost `reinterpreted_batch_ndims` batch dims of
+    `base_dist` as event dims: log_prob sums over them."""
+
+    def __init__(self, base_dist, reinterpreted_batch_ndims, validate_args=None):
+        super().__init__(base_dist)
+        n = as_count(reinterpreted_batch_ndims, "Independent", "reinterpreted_batch_ndims")
+        batch = base_dist.batch_shape
+        if not 0 <= n <= len(batch):
+            raise ValueError(f"Independent: reinterpreted_batch_ndims must be between 0 and "
+                             f"len(batch_shape) = {len(batch)} of {type(base_dist).__name__} "
+                             f"(batch_shape {batch}), got {reinterpreted_batch_ndims}")
+        self.reinterpreted_batch_ndims = n
+        split = len(batch) - n
+        self._batch_shape = batch[:split]
+        self._event_shape = batch[split:] + base_dist.event_shape
+        if validate_args is not None:
+            self._validate = bool(validate_args)
+
+    @property
+    def support(self):
+        return constraints.independent(self.base_dist.support, self.reinterpreted_batch_ndims)
+
+    def log_prob(self, value):
+        lp = self.base_dist.log_prob(value)
+        n = self.reinterpreted_batch_ndims
+        return _core.sum(lp, tuple(range(-n, 0))) if n else lp
+
+    def enumerate_support(self, expand=True):
+        if self.reinterpreted_batch_ndims:
+            raise NotImplementedError("Independent over batch dims cannot enumerate its support")
+        return self.base_dist.enumerate_support(expand)
+
+
+class ExpandedDistribution(_Wrapper):
+    """`base_dist` with its batch_shape broadcast to `batch_shape`."""
+
+    def __init__(self, base_dist, batch_shape, validate_args=None):
+        super().__init__(base_dist)
+        batch_shape = as_shape(batch_shape, f"{type(base_dist).__name__}.expand", "batch_shape")
+        old = base_dist.batch_shape
+        try:
+            ok = broadcast_shapes(old, batch_shape) == batch_shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{type(base_dist).__name__}.expand: batch_shape {old} cannot be "
+                             f"expanded to {batch_shape}")
+        self._batch_shape = batch_shape
+        self._event_shape = base_dist.event_shape
+        if validate_args is not None:
+            self._validate = bool(validate_args)
+
+    def log_prob(self, value):
+        lp = self.base_dist.log_prob(value)
+        shape = lp.shape
+        if shape != self._batch_shape:
+            shape = broadcast_shapes(shape, self._batch_shape)
+        return expand_to(lp, shape)
+
+    def enumerate_support(self, expand=True):
+        values = self.base_dist.enumerate_support(False)
+        values = values.reshape(values.shape[:1] + (1,) * len(self._batch_shape))
+        if expand:
+            values = expand_to(values, values.shape[:1] + self._batch_shape)
+        return values
+
+    def expand(self, batch_shape):
+        return self.base_dist.expand(batch_shape)
+
+    @property
+    def mean(self):
+        return expand_to(self.base_dist.mean, self._batch_shape + self._event_shape)
+
+    @property
+    def variance(self):
+        return expand_to(self.base_dist.variance, self._batch_shape + self._event_shape)
+
+
+class MaskedDistribution(_Wrapper):
+    """log_prob is 0, with no gradient, where `mask` is False.  `mask` is a
+    Python bool or an array/Tensor of bools broadcastable with batch_shape."""
+
+    def __init__(self, base_dist, mask):
+        super().__init__(base_dist)
+        batch = base_dist.batch_shape
+        if isinstance(mask, (bool, np.bool_)):
+            self._mask = bool(mask)
+            self._batch_shape = batch
+        else:
+            owner = f"{type(base_dist).__name__}.mask"
+            m = as_real(mask, owner, "mask").detach()
+            bad = _core.first_outside(m, 0.0, 1.0, False, False, True)
+            if bad >= 0:
+                raise ValueError(f"{owner}: mask must hold booleans (True/False or 1/0), got "
+                                 f"{describe_bad(m, bad)}")
+            try:
+                self._batch_shape = broadcast_shapes(m.shape, batch)
+            except ValueError:
+                raise ValueError(f"{type(base_dist).__name__}.mask: a mask of shape {m.shape} "
+                                 f"cannot be broadcast with batch_shape {batch}") from None
+            self._mask = m
+        self._event_shape = base_dist.event_shape
+
+    def log_prob(self, value):
+        mask = self._mask
+        if mask is True:
+            return self.base_dist.log_prob(value)
+        if mask is False:
+            vshape = astensor(value).shape
+            vshape = vshape[:len(vshape) - len(self._event_shape)]
+            return astensor(np.zeros(broadcast_shapes(vshape, self._batch_shape)))
+        return _core.where(mask, self.base_dist.log_prob(value), 0.0)
+

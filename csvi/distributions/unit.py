@@ -2,7 +2,9 @@
 import numpy as np
 
 from csvi import _core, constraints
-from csvi.distributions.distribution import Distribution, expand_to
+from csvi.distributions.distribution import Distribution
+from csvi.distributions.util import expand_to
+from csvi.distributions.validation import as_real, check_args, validate_default
 
 
 class Unit(Distribution):
@@ -14,13 +16,16 @@ class Unit(Distribution):
     has_rsample = True
 
     def __init__(self, log_factor, validate_args=None):
-        self.log_factor = _core.astensor(log_factor)
-        self._batch_shape = tuple(self.log_factor.shape)
+        self.log_factor = lf = as_real(log_factor, "Unit", "log_factor")
+        self._batch_shape = tuple(lf.shape)
         self._event_shape = (0,)
+        self._validate = validate_default(validate_args)
+        if self._validate:
+            check_args(self, ("log_factor",), (lf,))
 
     def expand(self, batch_shape):
         batch_shape = tuple(batch_shape)
-        return Unit(expand_to(self.log_factor, batch_shape))
+        return Unit(expand_to(self.log_factor, batch_shape), self._validate)
 
     def _draw(self, shape, reparameterized):
         return _core.astensor(np.empty(shape))

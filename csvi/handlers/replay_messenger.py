@@ -1,4 +1,5 @@
 """replay: reuse a trace's draws (Pyro's `poutine.replay`)."""
+from csvi.distributions.validation import check_replayed
 from csvi.handlers.messenger import Messenger
 
 __all__ = ["ReplayMessenger"]
@@ -36,6 +37,8 @@ class ReplayMessenger(Messenger):
         if old.is_observed:
             raise ValueError(f"replay: site '{msg.name}' is observed in the replayed trace, "
                              "so there is no draw to reuse")
+        if msg.type == "sample":
+            check_replayed(msg.name, msg.fn, old.value)
         msg.value = old.value
         msg.infer = old.infer
         msg.done = True

@@ -1,0 +1,1 @@
+"""Test helpers with Pyro's module path (pyro.distributions.testing)."""

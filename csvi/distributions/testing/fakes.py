@@ -1,0 +1,19 @@
+"""Families with their reparameterized sampler hidden (`has_rsample =
+False`), as pyro.distributions.testing.fakes: Trace_ELBO then uses the
+score-function estimator for them (Pyro's SVI Part III tutorial).  Pyro's
+NonreparameterizedDirichlet has no counterpart until csvi has a Dirichlet."""
+from csvi.distributions.continuous import Beta, Gamma, Normal
+
+__all__ = ["NonreparameterizedBeta", "NonreparameterizedGamma", "NonreparameterizedNormal"]
+
+
+class NonreparameterizedBeta(Beta):
+    has_rsample = False
+
+
+class NonreparameterizedGamma(Gamma):
+    has_rsample = False
+
+
+class NonreparameterizedNormal(Normal):
+    has_rsample = False
