@@ -47,7 +47,7 @@ class AutoContinuous(AutoGuide):
                         f"subsampled plate '{frame.name}'; its one latent vector cannot "
                         "follow a subsample. Use AutoNormal (or AutoDelta) for it, e.g. in "
                         "an AutoGuideList")
-            t = site_transform(self._pyro_name, name, site)
+            t = site_transform(name, site, self._pyro_name)
             with _core.off_tape():
                 u = np.array(_core.value_of(t.inv(site.value)), dtype=np.float64)
             self._transforms[name] = t

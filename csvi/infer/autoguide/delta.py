@@ -28,7 +28,7 @@ class AutoDelta(AutoGuide):
         super()._setup_prototype(*args, **kwargs)
         self._init_values = {}
         for name, site in latent_sites(self.prototype_trace):
-            site_transform(self._pyro_name, name, site)  # a discrete site fails here
+            site_transform(name, site, self._pyro_name)  # a discrete site fails here
             value = np.array(_core.value_of(site.value), dtype=np.float64)
             event_dim = site.fn.event_dim
             for frame in site.cond_indep_stack:

@@ -15,7 +15,7 @@ import numpy as np
 from csvi import _core
 from csvi.distributions import ExpandedDistribution, Independent, MaskedDistribution
 from csvi.handlers.messenger import Messenger
-from csvi.transforms import biject_to
+from csvi.infer.autoguide.utils import site_transform
 
 __all__ = ["init_to_feasible", "init_to_sample", "init_to_median", "init_to_mean",
            "init_to_uniform", "init_to_value", "InitMessenger"]
@@ -116,10 +116,7 @@ class InitMessenger(Messenger):
 
 
 def _transform(site):
-    try:
-        return biject_to(site["fn"].support)
-    except NotImplementedError as e:
-        raise ValueError(f"site '{site['name']}': {e}") from None
+    return site_transform(site["name"], site)
 
 
 def _value(x):

@@ -65,7 +65,7 @@ class AutoNormal(AutoGuide):
         self._transforms = {}
         self._init_locs = {}
         for name, site in latent_sites(self.prototype_trace):
-            t = site_transform(self._pyro_name, name, site)
+            t = site_transform(name, site, self._pyro_name)
             with _core.off_tape():
                 init_loc = np.array(_core.value_of(t.inv(site.value)), dtype=np.float64)
             event_dim = unconstrained_event_dim(site, init_loc.shape)

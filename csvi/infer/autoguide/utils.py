@@ -20,22 +20,24 @@ def latent_sites(trace):
             yield name, site
 
 
-def site_transform(guide_name, name, site):
+def site_transform(name, site, guide_name=None):
     """`biject_to(site's support)`, or an error naming the site when the
     support has no bijection from the reals (a discrete site must be hidden
     from the autoguide, as in Pyro)."""
     support = site.fn.support
+    prefix = "" if guide_name is None else f"{guide_name}: "
+    example = guide_name or "AutoNormal"
     try:
         return biject_to(support)
     except NotImplementedError:
         if getattr(support, "is_discrete", False):
             raise ValueError(
-                f"{guide_name}: sample site '{name}' is discrete ({support!r}); continuous "
+                f"{prefix}sample site '{name}' is discrete ({support!r}); continuous "
                 "autoguides cannot draw it. Hide it from the autoguide, e.g. "
-                f"{guide_name}(handlers.block(model, hide=['{name}'])), and give it its "
+                f"{example}(handlers.block(model, hide=['{name}'])), and give it its "
                 "own guide (AutoGuideList)") from None
-        raise NotImplementedError(f"{guide_name}: sample site '{name}' has support "
-                                  f"{support!r}, which biject_to cannot map onto") from None
+        raise NotImplementedError(f"{prefix}sample site '{name}' has support {support!r}, "
+                                  "which biject_to cannot map onto") from None
 
 
 def unconstrained_event_dim(site, unconstrained_shape):
