@@ -24,10 +24,10 @@ pytestmark = pytest.mark.usefixtures("fresh_store")
 MEAN_FIELD = [AutoNormal, AutoDiagonalNormal]
 
 
-def fit(model, guide, *args, steps=8000, lr=0.05, particles=4):
-    """Compiled SVI with a learning rate decaying 100-fold, so the params
-    settle at the optimum rather than jitter around it."""
-    svi = SVI(model, guide, ClippedAdam({"lr": lr, "lrd": 0.01 ** (1.0 / steps)}),
+def fit(model, guide, *args, steps=8000, lr=0.05, particles=4, decay=0.01):
+    """Compiled SVI with a learning rate decaying by `decay` over the run, so
+    the params settle at the optimum rather than jitter around it."""
+    svi = SVI(model, guide, ClippedAdam({"lr": lr, "lrd": decay ** (1.0 / steps)}),
               Trace_ELBO(num_particles=particles))
     svi.run(steps, *args, compile=True, progress_bar=False)
 
@@ -140,11 +140,12 @@ def test_subsampled_guide_replays_its_indices_into_the_model():
 
 def test_autodelta_subsampled_map():
     guide = AutoDelta(cj.hierarchical)
-    fit(cj.hierarchical, guide, cj.H_DATA, 4, steps=20000, particles=1)
-    mean, _ = cj.hierarchical_posterior(cj.H_DATA)
+    fit(cj.hierarchical, guide, cj.H_DATA, 4, steps=20000, particles=1, decay=1e-3)
+    mean, prec = cj.hierarchical_posterior(cj.H_DATA)
     med = guide.median()
-    np.testing.assert_allclose(np.concatenate([[med["mu"].item()], med["z"].numpy()]), mean,
-                               atol=2e-3)
+    np.testing.assert_array_less(
+        np.abs(np.concatenate([[med["mu"].item()], med["z"].numpy()]) - mean),
+        0.1 / np.sqrt(np.diag(prec)))
 
 
 @pytest.mark.parametrize("guide_cls", [AutoNormal, AutoDiagonalNormal, AutoDelta])
@@ -341,10 +342,11 @@ def test_init_to_feasible_and_mean():
 
 
 def test_init_to_median_is_the_middle_prior_draw():
-    v = init_values(init_to_median(num_samples=101))
-    assert v["g"] == pytest.approx(stats.gamma(4.0, scale=0.5).median(), abs=0.25)
-    assert v["c"] == pytest.approx(1.0, abs=0.35)
-    np.testing.assert_allclose(v["n"], 3.0, atol=0.35)
+    # with 1001 draws the sample medians' sds are about 0.03, 0.05 and 0.04
+    v = init_values(init_to_median(num_samples=1001))
+    assert v["g"] == pytest.approx(stats.gamma(4.0, scale=0.5).median(), abs=0.2)
+    assert v["c"] == pytest.approx(1.0, abs=0.25)
+    np.testing.assert_allclose(v["n"], 3.0, atol=0.2)
 
 
 def test_init_to_sample_uniform_and_value():

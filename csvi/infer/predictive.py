@@ -124,7 +124,13 @@ def _predictive(model, posterior_samples, num_samples, return_sites, parallel, a
             pad = (1,) * max(nesting - len(sample_shape), 0)
             samples[name] = _core.tensor(value.reshape((num_samples,) + pad + sample_shape))
         vectorize = plate(_VECTORIZE_PLATE, num_samples, dim=-nesting - 1)
-        tr = trace(condition(vectorize(model), data=samples)).get_trace(*args, **kwargs)
+        try:
+            tr = trace(condition(vectorize(model), data=samples)).get_trace(*args, **kwargs)
+        except ValueError as e:
+            raise ValueError(f"Predictive(parallel=True): the vectorized run of {_name(model)} "
+                             f"over {num_samples} samples failed: {e}. Every batch dim of "
+                             "the model must be declared by a plate; or use "
+                             "parallel=False") from e
         out = {}
         for name, shape in shapes.items():
             value = tr.nodes[name].value
@@ -154,6 +160,10 @@ def _sequential(model, posterior_samples, num_samples, shapes, args, kwargs):
         out[name] = collected[name] if shape is None else \
             _stack(name, collected[name]).reshape(shape)
     return out, traces
+
+
+def _name(fn):
+    return getattr(fn, "__name__", None) or type(fn).__name__
 
 
 def _plate_nesting(tr):
