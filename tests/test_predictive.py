@@ -137,3 +137,30 @@ def test_predictive_errors():
 
     with pytest.raises(ValueError, match="vectorized run.*parallel=False"):
         Predictive(unplated, num_samples=4, parallel=True)()
+
+
+def test_bayesian_regression_example():
+    """examples/bayesian_regression.py, briefly: AutoNormal reaches the
+    mean-field optimum and Predictive's line matches it."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "bayesian_regression.py"
+    spec = importlib.util.spec_from_file_location("bayesian_regression_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    X, y = example.make_data()
+    guide = example.fit(X, y, num_steps=4000, progress_bar=False)
+    loc, scale = example.guide_moments(guide)
+    mean, prec = example.exact_posterior(X, y)
+    mf_sd = 1.0 / np.sqrt(np.diag(prec))
+    np.testing.assert_array_less(np.abs(loc - mean), 0.1 * mf_sd)
+    np.testing.assert_array_less(np.abs(scale / mf_sd - 1), 0.1)
+    X_new = np.array([[0.0, 0.0, 0.0], [1.0, -1.0, 0.0]])
+    draws = example.predict(guide, X_new, num_samples=S_PAR)
+    assert draws["mean"].shape == (S_PAR, 2) and draws["obs"].shape == (S_PAR, 2)
+    A_new = np.column_stack([X_new, np.ones(2)])
+    line_loc, line_sd = A_new @ loc, np.sqrt(A_new ** 2 @ scale ** 2)
+    for i in range(2):
+        ks(draws["mean"][:, i], "norm", line_loc[i], line_sd[i])
+        ks(draws["obs"][:, i], "norm", line_loc[i], np.hypot(line_sd[i], example.NOISE))
