@@ -452,3 +452,15 @@ def test_discrete_sites_and_sequential_plates_are_refused():
         AutoDiagonalNormal(cj.hierarchical)(cj.H_DATA, 4)
     with pytest.raises(ValueError, match="init_scale"):
         AutoNormal(cj.hierarchical, init_scale=0.0)
+
+
+def test_create_plates_chooses_the_subsample():
+    guide = AutoNormal(cj.hierarchical,
+                       create_plates=lambda x, n: csvi.plate("data", 8, subsample=np.array([1, 5])))
+    tr = handlers.trace(guide).get_trace(cj.H_DATA, 2)
+    np.testing.assert_array_equal(tr.nodes["data"]["value"], [1, 5])
+    locs = csvi.get_param_store()["AutoNormal.locs.z"].numpy()
+    assert locs.shape == (8,)
+    np.testing.assert_array_equal(tr.nodes["AutoNormal.locs.z"]["value"].numpy(), locs[[1, 5]])
+    model_tr = handlers.trace(handlers.replay(cj.hierarchical, trace=tr)).get_trace(cj.H_DATA, 2)
+    np.testing.assert_array_equal(model_tr.nodes["data"]["value"], [1, 5])

@@ -338,3 +338,21 @@ def test_transform_errors():
         T.ComposeTransform([])
     assert T.ExpTransform().inv.inv.__class__ is T.ExpTransform
     assert T.biject_to(constraints.interval(-2.0, 5.0)).codomain.lower == -2.0
+
+
+def test_softplus_positive_maps_through_softplus_and_survives_save_load(tmp_path):
+    c = constraints.softplus_positive
+    assert isinstance(T.biject_to(c), T.SoftplusTransform)
+    assert c.check(np.array([1e-300, 2.0])) and not c.check(np.array([0.0]))
+    csvi.clear_param_store()
+    try:
+        csvi.param("s", np.array([0.5, 3.0]), constraint=c)
+        store = csvi.get_param_store()
+        np.testing.assert_allclose(store.unconstrained("s"), np.log(np.expm1([0.5, 3.0])))
+        store.save(tmp_path / "p.npz")
+        csvi.clear_param_store()
+        store.load(tmp_path / "p.npz")
+        assert store.constraint("s") is c
+        np.testing.assert_allclose(store["s"].numpy(), [0.5, 3.0])
+    finally:
+        csvi.clear_param_store()

@@ -29,9 +29,9 @@ class AutoContinuous(AutoGuide):
     Jacobian term.  Local latents of a subsampled plate are not supported
     (the vector has one fixed length): use AutoNormal for those."""
 
-    def __init__(self, model, init_loc_fn=init_to_median, *, create_plates=None):
+    def __init__(self, model, init_loc_fn=init_to_median):
         self.init_loc_fn = init_loc_fn
-        super().__init__(InitMessenger(init_loc_fn)(model), create_plates=create_plates)
+        super().__init__(InitMessenger(init_loc_fn)(model))
 
     def _setup_prototype(self, *args, **kwargs):
         super()._setup_prototype(*args, **kwargs)
@@ -143,10 +143,9 @@ class AutoDiagonalNormal(AutoContinuous):
 
     scale_constraint = constraints.softplus_positive
 
-    def __init__(self, model, init_loc_fn=init_to_median, init_scale=0.1, *,
-                 create_plates=None):
+    def __init__(self, model, init_loc_fn=init_to_median, init_scale=0.1):
         self._init_scale = check_init_scale(type(self).__name__, init_scale)
-        super().__init__(model, init_loc_fn=init_loc_fn, create_plates=create_plates)
+        super().__init__(model, init_loc_fn=init_loc_fn)
 
     def _params(self):
         loc = csvi.param(f"{self._pyro_name}.loc", self._init_loc())
