@@ -4,7 +4,6 @@ autoguides).  AutoMultivariateNormal and the low-rank and Laplace guides
 stand on this base once csvi has a MultivariateNormal."""
 import numpy as np
 
-import csvi
 from csvi import _core, constraints
 from csvi.distributions import Normal
 from csvi.infer.autoguide.guide import AutoGuide
@@ -14,6 +13,7 @@ from csvi.infer.autoguide.utils import (
     constant, latent_sites, site_transform, unconstrained_event_dim,
 )
 from csvi.params import get_param_store
+from csvi.primitives import param, sample
 from csvi.transforms import AffineTransform
 
 __all__ = ["AutoContinuous", "AutoDiagonalNormal"]
@@ -78,7 +78,7 @@ class AutoContinuous(AutoGuide):
 
     def sample_latent(self, *args, **kwargs):
         """Draw the latent vector (auxiliary site "_<name>_latent")."""
-        return csvi.sample(f"_{self._pyro_name}_latent", self.get_posterior(*args, **kwargs),
+        return sample(f"_{self._pyro_name}_latent", self.get_posterior(*args, **kwargs),
                            infer={"is_auxiliary": True})
 
     def _unpack_latent(self, latent):
@@ -104,7 +104,7 @@ class AutoContinuous(AutoGuide):
         for name, site, u in self._unpack_latent(latent):
             delta = constrained_delta(self._transforms[name], u, site.fn.event_dim)
             with self._site_plates(site, plates):
-                result[name] = csvi.sample(name, delta)
+                result[name] = sample(name, delta)
         return result
 
     def _loc_scale(self, *args, **kwargs):
@@ -148,8 +148,8 @@ class AutoDiagonalNormal(AutoContinuous):
         super().__init__(model, init_loc_fn=init_loc_fn)
 
     def _params(self):
-        loc = csvi.param(f"{self._pyro_name}.loc", self._init_loc())
-        scale = csvi.param(f"{self._pyro_name}.scale",
+        loc = param(f"{self._pyro_name}.loc", self._init_loc())
+        scale = param(f"{self._pyro_name}.scale",
                            lambda: np.full(self.latent_dim, self._init_scale),
                            self.scale_constraint)
         return loc, scale

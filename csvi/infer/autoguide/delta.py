@@ -2,13 +2,13 @@
 MAP inference in constrained space."""
 import numpy as np
 
-import csvi
 from csvi import _core
 from csvi.distributions import Delta
 from csvi.infer.autoguide.guide import AutoGuide
 from csvi.infer.autoguide.initialization import InitMessenger, init_to_median
 from csvi.infer.autoguide.utils import constant, latent_sites, periodic_repeat, site_transform
 from csvi.params import get_param_store
+from csvi.primitives import param, sample
 
 __all__ = ["AutoDelta"]
 
@@ -48,9 +48,9 @@ class AutoDelta(AutoGuide):
         for name, site in latent_sites(self.prototype_trace):
             event_dim = site.fn.event_dim
             with self._site_plates(site, plates):
-                value = csvi.param(self._param_name(name), self._init_values[name],
+                value = param(self._param_name(name), self._init_values[name],
                                    site.fn.support, event_dim=event_dim)
-                result[name] = csvi.sample(name, Delta(value, event_dim=event_dim))
+                result[name] = sample(name, Delta(value, event_dim=event_dim))
         return result
 
     def median(self, *args, **kwargs):

@@ -2,7 +2,6 @@
 (Pyro's `AutoNormal`), with one loc and one scale param per site."""
 import numpy as np
 
-import csvi
 from csvi import _core, constraints
 from csvi.distributions import Delta, Normal
 from csvi.infer.autoguide.guide import AutoGuide
@@ -12,6 +11,7 @@ from csvi.infer.autoguide.utils import (
     unconstrained_event_dim,
 )
 from csvi.params import get_param_store
+from csvi.primitives import param, sample
 from csvi.transforms import IdentityTransform, IndependentTransform
 
 __all__ = ["AutoNormal", "check_init_scale"]
@@ -86,8 +86,8 @@ class AutoNormal(AutoGuide):
         """This call's loc and scale of `name` (inside its plates: subsampled)."""
         init = self._init_locs[name]
         event_dim = self._event_dims[name]
-        loc = csvi.param(self._loc_name(name), init, constraints.real, event_dim=event_dim)
-        scale = csvi.param(self._scale_name(name), lambda: np.full(init.shape, self._init_scale),
+        loc = param(self._loc_name(name), init, constraints.real, event_dim=event_dim)
+        scale = param(self._scale_name(name), lambda: np.full(init.shape, self._init_scale),
                            self.scale_constraint, event_dim=event_dim)
         return loc, scale
 
@@ -102,10 +102,10 @@ class AutoNormal(AutoGuide):
             event_dim = site.fn.event_dim
             with self._site_plates(site, plates):
                 loc, scale = self._get_loc_and_scale(name)
-                u = csvi.sample(name + "_unconstrained",
+                u = sample(name + "_unconstrained",
                                 Normal(loc, scale).to_event(self._event_dims[name]),
                                 infer={"is_auxiliary": True})
-                result[name] = csvi.sample(name, constrained_delta(t, u, event_dim))
+                result[name] = sample(name, constrained_delta(t, u, event_dim))
         return result
 
     def _stored(self, name):
