@@ -128,9 +128,9 @@ def _predictive(model, posterior_samples, num_samples, return_sites, parallel, a
             tr = trace(condition(vectorize(model), data=samples)).get_trace(*args, **kwargs)
         except ValueError as e:
             raise ValueError(f"Predictive(parallel=True): the vectorized run of {_name(model)} "
-                             f"over {num_samples} samples failed: {e}. Every batch dim of "
-                             "the model must be declared by a plate; or use "
-                             "parallel=False") from e
+                             f"over {num_samples} samples failed: {e} (a vectorized run "
+                             "needs every batch dim of the model declared by a plate; "
+                             "parallel=False runs one sample at a time)") from e
         out = {}
         for name, shape in shapes.items():
             value = tr.nodes[name].value
