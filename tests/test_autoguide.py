@@ -464,3 +464,27 @@ def test_create_plates_chooses_the_subsample():
     np.testing.assert_array_equal(tr.nodes["AutoNormal.locs.z"]["value"].numpy(), locs[[1, 5]])
     model_tr = handlers.trace(handlers.replay(cj.hierarchical, trace=tr)).get_trace(cj.H_DATA, 2)
     np.testing.assert_array_equal(model_tr.nodes["data"]["value"], [1, 5])
+
+
+@pytest.mark.parametrize("guide_cls", [AutoNormal, AutoDelta])
+def test_subsampled_outer_plate_with_event_dims(guide_cls):
+    """Params are full size along a subsampled plate at dim -2 and indexed by
+    its subsample, left of the site's event dims."""
+    def model(subsample_size):
+        with csvi.plate("groups", 6, subsample_size=subsample_size, dim=-2) as idx:
+            csvi.sample("v", dist.Gamma(np.full(3, 2.0), 1.0).to_event(1))
+            with csvi.plate("k", 2, dim=-1):
+                csvi.sample("u", dist.Beta(2.0, 2.0))
+                csvi.sample("obs", dist.Normal(0.0, 1.0), obs=np.zeros((len(idx), 2)))
+
+    guide = guide_cls(model)
+    tr = handlers.trace(guide).get_trace(3)
+    idx = tr.nodes["groups"]["value"]
+    assert tr.nodes["v"]["value"].shape == (3, 1, 3) and tr.nodes["u"]["value"].shape == (3, 2)
+    med = guide.median()
+    assert med["v"].shape == (6, 1, 3) and med["u"].shape == (6, 2)
+    if guide_cls is AutoDelta:
+        np.testing.assert_array_equal(tr.nodes["v"]["value"].numpy(), med["v"].numpy()[idx])
+    else:
+        loc = csvi.get_param_store()["AutoNormal.locs.u"].numpy()
+        np.testing.assert_array_equal(tr.nodes["AutoNormal.locs.u"]["value"].numpy(), loc[idx])
