@@ -10,7 +10,8 @@ import numpy as np
 from csvi import _core
 
 __all__ = [
-    "Constraint", "real", "real_vector", "positive", "nonnegative", "greater_than",
+    "Constraint", "real", "real_vector", "positive", "softplus_positive", "nonnegative",
+    "greater_than",
     "greater_than_eq", "less_than", "interval", "half_open_interval", "unit_interval",
     "boolean", "nonnegative_integer", "positive_integer", "integer_interval", "simplex",
     "independent", "finite",
@@ -86,6 +87,18 @@ class _Real(_Interval):
         return "constraints.real"
 
 
+class _SoftplusPositive(_Interval):
+    """The positive reals, reached through softplus rather than exp (Pyro's
+    `softplus_positive`): the autoguides' scales, whose gradient then does not
+    grow with the scale."""
+
+    def __init__(self):
+        super().__init__(0.0, np.inf, lower_open=True)
+
+    def __repr__(self):
+        return "constraints.softplus_positive"
+
+
 class _Simplex(Constraint):
     """Nonnegative vectors summing to 1 along the last dim."""
 
@@ -155,6 +168,7 @@ def integer_interval(lower_bound, upper_bound):
 real = _Real()
 real_vector = independent(real, 1)
 positive = greater_than(0.0)
+softplus_positive = _SoftplusPositive()
 nonnegative = greater_than_eq(0.0)
 unit_interval = interval(0.0, 1.0)
 boolean = integer_interval(0, 1)

@@ -190,6 +190,8 @@ def constraint_to_spec(c):
                 "ndims": c.reinterpreted_batch_ndims}
     if isinstance(c, constraints._Simplex):
         return {"kind": "simplex"}
+    if isinstance(c, constraints._SoftplusPositive):
+        return {"kind": "softplus_positive"}
     if isinstance(c, constraints._Interval):
         return {"kind": "interval", "lower": c.lower, "upper": c.upper,
                 "lower_open": c.lower_open, "upper_open": c.upper_open,
@@ -203,6 +205,8 @@ def constraint_from_spec(spec):
         return constraints.independent(constraint_from_spec(spec["base"]), spec["ndims"])
     if kind == "simplex":
         return constraints.simplex
+    if kind == "softplus_positive":
+        return constraints.softplus_positive
     if kind == "interval":
         if spec["lower"] == -np.inf and spec["upper"] == np.inf and not spec["integer"]:
             return constraints.real

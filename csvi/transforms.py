@@ -439,6 +439,12 @@ def _interval_bijection(c):
     return t
 
 
+@biject_to.register(constraints._SoftplusPositive)
+@transform_to.register(constraints._SoftplusPositive)
+def _softplus_bijection(c):
+    return SoftplusTransform()
+
+
 @biject_to.register(constraints._Simplex)
 def _simplex_bijection(c):
     return StickBreakingTransform()

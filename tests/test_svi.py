@@ -223,3 +223,31 @@ def test_run_returns_loss_history_and_coin_example_converges():
     assert losses.shape == (2000,) and np.all(np.isfinite(losses))
     # the tutorial's settings move slowly from the Beta(15, 15) start toward Beta(16, 14)
     assert 0.50 < mean < 0.54 and 0.085 < std < 0.095
+
+
+def test_guide_and_model_sites_must_agree_except_auxiliary_guide_sites():
+    def model():
+        csvi.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide_with(aux_name, aux=True):
+        def guide():
+            u = csvi.sample(aux_name, dist.Normal(csvi.param("loc", 0.0), 1.0),
+                            infer={"is_auxiliary": aux})
+            csvi.sample("z", dist.Delta(u))
+        return guide
+
+    elbo = Trace_ELBO()
+    assert math.isfinite(elbo.loss(model, guide_with("u")))
+    with pytest.raises(ValueError, match="site 'u' is sampled in the guide but the model has no"):
+        elbo.loss(model, guide_with("u", aux=False))
+    with pytest.raises(ValueError, match="site 'z' is a latent sample site of the model but "
+                                         "the guide has no"):
+        elbo.loss(model, lambda: csvi.sample("y", dist.Normal(0.0, 1.0),
+                                             infer={"is_auxiliary": True}))
+
+    def aux_z_guide():
+        csvi.sample("z", dist.Normal(0.0, 1.0), infer={"is_auxiliary": True})
+
+    with pytest.raises(ValueError, match="site 'z' is a latent sample site of the model but an "
+                                         "auxiliary site of the guide"):
+        elbo.loss(model, aux_z_guide)

@@ -411,3 +411,20 @@ def test_interval_with_an_overflowing_width(fresh_store):
     value = _value(csvi.param("p", 0.0, constraint=c))
     assert np.isfinite(value) and abs(value) <= 1e-13 * 1.35e308
     assert np.all(np.isfinite(fresh_store.unconstrained("p")))
+
+def test_softplus_positive_maps_through_softplus_and_survives_save_load(tmp_path):
+    c = constraints.softplus_positive
+    assert isinstance(T.biject_to(c), T.SoftplusTransform)
+    assert c.check(np.array([1e-300, 2.0])) and not c.check(np.array([0.0]))
+    csvi.clear_param_store()
+    try:
+        csvi.param("s", np.array([0.5, 3.0]), constraint=c)
+        store = csvi.get_param_store()
+        np.testing.assert_allclose(store.unconstrained("s"), np.log(np.expm1([0.5, 3.0])))
+        store.save(tmp_path / "p.npz")
+        csvi.clear_param_store()
+        store.load(tmp_path / "p.npz")
+        assert store.constraint("s") is c
+        np.testing.assert_allclose(store["s"].numpy(), [0.5, 3.0])
+    finally:
+        csvi.clear_param_store()

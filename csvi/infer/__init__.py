@@ -1,7 +1,11 @@
-"""Inference: SVI and its ELBOs, and checkpoints of a run."""
+"""Inference: SVI and its ELBOs, Predictive, the autoguides
+(`csvi.infer.autoguide`), and checkpoints of a run."""
+from csvi.infer import autoguide
 from csvi.infer.checkpoint import load_checkpoint, save_checkpoint
 from csvi.infer.elbo import ELBO
+from csvi.infer.predictive import Predictive
 from csvi.infer.svi import SVI
 from csvi.infer.trace_elbo import Trace_ELBO
 
-__all__ = ["SVI", "ELBO", "Trace_ELBO", "save_checkpoint", "load_checkpoint"]
+__all__ = ["SVI", "ELBO", "Trace_ELBO", "Predictive", "autoguide", "save_checkpoint",
+           "load_checkpoint"]

@@ -86,14 +86,23 @@ def checked_value(loss, traces):
 
 
 def check_site_agreement(model_trace, guide_trace):
-    """Every latent site of the model must be drawn by the guide and vice versa."""
+    """Every latent site of the model must be drawn by the guide and vice versa
+    -- except the guide's auxiliary sites (`infer={"is_auxiliary": True}`, as
+    an autoguide's unconstrained draws), which only the guide has."""
     for name, site in model_trace.nodes.items():
-        if site.type == "sample" and not site.is_observed and name not in guide_trace.nodes:
+        if site.type != "sample" or site.is_observed:
+            continue
+        other = guide_trace.nodes.get(name)
+        if other is None:
             raise ValueError(f"site '{name}' is a latent sample site of the model but the "
                              "guide has no site of that name; add it to the guide (or "
                              "observe it in the model)")
+        if other.type == "sample" and other.infer.get("is_auxiliary"):
+            raise ValueError(f"site '{name}' is a latent sample site of the model but an "
+                             "auxiliary site of the guide; the guide must draw it as an "
+                             "ordinary site")
     for name, site in guide_trace.nodes.items():
-        if site.type != "sample" or site.is_observed:
+        if site.type != "sample" or site.is_observed or site.infer.get("is_auxiliary"):
             continue
         other = model_trace.nodes.get(name)
         if other is None or other.type != "sample":
