@@ -33,7 +33,17 @@ def module(name, nn_module, update_module_params=False):
     never trained.)  Params made with `requires_grad=False` stay out of the
     store.  A param whose shape differs from the store's entry of its name
     raises, naming the module, the layer and both shapes, before any param is
-    touched."""
+    touched.
+
+        >>> import csvi
+        >>> from csvi import nn
+        >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+        >>> _ = csvi.module("net", net)
+        >>> sorted(csvi.get_param_store().keys())
+        ['net$$$0.bias', 'net$$$0.weight', 'net$$$2.bias', 'net$$$2.weight']
+        >>> net[0].weight is csvi.get_param_store().leaf("net$$$0.weight")
+        True
+    """
     if isinstance(nn_module, type):
         raise TypeError(f"csvi.module('{name}'): pass a module instance, not the class "
                         f"{nn_module.__name__}")
