@@ -668,6 +668,19 @@ def test_matrix_transpose_gradients_accumulate():
     assert_grads_match(lambda t: csvi.transpose(t) * 3.0 + csvi.transpose(t) + t.T.T.T, [x])
 
 
+@pytest.mark.parametrize("n,k,m", [(5, 3, 4), (1, 3, 4), (5, 3, 1), (4, 0, 3), (0, 3, 2)],
+                         ids=str)
+def test_matmul_nt(n, k, m):
+    """a @ b.T without a transposed copy (a Linear layer's product)."""
+    rng = np.random.default_rng(21)
+    a, b = rng.standard_normal((n, k)), rng.standard_normal((m, k))
+    check_forward(csvi._core.matmul_nt(a, b), a @ b.T)
+    if a.size and b.size:
+        assert_grads_match(csvi._core.matmul_nt, [a, b])
+    with pytest.raises(ValueError, match=r"matmul_nt.*\(5, 3\) and \(4, 2\)"):
+        csvi._core.matmul_nt(np.ones((5, 3)), np.ones((4, 2)))
+
+
 def test_transpose_bad_axes():
     t = csvi.tensor(np.ones((2, 3)))
     for bad in [(0,), (0, 0), (0, 2), (1, 0, 2)]:

@@ -21,7 +21,7 @@ def linear(input, weight, bias=None):
         raise ValueError(f"linear: input of shape {tuple(x.shape)} does not match weight of "
                          f"shape {tuple(w.shape)}: the input's last dim must be "
                          f"in_features={w.shape[1]}")
-    y = _core.matmul(x, _core.transpose(w))
+    y = _core.matmul_nt(x, w) if x.ndim == 2 else _core.matmul(x, _core.transpose(w))
     if bias is None:
         return y
     b = _core.astensor(bias)
