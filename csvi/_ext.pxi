@@ -35,8 +35,8 @@ cdef void *_capi_function(module, str name, str signature) except NULL:
 
 cdef inline void _require_ext(int code, tuple iattr) except *:
     """Loads BLAS before the first MATMUL (attributes `iattr`) that calls it."""
-    if code == OP_MATMUL and csvi_ext.dgemm == NULL \
-            and csvi_matmul_uses_blas(iattr[0], iattr[1], iattr[2]):
+    if csvi_ext.dgemm == NULL and (code == OP_MATMUL_NT or code == OP_MATMUL
+                                   and csvi_matmul_uses_blas(iattr[0], iattr[1], iattr[2])):
         from scipy.linalg import cython_blas
         csvi_ext.dgemm = <csvi_dgemm_fn>_capi_function(cython_blas, "dgemm", "void (char *")
 

@@ -258,6 +258,38 @@ int csvi_matmul_vjp(csvi_tape *t, const csvi_op *op) {
     return CSVI_OK;
 }
 
+/* MATMUL_NT: Y (n, m) = A (n, k) B (m, k)^T, all row-major, by dgemm with B
+ * read transposed (in column-major terms Y^T = B^T' A^T').  The glue records
+ * it only for n, m > 1, where MATMUL would call dgemm as well. */
+int csvi_matmul_nt_fwd(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *a = CSVI_IN(t, op, 0), *b = CSVI_IN(t, op, 1);
+    csvi_slot *y = CSVI_OUT(t, op);
+    int n = (int)a->shape[0], k = (int)a->shape[1], m = (int)b->shape[0];
+    if (k == 0) {
+        for (int64_t i = 0; i < y->size; i++) y->data[i] = 0.0;
+        return CSVI_OK;
+    }
+    if (n == 0 || m == 0) return CSVI_OK;
+    char N = 'N', T = 'T';
+    double one = 1.0, zero = 0.0;
+    csvi_ext.dgemm(&T, &N, &m, &n, &k, &one, b->data, &k, a->data, &k, &zero, y->data, &m);
+    return CSVI_OK;
+}
+
+int csvi_matmul_nt_vjp(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *a = CSVI_IN(t, op, 0), *b = CSVI_IN(t, op, 1);
+    const double *G = CSVI_OUT(t, op)->grad;
+    int n = (int)a->shape[0], k = (int)a->shape[1], m = (int)b->shape[0];
+    if (n == 0 || m == 0 || k == 0) return CSVI_OK;
+    char N = 'N', T = 'T';
+    double one = 1.0;
+    if (a->grad)  /* dA += G B */
+        csvi_ext.dgemm(&N, &N, &k, &n, &m, &one, b->data, &k, (double *)G, &m, &one, a->grad, &k);
+    if (b->grad)  /* dB += G^T A */
+        csvi_ext.dgemm(&N, &T, &k, &m, &n, &one, a->data, &k, (double *)G, &m, &one, b->grad, &k);
+    return CSVI_OK;
+}
+
 void csvi_matvec_block(const double *a, const double *v, double *y, int64_t cols,
                        int64_t r0, int64_t r1, int add) {
     const mv_job j = {.a = a, .v = v, .y = y, .cols = cols, .add = add};

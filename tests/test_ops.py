@@ -646,7 +646,8 @@ def test_reshape_errors():
 @pytest.mark.parametrize("shape,axes", [((2, 3), None), ((2, 3, 4), None), ((2, 3, 4), (1, 0, 2)),
                                         ((2, 3, 4), (2, 0, 1)), ((2, 3, 4), (-1, 0, -2)),
                                         ((5,), None), ((), None), ((2, 1, 3), (1, 2, 0)),
-                                        ((2, 0, 3), (2, 1, 0))], ids=str)
+                                        ((2, 0, 3), (2, 1, 0)), ((33, 70), None),
+                                        ((70, 1), (1, 0)), ((0, 5), None)], ids=str)
 def test_transpose(shape, axes):
     x = np.random.default_rng(19).standard_normal(shape)
     expected = np.transpose(x, axes)
@@ -659,6 +660,25 @@ def test_transpose(shape, axes):
         check_forward(csvi.tensor(x).transpose(axes), expected)
         check_forward(csvi.tensor(x).transpose(*axes), expected)
     assert_grads_match(lambda t: csvi.transpose(t, axes), [x])
+
+
+def test_matrix_transpose_gradients_accumulate():
+    """The tiled 2-D path adds into a gradient that other ops also feed."""
+    x = np.random.default_rng(20).standard_normal((40, 35))
+    assert_grads_match(lambda t: csvi.transpose(t) * 3.0 + csvi.transpose(t) + t.T.T.T, [x])
+
+
+@pytest.mark.parametrize("n,k,m", [(5, 3, 4), (1, 3, 4), (5, 3, 1), (4, 0, 3), (0, 3, 2)],
+                         ids=str)
+def test_matmul_nt(n, k, m):
+    """a @ b.T without a transposed copy (a Linear layer's product)."""
+    rng = np.random.default_rng(21)
+    a, b = rng.standard_normal((n, k)), rng.standard_normal((m, k))
+    check_forward(csvi._core.matmul_nt(a, b), a @ b.T)
+    if a.size and b.size:
+        assert_grads_match(csvi._core.matmul_nt, [a, b])
+    with pytest.raises(ValueError, match=r"matmul_nt.*\(5, 3\) and \(4, 2\)"):
+        csvi._core.matmul_nt(np.ones((5, 3)), np.ones((4, 2)))
 
 
 def test_transpose_bad_axes():

@@ -1,0 +1,51 @@
+"""Linear: the dense layer y = x @ W.T + b, with torch's default initialisation."""
+import math
+
+from csvi import _core
+from csvi.nn import functional as F
+from csvi.nn.module import Module, Parameter
+
+__all__ = ["Linear"]
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias; weight has shape (out_features, in_features).
+
+    Weight and bias start uniform on (-1/sqrt(in_features), 1/sqrt(in_features))
+    as torch.nn.Linear's, drawn from csvi's generator (weight first), so
+    `csvi.set_rng_seed` reproduces them."""
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        for what, n in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(n, bool) or int(n) != n or n < 0:
+                raise ValueError(f"Linear: {what} must be a nonnegative integer, got {n!r}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        bound = 1.0 / math.sqrt(self.in_features) if self.in_features else 0.0
+        gen = _core.get_generator()
+        self.weight = Parameter(gen.uniform(-bound, bound, (self.out_features, self.in_features)))
+        if bias:
+            self.bias = Parameter(gen.uniform(-bound, bound, (self.out_features,)))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        x = _core.astensor(input)
+        weight, bias = self.weight, self.bias
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{self.describe()}: input of shape {tuple(x.shape)} has "
+                             f"{x.shape[-1] if x.ndim else 'no'} features in its last dim, but "
+                             f"the layer takes in_features={self.in_features} "
+                             f"(weight shape {tuple(weight.shape)})")
+        expected = (self.out_features, self.in_features)
+        if tuple(weight.shape) != expected:
+            raise ValueError(f"{self.describe()}: weight has shape {tuple(weight.shape)}, "
+                             f"expected {expected}")
+        if bias is not None and tuple(bias.shape) != (self.out_features,):
+            raise ValueError(f"{self.describe()}: bias has shape {tuple(bias.shape)}, "
+                             f"expected ({self.out_features},)")
+        return F.linear(x, weight, bias)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
