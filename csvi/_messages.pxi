@@ -140,25 +140,12 @@ def send(type, name, fn, tuple args, kwargs, value, bint is_observed, infer, lis
     return apply_stack(msg, stack).value
 
 
-import threading as _threading
-
-
-class ThreadState(_threading.local):
-    """Per-thread effect-handler state: the active handlers, outermost first."""
-
-    def __init__(self):
-        self.stack = []
-
-
-thread_state = ThreadState()
-
-
 def sample(name, fn, *args, obs=None, infer=None, **kwargs):
     """A random variable `name` with distribution `fn`; `obs` makes it observed.
 
     Returns the value: `obs`, a replayed/conditioned value, or a fresh draw
     (reparameterized when fn supports it, so gradients flow through it)."""
-    cdef list stack = thread_state.stack
+    cdef list stack = _thread_state().handlers
     if not stack:
         if obs is not None:
             return obs

@@ -184,6 +184,7 @@ cdef extern from "Python.h":
 
 
 cdef class _ThreadState:
+    cdef list handlers          # effect handlers (csvi.handlers), outermost first
     cdef list tapes             # `recording` stack, innermost last
     cdef Tape default
     cdef Tape scratch
@@ -194,6 +195,7 @@ cdef class _ThreadState:
     cdef object __weakref__
 
     def __cinit__(self):
+        self.handlers = []
         self.tapes = []
         self.default = Tape()
         self.default.default = True
@@ -226,6 +228,11 @@ cdef _ThreadState _thread_state_slow():
     _cached_state = st
     _cached_id = PyThreadState_GetID(PyThreadState_Get())
     return st
+
+
+cpdef list handler_stack():
+    """The calling thread's effect-handler stack (outermost handler first)."""
+    return _thread_state().handlers
 
 
 cpdef Tape current_tape():

@@ -8,7 +8,7 @@ from csvi.distributions import Delta, Unit
 from csvi.params import get_param_store
 from csvi.handlers.messenger import Messenger
 from csvi._core import sample, send
-from csvi.handlers.runtime import CondIndepStackFrame, _state
+from csvi.handlers.runtime import CondIndepStackFrame, get_stack
 
 __all__ = ["sample", "param", "plate", "deterministic", "factor", "subsample"]
 
@@ -21,7 +21,7 @@ def param(name, init_value=None, constraint=constraints.real, event_dim=None):
     only the first time `name` is seen.  `event_dim` gives the param batch
     semantics, as in Pyro: inside a subsampled plate, the dims left of its
     `event_dim` rightmost dims are indexed by the plate's subsample."""
-    stack = _state.stack
+    stack = get_stack()
     if not stack:
         return get_param_store().get_param(name, init_value, constraint)
     return send("param", name, _param_value, (name, init_value, constraint),
@@ -36,11 +36,12 @@ def _param_value(name, init_value, constraint, event_dim=None):
 
 def deterministic(name, value, event_dim=None):
     """Record a computed value under `name` (it shows up in traces and Predictive)."""
-    if not _state.stack:
+    stack = get_stack()
+    if not stack:
         return value
     event_dim = np.ndim(_core.value_of(value)) if event_dim is None else event_dim
     return send("sample", name, Delta(value, event_dim=event_dim).mask(False), (), None, value,
-                True, {"_deterministic": True}, _state.stack)
+                True, {"_deterministic": True}, stack)
 
 
 def factor(name, log_factor):
@@ -112,16 +113,17 @@ class plate(Messenger):
             fn = _SubsampleFn(None, None, np.arange(self.size) if given is None else given)
         else:
             fn = _SubsampleFn(self.size, int(subsample_size), None)
-        if not _state.stack:
+        stack = get_stack()
+        if not stack:
             return fn()
-        return send("subsample", self.name, fn, (), None, None, False, None, _state.stack)
+        return send("subsample", self.name, fn, (), None, None, False, None, stack)
 
     def _allocate_dim(self):
-        taken = {h._frame.dim for h in _state.stack
+        taken = {h._frame.dim for h in get_stack()
                  if isinstance(h, plate) and h._frame is not None}
         if self.dim is not None:
             if self.dim in taken:
-                other = next(h.name for h in _state.stack if isinstance(h, plate)
+                other = next(h.name for h in get_stack() if isinstance(h, plate)
                              and h._frame is not None and h._frame.dim == self.dim)
                 raise ValueError(f"plate '{self.name}': dim {self.dim} is already used by "
                                  f"the enclosing plate '{other}'")
@@ -134,7 +136,7 @@ class plate(Messenger):
     def __enter__(self):
         if self._frame is not None:
             raise ValueError(f"plate '{self.name}' is already active (nested in itself)")
-        for h in _state.stack:
+        for h in get_stack():
             if isinstance(h, plate) and h._frame is not None and h.name == self.name:
                 raise ValueError(f"plate '{self.name}' is already active (two nested plates "
                                  "share its name)")
@@ -234,7 +236,7 @@ def subsample(data, event_dim=0):
     """NumPyro's helper: the rows of `data` picked by the enclosing subsampled
     plates (a recorded gather, so it also works in a compiled loop)."""
     value = data
-    for h in _state.stack:
+    for h in get_stack():
         if isinstance(h, plate) and h._frame is not None and h.subsample_size != h.size:
             value = _take_along(_core.astensor(value), h._indices, h._frame.dim - event_dim)
     return value

@@ -1,6 +1,6 @@
 """Messenger: the base of every effect handler (Pyro's
 `pyro.poutine.messenger.Messenger`)."""
-from csvi.handlers.runtime import _state
+from csvi.handlers.runtime import get_stack
 
 __all__ = ["Messenger"]
 
@@ -56,11 +56,11 @@ class Messenger:
         self.fn = fn
 
     def __enter__(self):
-        _state.stack.append(self)
+        get_stack().append(self)
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        stack = _state.stack
+        stack = get_stack()
         if stack and stack[-1] is self:
             stack.pop()
         elif self in stack:
@@ -73,7 +73,7 @@ class Messenger:
             # used as a decorator factory: handler(fn)
             self.fn = args[0]
             return self
-        stack = _state.stack
+        stack = get_stack()
         depth = len(stack)
         try:
             with self:

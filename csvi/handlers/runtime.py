@@ -7,8 +7,9 @@ Primitives (csvi.primitives) build a Message and call apply_stack; handlers
 (`process_message`, innermost handler first) and on the way out
 (`postprocess_message`).  With no handler active, primitives skip all of this.
 
-Each thread has its own handler stack, so a model run in one thread never
-sees the handlers of another (see docs/architecture.md, "Threads").
+Each thread has its own handler stack (kept with its tapes and generator in
+csvi/_tape.pxi's per-thread state), so a model run in one thread never sees
+the handlers of another (docs/architecture.md, "Threads and determinism").
 """
 import functools
 
@@ -19,12 +20,7 @@ __all__ = ["Message", "CondIndepStackFrame", "apply_stack", "am_i_wrapped", "eff
            "get_stack"]
 
 
-_state = _core.thread_state  # per thread: .stack, the active handlers, outermost first
-
-
-def get_stack():
-    """The calling thread's handler stack (a list, outermost handler first)."""
-    return _state.stack
+get_stack = _core.handler_stack  # this thread's handlers, outermost first
 
 
 class CondIndepStackFrame:
@@ -59,12 +55,12 @@ def apply_stack(msg):
     """Run msg through this thread's handlers: `process_message` innermost
     first, then its value is produced (unless a handler did), then
     `postprocess_message` outermost first.  Returns msg."""
-    return _core.apply_stack(msg, _state.stack)
+    return _core.apply_stack(msg, get_stack())
 
 
 def am_i_wrapped():
     """Any handler active in this thread?"""
-    return bool(_state.stack)
+    return bool(get_stack())
 
 
 def effectful(fn=None, type=None):
@@ -85,9 +81,9 @@ def effectful(fn=None, type=None):
 
     @functools.wraps(fn)
     def effect(*args, name=None, infer=None, obs=None, **kwargs):
-        if not _state.stack:
+        stack = get_stack()
+        if not stack:
             return fn(*args, **kwargs) if obs is None else obs
-        return _core.send(type, name, fn, args, kwargs, obs, obs is not None, infer,
-                          _state.stack)
+        return _core.send(type, name, fn, args, kwargs, obs, obs is not None, infer, stack)
 
     return effect
