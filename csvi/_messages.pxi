@@ -145,6 +145,8 @@ def sample(name, fn, *args, obs=None, infer=None, **kwargs):
 
     Returns the value: `obs`, a replayed/conditioned value, or a fresh draw
     (reparameterized when fn supports it, so gradients flow through it)."""
+    if isinstance(fn, type) or not hasattr(fn, "log_prob"):
+        _bad_sample_fn(name, fn)
     cdef list stack = _thread_state().handlers
     if not stack:
         if obs is not None:
@@ -162,6 +164,14 @@ def sample(name, fn, *args, obs=None, infer=None, **kwargs):
     msg.cond_indep_stack = ()
     msg.infer = infer if infer is not None else {}
     return apply_stack(msg, stack).value
+
+
+cdef _bad_sample_fn(name, fn):
+    if isinstance(fn, type):
+        raise TypeError(f"sample site '{name}': got the class {fn.__name__}, not a "
+                        f"distribution; write {fn.__name__}(...) with its parameters")
+    raise TypeError(f"sample site '{name}': expected a distribution (with sample and "
+                    f"log_prob), got {type(fn).__name__} {fn!r}")
 
 
 def compute_log_probs(nodes, site_filter, scale_and_mask):

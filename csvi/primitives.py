@@ -46,7 +46,10 @@ def deterministic(name, value, event_dim=None):
 
 def factor(name, log_factor):
     """Add `log_factor` to the model's log-density (an observed unit-weight site)."""
-    unit = Unit(log_factor)
+    try:
+        unit = Unit(log_factor)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"factor '{name}': {e}") from None
     return sample(name, unit, obs=np.empty(unit.batch_shape + (0,)))
 
 
@@ -79,8 +82,15 @@ class plate(Messenger):
         if dim is not None and (isinstance(dim, bool) or int(dim) != dim or dim >= 0):
             raise ValueError(f"plate '{name}': dim must be a negative integer, got {dim!r}")
         if subsample is not None:
-            subsample = np.asarray(_core.value_of(subsample), dtype=np.int64).reshape(-1)
+            given = np.asarray(_core.value_of(subsample), dtype=np.float64).reshape(-1)
+            if not np.all(np.isfinite(given) & (given == np.round(given)) & (given >= 0)):
+                raise ValueError(f"plate '{name}': subsample must hold nonnegative integer "
+                                 f"indices, got {given[:8].tolist()}")
+            subsample = given.astype(np.int64)
             size = len(subsample) if size is None else size
+            if subsample.size and subsample.max() >= size:
+                raise ValueError(f"plate '{name}': subsample index {int(subsample.max())} is "
+                                 f"out of range for size {size}")
         self.name = name
         self.dim = None if dim is None else int(dim)
         self._frame = None

@@ -351,3 +351,27 @@ def test_tensor_shapes_tutorial_broadcasting_model_without_enumeration(fresh_sto
                 csvi.sample("pixels", dist.Bernoulli(p), obs=dense_pixels)
 
     assert math.isfinite(run_loss(lambda: fun(True), lambda: fun(False)))
+
+
+# ---- bad input at the primitives ------------------------------------------------------
+
+def test_sample_of_something_not_a_distribution_names_the_site():
+    with pytest.raises(TypeError, match="sample site 'x': got the class Normal"):
+        csvi.sample("x", dist.Normal)
+    with pytest.raises(TypeError, match="sample site 'x': expected a distribution"):
+        with handlers.trace():
+            csvi.sample("x", 3.0)
+
+
+def test_plate_subsample_must_be_integer_indices_in_range():
+    with pytest.raises(ValueError, match="plate 'p': subsample must hold nonnegative integer"):
+        csvi.plate("p", 4, subsample=[0.5, 1.5])
+    with pytest.raises(ValueError, match="plate 'p': subsample index 7 is out of range"):
+        csvi.plate("p", 4, subsample=[1, 7])
+    assert np.array_equal(csvi.plate("p", 4, subsample=[3, 1])._indices, [3, 1])
+
+
+def test_factor_errors_name_the_factor():
+    with pytest.raises((TypeError, ValueError), match="factor 'penalty'"):
+        with handlers.trace():
+            csvi.factor("penalty", "abc")
