@@ -9,10 +9,11 @@ import pytest
 
 import csvi
 import csvi.distributions as dist
-from csvi import _core, constraints, handlers
+from csvi import _core, handlers
 from csvi.handlers.runtime import get_stack
 from csvi.infer import SVI, Trace_ELBO
 from csvi.optim import Adam
+from models import coin as coin_model, coin_guide
 
 
 def unrelated_loss():
@@ -30,18 +31,6 @@ def unrelated_loss():
 
 
 CLEAN_LOSS = unrelated_loss()
-
-
-def coin_model(data):
-    f = csvi.sample("f", dist.Beta(10.0, 10.0))
-    with csvi.plate("data", len(data)):
-        csvi.sample("obs", dist.Bernoulli(f), obs=data)
-
-
-def coin_guide(data):
-    a = csvi.param("a", 15.0, constraint=constraints.positive)
-    b = csvi.param("b", 15.0, constraint=constraints.positive)
-    csvi.sample("f", dist.Beta(a, b))
 
 
 DATA = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0])

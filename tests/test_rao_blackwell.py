@@ -30,17 +30,23 @@ def guide(y):
         csvi.sample("z", dist.Bernoulli(qz))
 
 
-def test_sibling_plates_on_one_dim_give_pyros_surrogate(fresh_store):
-    with handlers.seed(rng_seed=3):
-        loss, surrogate, traces = Trace_ELBO().loss_tensors(model, guide, (Y,), {})
-    model_tr, guide_tr = traces[0]
+def reference_terms(guide_tr):
+    """Each site's log p and log q at the guide's draws, by scipy."""
     b = np.asarray(guide_tr.nodes["b"].value)
     z = np.asarray(guide_tr.nodes["z"].value)
     qb = np.linspace(0.2, 0.6, 5)
     qz = np.linspace(0.1, 0.9, len(Y))
-    lp_b, lq_b = stats.bernoulli(0.4).logpmf(b), stats.bernoulli(qb).logpmf(b)
-    lp_z, lq_z = stats.bernoulli(0.3).logpmf(z), stats.bernoulli(qz).logpmf(z)
-    lp_obs = stats.norm(z, 1.0).logpdf(Y)
+    return dict(b=b, qb=qb,
+                lp_b=stats.bernoulli(0.4).logpmf(b), lq_b=stats.bernoulli(qb).logpmf(b),
+                lp_z=stats.bernoulli(0.3).logpmf(z), lq_z=stats.bernoulli(qz).logpmf(z),
+                lp_obs=stats.norm(z, 1.0).logpdf(Y))
+
+
+def test_sibling_plates_on_one_dim_give_pyros_surrogate(fresh_store):
+    with handlers.seed(rng_seed=3):
+        loss, surrogate, traces = Trace_ELBO().loss_tensors(model, guide, (Y,), {})
+    t = reference_terms(traces[0][1])
+    lp_b, lq_b, lp_z, lq_z, lp_obs = t["lp_b"], t["lq_b"], t["lp_z"], t["lq_z"], t["lp_obs"]
     elbo = lp_b.sum() + lp_z.sum() + lp_obs.sum() - lq_b.sum() - lq_z.sum()
     # each score site's log q times the log-ratio summed down to its own plate
     r_b = (lp_b - lq_b) + (lp_z - lq_z).sum() + lp_obs.sum()
@@ -58,16 +64,10 @@ def test_score_gradient_matches_the_reference_surrogate(fresh_store):
     with handlers.seed(rng_seed=5):
         _, surrogate, traces = Trace_ELBO().loss_tensors(model, guide, (Y,), {})
     surrogate.backward()
-    store = csvi.get_param_store()
-    grad_unconstrained = store.leaf("qb").grad
-    model_tr, guide_tr = traces[0]
-    b = np.asarray(guide_tr.nodes["b"].value)
-    z = np.asarray(guide_tr.nodes["z"].value)
-    qb = np.linspace(0.2, 0.6, 5)
-    qz = np.linspace(0.1, 0.9, len(Y))
-    lp_b, lq_b = stats.bernoulli(0.4).logpmf(b), stats.bernoulli(qb).logpmf(b)
-    lp_z, lq_z = stats.bernoulli(0.3).logpmf(z), stats.bernoulli(qz).logpmf(z)
-    r_b = (lp_b - lq_b) + (lp_z - lq_z).sum() + stats.norm(z, 1.0).logpdf(Y).sum()
+    grad_unconstrained = csvi.get_param_store().leaf("qb").grad
+    t = reference_terms(traces[0][1])
+    b, qb = t["b"], t["qb"]
+    r_b = (t["lp_b"] - t["lq_b"]) + (t["lp_z"] - t["lq_z"]).sum() + t["lp_obs"].sum()
     dlq_dq = b / qb - (1 - b) / (1 - qb)
     d_surrogate_dq = -dlq_dq * r_b  # d(-surrogate)/dqb
     dq_du = qb * (1 - qb)  # sigmoid's derivative: unit_interval params are logits

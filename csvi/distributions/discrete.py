@@ -19,9 +19,20 @@ _PROBS, _LOGITS = (0,), (1,)
 _PROBS_ARG, _LOGITS_ARG = ("probs",), ("logits",)
 
 
-def _one_of_error(name, probs):
-    got = "both" if probs is not None else "neither"
-    return ValueError(f"{name}: pass exactly one of probs or logits, got {got}")
+def _take_probs_or_logits(dist, probs, logits, validate_args):
+    """Set `dist`'s one parameter from exactly one of probs and logits (the
+    other is derived on demand); returns it."""
+    if (probs is None) == (logits is None):
+        got = "both" if probs is not None else "neither"
+        raise ValueError(f"{type(dist).__name__}: pass exactly one of probs or logits, "
+                         f"got {got}")
+    if logits is None:
+        dist._set_params(validate_args, _PROBS_ARG, probs)
+        dist._iattr = _PROBS
+    else:
+        dist._set_params(validate_args, _LOGITS_ARG, logits)
+        dist._iattr = _LOGITS
+    return dist._params[0]
 
 
 class _CategoryWeights(constraints.Constraint):
@@ -71,15 +82,7 @@ class Bernoulli(Family):
     _lp_op, _rs_op = OP_BERNOULLI_LP, OP_BERNOULLI_RS
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise _one_of_error("Bernoulli", probs)
-        if logits is None:
-            self._set_params(validate_args, _PROBS_ARG, probs)
-            self._iattr = _PROBS
-        else:
-            self._set_params(validate_args, _LOGITS_ARG, logits)
-            self._iattr = _LOGITS
-        self._param = self._params[0]
+        self._param = _take_probs_or_logits(self, probs, logits, validate_args)
 
     @property
     def probs(self):
@@ -119,15 +122,7 @@ class Categorical(Family):
     _lp_op, _rs_op = OP_CATEGORICAL_LP, OP_CATEGORICAL_RS
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise _one_of_error("Categorical", probs)
-        if logits is None:
-            self._set_params(validate_args, _PROBS_ARG, probs)
-            self._iattr = _PROBS
-        else:
-            self._set_params(validate_args, _LOGITS_ARG, logits)
-            self._iattr = _LOGITS
-        self._param = p = self._params[0]
+        self._param = p = _take_probs_or_logits(self, probs, logits, validate_args)
         if p.ndim == 0 or p.shape[-1] == 0:
             raise ValueError(f"Categorical: {'probs' if logits is None else 'logits'} must "
                              f"have a last dim of categories (size >= 1), got shape {p.shape}")
