@@ -56,10 +56,13 @@ def as_real(value, owner, arg):
     """`value` as a float64 Tensor, or an error naming `owner` and `arg` when
     it is not real numbers: None, strings, complex or object data (NumPy would
     turn them into NaN, parse them, or drop the imaginary part) and ragged
-    nested lists.  Tensors and floats, the hot-path inputs, pass untouched."""
+    nested lists.  Tensors, floats and real arrays, the hot-path inputs, pass
+    without further checks."""
     tp = type(value)
-    if tp is Tensor or tp is float or isinstance(value, Tensor):
+    if tp is Tensor or tp is float or tp is np.float64 or isinstance(value, Tensor):
         return astensor(value)
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return astensor(value)  # data, e.g. an obs (a DataArray from SVI.step)
     if value is None or isinstance(value, (str, bytes)):
         raise TypeError(f"{owner}: {arg} must be a number, an array or a Tensor of real "
                         f"numbers, got {_got(value)}")
