@@ -1,14 +1,15 @@
 """The statements a model or guide is written in: sample, param, plate,
 deterministic, factor.  Each builds a Message and runs it through the handler
-stack; with no handler active they take a direct path (no message at all)."""
+stack; with no handler active they take a direct path (no message at all).
+`sample`, the most-run of them, is compiled (csvi/_messages.pxi)."""
 import numpy as np
 
 from csvi import _core, constraints
-from csvi.distributions import Delta, Unit
-from csvi.params import get_param_store
-from csvi.handlers.messenger import Messenger
 from csvi._core import sample, send
+from csvi.distributions import Delta, Unit
+from csvi.handlers.messenger import Messenger
 from csvi.handlers.runtime import CondIndepStackFrame, get_stack
+from csvi.params import get_param_store
 
 __all__ = ["sample", "param", "plate", "deterministic", "factor", "subsample"]
 
