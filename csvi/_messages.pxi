@@ -37,19 +37,7 @@ cdef class Message:
 
     def __init__(self, type, name, fn, args=(), kwargs=None, value=None, is_observed=False,
                  infer=None):
-        self.type = type
-        self.name = name
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs if kwargs is not None else {}
-        self.value = value
-        self.is_observed = is_observed
-        self.scale = 1.0
-        self.mask = None
-        self.cond_indep_stack = ()
-        self.infer = infer if infer is not None else {}
-        self.log_prob = None
-        self.unscaled_log_prob = None
+        _fill(self, type, name, fn, args, kwargs, value, is_observed, infer)
 
     def __getitem__(self, key):
         if key not in _MESSAGE_FIELDS:
@@ -124,9 +112,10 @@ cpdef Message apply_stack(Message msg, list stack):
     return msg
 
 
-def send(type, name, fn, tuple args, kwargs, value, bint is_observed, infer, list stack):
-    """A new message through `stack`; returns its value (the primitives' path)."""
-    cdef Message msg = Message.__new__(Message)
+cdef inline Message _fill(Message msg, type, name, fn, args, kwargs, value, bint is_observed,
+                          infer):
+    """Set a new message's fields (the others keep their defaults: None,
+    False)."""
     msg.type = type
     msg.name = name
     msg.fn = fn
@@ -137,7 +126,13 @@ def send(type, name, fn, tuple args, kwargs, value, bint is_observed, infer, lis
     msg.scale = 1.0
     msg.cond_indep_stack = ()
     msg.infer = infer if infer is not None else {}
-    return apply_stack(msg, stack).value
+    return msg
+
+
+def send(type, name, fn, tuple args, kwargs, value, bint is_observed, infer, list stack):
+    """A new message through `stack`; returns its value (the primitives' path)."""
+    return apply_stack(_fill(Message.__new__(Message), type, name, fn, args, kwargs, value,
+                             is_observed, infer), stack).value
 
 
 def sample(name, fn, *args, obs=None, infer=None, **kwargs):
@@ -152,18 +147,8 @@ def sample(name, fn, *args, obs=None, infer=None, **kwargs):
         if obs is not None:
             return obs
         return fn.rsample(*args) if fn.has_rsample else fn.sample(*args)
-    cdef Message msg = Message.__new__(Message)
-    msg.type = "sample"
-    msg.name = name
-    msg.fn = fn
-    msg.args = args
-    msg.kwargs = kwargs
-    msg.value = obs
-    msg.is_observed = obs is not None
-    msg.scale = 1.0
-    msg.cond_indep_stack = ()
-    msg.infer = infer if infer is not None else {}
-    return apply_stack(msg, stack).value
+    return apply_stack(_fill(Message.__new__(Message), "sample", name, fn, args, kwargs, obs,
+                             obs is not None, infer), stack).value
 
 
 cdef _bad_sample_fn(name, fn):

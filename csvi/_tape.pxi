@@ -294,10 +294,25 @@ cdef class StepLock:
         return False
 
 
+def record_call(Tape tape, fn, *args, **kwargs):
+    """fn(*args, **kwargs) with every op recorded on `tape`.  Push, call and
+    pop happen in this one compiled frame, so no Python line runs between the
+    call's end and the pop: even a Ctrl-C cannot leave `tape` recording (as
+    it can a `with recording(tape)` block, on the line where Python calls
+    __exit__)."""
+    cdef list tapes = _thread_state().tapes
+    cdef Py_ssize_t depth = len(tapes)
+    tapes.append(tape)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        del tapes[depth:]
+
+
 def unwind_recording(Tape tape):
-    """Make `tape` and any tape made current after it stop recording: a
-    Ctrl-C landing exactly where a `with recording(tape)` block calls its
-    __exit__ skips that call, and the step's `finally` repairs it."""
+    """Make `tape` and any tape made current after it stop recording: for a
+    `with recording(tape)` block whose __exit__ a Ctrl-C skipped (see
+    record_call, which cannot be skipped)."""
     cdef list tapes = _thread_state().tapes
     for k in range(len(tapes) - 1, -1, -1):
         if tapes[k] is tape:

@@ -74,9 +74,9 @@ class CompiledSVI:
         tape = _core.Tape(record_all=True)
         tape.freezing = True
         try:
-            with _core.recording(tape):
-                loss, surrogate, traces = self.svi.loss.particle_tensors(
-                    self.svi.model, self.svi.guide, args, kwargs)
+            loss, surrogate, traces = _core.record_call(
+                tape, self.svi.loss.particle_tensors, self.svi.model, self.svi.guide, args,
+                kwargs)
         finally:
             tape.freezing = False
         store = get_param_store()

@@ -53,12 +53,10 @@ class SVI:
         store = get_param_store()
         with self._lock:
             tape = self._tape
-            _core.unwind_recording(tape)  # in case a Ctrl-C hit the last step's cleanup
             tape.clear()
             try:
-                with _core.recording(tape):
-                    loss_t, surrogate, traces = self.loss.loss_tensors(
-                        self.model, self.guide, args, kwargs)
+                loss_t, surrogate, traces = _core.record_call(
+                    tape, self.loss.loss_tensors, self.model, self.guide, args, kwargs)
                 loss = checked_value(loss_t, traces)
                 if surrogate.requires_grad:
                     tape.backward(surrogate, False)
@@ -73,7 +71,6 @@ class SVI:
                     updates.append((name, store.unconstrained(name), grad))
                 self.optim.step(updates)  # the grads are views of the tape's arena
             finally:
-                _core.unwind_recording(tape)
                 tape.clear()
         return loss
 
@@ -84,10 +81,9 @@ class SVI:
             tape = self._tape
             tape.clear()
             try:
-                with _core.recording(tape):
-                    return self.loss.loss(self.model, self.guide, *args, **kwargs)
+                return _core.record_call(tape, self.loss.loss, self.model, self.guide,
+                                         *args, **kwargs)
             finally:
-                _core.unwind_recording(tape)
                 tape.clear()
 
     def compile(self, *args, **kwargs):
