@@ -12,6 +12,9 @@ typedef enum {
 #include "ops.def"
 #include "distributions.def"
 #include "transforms.def"
+#include "special.def"
+#include "draws.def"
+#include "linalg.def"
 #undef CSVI_OP
     CSVI_OP_COUNT
 } csvi_opcode;
@@ -22,6 +25,9 @@ typedef enum {
 #include "ops.def"
 #include "distributions.def"
 #include "transforms.def"
+#include "special.def"
+#include "draws.def"
+#include "linalg.def"
 #undef CSVI_OP
 
 extern const csvi_kernel csvi_kernels[CSVI_OP_COUNT];

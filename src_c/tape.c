@@ -9,6 +9,9 @@ const csvi_kernel csvi_kernels[CSVI_OP_COUNT] = {
 #include "ops.def"
 #include "distributions.def"
 #include "transforms.def"
+#include "special.def"
+#include "draws.def"
+#include "linalg.def"
 #undef CSVI_OP
 };
 

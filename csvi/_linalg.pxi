@@ -1,0 +1,1 @@
+# Dense linear algebra ops (src_c/linalg.def).
