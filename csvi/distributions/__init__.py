@@ -10,6 +10,7 @@ from csvi.distributions.empirical import Empirical
 from csvi.distributions.distribution import (
     Distribution, ExpandedDistribution, Independent, MaskedDistribution,
 )
+from csvi.distributions.kl import kl_divergence, register_kl
 from csvi.distributions.unit import Unit
 from csvi.distributions.validation import (
     enable_validation, is_validation_enabled, validation_enabled,
@@ -19,5 +20,6 @@ __all__ = [
     "Bernoulli", "Beta", "Categorical", "Delta", "Distribution", "Empirical", "ExpandedDistribution",
     "Exponential", "Gamma", "HalfCauchy", "HalfNormal", "Independent", "LogNormal",
     "MaskedDistribution", "Normal", "Poisson", "Uniform", "Unit", "constraints",
-    "enable_validation", "is_validation_enabled", "validation_enabled",
+    "enable_validation", "is_validation_enabled", "kl_divergence", "register_kl",
+    "validation_enabled",
 ]
