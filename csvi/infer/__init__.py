@@ -6,6 +6,7 @@ from csvi.infer.elbo import ELBO
 from csvi.infer.predictive import Predictive
 from csvi.infer.svi import SVI
 from csvi.infer.trace_elbo import Trace_ELBO
+from csvi.infer.tracegraph_elbo import TraceGraph_ELBO
 
-__all__ = ["SVI", "ELBO", "Trace_ELBO", "Predictive", "autoguide", "save_checkpoint",
+__all__ = ["SVI", "ELBO", "Trace_ELBO", "TraceGraph_ELBO", "Predictive", "autoguide", "save_checkpoint",
            "load_checkpoint"]
