@@ -11,6 +11,7 @@ from csvi.distributions.distribution import (
     Distribution, ExpandedDistribution, Independent, MaskedDistribution,
 )
 from csvi.distributions.kl import kl_divergence, register_kl
+from csvi.distributions import kl_rules  # noqa: F401  (registers the KL rules)
 from csvi.distributions.unit import Unit
 from csvi.distributions.validation import (
     enable_validation, is_validation_enabled, validation_enabled,
