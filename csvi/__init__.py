@@ -49,6 +49,7 @@ from csvi.distributions import enable_validation
 from csvi.params import clear_param_store, get_param_store
 from csvi.primitives import deterministic, factor, param, plate, sample, subsample
 from csvi import nn
+from csvi import linalg
 from csvi.nn.primitive import module
 
 __version__ = "0.1.0"
@@ -61,4 +62,5 @@ __all__ = [
     "reshape", "sample", "set_rng_seed", "sigmoid", "softplus", "sqrt", "squeeze", "stack",
     "std", "subsample", "sum", "tanh", "tensor", "transforms", "transpose", "tril", "triu",
     "var", "where",
+    "linalg",
 ]
