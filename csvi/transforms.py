@@ -27,7 +27,8 @@ __all__ = [
     "Transform", "ExpTransform", "SigmoidTransform", "SoftplusTransform", "AffineTransform",
     "ComposeTransform", "StickBreakingTransform", "SoftmaxTransform", "IdentityTransform",
     "IndependentTransform", "TanhTransform", "PowerTransform", "CorrCholeskyTransform",
-    "LowerCholeskyTransform", "SoftplusLowerCholeskyTransform", "ConstraintRegistry",
+    "LowerCholeskyTransform", "SoftplusLowerCholeskyTransform", "OrderedTransform",
+    "ConstraintRegistry",
     "biject_to", "transform_to",
 ]
 
@@ -632,6 +633,30 @@ class SoftplusLowerCholeskyTransform(_DiagonalMapTransform):
         return -_core.softplus(-x)
 
 
+class OrderedTransform(Transform):
+    """R^K -> strictly increasing vectors (Pyro's OrderedTransform): y_0 = x_0,
+    y_i = y_(i-1) + exp(x_i); log|det J| = sum of x_1 .. x_(K-1)."""
+
+    domain = constraints.real_vector
+    codomain = constraints.ordered_vector
+
+    def _call(self, x):
+        x = _core.astensor(x)
+        if x.ndim < 1:
+            raise ValueError("OrderedTransform: input must have at least 1 dim, got a scalar")
+        return _core.cumsum(_core.concatenate([x[..., :1], _core.exp(x[..., 1:])], -1), -1)
+
+    def _inverse(self, y):
+        y = _core.astensor(y)
+        if y.ndim < 1:
+            raise ValueError("OrderedTransform.inv: input must have at least 1 dim, got a scalar")
+        steps = _core.clip(y[..., 1:] - y[..., :-1], _TINY, None)
+        return _core.concatenate([y[..., :1], _core.log(steps)], -1)
+
+    def log_abs_det_jacobian(self, x, y):
+        return _core.sum(_core.astensor(x)[..., 1:], -1)
+
+
 class ConstraintRegistry:
     """constraint -> transform factory, looked up by the constraint's class
     (its MRO), so new constraint types can register without editing this file:
@@ -751,5 +776,19 @@ def _array_interval_bijection(c):
     else:
         t = ComposeTransform([SigmoidTransform(),
                               AffineTransform(c.lower_bound, c.upper_bound - c.lower_bound)])
+    t.codomain = c
+    return t
+
+
+@biject_to.register(constraints._OrderedVector)
+@transform_to.register(constraints._OrderedVector)
+def _ordered_bijection(c):
+    return OrderedTransform()
+
+
+@biject_to.register(constraints._PositiveOrderedVector)
+@transform_to.register(constraints._PositiveOrderedVector)
+def _positive_ordered_bijection(c):
+    t = ComposeTransform([OrderedTransform(), ExpTransform()])
     t.codomain = c
     return t

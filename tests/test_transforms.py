@@ -48,6 +48,8 @@ CASES = {
     "power": (lambda: T.PowerTransform(2.5), _positive(4), False),
     "power_negative": (lambda: T.PowerTransform(-0.7), _positive(4), False),
     "power_array": (lambda: T.PowerTransform(np.array([0.5, 3.0, -2.0, 1.5])), _positive(4), False),
+    "ordered": (T.OrderedTransform, _normal(4), False),
+    "positive_ordered": (lambda: T.biject_to(constraints.positive_ordered_vector), _normal(4), False),
     "compose_tanh_affine": (lambda: T.ComposeTransform([T.TanhTransform(),
                                                         T.AffineTransform(1.0, 3.0)]), _normal(4), False),
 }
@@ -236,6 +238,7 @@ CONSTRAINTS = {
     "independent(positive,1)": (constraints.independent(constraints.positive, 1), (2, 3)),
     "independent(interval,2)": (constraints.independent(constraints.interval(0.0, 2.0), 2), (2, 3)),
     "independent(simplex,1)": (constraints.independent(constraints.simplex, 1), (2, 3, 2)),
+    "ordered_vector": (constraints.ordered_vector, (3, 4)),
 }
 C_NAMES = sorted(CONSTRAINTS)
 
@@ -467,3 +470,18 @@ def test_power_gradients_reach_a_tensor_exponent():
 def test_power_refuses_a_zero_or_infinite_exponent(exponent):
     with pytest.raises(ValueError, match="PowerTransform: exponent"):
         T.PowerTransform(exponent)
+
+
+def test_biject_to_positive_ordered_vector():
+    """exp of a running sum of exps: finite for inputs up to about 6 (at 30, as
+    in Pyro, it overflows), strictly increasing and positive."""
+    c = constraints.positive_ordered_vector
+    t = T.biject_to(c)
+    assert t.codomain is c and t.event_dim == 1
+    for x in [RNG.uniform(-6.0, 6.0, size=(3, 4)), np.full((2, 3), -30.0)]:
+        y = _value(t(x))
+        assert np.all(np.isfinite(y)) and c.check(y), (x, y)
+    v = np.array([0.5, 1.0, 3.0])
+    z = np.log(v)
+    np.testing.assert_allclose(_value(t.inv(v)), [z[0], np.log(z[1] - z[0]), np.log(z[2] - z[1])],
+                               rtol=1e-13)

@@ -15,6 +15,7 @@ from csvi.distributions.distribution import (
 from csvi.distributions.kl import kl_divergence, register_kl
 from csvi.distributions.unit import Unit
 from csvi.distributions.transformed import TransformedDistribution
+from csvi.distributions.lkj import LKJCholesky
 from csvi.distributions.validation import (
     enable_validation, is_validation_enabled, validation_enabled,
 )
@@ -26,4 +27,4 @@ __all__ = [
     "enable_validation", "is_validation_enabled", "kl_divergence", "register_kl",
     "validation_enabled",
 ]
-__all__ += ["TransformedDistribution", "biject_to", "transform_to", "transforms"]
+__all__ += ["LKJCholesky", "TransformedDistribution", "biject_to", "transform_to", "transforms"]
