@@ -1,6 +1,8 @@
 """Probability distributions with Pyro's names and semantics; log-densities,
 their gradients and samplers run as C kernels (src_c/dist_*.c)."""
 from csvi.distributions import constraints
+from csvi.distributions import transforms
+from csvi.distributions.transforms import biject_to, transform_to
 from csvi.distributions.continuous import (
     Beta, Exponential, Gamma, HalfCauchy, HalfNormal, LogNormal, Normal, Uniform,
 )
@@ -13,6 +15,8 @@ from csvi.distributions.distribution import (
 from csvi.distributions.kl import kl_divergence, register_kl
 from csvi.distributions import kl_rules  # noqa: F401  (registers the KL rules)
 from csvi.distributions.unit import Unit
+from csvi.distributions.transformed import TransformedDistribution
+from csvi.distributions.lkj import LKJCholesky
 from csvi.distributions.validation import (
     enable_validation, is_validation_enabled, validation_enabled,
 )
@@ -24,3 +28,4 @@ __all__ = [
     "enable_validation", "is_validation_enabled", "kl_divergence", "register_kl",
     "validation_enabled",
 ]
+__all__ += ["LKJCholesky", "TransformedDistribution", "biject_to", "transform_to", "transforms"]
