@@ -23,9 +23,11 @@ class ComposedFamily(Family):
     def log_prob(self, value):
         if type(value) is not Tensor:
             value = as_real(value, f"{type(self).__name__}.log_prob", "value")
+        # the shape first (the error names the family): a support that
+        # depends on the parameters broadcasts the value against them
         if value.shape != self._batch_shape or self._event_shape:
-            self._value_shape(value.shape)  # the error names the family
-        return self._log_prob(self._as_value(value))  # (a support check needs the shape)
+            self._value_shape(value.shape)
+        return self._log_prob(self._as_value(value))
 
     def _log_prob(self, value):
         raise NotImplementedError(f"{type(self).__name__}._log_prob is not implemented")

@@ -26,11 +26,6 @@ _EULER = 0.57721566490153286061
 log, exp, lgamma, digamma = _core.log, _core.exp, _core.lgamma, _core.digamma
 
 
-def _gamma_entropy(concentration, rate):
-    a = concentration
-    return a - log(rate) + lgamma(a) + (1.0 - a) * digamma(a)
-
-
 class InverseGamma(ComposedFamily):
     """InverseGamma(concentration, rate): 1 / X for X ~ Gamma(concentration, rate);
     density b^a x^(-a-1) e^(-b/x) / Gamma(a) on (0, inf)."""
@@ -78,10 +73,9 @@ class Chi2(Gamma):
         self._params = (self.concentration, self.rate)
 
     def entropy(self):
-        return self._batched(_gamma_entropy(self.concentration, self.rate))
-
-    def _batched(self, x):
-        return expand_to(x, self._batch_shape)
+        a = self.concentration
+        return expand_to(a - log(self.rate) + lgamma(a) + (1.0 - a) * digamma(a),
+                         self._batch_shape)
 
 
 class Weibull(ComposedFamily):
