@@ -118,6 +118,19 @@ def test_mean_variance_entropy_match_scipy(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_mode_is_where_scipys_density_peaks(name):
+    case = CASES[name]
+    mode = case.make(*case.params).mode.numpy()
+    assert mode.shape == batch_of(case)
+    ref = case.ref(*case.params)
+    delta = 1e-3 * np.maximum(1.0, np.abs(mode))
+    with np.errstate(all="ignore"):
+        peak = ref.logpdf(mode)
+        for side in (-1.0, 1.0):
+            assert np.all(peak >= ref.logpdf(mode + side * delta)), (mode, side)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_log_prob_gradients_match_finite_differences(name):
     case = CASES[name]
     values = case.values + 0.01  # off any kink (Laplace at x = loc)

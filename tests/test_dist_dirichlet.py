@@ -46,6 +46,18 @@ def test_mean_variance_entropy_match_scipy():
     assert d.mean.shape == (2, 3) and d.entropy().shape == (2,)
 
 
+def test_mode():
+    alpha = np.array([[2.0, 3.0, 1.5], [0.5, 3.0, 2.0], [0.5, 0.9, 0.2]])
+    mode = dist.Dirichlet(alpha).mode.numpy()
+    np.testing.assert_allclose(mode[0], (alpha[0] - 1) / (alpha[0].sum() - 3), rtol=1e-12)
+    np.testing.assert_allclose(mode[1], [0.0, 2 / 3, 1 / 3], rtol=1e-12)  # clipped, as torch
+    np.testing.assert_array_equal(mode[2], [0.0, 1.0, 0.0])  # all below 1: the largest's corner
+    # the interior mode is where the density peaks: scipy's density is lower nearby
+    ref = st.dirichlet(alpha[0])
+    for d in (np.array([1e-3, -1e-3, 0.0]), np.array([0.0, 1e-3, -1e-3])):
+        assert ref.logpdf(mode[0]) > ref.logpdf(mode[0] + d)
+
+
 def test_log_prob_and_entropy_gradients_match_finite_differences():
     x = simplex_values((4, 2, 3), seed=1)
     # (no concentration exactly 1: xlogy's gradient in x is 0 at x = 0, as torch's)

@@ -44,6 +44,10 @@ class VonMises(ComposedFamily):
         return self._batched(self.loc)
 
     @property
+    def mode(self):
+        return self._batched(self.loc)
+
+    @property
     def variance(self):
         k = self.concentration
         return self._batched(1.0 - _core.i1e(k) / _core.i0e(k))

@@ -52,6 +52,18 @@ class Dirichlet(ComposedFamily):
         return a / _core.sum(a, -1, keepdims=True)
 
     @property
+    def mode(self):
+        """(alpha - 1) / (alpha0 - K) clipped at 0, as torch; a row whose
+        concentrations are all below 1 peaks at the corner of its largest one."""
+        a = self.concentration
+        m = _core.clip(a - 1.0, 0.0)
+        alpha = _core.value_of(a)
+        corner = (alpha < 1.0).all(-1, keepdims=True)
+        total = _core.sum(m, -1, keepdims=True) + corner.astype(float)  # never 0
+        one_hot = alpha.argmax(-1)[..., None] == np.arange(alpha.shape[-1])
+        return _core.where(corner, one_hot.astype(float), m / total)
+
+    @property
     def variance(self):
         a = self.concentration
         a0 = _core.sum(a, -1, keepdims=True)

@@ -38,6 +38,10 @@ class _LocScale(ComposedFamily):
     def __init__(self, loc=0.0, scale=1.0, validate_args=None):
         self._set_params(validate_args, ("loc", "scale"), loc, scale)
 
+    @property
+    def mode(self):
+        return self._batched(self.loc)
+
     def _draw(self, shape, reparameterized):
         z = self._standard(shape)
         if not reparameterized:
@@ -166,6 +170,10 @@ class StudentT(ComposedFamily):
     @property
     def mean(self):
         return self._batched(_core.where(self.df > 1.0, self.loc, math.nan))
+
+    @property
+    def mode(self):
+        return self._batched(self.loc)
 
     @property
     def variance(self):

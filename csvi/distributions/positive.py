@@ -51,6 +51,10 @@ class InverseGamma(ComposedFamily):
         return self._batched(_core.where(a > 1.0, self.rate / (a - 1.0), math.inf))
 
     @property
+    def mode(self):
+        return self._batched(self.rate / (self.concentration + 1.0))
+
+    @property
     def variance(self):
         a = self.concentration
         finite = self.rate ** 2 / ((a - 1.0) ** 2 * (a - 2.0))
@@ -71,6 +75,10 @@ class Chi2(Gamma):
         self._set_params(validate_args, ("df",), df)
         self.concentration, self.rate = 0.5 * self.df, astensor(0.5)
         self._params = (self.concentration, self.rate)
+
+    @property
+    def mode(self):
+        return expand_to(_core.clip(self.df - 2.0, 0.0), self._batch_shape)
 
     def entropy(self):
         a = self.concentration
@@ -101,6 +109,15 @@ class Weibull(ComposedFamily):
     @property
     def mean(self):
         return self._batched(self.scale * exp(lgamma(1.0 + 1.0 / self.concentration)))
+
+    @property
+    def mode(self):
+        k = self.concentration
+        # 0 for concentration <= 1, where the density peaks at the origin; the
+        # base kept positive there so that no branch's gradient is NaN
+        peaked = k > 1.0
+        base = _core.where(peaked, (k - 1.0) / k, 1.0)
+        return self._batched(_core.where(peaked, self.scale * base ** (1.0 / k), 0.0))
 
     @property
     def variance(self):
@@ -171,6 +188,10 @@ class Pareto(ComposedFamily):
     def mean(self):
         a = _core.clip(self.alpha, 1.0)  # inf for alpha <= 1
         return self._batched(a * self.scale / (a - 1.0))
+
+    @property
+    def mode(self):
+        return self._batched(self.scale)
 
     @property
     def variance(self):
