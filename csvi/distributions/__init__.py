@@ -7,6 +7,10 @@ from csvi.distributions.continuous import (
     Beta, Exponential, Gamma, HalfCauchy, HalfNormal, LogNormal, Normal, Uniform,
 )
 from csvi.distributions.delta import Delta
+from csvi.distributions.dirichlet import Dirichlet
+from csvi.distributions.directional import VonMises
+from csvi.distributions.location_scale import Cauchy, Gumbel, Laplace, Logistic, StudentT
+from csvi.distributions.positive import Chi2, InverseGamma, Pareto, Weibull
 from csvi.distributions.discrete import Bernoulli, Categorical, Poisson
 from csvi.distributions.empirical import Empirical
 from csvi.distributions.distribution import (
@@ -27,5 +31,7 @@ __all__ = [
     "MaskedDistribution", "Normal", "Poisson", "Uniform", "Unit", "constraints",
     "enable_validation", "is_validation_enabled", "kl_divergence", "register_kl",
     "validation_enabled",
+    "Cauchy", "Chi2", "Dirichlet", "Gumbel", "InverseGamma", "Laplace", "Logistic", "Pareto",
+    "StudentT", "VonMises", "Weibull",
 ]
 __all__ += ["LKJCholesky", "TransformedDistribution", "biject_to", "transform_to", "transforms"]
