@@ -12,6 +12,8 @@ from csvi.distributions.distribution import (
 )
 from csvi.distributions.kl import kl_divergence, register_kl
 from csvi.distributions.unit import Unit
+# discrete families and mixtures (issue 13)
+from csvi.distributions.mixture import MixtureSameFamily
 from csvi.distributions.validation import (
     enable_validation, is_validation_enabled, validation_enabled,
 )
@@ -22,4 +24,6 @@ __all__ = [
     "MaskedDistribution", "Normal", "Poisson", "Uniform", "Unit", "constraints",
     "enable_validation", "is_validation_enabled", "kl_divergence", "register_kl",
     "validation_enabled",
+    # discrete families and mixtures (issue 13)
+    "MixtureSameFamily",
 ]
