@@ -45,6 +45,11 @@ from csvi._core import (
     var,
     where,
 )
+# special functions (csvi/_special.pxi)
+from csvi._core import (
+    betaln, digamma, erf, erfc, i0e, i1e, lgamma, log_ndtr, log_sigmoid, logit, ndtr,
+    polygamma, xlog1py, xlogy,
+)
 from csvi.distributions import enable_validation
 from csvi.params import clear_param_store, get_param_store
 from csvi.primitives import deterministic, factor, param, plate, sample, subsample
@@ -61,4 +66,6 @@ __all__ = [
     "reshape", "sample", "set_rng_seed", "sigmoid", "softplus", "sqrt", "squeeze", "stack",
     "std", "subsample", "sum", "tanh", "tensor", "transforms", "transpose", "tril", "triu",
     "var", "where",
+    "betaln", "digamma", "erf", "erfc", "i0e", "i1e", "lgamma", "log_ndtr", "log_sigmoid",
+    "logit", "ndtr", "polygamma", "xlog1py", "xlogy",
 ]

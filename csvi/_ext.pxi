@@ -17,11 +17,6 @@ cdef extern from "csvi_ext.h":
 cdef extern from "csvi_linalg.h":
     int csvi_matmul_uses_blas(int64_t n, int64_t k, int64_t m)
 
-cdef extern from "csvi_special.h":
-    double csvi_lgamma(double x) nogil
-    double csvi_digamma(double x) nogil
-    double csvi_betaln(double a, double b) nogil
-
 
 cdef void *_capi_function(module, str name, str signature) except NULL:
     """The C function `name` (or its fused variant) of a Cython module whose
@@ -40,13 +35,3 @@ cdef inline void _require_ext(int code, tuple iattr) except *:
         from scipy.linalg import cython_blas
         csvi_ext.dgemm = <csvi_dgemm_fn>_capi_function(cython_blas, "dgemm", "void (char *")
 
-
-def special(str name, double x, double y=0.0):
-    """csvi's C special functions, for tests: lgamma(x), digamma(x), betaln(x, y)."""
-    if name == "lgamma":
-        return csvi_lgamma(x)
-    if name == "digamma":
-        return csvi_digamma(x)
-    if name == "betaln":
-        return csvi_betaln(x, y)
-    raise ValueError(f"special: unknown function {name!r}")

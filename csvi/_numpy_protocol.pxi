@@ -28,6 +28,21 @@ _UFUNCS = {
     "less_equal": lambda a, b: compare(OP_LE, a, b),
     "equal": equal,
     "not_equal": not_equal,
+    # scipy.special's ufuncs
+    "gammaln": lgamma,
+    "psi": digamma,
+    "expit": sigmoid,
+    "log_expit": log_sigmoid,
+    "logit": logit,
+    "erf": erf,
+    "erfc": erfc,
+    "ndtr": ndtr,
+    "log_ndtr": log_ndtr,
+    "i0e": i0e,
+    "i1e": i1e,
+    "xlogy": xlogy,
+    "xlog1py": xlog1py,
+    "betaln": betaln,
 }
 
 

@@ -283,6 +283,28 @@ cdef class Tensor:
     def softplus(self):
         return unary(OP_SOFTPLUS, self)
 
+    # torch's special-function methods (_special.pxi)
+    def lgamma(self):
+        return unary(OP_LGAMMA, self)
+
+    def digamma(self):
+        return unary(OP_DIGAMMA, self)
+
+    def polygamma(self, n):
+        return polygamma(n, self)
+
+    def erf(self):
+        return unary(OP_ERF, self)
+
+    def erfc(self):
+        return unary(OP_ERFC, self)
+
+    def logit(self):
+        return unary(OP_LOGIT, self)
+
+    def xlogy(self, other):
+        return binary(OP_XLOGY, self, other)
+
     def sum(self, axis=None, keepdims=False, dtype=None, out=None, *, dim=None, keepdim=None):
         """Sum over `axis` (or torch's `dim`), like numpy.sum and torch.sum."""
         if out is not None or dtype is not None:

@@ -10,5 +10,13 @@ double csvi_lgamma(double x);
 double csvi_digamma(double x);
 /* log B(a, b) for a, b > 0. */
 double csvi_betaln(double a, double b);
+/* psi'(x) and psi''(x) (polygamma 1 and 2). */
+double csvi_trigamma(double x);
+double csvi_tetragamma(double x);
+/* log Phi(x), the log of the standard normal CDF, accurate in both tails. */
+double csvi_log_ndtr(double x);
+/* Exponentially scaled modified Bessel functions e^-|x| I0(x), e^-|x| I1(x). */
+double csvi_i0e(double x);
+double csvi_i1e(double x);
 
 #endif
