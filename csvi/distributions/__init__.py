@@ -13,7 +13,11 @@ from csvi.distributions.distribution import (
 from csvi.distributions.kl import kl_divergence, register_kl
 from csvi.distributions.unit import Unit
 # discrete families and mixtures (issue 13)
+from csvi.distributions.counts import (
+    BetaBinomial, Binomial, GammaPoisson, Geometric, NegativeBinomial,
+)
 from csvi.distributions.mixture import MixtureSameFamily
+from csvi.distributions.multinomial import Multinomial, OneHotCategorical
 from csvi.distributions.validation import (
     enable_validation, is_validation_enabled, validation_enabled,
 )
@@ -25,5 +29,6 @@ __all__ = [
     "enable_validation", "is_validation_enabled", "kl_divergence", "register_kl",
     "validation_enabled",
     # discrete families and mixtures (issue 13)
-    "MixtureSameFamily",
+    "BetaBinomial", "Binomial", "GammaPoisson", "Geometric", "MixtureSameFamily", "Multinomial",
+    "NegativeBinomial", "OneHotCategorical",
 ]
