@@ -91,9 +91,9 @@ def test_log_prob_at_the_edges_of_the_parameter_range():
                                   stats.nbinom.logpmf(k, 2.0, 1.0))
     x = np.array([[3.0, 0.0], [1.0, 2.0]])
     np.testing.assert_allclose(dist.Multinomial(3, logits=np.array([0.0, -np.inf]))
-                               .log_prob(x).numpy(), [0.0, -np.inf])
+                               .log_prob(x).numpy(), [0.0, -np.inf], atol=1e-14)
     np.testing.assert_allclose(dist.OneHotCategorical(logits=np.array([0.0, -np.inf]))
-                               .log_prob(np.eye(2)).numpy(), [0.0, -np.inf])
+                               .log_prob(np.eye(2)).numpy(), [0.0, -np.inf], atol=1e-14)
 
 
 # ---- gradients --------------------------------------------------------------------
@@ -121,6 +121,8 @@ GRAD_CASES = {
                                   [np.log(W + 0.1)]),
     "Geometric-entropy": (lambda l: dist.Geometric(logits=l).entropy(), [special.logit(P)]),
     "Binomial-entropy": (lambda p: dist.Binomial(6, probs=p).entropy(), [P]),
+    "Multinomial-entropy": (lambda l: dist.Multinomial(5, logits=l).entropy(),
+                            [np.log(W + 0.1)]),
 }
 
 
@@ -265,6 +267,11 @@ def test_entropies_match_scipy():
     np.testing.assert_allclose(dist.Geometric(1.0).entropy().item(), 0.0)
     for d in [dist.OneHotCategorical(W * 3), dist.OneHotCategorical(logits=LOG_W)]:
         np.testing.assert_allclose(d.entropy().numpy(), stats.entropy(W, axis=-1), rtol=1e-12)
+    for n in (0, 1, 2, 9):
+        for d in [dist.Multinomial(n, W * 3), dist.Multinomial(n, logits=LOG_W)]:
+            assert d.entropy().shape == (2,)
+            np.testing.assert_allclose(d.entropy().numpy(), stats.multinomial.entropy(n, W),
+                                       rtol=1e-10, atol=1e-14)
 
 
 def test_enumerate_support_shapes_and_values():

@@ -187,7 +187,7 @@ class Binomial(_BinaryWeights):
 
 class NegativeBinomial(_BinaryWeights):
     """NegativeBinomial(total_count, probs=None, logits=None): successes
-    before total_count failures (total_count > 0 need not be whole), each
+    before total_count failures (total_count >= 0 need not be whole), each
     trial a success with probability probs (= sigmoid(logits))."""
 
     arg_constraints = {"total_count": constraints.nonnegative,

@@ -8,9 +8,12 @@ along the last dim (event_shape (K,)).  log_prob composes tape ops, so it has
 gradients in the weights and replays in a compiled program; draws are
 recorded draw ops, which a compiled loop redraws each step.
 """
+import math
+
 import numpy as np
 
 from csvi import _core, constraints
+from csvi.distributions.counts import Binomial
 from csvi.distributions.discrete import _PROBS, Categorical
 from csvi.distributions.distribution import Distribution
 from csvi.distributions.draws import multinomial as _draw_multinomial
@@ -39,8 +42,10 @@ class _CountVector(constraints.Constraint):
         bad = _core.first_outside(arr, 0.0, float(self.total), False, False, True)
         if bad >= 0 or arr.size == 0:
             return bad
-        wrong = np.flatnonzero(arr.sum(-1).reshape(-1) != self.total)
-        return int(wrong[0]) * arr.shape[-1] if wrong.size else -1
+        sums = arr.sum(-1)
+        if (sums == self.total).all():
+            return -1
+        return int(np.argmax(sums.reshape(-1) != self.total)) * arr.shape[-1]
 
     def describe(self):
         if self.total == 1:
@@ -115,6 +120,14 @@ class _CategoryCounts(Distribution):
         shape = self._batch_shape + self._event_shape
         return x if x.shape == shape else _core.broadcast_to(x, shape)
 
+    def _category_entropy(self):
+        """-sum p log p over the categories (0 log 0 = 0)."""
+        cat = self._categorical
+        if cat._iattr is _PROBS:
+            p = cat.probs
+            return -_core.sum(_core.xlogy(p, p), -1)
+        return -_core.sum(cat.probs * _core.clip(cat.logits, _LOWEST), -1)
+
     def _log_weights_dot(self, value):
         """sum over categories of value * log(p), 0 where value and p are 0."""
         cat = self._categorical
@@ -130,17 +143,31 @@ class Multinomial(_CategoryCounts):
 
     def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
         self.total_count = as_count(total_count, "Multinomial", "total_count")
+        self._log_factorial_n = math.lgamma(self.total_count + 1.0)
         self._set_weights(probs, logits, validate_args)
 
     def log_prob(self, value):
         value = self._as_value(value)
         self._value_shape(value.shape)
-        log_coef = (_core.lgamma(_core.sum(value, -1) + 1.0)
-                    - _core.sum(_core.lgamma(value + 1.0), -1))
+        # log n! - sum log x_k!  (n = the sum of a value in the support)
+        log_coef = self._log_factorial_n - _core.sum(_core.lgamma(value + 1.0), -1)
         return log_coef + self._log_weights_dot(value)
 
     def _draw(self, shape, reparameterized):
         return _draw_multinomial(self.total_count, self.probs, shape)
+
+    def entropy(self):
+        """n H(p) - log n! + sum_k E[log x_k!], each x_k ~ Binomial(n, p_k)
+        (the expectation summed over x_k = 2..n, where log x_k! > 0)."""
+        n = self.total_count
+        h = self._category_entropy()
+        if n < 2:
+            return h * float(n)
+        x = np.arange(2.0, n + 1.0).reshape((-1,) + (1,) * (len(self._batch_shape) + 1))
+        log_fact = astensor(np.array([math.lgamma(k + 1.0) for k in x.flat]).reshape(x.shape))
+        pmf = _core.exp(Binomial(n, probs=self.probs, validate_args=False).log_prob(x))
+        expected = _core.sum(_core.sum(pmf * log_fact, 0), -1)
+        return h * float(n) - math.lgamma(n + 1.0) + expected
 
 
 class OneHotCategorical(_CategoryCounts):
@@ -163,7 +190,7 @@ class OneHotCategorical(_CategoryCounts):
         value = self._as_value(value)
         self._value_shape(value.shape)
         # the index of each one-hot row, then Categorical's fused log-density
-        index = _core.sum(value * self._category_codes(), -1)
+        index = _core.matmul(value, self._category_codes())
         return self._categorical.log_prob(index)
 
     def _draw(self, shape, reparameterized):
@@ -172,11 +199,7 @@ class OneHotCategorical(_CategoryCounts):
 
     def entropy(self):
         """-sum p log p over the categories (0 log 0 = 0)."""
-        cat = self._categorical
-        if cat._iattr is _PROBS:
-            p = cat.probs
-            return -_core.sum(_core.xlogy(p, p), -1)
-        return -_core.sum(cat.probs * _core.clip(cat.logits, _LOWEST), -1)
+        return self._category_entropy()
 
     def enumerate_support(self, expand=True):
         K = self._event_shape[0]
