@@ -309,6 +309,43 @@ def record_call(Tape tape, fn, *args, **kwargs):
         del tapes[depth:]
 
 
+def provenance(list sources, list targets):
+    """For each Tensor of `targets`, the frozenset of indices into `sources`
+    whose values it was computed from, read off the tape both were recorded
+    on (what Pyro's provenance tracking gives TraceGraph_ELBO).  A Tensor not
+    live on the current tape depends on nothing.  One forward pass over the
+    ops per 64 sources, OR-ing bit masks from inputs into outputs."""
+    cdef Tape tape = current_tape()
+    cdef int32_t n_slots = tape.c.n_slots
+    cdef cnp.ndarray[cnp.uint64_t, ndim=1] mask
+    cdef uint64_t m
+    cdef int32_t i, k
+    cdef csvi_op *op
+    cdef Tensor t
+    result = [set() for _ in targets]
+    for start in range(0, len(sources), 64):
+        mask = np.zeros(n_slots, dtype=np.uint64)
+        for k, t in enumerate(sources[start:start + 64]):
+            if tape.owns(t):
+                mask[t._slot] |= (<uint64_t>1) << k
+        for i in range(tape.c.n_ops):
+            op = &tape.c.ops[i]
+            m = 0
+            for k in range(op.n_in):
+                m |= mask[op.in_[k]]
+            if m:
+                mask[op.out] |= m
+                if op.aux >= 0:
+                    mask[op.aux] |= m
+        for j, t in enumerate(targets):
+            if tape.owns(t):
+                m = mask[t._slot]
+                for k in range(64):
+                    if m >> k & 1:
+                        result[j].add(start + k)
+    return [frozenset(r) for r in result]
+
+
 def unwind_recording(Tape tape):
     """Make `tape` and any tape made current after it stop recording: for a
     `with recording(tape)` block whose __exit__ a Ctrl-C skipped (see

@@ -54,33 +54,42 @@ class CompiledSVI:
         generator.bit_generator.state = start_state
         again = self._trace(args, kwargs)
         generator.bit_generator.state = start_state
-        _check_same_sites(first[3], again[3])
+        for pair_a, pair_b in zip(first[3], again[3]):
+            _check_same_sites(pair_a, pair_b)
         if first[0].op_names() != again[0].op_names():
             raise ValueError("compile: two runs of the step record different ops (the "
                              "model computes something in Python that changes between "
                              "steps); run it eagerly (svi.step)")
-        self._tape, loss, surrogate, self._trace_pair, names = again
+        self._tape, loss, surrogate, self._trace_pairs, names = again
         store = get_param_store()
         self._names = names
         self._leaves = leaves = [store.leaf(n) for n in names]
         kernels = svi.optim.kernels_for([(n, store.unconstrained(n)) for n in names])
+        particles = svi.loss.num_particles if svi.loss.independent_particles else 1
         self._program = _core.Program(self._tape, surrogate, loss, list(zip(leaves, kernels)),
-                                      svi.loss.num_particles, fuse)
+                                      particles, fuse)
         self._lock = _core.StepLock()  # one run at a time, whatever the threads
 
     def _trace(self, args, kwargs):
-        """(tape, loss, surrogate, (model_trace, guide_trace), param names) of
-        one particle's step, recorded on a freezing tape."""
+        """(tape, loss, surrogate, [(model_trace, guide_trace)], param names)
+        of one particle's step -- or of all particles' when the ELBO couples
+        them (`independent_particles` False, e.g. RenyiELBO) -- recorded on a
+        freezing tape."""
+        elbo = self.svi.loss
         tape = _core.Tape(record_all=True)
         tape.freezing = True
         try:
-            loss, surrogate, traces = _core.record_call(
-                tape, self.svi.loss.particle_tensors, self.svi.model, self.svi.guide, args,
-                kwargs)
+            if elbo.independent_particles:
+                loss, surrogate, traces = _core.record_call(
+                    tape, elbo.particle_tensors, self.svi.model, self.svi.guide, args, kwargs)
+                traces = [traces]
+            else:
+                loss, surrogate, traces = _core.record_call(
+                    tape, elbo.loss_tensors, self.svi.model, self.svi.guide, args, kwargs)
         finally:
             tape.freezing = False
         store = get_param_store()
-        names = [n for n in param_names([traces]) if tape.owns(store.leaf(n))]
+        names = [n for n in param_names(traces) if tape.owns(store.leaf(n))]
         return tape, loss, surrogate, traces, names
 
     @property
@@ -126,7 +135,8 @@ class CompiledSVI:
         where = f"at compiled step {done + 1}; params and optimizer state are as step {done} left them"
         if status == "loss_not_finite":
             try:
-                raise_non_finite(*self._trace_pair)
+                for pair in self._trace_pairs:
+                    raise_non_finite(*pair)
             except ValueError as e:
                 raise ValueError(f"{e} ({where})") from None
             raise ValueError(f"the loss is not finite ({where})")

@@ -10,7 +10,13 @@ __all__ = ["ELBO"]
 
 class ELBO:
     """Base: `loss` (a float), `differentiable_loss` (a Tensor) and
-    `loss_and_grads` (a float, with gradients left on the params' leaves)."""
+    `loss_and_grads` (a float, with gradients left on the params' leaves).
+
+    `independent_particles`: the loss is a mean over particles, so a compiled
+    run traces one particle and repeats it (False for an ELBO that couples
+    its particles, which is then traced whole)."""
+
+    independent_particles = True
 
     def __init__(self, num_particles=1, max_plate_nesting=float("inf"),
                  vectorize_particles=False, strict_enumeration_warning=True):
