@@ -23,7 +23,6 @@ _real = constraints.real
 _positive = constraints.positive
 _EULER = 0.57721566490153286061
 _LOG_PI = math.log(math.pi)
-_LOG_SQRT_PI = 0.5 * math.log(math.pi)
 
 log, log1p, exp, softplus = _core.log, _core.log1p, _core.exp, _core.softplus
 OP_SIN, OP_COS = _core.OPCODES["SIN"], _core.OPCODES["COS"]
@@ -190,10 +189,10 @@ class StudentT(ComposedFamily):
 
     def _log_prob(self, value):
         df = self.df
-        z = (value - self.loc) / self.scale
-        norm = (log(self.scale) + 0.5 * log(df) + _LOG_SQRT_PI
-                + _core.lgamma(0.5 * df) - _core.lgamma(0.5 * (df + 1.0)))
-        return -0.5 * (df + 1.0) * log1p(z * z / df) - norm
+        y = (value - self.loc) / (self.scale * _core.sqrt(df))
+        # log B(df/2, 1/2) = lgamma(df/2) + log sqrt(pi) - lgamma((df+1)/2)
+        norm = log(self.scale) + 0.5 * log(df) + _core.betaln(0.5 * df, 0.5)
+        return (-0.5 * (df + 1.0)) * log1p(y * y) - norm
 
     @property
     def mean(self):
@@ -213,10 +212,9 @@ class StudentT(ComposedFamily):
     def entropy(self):
         df = self.df
         half, half1 = 0.5 * df, 0.5 * (df + 1.0)
-        lbeta = _core.lgamma(half) + _LOG_SQRT_PI - _core.lgamma(half1)
         return self._batched(log(self.scale)
                              + half1 * (_core.digamma(half1) - _core.digamma(half))
-                             + 0.5 * log(df) + lbeta)
+                             + 0.5 * log(df) + _core.betaln(half, 0.5))
 
 
 @register_kl(Cauchy, Cauchy)
