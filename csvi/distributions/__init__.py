@@ -25,6 +25,7 @@ from csvi.distributions.lkj import LKJCholesky
 from csvi.distributions.location_scale import Cauchy, Gumbel, Laplace, Logistic, StudentT
 from csvi.distributions.mixture import MixtureSameFamily
 from csvi.distributions.multinomial import Multinomial, OneHotCategorical
+from csvi.distributions.multivariate import LowRankMultivariateNormal, MultivariateNormal
 from csvi.distributions.positive import Chi2, InverseGamma, Pareto, Weibull
 from csvi.distributions.transformed import TransformedDistribution
 from csvi.distributions.transforms import biject_to, transform_to
@@ -38,7 +39,8 @@ __all__ = [
     "Bernoulli", "Beta", "BetaBinomial", "Binomial", "Categorical", "Cauchy", "Chi2", "Delta",
     "Dirichlet", "Empirical", "Exponential", "Gamma", "GammaPoisson", "Geometric", "Gumbel",
     "HalfCauchy", "HalfNormal", "InverseGamma", "LKJCholesky", "Laplace", "LogNormal",
-    "Logistic", "MixtureSameFamily", "Multinomial", "NegativeBinomial", "Normal",
+    "Logistic", "LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial",
+    "MultivariateNormal", "NegativeBinomial", "Normal",
     "OneHotCategorical", "Pareto", "Poisson", "StudentT", "Uniform", "Unit", "VonMises",
     "Weibull",
     # wrappers and bases
