@@ -21,13 +21,14 @@ import math
 
 import numpy as np
 
-from csvi import _core, constraints
+from csvi import _core, constraints, linalg
 
 __all__ = [
     "Transform", "ExpTransform", "SigmoidTransform", "SoftplusTransform", "AffineTransform",
     "ComposeTransform", "StickBreakingTransform", "SoftmaxTransform", "IdentityTransform",
     "IndependentTransform", "TanhTransform", "PowerTransform", "CorrCholeskyTransform",
     "LowerCholeskyTransform", "SoftplusLowerCholeskyTransform", "OrderedTransform",
+    "LowerCholeskyAffine", "CholeskyTransform", "CorrMatrixCholeskyTransform",
     "ConstraintRegistry",
     "biject_to", "transform_to",
 ]
@@ -657,6 +658,87 @@ class OrderedTransform(Transform):
         return _core.sum(_core.astensor(x)[..., 1:], -1)
 
 
+def _transpose_last(m):
+    """m with its last two dims swapped."""
+    nd = m.ndim
+    return _core.transpose(m, tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+
+class LowerCholeskyAffine(Transform):
+    """y = loc + scale_tril @ x on vectors (Pyro's LowerCholeskyAffine):
+    `scale_tril` (..., D, D) lower triangular with a positive diagonal, `loc`
+    (..., D); both may be Tensors.  The inverse is a triangular solve and
+    log|det J| the sum of log diag(scale_tril)."""
+
+    domain = constraints.real_vector
+    codomain = constraints.real_vector
+
+    def __init__(self, loc, scale_tril):
+        loc, scale_tril = _core.astensor(loc), _core.astensor(scale_tril)
+        if (scale_tril.ndim < 2 or loc.ndim < 1 or scale_tril.shape[-1] != scale_tril.shape[-2]
+                or loc.shape[-1] != scale_tril.shape[-1]):
+            raise ValueError(f"LowerCholeskyAffine: loc and scale_tril must have shapes (..., D) "
+                             f"and (..., D, D), got {loc.shape} and {scale_tril.shape}")
+        self.loc, self.scale_tril = loc, scale_tril
+
+    def _call(self, x):
+        x = _core.astensor(x)
+        return linalg.matmul(self.scale_tril, _core.expand_dims(x, -1))[..., 0] + self.loc
+
+    def _inverse(self, y):
+        b = _core.expand_dims(_core.astensor(y) - self.loc, -1)
+        return linalg.solve_triangular(self.scale_tril, b, upper=False)[..., 0]
+
+    def log_abs_det_jacobian(self, x, y):
+        logdet = linalg.tri_logdet(self.scale_tril)
+        shape = _core.broadcast_shapes(_shape(x)[:-1], logdet.shape)
+        return logdet if logdet.shape == shape else logdet + np.zeros(shape)
+
+    def forward_shape(self, shape):
+        shape = _core.broadcast_shapes(tuple(shape), self.loc.shape)
+        return _core.broadcast_shapes(shape, self.scale_tril.shape[:-1])
+
+    inverse_shape = forward_shape
+
+    def __repr__(self):
+        return f"LowerCholeskyAffine(loc={self.loc!r}, scale_tril={self.scale_tril!r})"
+
+
+class CholeskyTransform(Transform):
+    """Positive-definite matrices -> their lower Cholesky factors (Pyro's
+    CholeskyTransform); the inverse is L L^T.  log|det J| is over the lower
+    triangle of the symmetric x: -D log 2 - sum_i (D - i) log L_ii."""
+
+    domain = constraints.positive_definite
+    codomain = constraints.lower_cholesky
+
+    def _call(self, x):
+        return linalg.cholesky(x)
+
+    def _inverse(self, y):
+        y = _core.astensor(y)
+        return linalg.matmul(y, _transpose_last(y))
+
+    def log_abs_det_jacobian(self, x, y):
+        d = _shape(y)[-1]
+        order = np.arange(d, 0, -1, dtype=np.float64)
+        return -d * _LOG2 - _core.sum(order * _core.log(linalg.diagonal(y)), -1)
+
+
+class CorrMatrixCholeskyTransform(CholeskyTransform):
+    """Correlation matrices -> their Cholesky factors (Pyro's
+    CorrMatrixCholeskyTransform).  log|det J| is over the entries below the
+    diagonal (the diagonal is fixed): -sum_i (D - 1 - i) log L_ii."""
+
+    domain = constraints.corr_matrix
+    codomain = constraints.corr_cholesky
+
+    def log_abs_det_jacobian(self, x, y):
+        d = _shape(y)[-1]
+        order = np.arange(d - 1, -1, -1, dtype=np.float64)
+        return -_core.sum(order * _core.log(linalg.diagonal(y)), -1)
+
+
 class ConstraintRegistry:
     """constraint -> transform factory, looked up by the constraint's class
     (its MRO), so new constraint types can register without editing this file:
@@ -790,5 +872,20 @@ def _ordered_bijection(c):
 @transform_to.register(constraints._PositiveOrderedVector)
 def _positive_ordered_bijection(c):
     t = ComposeTransform([OrderedTransform(), ExpTransform()])
+    t.codomain = c
+    return t
+
+
+@biject_to.register(constraints._CorrMatrix)
+@transform_to.register(constraints._CorrMatrix)
+def _corr_matrix_bijection(c):
+    return ComposeTransform([CorrCholeskyTransform(), CorrMatrixCholeskyTransform().inv])
+
+
+# transform_to only, as Pyro: LowerCholeskyTransform drops the upper triangle
+@transform_to.register(constraints._PositiveDefinite)
+@transform_to.register(constraints._PositiveSemidefinite)
+def _positive_definite_transform(c):
+    t = ComposeTransform([LowerCholeskyTransform(), CholeskyTransform().inv])
     t.codomain = c
     return t

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from csvi import _core, constraints
+from csvi import _core, constraints, linalg
 from csvi.distributions.continuous import Beta
 from csvi.distributions.draws import standard_normal
 from csvi.distributions.distribution import Distribution
@@ -66,7 +66,7 @@ class LKJCholesky(Distribution):
         shape = self._value_shape(value.shape)
         conc = self.concentration
         idx = np.arange(1, d)
-        log_diag = _core.log(value[..., idx, idx])                         # (..., d - 1)
+        log_diag = _core.log(linalg.diagonal(value)[..., 1:])              # (..., d - 1)
         # exponent of L_ii (1-based i = 2..d): 2 (concentration - 1) + d - i
         order = 2.0 * _core.expand_dims(conc - 1.0, -1) + (d - 1.0 - idx)
         unnormalized = _core.sum(order * log_diag, -1)
