@@ -22,6 +22,7 @@ OP_GAMMA_LP, OP_GAMMA_RS = _OP["GAMMA_LP"], _OP["GAMMA_RS"]
 OP_BETA_LP, OP_BETA_RS = _OP["BETA_LP"], _OP["BETA_RS"]
 OP_STANDARD_GAMMA_GRAD = _OP["STANDARD_GAMMA_GRAD"]
 
+_LOG_2PI_E = math.log(2.0 * math.pi * math.e)
 _real = constraints.real
 _positive = constraints.positive
 _HALF_MAX = float(np.finfo(np.float64).max) / 2
@@ -44,8 +45,18 @@ class Normal(Family):
         return expand_to(self.loc, self._batch_shape)
 
     @property
+    def mode(self):
+        return self.mean
+
+    @property
     def variance(self):
         return expand_to(self.scale ** 2, self._batch_shape)
+
+    def entropy(self):
+        return expand_to(0.5 * _LOG_2PI_E + _core.log(self.scale), self._batch_shape)
+
+    def cdf(self, value):
+        return _core.ndtr((self._as_value(value, "cdf") - self.loc) / self.scale)
 
 
 class LogNormal(Family):
@@ -64,9 +75,19 @@ class LogNormal(Family):
         return expand_to(_core.exp(self.loc + 0.5 * self.scale ** 2), self._batch_shape)
 
     @property
+    def mode(self):
+        return expand_to(_core.exp(self.loc - self.scale ** 2), self._batch_shape)
+
+    @property
     def variance(self):
         s2 = self.scale ** 2
         return expand_to(_core.expm1(s2) * _core.exp(2.0 * self.loc + s2), self._batch_shape)
+
+    def entropy(self):
+        return expand_to(0.5 * _LOG_2PI_E + _core.log(self.scale) + self.loc, self._batch_shape)
+
+    def cdf(self, value):
+        return _core.ndtr((_core.log(self._as_value(value, "cdf")) - self.loc) / self.scale)
 
 
 class HalfNormal(Family):
@@ -85,8 +106,18 @@ class HalfNormal(Family):
         return self.scale * math.sqrt(2.0 / math.pi)
 
     @property
+    def mode(self):
+        return full(self._batch_shape, 0.0)
+
+    @property
     def variance(self):
         return self.scale ** 2 * (1.0 - 2.0 / math.pi)
+
+    def entropy(self):
+        return 0.5 * _LOG_2PI_E - math.log(2.0) + _core.log(self.scale)
+
+    def cdf(self, value):
+        return _core.erf(self._as_value(value, "cdf") / self.scale * math.sqrt(0.5))
 
 
 class HalfCauchy(Family):
@@ -105,8 +136,15 @@ class HalfCauchy(Family):
         return full(self._batch_shape, np.inf)
 
     @property
+    def mode(self):
+        return full(self._batch_shape, 0.0)
+
+    @property
     def variance(self):
         return full(self._batch_shape, np.inf)
+
+    def entropy(self):
+        return math.log(2.0 * math.pi) + _core.log(self.scale)
 
 
 class Exponential(Family):
@@ -125,8 +163,21 @@ class Exponential(Family):
         return 1.0 / self.rate
 
     @property
+    def mode(self):
+        return full(self._batch_shape, 0.0)
+
+    @property
     def variance(self):
         return self.rate ** -2.0
+
+    def entropy(self):
+        return 1.0 - _core.log(self.rate)
+
+    def cdf(self, value):
+        return -_core.expm1(-self.rate * self._as_value(value, "cdf"))
+
+    def icdf(self, value):
+        return -_core.log1p(-self._as_probability(value)) / self.rate
 
 
 class _BetweenParams(constraints.Constraint):
@@ -203,8 +254,22 @@ class Uniform(Family):
         return expand_to((self.low + self.high) * 0.5, self._batch_shape)
 
     @property
+    def mode(self):
+        return full(self._batch_shape, np.nan)
+
+    @property
     def variance(self):
         return expand_to((self.high - self.low) ** 2 / 12.0, self._batch_shape)
+
+    def entropy(self):
+        return expand_to(_core.log(self.high - self.low), self._batch_shape)
+
+    def cdf(self, value):
+        x = self._as_value(value, "cdf")
+        return _core.clip((x - self.low) / (self.high - self.low), 0.0, 1.0)
+
+    def icdf(self, value):
+        return self.low + self._as_probability(value) * (self.high - self.low)
 
 
 class Gamma(Family):
@@ -223,8 +288,17 @@ class Gamma(Family):
         return expand_to(self.concentration / self.rate, self._batch_shape)
 
     @property
+    def mode(self):
+        return expand_to(_core.clip(self.concentration - 1.0, 0.0) / self.rate, self._batch_shape)
+
+    @property
     def variance(self):
         return expand_to(self.concentration / self.rate ** 2, self._batch_shape)
+
+    def entropy(self):
+        a = self.concentration
+        return expand_to(a - _core.log(self.rate) + _core.lgamma(a)
+                         + (1.0 - a) * _core.digamma(a), self._batch_shape)
 
 
 class Beta(Family):
@@ -249,6 +323,22 @@ class Beta(Family):
         a, b = self.concentration1, self.concentration0
         total = a + b
         return expand_to(a * b / (total ** 2 * (total + 1.0)), self._batch_shape)
+
+    @property
+    def mode(self):
+        """(a-1)/(a+b-2) with each of a-1, b-1 clipped at 0, so NaN for
+        a = b = 1; where both are < 1 (modes at 0 and at 1), 1 as torch."""
+        a, b = self.concentration1, self.concentration0
+        a1, b1 = _core.clip(a - 1.0, 0.0), _core.clip(b - 1.0, 0.0)
+        both_below_one = (a < 1.0) * (b < 1.0)
+        return expand_to(_core.where(both_below_one, 1.0, a1 / (a1 + b1)), self._batch_shape)
+
+    def entropy(self):
+        a, b = self.concentration1, self.concentration0
+        total = a + b
+        return expand_to(_core.betaln(a, b) - (a - 1.0) * _core.digamma(a)
+                         - (b - 1.0) * _core.digamma(b) + (total - 2.0) * _core.digamma(total),
+                         self._batch_shape)
 
 
 def _standard_gamma_grad(x, concentration):

@@ -106,9 +106,21 @@ class Bernoulli(Family):
         return self.probs
 
     @property
+    def mode(self):
+        """1 where probs > 1/2, 0 where below, NaN at exactly 1/2 (as torch)."""
+        x, half = self._param, (0.0 if self._iattr is _LOGITS else 0.5)
+        return _core.where(x == half, np.nan, x > half)
+
+    @property
     def variance(self):
         p = self.probs
         return p * (1.0 - p)
+
+    def entropy(self):
+        x = self._param
+        if self._iattr is _LOGITS:
+            return _core.sigmoid(x) * _core.softplus(-x) + _core.sigmoid(-x) * _core.softplus(x)
+        return -(_core.xlogy(x, x) + _core.xlog1py(1.0 - x, -x))
 
 
 class Categorical(Family):
@@ -166,8 +178,20 @@ class Categorical(Family):
         return full(self._batch_shape, np.nan)
 
     @property
+    def mode(self):
+        """The most probable category (the first of equally probable ones)."""
+        x = self._param
+        is_max = x >= _core.amax(x, -1, True)
+        first = is_max * (_core.cumsum(is_max, -1) == 1.0)
+        return _core.mark_integer(_core.sum(first * np.arange(float(self._num_categories)), -1))
+
+    @property
     def variance(self):
         return full(self._batch_shape, np.nan)
+
+    def entropy(self):
+        p = self.probs
+        return -_core.sum(_core.xlogy(p, p), -1)
 
 
 class Poisson(Family):
@@ -183,6 +207,10 @@ class Poisson(Family):
     @property
     def mean(self):
         return expand_to(self.rate, self._batch_shape)
+
+    @property
+    def mode(self):
+        return self.rate.long().float()
 
     @property
     def variance(self):

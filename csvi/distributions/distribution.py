@@ -92,13 +92,13 @@ class Distribution:
     def log_prob(self, value):
         raise NotImplementedError(f"{type(self).__name__}.log_prob is not implemented")
 
-    def _as_value(self, value):
-        """A log_prob value as a Tensor, checked against the support when
-        validating (errors name the distribution and the bad element)."""
+    def _as_value(self, value, method="log_prob"):
+        """A log_prob (or cdf) value as a Tensor, checked against the support
+        when validating (errors name the distribution and the bad element)."""
         if type(value) is not _core.Tensor:
-            value = as_real(value, f"{type(self).__name__}.log_prob", "value")
+            value = as_real(value, f"{type(self).__name__}.{method}", "value")
         if self._validate and self.support.first_violation(value) >= 0:
-            raise bad_value(self, value)
+            raise bad_value(self, value, method)
         return value
 
     def _value_shape(self, value_shape):
@@ -112,12 +112,39 @@ class Distribution:
                              f"event_shape {self._event_shape}") from None
 
     def enumerate_support(self, expand=True):
+        """Every value of a finite discrete support along a new leftmost dim:
+        shape (K,) + batch_shape + event_shape, or with expand=False
+        (K,) + (1,) * len(batch_shape) + event_shape."""
         raise NotImplementedError(f"{type(self).__name__} does not enumerate its support")
+
+    def cdf(self, value):
+        """P(X <= value), elementwise."""
+        raise NotImplementedError(f"{type(self).__name__}.cdf is not implemented")
+
+    def icdf(self, value):
+        """The quantile function, the inverse of cdf."""
+        raise NotImplementedError(f"{type(self).__name__}.icdf is not implemented")
+
+    def _as_probability(self, value):
+        """An icdf argument as a Tensor, checked to lie in [0, 1] when validating."""
+        owner = f"{type(self).__name__}.icdf"
+        if type(value) is not _core.Tensor:
+            value = as_real(value, owner, "value")
+        if self._validate:
+            bad = _core.first_outside(value, 0.0, 1.0)
+            if bad >= 0:
+                raise ValueError(f"{owner}: value must be a probability in [0, 1], got "
+                                 f"{describe_bad(value, bad)}")
+        return value
 
     # ---- moments ---------------------------------------------------------------
     @property
     def mean(self):
         raise NotImplementedError(f"{type(self).__name__}.mean is not implemented")
+
+    @property
+    def mode(self):
+        raise NotImplementedError(f"{type(self).__name__}.mode is not implemented")
 
     @property
     def variance(self):
@@ -126,6 +153,14 @@ class Distribution:
     @property
     def stddev(self):
         return _core.sqrt(self.variance)
+
+    def entropy(self):
+        """The differential (or Shannon) entropy, of shape batch_shape."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form entropy()")
+
+    def perplexity(self):
+        """exp(entropy())."""
+        return _core.exp(self.entropy())
 
     # ---- wrappers --------------------------------------------------------------
     def expand(self, batch_shape):
@@ -196,6 +231,10 @@ class _Wrapper(Distribution):
         return self.base_dist.mean
 
     @property
+    def mode(self):
+        return self.base_dist.mode
+
+    @property
     def variance(self):
         return self.base_dist.variance
 
@@ -228,10 +267,20 @@ class Independent(_Wrapper):
         n = self.reinterpreted_batch_ndims
         return _core.sum(lp, tuple(range(-n, 0))) if n else lp
 
+    @property
+    def has_enumerate_support(self):
+        return not self.reinterpreted_batch_ndims and self.base_dist.has_enumerate_support
+
     def enumerate_support(self, expand=True):
         if self.reinterpreted_batch_ndims:
-            raise NotImplementedError("Independent over batch dims cannot enumerate its support")
+            raise NotImplementedError("Independent over batch dims cannot enumerate its support "
+                                      "(the cartesian product of the reinterpreted dims)")
         return self.base_dist.enumerate_support(expand)
+
+    def entropy(self):
+        h = self.base_dist.entropy()
+        n = self.reinterpreted_batch_ndims
+        return _core.sum(h, tuple(range(-n, 0))) if n else h
 
 
 class ExpandedDistribution(_Wrapper):
@@ -275,8 +324,15 @@ class ExpandedDistribution(_Wrapper):
         return expand_to(self.base_dist.mean, self._batch_shape + self._event_shape)
 
     @property
+    def mode(self):
+        return expand_to(self.base_dist.mode, self._batch_shape + self._event_shape)
+
+    @property
     def variance(self):
         return expand_to(self.base_dist.variance, self._batch_shape + self._event_shape)
+
+    def entropy(self):
+        return expand_to(self.base_dist.entropy(), self._batch_shape)
 
 
 class MaskedDistribution(_Wrapper):
@@ -313,4 +369,26 @@ class MaskedDistribution(_Wrapper):
             vshape = vshape[:len(vshape) - len(self._event_shape)]
             return astensor(np.zeros(broadcast_shapes(vshape, self._batch_shape)))
         return _core.where(mask, self.base_dist.log_prob(value), 0.0)
+
+    # Pyro expands the base distribution to the mask's batch shape, so what it
+    # exposes of the base has that shape; like Pyro, no entropy() or mode.
+    def enumerate_support(self, expand=True):
+        if self._batch_shape == self.base_dist.batch_shape:
+            return self.base_dist.enumerate_support(expand)
+        return self.base_dist.expand(self._batch_shape).enumerate_support(expand)
+
+    @property
+    def mean(self):
+        return expand_to(self.base_dist.mean, self._batch_shape + self._event_shape)
+
+    @property
+    def variance(self):
+        return expand_to(self.base_dist.variance, self._batch_shape + self._event_shape)
+
+    @property
+    def mode(self):
+        raise NotImplementedError("MaskedDistribution.mode is not implemented")
+
+    def entropy(self):
+        raise NotImplementedError("MaskedDistribution has no entropy() (as in Pyro)")
 

@@ -5,6 +5,7 @@ import numpy as np
 from csvi import _core, constraints
 from csvi.distributions.discrete import Categorical
 from csvi.distributions.distribution import Distribution
+from csvi.distributions.validation import as_real, check_args
 
 __all__ = ["Empirical"]
 
@@ -22,23 +23,26 @@ class Empirical(Distribution):
         (0.8, 0.8)
     """
 
-    arg_constraints = {}
+    arg_constraints = {"log_weights": Categorical.arg_constraints["logits"]}
     support = constraints.real
     has_enumerate_support = True
 
     def __init__(self, samples, log_weights, validate_args=None):
-        samples = np.asarray(_core.value_of(samples), dtype=np.float64)
-        weights_shape = tuple(np.shape(_core.value_of(log_weights)))
+        samples = as_real(samples, "Empirical", "samples").numpy()
+        log_weights = as_real(log_weights, "Empirical", "log_weights")
+        weights_shape = log_weights.shape
         if not weights_shape or samples.shape[:len(weights_shape)] != weights_shape:
             raise ValueError(f"Empirical: the shape of log_weights {weights_shape} must be "
                              f"the leftmost part of the shape of samples {samples.shape} "
                              "(and have at least one dim)")
-        self._samples = samples
-        self._log_weights = _core.astensor(log_weights)
-        self._axis = len(weights_shape) - 1
-        self._categorical = Categorical(logits=self._log_weights)
         super().__init__(weights_shape[:-1], samples.shape[len(weights_shape):],
                          validate_args)
+        if self._validate:
+            check_args(self, ("log_weights",), (log_weights,))
+        self._samples = samples
+        self._log_weights = log_weights
+        self._axis = len(weights_shape) - 1
+        self._categorical = Categorical(logits=log_weights, validate_args=False)
 
     @property
     def sample_size(self):
@@ -64,7 +68,7 @@ class Empirical(Distribution):
     def log_prob(self, value):
         """log of the total weight of the samples equal to `value` (a value of
         shape batch_shape + event_shape, as in Pyro)."""
-        value = np.asarray(_core.value_of(value), dtype=np.float64)
+        value = as_real(value, "Empirical.log_prob", "value").numpy()
         if value.shape != self._batch_shape + self._event_shape:
             raise ValueError(f"Empirical.log_prob: the value's shape must be "
                              f"{self._batch_shape + self._event_shape}, got {value.shape}")

@@ -2,7 +2,8 @@
 by the pair of types, as torch.distributions (and so Pyro) does it.
 
 A rule is registered with `@register_kl(P, Q)` next to the families it
-concerns; `kl_divergence(p, q)` picks the most specific registered pair (by
+concerns (kl_rules.py holds those among the original families and the
+wrappers); `kl_divergence(p, q)` picks the most specific registered pair (by
 the two types' method resolution orders), so a rule for a base class serves
 its subclasses unless they have their own.  An unregistered pair is a
 NotImplementedError naming both types: TraceMeanField_ELBO relies on that to

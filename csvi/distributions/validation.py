@@ -142,11 +142,11 @@ def bad_arg(owner, arg, x, constraint):
                       f"got {describe_bad(x, index, constraint.event_dim)}")
 
 
-def bad_value(dist, value):
-    """The ValueError for a log_prob value outside `dist`'s support."""
+def bad_value(dist, value, method="log_prob"):
+    """The ValueError for a `method` (log_prob, cdf) value outside `dist`'s support."""
     support = dist.support
     bad = support.first_violation(value)
-    return ValueError(f"{type(dist).__name__}.log_prob: value must be in the support "
+    return ValueError(f"{type(dist).__name__}.{method}: value must be in the support "
                       f"({support.describe()}), got "
                       f"{describe_bad(value, bad, support.event_dim)}")
 
