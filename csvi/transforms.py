@@ -112,6 +112,7 @@ class _InverseTransform(Transform):
         self.base = base
         self.domain = base.codomain
         self.codomain = base.domain
+        self.bijective = base.bijective
 
     @property
     def inv(self):
