@@ -17,6 +17,7 @@ Forward maps and log|det J| are tape ops, so gradients flow through them;
 is initialized) and clamps boundary values so the result is finite, as Pyro
 does.  Names and conventions follow torch.distributions.transforms.
 """
+import functools
 import math
 
 import numpy as np
@@ -491,15 +492,29 @@ def _strict_lower(d):
     return np.tril_indices(d, -1)
 
 
-def _vec_to_strict_lower(v, d):
-    """(..., d(d-1)/2) -> (..., d, d) with v below the diagonal, zeros elsewhere:
-    one gather from v with a zero put in front."""
-    v = _core.astensor(v)
-    padded = _core.pad(v, [(0, 0)] * (v.ndim - 1) + [(1, 0)])
-    positions = np.zeros((d, d), dtype=np.int64)
+@functools.lru_cache(maxsize=32)
+def _strict_lower_basis(d):
+    """(d(d-1)/2, d*d) 0/1 matrix taking the vector to the flattened strict
+    lower triangle: a product with it places or picks the entries in one BLAS
+    call (exact: one nonzero term per sum), far cheaper than an index gather."""
     rows, cols = _strict_lower(d)
-    positions[rows, cols] = np.arange(1, rows.size + 1)
-    return padded[..., positions]
+    basis = np.zeros((rows.size, d * d))
+    basis[np.arange(rows.size), rows * d + cols] = 1.0
+    basis.flags.writeable = False
+    return basis
+
+
+def _vec_to_strict_lower(v, d):
+    """(..., d(d-1)/2) -> (..., d, d) with v below the diagonal, zeros elsewhere."""
+    v = _core.astensor(v)
+    return _core.reshape(_core.matmul(v, _strict_lower_basis(d)), v.shape[:-1] + (d, d))
+
+
+def _strict_lower_to_vec(m):
+    """(..., d, d) -> (..., d(d-1)/2): the entries below the diagonal, row by row."""
+    d = m.shape[-1]
+    flat = _core.reshape(m, m.shape[:-2] + (d * d,))
+    return _core.matmul(flat, _strict_lower_basis(d).T)
 
 
 class CorrCholeskyTransform(Transform):
@@ -521,10 +536,10 @@ class CorrCholeskyTransform(Transform):
                              "scalar")
         d = _tril_size(x.shape[-1], "CorrCholeskyTransform")
         z = _vec_to_strict_lower(_core.tanh(x), d)
-        log_rest = _core.cumsum(_vec_to_strict_lower(self._log1m_z2(x), d), -1)
-        # the part of row i's unit norm left after entries 0..j-1: exp(log_rest[i, j-1] / 2)
-        shifted = _core.pad(log_rest[..., :, :-1], [(0, 0)] * (x.ndim - 1) + [(0, 0), (1, 0)])
-        return (z + np.eye(d)) * _core.exp(0.5 * shifted)
+        w = _vec_to_strict_lower(self._log1m_z2(x), d)
+        # log of the part of row i's unit norm left before entry j: sum_{k<j} w_ik
+        log_rest = _core.cumsum(w, -1) - w
+        return (z + np.eye(d)) * _core.exp(0.5 * log_rest)
 
     @staticmethod
     def _log1m_z2(x):
@@ -536,13 +551,10 @@ class CorrCholeskyTransform(Transform):
         if y.ndim < 2 or y.shape[-1] != y.shape[-2]:
             raise ValueError(f"CorrCholeskyTransform.inv: expected (..., D, D) Cholesky factors, "
                              f"got shape {y.shape}")
-        d = y.shape[-1]
-        rows, cols = _strict_lower(d)
         # what is left of row i's unit norm before entry j: 1 - sum_{k<j} y_ik^2
-        rest = 1.0 - _core.cumsum(y * y, -1)
-        rest = _core.pad(rest[..., :, :-1], [(0, 0)] * (y.ndim - 2) + [(0, 0), (1, 0)],
-                         constant_values=1.0)
-        z = y[..., rows, cols] / _core.sqrt(_core.clip(rest[..., rows, cols], _TINY, None))
+        y2 = y * y
+        rest = _core.clip(1.0 - _core.cumsum(y2, -1) + y2, _TINY, None)
+        z = _strict_lower_to_vec(y / _core.sqrt(rest))
         z = _core.clip(z, -1.0 + _EPS, 1.0 - _EPS)
         return 0.5 * (_core.log1p(z) - _core.log1p(-z))
 
