@@ -28,9 +28,9 @@ __all__ = [
     "Transform", "ExpTransform", "SigmoidTransform", "SoftplusTransform", "AffineTransform",
     "ComposeTransform", "StickBreakingTransform", "SoftmaxTransform", "IdentityTransform",
     "IndependentTransform", "TanhTransform", "PowerTransform", "CorrCholeskyTransform",
-    "LowerCholeskyTransform", "SoftplusLowerCholeskyTransform", "OrderedTransform",
-    "LowerCholeskyAffine", "CholeskyTransform", "CorrMatrixCholeskyTransform",
-    "ConstraintRegistry",
+    "LowerCholeskyTransform", "SoftplusLowerCholeskyTransform", "UnitLowerCholeskyTransform",
+    "OrderedTransform", "LowerCholeskyAffine", "CholeskyTransform",
+    "CorrMatrixCholeskyTransform", "ConstraintRegistry",
     "biject_to", "transform_to",
 ]
 
@@ -629,6 +629,34 @@ class LowerCholeskyTransform(_DiagonalMapTransform):
         return x
 
 
+class UnitLowerCholeskyTransform(Transform):
+    """Square matrices -> unit_lower_cholesky: the strict lower triangle kept,
+    ones on the diagonal, the upper triangle dropped (Pyro's
+    UnitLowerCholeskyTransform; log|det J| = 0 on the lower triangle)."""
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.unit_lower_cholesky
+
+    def _below(self, x, what):
+        x = _core.astensor(x)
+        if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+            raise ValueError(f"UnitLowerCholeskyTransform{what}: expected (..., D, D) square "
+                             f"matrices, got shape {x.shape}")
+        return x, np.tri(x.shape[-1], x.shape[-1], -1, dtype=bool)
+
+    def _call(self, x):
+        x, below = self._below(x, "")
+        return _core.where(below, x, 0.0) + np.eye(x.shape[-1])
+
+    def _inverse(self, y):
+        y, below = self._below(y, ".inv")
+        return _core.where(below, y, 0.0)
+
+    def log_abs_det_jacobian(self, x, y):
+        x, _ = self._below(x, "")
+        return _core.astensor(np.zeros(x.shape[:-2]))
+
+
 class SoftplusLowerCholeskyTransform(_DiagonalMapTransform):
     """Square matrices -> lower_cholesky with softplus on the diagonal (Pyro's
     SoftplusLowerCholeskyTransform; transform_to(softplus_lower_cholesky)):
@@ -852,6 +880,11 @@ def _corr_cholesky_bijection(c):
 @transform_to.register(constraints._LowerCholesky)
 def _lower_cholesky_transform(c):
     return LowerCholeskyTransform()
+
+
+@transform_to.register(constraints._UnitLowerCholesky)
+def _unit_lower_cholesky_transform(c):
+    return UnitLowerCholeskyTransform()
 
 
 @transform_to.register(constraints._SoftplusLowerCholesky)
