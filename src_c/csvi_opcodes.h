@@ -15,6 +15,7 @@ typedef enum {
 #include "special.def"
 #include "draws.def"
 #include "linalg.def"
+#include "families.def"
 #undef CSVI_OP
     CSVI_OP_COUNT
 } csvi_opcode;
@@ -28,6 +29,7 @@ typedef enum {
 #include "special.def"
 #include "draws.def"
 #include "linalg.def"
+#include "families.def"
 #undef CSVI_OP
 
 extern const csvi_kernel csvi_kernels[CSVI_OP_COUNT];
