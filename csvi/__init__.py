@@ -56,6 +56,7 @@ from csvi.distributions import enable_validation
 from csvi.params import clear_param_store, get_param_store
 from csvi.primitives import deterministic, factor, param, plate, sample, subsample
 from csvi import nn
+from csvi import linalg
 from csvi.nn.primitive import module
 
 __version__ = "0.1.0"
@@ -71,4 +72,5 @@ __all__ = [
     "betaln", "digamma", "erf", "erfc", "i0e", "i1e", "lgamma", "log_ndtr", "log_sigmoid",
     "logit", "ndtr", "polygamma", "xlog1py", "xlogy",
     "arctan", "ndtri", "tan",
+    "linalg",
 ]

@@ -10,8 +10,16 @@ cdef extern from "csvi_ext.h":
     ctypedef void (*csvi_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
                                    double *alpha, double *a, int *lda, double *b,
                                    int *ldb, double *beta, double *c, int *ldc) noexcept nogil
+    ctypedef void (*csvi_dtrxm_fn)(char *side, char *uplo, char *transa, char *diag, int *m,
+                                   int *n, double *alpha, double *a, int *lda, double *b,
+                                   int *ldb) noexcept nogil
+    ctypedef void (*csvi_dpotrf_fn)(char *uplo, int *n, double *a, int *lda,
+                                    int *info) noexcept nogil
     ctypedef struct csvi_ext_table:
         csvi_dgemm_fn dgemm
+        csvi_dtrxm_fn dtrsm
+        csvi_dtrxm_fn dtrmm
+        csvi_dpotrf_fn dpotrf
     csvi_ext_table csvi_ext
 
 cdef extern from "csvi_linalg.h":

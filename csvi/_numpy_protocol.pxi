@@ -165,6 +165,15 @@ def _np_broadcast_to(array, shape, subok=None):
     return broadcast_to(array, shape)
 
 
+def _np_diagonal(a, offset=0, axis1=0, axis2=1):
+    return diagonal(a, offset, axis1, axis2)
+
+
+def _np_cholesky(a, /, *, upper=False):
+    L = cholesky(a)
+    return _permuted(L, list(range(L.ndim - 2)) + [L.ndim - 1, L.ndim - 2]) if upper else L
+
+
 def _np_size(a, axis=None):
     return value_of(a).size if axis is None else value_of(a).shape[axis]
 
@@ -194,6 +203,8 @@ _ARRAY_FUNCTIONS = {
     np.diag: diag,
     np.tril: tril,
     np.triu: triu,
+    np.diagonal: _np_diagonal,
+    np.linalg.cholesky: _np_cholesky,
     np.pad: _np_pad,
     np.shape: lambda a: value_of(a).shape,
     np.ndim: lambda a: value_of(a).ndim,

@@ -754,47 +754,6 @@ def std(x, axis=None, ddof=0, keepdims=False):
     return sqrt(var(x, axis, ddof, keepdims))
 
 
-def tril(x, k=0):
-    """numpy.tril: zeros above diagonal k of the last two dims (the gradient
-    is zero there too)."""
-    return _triangle(x, k, True)
-
-
-def triu(x, k=0):
-    """numpy.triu: zeros below diagonal k of the last two dims."""
-    return _triangle(x, k, False)
-
-
-def _triangle(x, k, bint lower):
-    cdef Tensor t = as_tensor(x)
-    shape = t._value.shape
-    if len(shape) < 2:
-        raise ValueError(f"{'tril' if lower else 'triu'}: needs at least 2 dims, got shape "
-                         f"{shape}")
-    below = np.tri(shape[-2], shape[-1], int(k) if lower else int(k) - 1, dtype=np.float64)
-    keep = below if lower else 1.0 - below
-    return where(keep, t, 0.0)
-
-
-def diag(v, k=0):
-    """numpy.diag: the k-th diagonal of a matrix, or a matrix with a vector on
-    its k-th diagonal."""
-    cdef Tensor t = as_tensor(v)
-    k = int(k)
-    if t._value.ndim == 2:
-        positions = np.ascontiguousarray(np.diag(_flat_positions(t._value.shape), k))
-        return _emit(OP_GATHER, (t, _constant(positions)), positions.shape, True, None, None,
-                     None)
-    if t._value.ndim != 1:
-        raise ValueError(f"diag: input must be 1-d or 2-d, got shape {t._value.shape}")
-    n = t._value.shape[0]
-    on = np.diag(np.ones(n), k)
-    positions = np.diag(np.arange(n, dtype=np.float64), k)
-    picked = _emit(OP_GATHER, (t, _constant(positions)), positions.shape, True, None, None,
-                   None) if n else _constant(positions)
-    return where(on, picked, 0.0)
-
-
 def pad(x, pad_width, mode="constant", constant_values=0):
     """numpy.pad for the modes that copy values: 'constant' (with number
     constant_values), 'edge', 'reflect', 'symmetric', 'wrap'.  One gather

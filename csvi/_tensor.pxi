@@ -401,6 +401,28 @@ cdef class Tensor:
 
     clamp = clip
 
+    # torch's matrix methods (csvi/_linalg.pxi)
+    @property
+    def mT(self):
+        """The matrices of the last two dims transposed (torch's .mT)."""
+        nd = self._value.ndim
+        if nd < 2:
+            raise ValueError(f"mT: needs at least 2 dims, got shape {self._value.shape}")
+        return transpose(self, tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+    def tril(self, diagonal=0):
+        return tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return triu(self, diagonal)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        """torch's Tensor.diagonal (default dims 0 and 1, as torch)."""
+        return diagonal(self, offset, dim1, dim2)
+
+    def diag_embed(self, offset=0):
+        return diag_embed(self, offset)
+
     # ---- NumPy protocols ----------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method != "__call__" or kwargs:

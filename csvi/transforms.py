@@ -9,11 +9,16 @@ registries from unconstrained reals onto a constraint, as in Pyro:
   anywhere and y never leaves its constraint.  The same optimizer then takes
   the same path as in Pyro.
 
+A transform reads `domain.event_dim` dims of its input as one value and
+writes `codomain.event_dim` dims (CorrCholeskyTransform: a vector in, a
+matrix out); `event_dim` is the common number when they agree, as in torch.
 Forward maps and log|det J| are tape ops, so gradients flow through them;
 `t.inv(y)` maps a constrained value back (how a param's unconstrained value
 is initialized) and clamps boundary values so the result is finite, as Pyro
 does.  Names and conventions follow torch.distributions.transforms.
 """
+import math
+
 import numpy as np
 
 from csvi import _core, constraints
@@ -21,15 +26,25 @@ from csvi import _core, constraints
 __all__ = [
     "Transform", "ExpTransform", "SigmoidTransform", "SoftplusTransform", "AffineTransform",
     "ComposeTransform", "StickBreakingTransform", "SoftmaxTransform", "IdentityTransform",
-    "IndependentTransform", "ConstraintRegistry", "biject_to", "transform_to",
+    "IndependentTransform", "TanhTransform", "PowerTransform", "CorrCholeskyTransform",
+    "LowerCholeskyTransform", "SoftplusLowerCholeskyTransform", "OrderedTransform",
+    "ConstraintRegistry",
+    "biject_to", "transform_to",
 ]
 
 _TINY = float(np.finfo(np.float64).tiny)
 _EPS = float(np.finfo(np.float64).eps)
+_LOG2 = math.log(2.0)
 
 
 def _shape(x):
     return _core.astensor(x).shape
+
+
+def _widened(constraint, event_dim):
+    """`constraint` read over `event_dim` rightmost dims (at least its own)."""
+    extra = event_dim - constraint.event_dim
+    return constraints.independent(constraint, extra) if extra > 0 else constraint
 
 
 def _sum_rightmost(x, n):
@@ -44,13 +59,21 @@ def _sum_rightmost(x, n):
 
 class Transform:
     """A bijection y = t(x).  Subclasses define `_call`, `_inverse` and
-    `log_abs_det_jacobian(x, y)` (summed over `event_dim` rightmost dims);
-    `domain` and `codomain` are constraints."""
+    `log_abs_det_jacobian(x, y)` (summed over the `domain.event_dim`
+    rightmost dims of x); `domain` and `codomain` are constraints."""
 
     domain = constraints.real
     codomain = constraints.real
-    event_dim = 0
     bijective = True
+
+    @property
+    def event_dim(self):
+        """Dims of one value, when input and output agree (torch's rule)."""
+        if self.domain.event_dim == self.codomain.event_dim:
+            return self.domain.event_dim
+        raise ValueError(f"{self!r} maps {self.domain.event_dim}-dim values to "
+                         f"{self.codomain.event_dim}-dim ones; use .domain.event_dim or "
+                         ".codomain.event_dim")
 
     def __call__(self, x):
         return self._call(x)
@@ -88,7 +111,6 @@ class _InverseTransform(Transform):
         self.base = base
         self.domain = base.codomain
         self.codomain = base.domain
-        self.event_dim = base.event_dim
 
     @property
     def inv(self):
@@ -185,7 +207,6 @@ class AffineTransform(Transform):
             raise ValueError(f"AffineTransform: scale must be nonzero, got {scale!r}")
         self.loc = loc
         self.scale = scale
-        self.event_dim = event_dim
         if event_dim:
             self.domain = constraints.independent(constraints.real, event_dim)
             self.codomain = constraints.independent(constraints.real, event_dim)
@@ -201,21 +222,42 @@ class AffineTransform(Transform):
         shape = _core.broadcast_shapes(_shape(x), _shape(log_scale))
         return _sum_rightmost(log_scale + np.zeros(shape), self.event_dim)
 
+    def forward_shape(self, shape):
+        """x's shape broadcast with loc's and scale's (as torch)."""
+        return _core.broadcast_shapes(_core.broadcast_shapes(tuple(shape), np.shape(
+            _core.value_of(self.loc))), np.shape(_core.value_of(self.scale)))
+
+    inverse_shape = forward_shape
+
     def __repr__(self):
         return f"AffineTransform(loc={self.loc!r}, scale={self.scale!r})"
 
 
 class ComposeTransform(Transform):
     """parts[-1](... parts[0](x)); log|det J| adds the parts' terms, each summed
-    over the dims that are event dims of the whole but not of the part."""
+    over the dims that are event dims of the whole but not of the part.  The
+    whole's domain and codomain take as many event dims as any part needs,
+    counted through the parts' changes of rank (torch's rule)."""
 
     def __init__(self, parts):
         self.parts = list(parts)
         if not self.parts:
             raise ValueError("ComposeTransform: needs at least one transform")
-        self.domain = self.parts[0].domain
-        self.codomain = self.parts[-1].codomain
-        self.event_dim = max(p.event_dim for p in self.parts)
+        for part in self.parts:
+            if not isinstance(part, Transform):
+                raise TypeError(f"ComposeTransform: parts must be csvi transforms, got "
+                                f"{type(part).__name__} {part!r}")
+        event_dim = self.parts[-1].codomain.event_dim
+        for part in reversed(self.parts):
+            event_dim += part.domain.event_dim - part.codomain.event_dim
+            event_dim = max(event_dim, part.domain.event_dim)
+        self.domain = _widened(self.parts[0].domain, event_dim)
+        event_dim = self.parts[0].domain.event_dim
+        for part in self.parts:
+            event_dim += part.codomain.event_dim - part.domain.event_dim
+            event_dim = max(event_dim, part.codomain.event_dim)
+        self.codomain = _widened(self.parts[-1].codomain, event_dim)
+        self.bijective = all(p.bijective for p in self.parts)
 
     def _call(self, x):
         for part in self.parts:
@@ -233,8 +275,11 @@ class ComposeTransform(Transform):
             xs.append(part(xs[-1]))
         ys = xs[1:] + [y]
         total = None
+        event_dim = self.domain.event_dim
         for part, xi, yi in zip(self.parts, xs, ys):
-            term = _sum_rightmost(part.log_abs_det_jacobian(xi, yi), self.event_dim - part.event_dim)
+            term = _sum_rightmost(part.log_abs_det_jacobian(xi, yi),
+                                  event_dim - part.domain.event_dim)
+            event_dim += part.codomain.event_dim - part.domain.event_dim
             total = term if total is None else total + term
         return total
 
@@ -259,7 +304,6 @@ class StickBreakingTransform(Transform):
 
     domain = constraints.real_vector
     codomain = constraints.simplex
-    event_dim = 1
 
     def _call(self, x):
         x = _core.astensor(x)
@@ -323,7 +367,6 @@ class SoftmaxTransform(Transform):
 
     domain = constraints.real_vector
     codomain = constraints.simplex
-    event_dim = 1
     bijective = False
 
     def _call(self, x):
@@ -352,7 +395,7 @@ class IndependentTransform(Transform):
     def __init__(self, base_transform, reinterpreted_batch_ndims):
         self.base_transform = base_transform
         self.reinterpreted_batch_ndims = reinterpreted_batch_ndims
-        self.event_dim = base_transform.event_dim + reinterpreted_batch_ndims
+        self.bijective = base_transform.bijective
         self.domain = constraints.independent(base_transform.domain, reinterpreted_batch_ndims)
         self.codomain = constraints.independent(base_transform.codomain, reinterpreted_batch_ndims)
 
@@ -374,6 +417,244 @@ class IndependentTransform(Transform):
 
     def __repr__(self):
         return f"IndependentTransform({self.base_transform!r}, {self.reinterpreted_batch_ndims})"
+
+
+class TanhTransform(Transform):
+    """y = tanh(x), onto (-1, 1).  log|det J| = 2 (log 2 - x - softplus(-2x)),
+    finite for any x; the inverse clamps |y| below 1 so atanh stays finite."""
+
+    codomain = constraints.interval(-1.0, 1.0)
+
+    def _call(self, x):
+        return _core.tanh(x)
+
+    def _inverse(self, y):
+        y = _core.clip(y, -1.0 + _EPS, 1.0 - _EPS)
+        return 0.5 * (_core.log1p(y) - _core.log1p(-y))
+
+    def log_abs_det_jacobian(self, x, y):
+        x = _core.astensor(x)
+        return 2.0 * (_LOG2 - x - _core.softplus(-2.0 * x))
+
+
+class PowerTransform(Transform):
+    """y = x ** exponent on the positive reals; `exponent` (nonzero) may be a
+    Tensor and broadcasts with x.  log|det J| = log|exponent| + (exponent - 1)
+    log x, which stays accurate where exponent * y / x would overflow."""
+
+    domain = constraints.positive
+    codomain = constraints.positive
+
+    def __init__(self, exponent):
+        if not isinstance(exponent, _core.Tensor):
+            exponent = np.asarray(exponent, dtype=np.float64)
+            if np.any(exponent == 0) or not np.all(np.isfinite(exponent)):
+                raise ValueError(f"PowerTransform: exponent must be finite and nonzero, "
+                                 f"got {exponent.tolist()!r}")
+            if exponent.ndim == 0:
+                exponent = float(exponent)
+        self.exponent = exponent
+
+    def _call(self, x):
+        return _core.power(x, self.exponent)
+
+    def _inverse(self, y):
+        return _core.power(_core.clip(y, _TINY, None), 1.0 / self.exponent)
+
+    def log_abs_det_jacobian(self, x, y):
+        return _core.log(_core.abs_(self.exponent)) + (self.exponent - 1.0) * _core.log(x)
+
+    def forward_shape(self, shape):
+        return _core.broadcast_shapes(tuple(shape), _shape(self.exponent))
+
+    def inverse_shape(self, shape):
+        return _core.broadcast_shapes(tuple(shape), _shape(self.exponent))
+
+    def __repr__(self):
+        return f"PowerTransform(exponent={self.exponent!r})"
+
+
+def _tril_size(n, what):
+    """D for a vector of n = D (D - 1) / 2 entries below a diagonal."""
+    d = int(round((1 + math.sqrt(1 + 8 * n)) / 2))
+    if d * (d - 1) // 2 != n:
+        raise ValueError(f"{what}: a vector of {n} entries is not the strict lower triangle "
+                         f"of a square matrix (D (D - 1) / 2 entries for some D)")
+    return d
+
+
+def _strict_lower(d):
+    """(rows, cols) of the entries below the diagonal of a d x d matrix, row by
+    row: the order of a vector of partial correlations (torch's tril_indices)."""
+    return np.tril_indices(d, -1)
+
+
+def _vec_to_strict_lower(v, d):
+    """(..., d(d-1)/2) -> (..., d, d) with v below the diagonal, zeros elsewhere:
+    one gather from v with a zero put in front."""
+    v = _core.astensor(v)
+    padded = _core.pad(v, [(0, 0)] * (v.ndim - 1) + [(1, 0)])
+    positions = np.zeros((d, d), dtype=np.int64)
+    rows, cols = _strict_lower(d)
+    positions[rows, cols] = np.arange(1, rows.size + 1)
+    return padded[..., positions]
+
+
+class CorrCholeskyTransform(Transform):
+    """R^(D(D-1)/2) -> Cholesky factors of D x D correlation matrices (torch's
+    CorrCholeskyTransform).  The vector, row by row below the diagonal, is
+    mapped by tanh to partial correlations z; row i of the factor is
+    y_ij = z_ij sqrt(prod_{k<j} (1 - z_ik^2)) with y_ii what is left of the unit
+    norm.  The products are sums of log(1 - z^2) = 2 (log 2 - x - softplus(-2x)),
+    finite where tanh rounds to +-1, and log|det J| is a weighted sum of the
+    same terms: sum_ij w_ij (i - j + 1) / 2."""
+
+    domain = constraints.real_vector
+    codomain = constraints.corr_cholesky
+
+    def _call(self, x):
+        x = _core.astensor(x)
+        if x.ndim < 1:
+            raise ValueError("CorrCholeskyTransform: input must have at least 1 dim, got a "
+                             "scalar")
+        d = _tril_size(x.shape[-1], "CorrCholeskyTransform")
+        z = _vec_to_strict_lower(_core.tanh(x), d)
+        log_rest = _core.cumsum(_vec_to_strict_lower(self._log1m_z2(x), d), -1)
+        # the part of row i's unit norm left after entries 0..j-1: exp(log_rest[i, j-1] / 2)
+        shifted = _core.pad(log_rest[..., :, :-1], [(0, 0)] * (x.ndim - 1) + [(0, 0), (1, 0)])
+        return (z + np.eye(d)) * _core.exp(0.5 * shifted)
+
+    @staticmethod
+    def _log1m_z2(x):
+        """log(1 - tanh(x)^2), computed from x."""
+        return 2.0 * (_LOG2 - x - _core.softplus(-2.0 * x))
+
+    def _inverse(self, y):
+        y = _core.astensor(y)
+        if y.ndim < 2 or y.shape[-1] != y.shape[-2]:
+            raise ValueError(f"CorrCholeskyTransform.inv: expected (..., D, D) Cholesky factors, "
+                             f"got shape {y.shape}")
+        d = y.shape[-1]
+        rows, cols = _strict_lower(d)
+        # what is left of row i's unit norm before entry j: 1 - sum_{k<j} y_ik^2
+        rest = 1.0 - _core.cumsum(y * y, -1)
+        rest = _core.pad(rest[..., :, :-1], [(0, 0)] * (y.ndim - 2) + [(0, 0), (1, 0)],
+                         constant_values=1.0)
+        z = y[..., rows, cols] / _core.sqrt(_core.clip(rest[..., rows, cols], _TINY, None))
+        z = _core.clip(z, -1.0 + _EPS, 1.0 - _EPS)
+        return 0.5 * (_core.log1p(z) - _core.log1p(-z))
+
+    def log_abs_det_jacobian(self, x, y):
+        x = _core.astensor(x)
+        d = _tril_size(x.shape[-1], "CorrCholeskyTransform")
+        rows, cols = _strict_lower(d)
+        weight = (rows - cols + 1) / 2.0
+        return _core.sum(self._log1m_z2(x) * weight, -1)
+
+    def forward_shape(self, shape):
+        if len(shape) < 1:
+            raise ValueError("CorrCholeskyTransform: shape must have at least 1 dim")
+        d = _tril_size(shape[-1], "CorrCholeskyTransform")
+        return tuple(shape[:-1]) + (d, d)
+
+    def inverse_shape(self, shape):
+        if len(shape) < 2 or shape[-1] != shape[-2]:
+            raise ValueError(f"CorrCholeskyTransform: expected a (..., D, D) shape, got "
+                             f"{tuple(shape)}")
+        d = shape[-1]
+        return tuple(shape[:-2]) + (d * (d - 1) // 2,)
+
+
+class _DiagonalMapTransform(Transform):
+    """Square matrices -> lower-triangular ones: the strict lower triangle is
+    kept, the diagonal goes through an elementwise positive map, the upper
+    triangle is dropped (so this is a bijection only of the lower triangle;
+    log|det J| is that of the lower triangle's D (D + 1) / 2 coordinates).
+    Subclasses give `_diag`, `_diag_inv` and `_diag_ldj`."""
+
+    domain = constraints.independent(constraints.real, 2)
+
+    def _split(self, x, what):
+        x = _core.astensor(x)
+        if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+            raise ValueError(f"{type(self).__name__}{what}: expected (..., D, D) square "
+                             f"matrices, got shape {x.shape}")
+        d = x.shape[-1]
+        eye = np.eye(d, dtype=bool)
+        return x, eye, np.tri(d, d, -1, dtype=bool)
+
+    def _call(self, x):
+        x, eye, below = self._split(x, "")
+        # the map sees 0 off the diagonal, so nothing there can overflow
+        return _core.where(eye, self._diag(_core.where(eye, x, 0.0)), _core.where(below, x, 0.0))
+
+    def _inverse(self, y):
+        y, eye, below = self._split(y, ".inv")
+        return _core.where(eye, self._diag_inv(_core.where(eye, y, 1.0)),
+                           _core.where(below, y, 0.0))
+
+    def log_abs_det_jacobian(self, x, y):
+        x, eye, _ = self._split(x, "")
+        return _core.sum(_core.where(eye, self._diag_ldj(_core.where(eye, x, 0.0)), 0.0),
+                         (-2, -1))
+
+
+class LowerCholeskyTransform(_DiagonalMapTransform):
+    """Square matrices -> lower_cholesky: tril(x, -1) + diag(exp(diag(x)))
+    (torch's LowerCholeskyTransform; transform_to(lower_cholesky))."""
+
+    codomain = constraints.lower_cholesky
+
+    def _diag(self, x):
+        return _core.exp(x)
+
+    def _diag_inv(self, y):
+        return _core.log(_core.clip(y, _TINY, None))
+
+    def _diag_ldj(self, x):
+        return x
+
+
+class SoftplusLowerCholeskyTransform(_DiagonalMapTransform):
+    """Square matrices -> lower_cholesky with softplus on the diagonal (Pyro's
+    SoftplusLowerCholeskyTransform; transform_to(softplus_lower_cholesky)):
+    the gradient of a scale does not grow with it."""
+
+    codomain = constraints.softplus_lower_cholesky
+
+    def _diag(self, x):
+        return _core.softplus(x)
+
+    def _diag_inv(self, y):
+        y = _core.clip(y, _TINY, None)
+        return y + _core.log(-_core.expm1(-y))
+
+    def _diag_ldj(self, x):
+        return -_core.softplus(-x)
+
+
+class OrderedTransform(Transform):
+    """R^K -> strictly increasing vectors (Pyro's OrderedTransform): y_0 = x_0,
+    y_i = y_(i-1) + exp(x_i); log|det J| = sum of x_1 .. x_(K-1)."""
+
+    domain = constraints.real_vector
+    codomain = constraints.ordered_vector
+
+    def _call(self, x):
+        x = _core.astensor(x)
+        if x.ndim < 1:
+            raise ValueError("OrderedTransform: input must have at least 1 dim, got a scalar")
+        return _core.cumsum(_core.concatenate([x[..., :1], _core.exp(x[..., 1:])], -1), -1)
+
+    def _inverse(self, y):
+        y = _core.astensor(y)
+        if y.ndim < 1:
+            raise ValueError("OrderedTransform.inv: input must have at least 1 dim, got a scalar")
+        steps = _core.clip(y[..., 1:] - y[..., :-1], _TINY, None)
+        return _core.concatenate([y[..., :1], _core.log(steps)], -1)
+
+    def log_abs_det_jacobian(self, x, y):
+        return _core.sum(_core.astensor(x)[..., 1:], -1)
 
 
 class ConstraintRegistry:
@@ -463,3 +744,51 @@ def _independent_bijection(c):
 @transform_to.register(constraints.independent)
 def _independent_transform(c):
     return IndependentTransform(transform_to(c.base_constraint), c.reinterpreted_batch_ndims)
+
+
+@biject_to.register(constraints._CorrCholesky)
+@transform_to.register(constraints._CorrCholesky)
+def _corr_cholesky_bijection(c):
+    return CorrCholeskyTransform()
+
+
+# As in Pyro, no biject_to for lower_cholesky: the transforms drop the upper
+# triangle, so a density over whole unconstrained matrices would be improper.
+@transform_to.register(constraints._LowerCholesky)
+def _lower_cholesky_transform(c):
+    return LowerCholeskyTransform()
+
+
+@transform_to.register(constraints._SoftplusLowerCholesky)
+def _softplus_lower_cholesky_transform(c):
+    return SoftplusLowerCholeskyTransform()
+
+
+@biject_to.register(constraints._ArrayInterval)
+@transform_to.register(constraints._ArrayInterval)
+def _array_interval_bijection(c):
+    lower_inf = constraints._is_infinite(c.lower_bound, -1)
+    upper_inf = constraints._is_infinite(c.upper_bound, 1)
+    if upper_inf:
+        t = ComposeTransform([ExpTransform(), AffineTransform(c.lower_bound, 1.0)])
+    elif lower_inf:
+        t = ComposeTransform([ExpTransform(), AffineTransform(c.upper_bound, -1.0)])
+    else:
+        t = ComposeTransform([SigmoidTransform(),
+                              AffineTransform(c.lower_bound, c.upper_bound - c.lower_bound)])
+    t.codomain = c
+    return t
+
+
+@biject_to.register(constraints._OrderedVector)
+@transform_to.register(constraints._OrderedVector)
+def _ordered_bijection(c):
+    return OrderedTransform()
+
+
+@biject_to.register(constraints._PositiveOrderedVector)
+@transform_to.register(constraints._PositiveOrderedVector)
+def _positive_ordered_bijection(c):
+    t = ComposeTransform([OrderedTransform(), ExpTransform()])
+    t.codomain = c
+    return t

@@ -7,9 +7,17 @@
 typedef void (*csvi_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
                               double *alpha, double *a, int *lda, double *b, int *ldb,
                               double *beta, double *c, int *ldc);
+/* dtrsm and dtrmm share a signature: side, uplo, trans, diag, m, n, alpha, a,
+ * lda, b, ldb. */
+typedef void (*csvi_dtrxm_fn)(char *side, char *uplo, char *transa, char *diag, int *m,
+                              int *n, double *alpha, double *a, int *lda, double *b, int *ldb);
+typedef void (*csvi_dpotrf_fn)(char *uplo, int *n, double *a, int *lda, int *info);
 
 typedef struct {
     csvi_dgemm_fn dgemm;
+    /* the dense linear-algebra ops' (ops_dense.c), loaded together */
+    csvi_dtrxm_fn dtrsm, dtrmm;
+    csvi_dpotrf_fn dpotrf;
 } csvi_ext_table;
 
 extern csvi_ext_table csvi_ext;

@@ -16,6 +16,7 @@ typedef enum {
 #include "draws.def"
 #include "linalg.def"
 #include "families.def"
+#include "continuous.def"
 #undef CSVI_OP
     CSVI_OP_COUNT
 } csvi_opcode;
@@ -30,6 +31,7 @@ typedef enum {
 #include "draws.def"
 #include "linalg.def"
 #include "families.def"
+#include "continuous.def"
 #undef CSVI_OP
 
 extern const csvi_kernel csvi_kernels[CSVI_OP_COUNT];

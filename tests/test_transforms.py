@@ -42,6 +42,16 @@ CASES = {
     "log (exp.inv)": (lambda: T.ExpTransform().inv, _positive(4), False),
     "logit (sigmoid.inv)": (lambda: T.SigmoidTransform().inv,
                             lambda rng: rng.uniform(0.05, 0.95, size=4), False),
+    "tanh": (T.TanhTransform, _normal(5), False),
+    "atanh (tanh.inv)": (lambda: T.TanhTransform().inv,
+                         lambda rng: rng.uniform(-0.95, 0.95, size=4), False),
+    "power": (lambda: T.PowerTransform(2.5), _positive(4), False),
+    "power_negative": (lambda: T.PowerTransform(-0.7), _positive(4), False),
+    "power_array": (lambda: T.PowerTransform(np.array([0.5, 3.0, -2.0, 1.5])), _positive(4), False),
+    "ordered": (T.OrderedTransform, _normal(4), False),
+    "positive_ordered": (lambda: T.biject_to(constraints.positive_ordered_vector), _normal(4), False),
+    "compose_tanh_affine": (lambda: T.ComposeTransform([T.TanhTransform(),
+                                                        T.AffineTransform(1.0, 3.0)]), _normal(4), False),
 }
 NAMES = sorted(CASES)
 
@@ -228,6 +238,7 @@ CONSTRAINTS = {
     "independent(positive,1)": (constraints.independent(constraints.positive, 1), (2, 3)),
     "independent(interval,2)": (constraints.independent(constraints.interval(0.0, 2.0), 2), (2, 3)),
     "independent(simplex,1)": (constraints.independent(constraints.simplex, 1), (2, 3, 2)),
+    "ordered_vector": (constraints.ordered_vector, (3, 4)),
 }
 C_NAMES = sorted(CONSTRAINTS)
 
@@ -428,3 +439,49 @@ def test_softplus_positive_maps_through_softplus_and_survives_save_load(tmp_path
         np.testing.assert_allclose(store["s"].numpy(), [0.5, 3.0])
     finally:
         csvi.clear_param_store()
+
+
+def test_tanh_log_det_is_finite_where_tanh_rounds_to_one():
+    x = np.array([-400.0, -20.0, 0.0, 20.0, 400.0])
+    t = T.TanhTransform()
+    ldj = _value(t.log_abs_det_jacobian(x, t(x)))
+    # log(1 - tanh(x)^2) = log(4) - 2|x| - 2 log(1 + exp(-2|x|))
+    expected = np.log(4.0) - 2 * np.abs(x) - 2 * np.log1p(np.exp(-2 * np.abs(x)))
+    np.testing.assert_allclose(ldj, expected, rtol=1e-14)
+    assert np.all(np.isfinite(_value(t.inv(np.array([-1.0, 1.0])))))
+
+
+def test_power_gradients_reach_a_tensor_exponent():
+    x0 = np.exp(RNG.normal(size=(3, 2)))
+    e0 = np.array([0.5, -1.5])
+    w = RNG.normal(size=(3, 2))
+
+    def loss(e):
+        t = T.PowerTransform(e)
+        y = t(x0)
+        return csvi.sum(y * w) + csvi.sum(t.log_abs_det_jacobian(x0, y) * w)
+
+    e = csvi.tensor(e0, requires_grad=True)
+    loss(e).backward()
+    np.testing.assert_allclose(e.grad, _fd_grad(lambda z: _value(loss(z)), e0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("exponent", [0.0, np.inf, [1.0, 0.0]])
+def test_power_refuses_a_zero_or_infinite_exponent(exponent):
+    with pytest.raises(ValueError, match="PowerTransform: exponent"):
+        T.PowerTransform(exponent)
+
+
+def test_biject_to_positive_ordered_vector():
+    """exp of a running sum of exps: finite for inputs up to about 6 (at 30, as
+    in Pyro, it overflows), strictly increasing and positive."""
+    c = constraints.positive_ordered_vector
+    t = T.biject_to(c)
+    assert t.codomain is c and t.event_dim == 1
+    for x in [RNG.uniform(-6.0, 6.0, size=(3, 4)), np.full((2, 3), -30.0)]:
+        y = _value(t(x))
+        assert np.all(np.isfinite(y)) and c.check(y), (x, y)
+    v = np.array([0.5, 1.0, 3.0])
+    z = np.log(v)
+    np.testing.assert_allclose(_value(t.inv(v)), [z[0], np.log(z[1] - z[0]), np.log(z[2] - z[1])],
+                               rtol=1e-13)

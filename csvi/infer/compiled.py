@@ -65,7 +65,8 @@ class CompiledSVI:
         self._names = names
         self._leaves = leaves = [store.leaf(n) for n in names]
         kernels = svi.optim.kernels_for([(n, store.unconstrained(n)) for n in names])
-        particles = svi.loss.num_particles if svi.loss.independent_particles else 1
+        particles = (svi.loss.num_particles // svi.loss.particles_per_run
+                     if svi.loss.independent_particles else 1)
         self._program = _core.Program(self._tape, surrogate, loss, list(zip(leaves, kernels)),
                                       particles, fuse)
         self._lock = _core.StepLock()  # one run at a time, whatever the threads

@@ -24,29 +24,36 @@ class RenyiELBO(ELBO):
     independent_particles = False
 
     def __init__(self, alpha=0, num_particles=2, max_plate_nesting=float("inf"),
-                 vectorize_particles=False, strict_enumeration_warning=True):
+                 vectorize_particles=False):
         if alpha == 1:
             raise ValueError("RenyiELBO: the order alpha must not be 1 (that is the ELBO; "
                              "use Trace_ELBO)")
         self.alpha = float(alpha)
-        super().__init__(num_particles, max_plate_nesting, vectorize_particles,
-                         strict_enumeration_warning)
+        super().__init__(num_particles, max_plate_nesting, vectorize_particles)
 
     def loss_tensors(self, model, guide, args, kwargs):
-        log_weights, surrogates, traces = [], [], []
-        for _ in range(self.num_particles):
-            model_trace, guide_trace = self._get_traces(model, guide, args, kwargs)
-            traces.append((model_trace, guide_trace))
-            elbo, surrogate = self._particle(model_trace, guide_trace)
-            log_weights.append(elbo * (1.0 - self.alpha))
-            surrogates.append(surrogate)
-        log_weights = _core.stack(log_weights)
-        log_mean_weight = (_core.logsumexp(log_weights, axis=0, keepdims=True)
+        if self.particles_per_run > 1:
+            # one run; the particle plate's dim is the leftmost the terms keep
+            traces = [self._get_traces(model, guide, args, kwargs)]
+            elbo, surrogates = self._particle(*traces[0])
+            log_weights = elbo * (1.0 - self.alpha)
+            axis = -self.max_plate_nesting - 1
+        else:
+            log_weights, surrogates, traces = [], [], []
+            for _ in range(self.num_particles):
+                model_trace, guide_trace = self._get_traces(model, guide, args, kwargs)
+                traces.append((model_trace, guide_trace))
+                elbo, surrogate = self._particle(model_trace, guide_trace)
+                log_weights.append(elbo * (1.0 - self.alpha))
+                surrogates.append(surrogate)
+            log_weights, surrogates = _core.stack(log_weights), _core.stack(surrogates)
+            axis = 0
+        log_mean_weight = (_core.logsumexp(log_weights, axis=axis, keepdims=True)
                            - math.log(self.num_particles))
         loss = -_core.sum(log_mean_weight) / (1.0 - self.alpha)
         # each particle's surrogate weighted by its normalized importance weight
         weights = _core.exp(log_weights - log_mean_weight).detach()
-        surrogate = -_core.sum(weights * _core.stack(surrogates)) / self.num_particles
+        surrogate = -_core.sum(weights * surrogates) / self.num_particles
         return loss, surrogate, traces
 
     def _particle(self, model_trace, guide_trace):

@@ -7,6 +7,7 @@ import numpy as np
 
 from csvi import _core
 from csvi.infer.compiled import CompiledSVI
+from csvi.infer.jit import CompiledSteps
 from csvi.infer.sites import param_names
 from csvi.infer.elbo import checked_value
 from csvi.params import get_param_store
@@ -38,6 +39,7 @@ class SVI:
         self.static_kwargs = static_kwargs
         self._tape = _core.Tape(record_all=True)
         self._lock = _core.StepLock()  # its tape serves one step at a time
+        self._compiled_steps = None
 
     def step(self, *args, **kwargs):
         """One gradient step; returns the loss before the step.  The step
@@ -49,6 +51,10 @@ class SVI:
         except that indexing one with a csvi Tensor (`X[idx]` with a plate's
         indices, `locs[k]` with a discrete draw) is recorded on the tape."""
         kwargs.update(self.static_kwargs)
+        if getattr(self.loss, "compiled_steps", False):  # a Jit* ELBO
+            if self._compiled_steps is None:
+                self._compiled_steps = CompiledSteps(self)
+            return self._compiled_steps.step(args, kwargs)
         args, kwargs = _core.data_args(args, kwargs)
         store = get_param_store()
         with self._lock:

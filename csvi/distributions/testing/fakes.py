@@ -1,13 +1,18 @@
 """Families with their reparameterized sampler hidden (`has_rsample =
 False`), as pyro.distributions.testing.fakes: Trace_ELBO then uses the
-score-function estimator for them (Pyro's SVI Part III tutorial).  Pyro's
-NonreparameterizedDirichlet has no counterpart until csvi has a Dirichlet."""
+score-function estimator for them (Pyro's SVI Part III tutorial)."""
 from csvi.distributions.continuous import Beta, Gamma, Normal
+from csvi.distributions.dirichlet import Dirichlet
 
-__all__ = ["NonreparameterizedBeta", "NonreparameterizedGamma", "NonreparameterizedNormal"]
+__all__ = ["NonreparameterizedBeta", "NonreparameterizedDirichlet", "NonreparameterizedGamma",
+           "NonreparameterizedNormal"]
 
 
 class NonreparameterizedBeta(Beta):
+    has_rsample = False
+
+
+class NonreparameterizedDirichlet(Dirichlet):
     has_rsample = False
 
 
