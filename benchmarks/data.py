@@ -23,3 +23,19 @@ def logreg(n, d=20, seed=0):
 def beta_mean_std(a, b):
     mean = a / (a + b)
     return mean, float(np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1.0))))
+
+
+def hierarchical(groups=1000, per_group=10, seed=0):
+    """Group intercepts: y (groups * per_group,) and each row's group index."""
+    rng = np.random.default_rng(seed)
+    intercepts = rng.normal(1.0, 0.5, groups)
+    group = np.repeat(np.arange(groups), per_group)
+    return intercepts[group] + rng.normal(size=group.size), group
+
+
+def correlated_regression(n=500, d=100, seed=0):
+    """A linear regression whose 100 weights have a correlated posterior."""
+    rng = np.random.default_rng(seed)
+    mix = np.eye(d) + 0.5 * rng.normal(size=(d, d)) / np.sqrt(d)
+    x = rng.normal(size=(n, d)) @ mix / np.sqrt(d)
+    return x, x @ rng.normal(size=d) + rng.normal(size=n)

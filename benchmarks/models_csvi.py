@@ -5,6 +5,7 @@ import csvi
 import csvi.distributions as dist
 from csvi import constraints
 from csvi.infer import SVI, Trace_ELBO
+from csvi.infer.autoguide import AutoMultivariateNormal, AutoNormal
 from csvi.optim import Adam
 
 import data
@@ -71,6 +72,21 @@ def eight_schools_guide(y, sigma):
         csvi.sample("theta", dist.Normal(theta_loc, theta_scale))
 
 
+def hierarchical(y, group, groups):
+    mu = csvi.sample("mu", dist.Normal(0.0, 5.0))
+    sigma = csvi.sample("sigma", dist.HalfNormal(2.0))
+    with csvi.plate("groups", groups):
+        a = csvi.sample("a", dist.Normal(mu, sigma))
+    with csvi.plate("data", len(y)):
+        csvi.sample("y", dist.Normal(a[group], 1.0), obs=y)
+
+
+def regression100(x, y):
+    w = csvi.sample("w", dist.Normal(np.zeros(x.shape[1]), 1.0).to_event(1))
+    with csvi.plate("data", x.shape[0]):
+        csvi.sample("y", dist.Normal(x @ w, 1.0), obs=y)
+
+
 def build(name):
     """(svi, args, read) for one benchmark model; read() gives the params."""
     csvi.clear_param_store()
@@ -93,6 +109,13 @@ def build(name):
         model, guide = eight_schools, eight_schools_guide
         args = (data.EIGHT_SCHOOLS_Y, data.EIGHT_SCHOOLS_SIGMA)
         optim = Adam({"lr": 0.01})
+    elif name == "hier_autonormal":
+        y, group = data.hierarchical()
+        model, args = hierarchical, (y, group, 1000)
+        guide, optim = AutoNormal(model), Adam({"lr": 0.01})
+    elif name == "mvn_autoguide":
+        model, args = regression100, data.correlated_regression()
+        guide, optim = AutoMultivariateNormal(model), Adam({"lr": 0.01})
     else:
         raise ValueError(f"unknown model {name!r}")
     svi = SVI(model, guide, optim, Trace_ELBO(num_particles=particles))

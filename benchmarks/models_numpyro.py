@@ -8,6 +8,7 @@ import numpyro  # noqa: E402
 import numpyro.distributions as dist  # noqa: E402
 from numpyro.distributions import constraints  # noqa: E402
 from numpyro.infer import SVI, Trace_ELBO  # noqa: E402
+from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal  # noqa: E402
 from numpyro.optim import Adam  # noqa: E402
 
 import data  # noqa: E402
@@ -74,6 +75,21 @@ def eight_schools_guide(y, sigma):
         numpyro.sample("theta", dist.Normal(theta_loc, theta_scale))
 
 
+def hierarchical(y, group, groups):
+    mu = numpyro.sample("mu", dist.Normal(0.0, 5.0))
+    sigma = numpyro.sample("sigma", dist.HalfNormal(2.0))
+    with numpyro.plate("groups", groups):
+        a = numpyro.sample("a", dist.Normal(mu, sigma))
+    with numpyro.plate("data", len(y)):
+        numpyro.sample("y", dist.Normal(a[group], 1.0), obs=y)
+
+
+def regression100(x, y):
+    w = numpyro.sample("w", dist.Normal(jnp.zeros(x.shape[1]), 1.0).to_event(1))
+    with numpyro.plate("data", x.shape[0]):
+        numpyro.sample("y", dist.Normal(x @ w, 1.0), obs=y)
+
+
 def build(name):
     """(svi, args); NumPyro keeps params in the SVI state, read via svi.get_params."""
     loss = Trace_ELBO()
@@ -96,6 +112,15 @@ def build(name):
         model, guide = eight_schools, eight_schools_guide
         args = (jnp.asarray(data.EIGHT_SCHOOLS_Y), jnp.asarray(data.EIGHT_SCHOOLS_SIGMA))
         optim = Adam(0.01)
+    elif name == "hier_autonormal":
+        y, group = data.hierarchical()
+        model, args = hierarchical, (jnp.asarray(y), jnp.asarray(group))
+        static = {"groups": 1000}
+        guide, optim = AutoNormal(model), Adam(0.01)
+    elif name == "mvn_autoguide":
+        x, y = data.correlated_regression()
+        model, args = regression100, (jnp.asarray(x), jnp.asarray(y))
+        guide, optim = AutoMultivariateNormal(model), Adam(0.01)
     else:
         raise ValueError(f"unknown model {name!r}")
     # shape-deciding arguments must be static under jit

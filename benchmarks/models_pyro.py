@@ -4,6 +4,7 @@ import pyro.distributions as dist
 import torch
 from pyro.distributions import constraints
 from pyro.infer import SVI, Trace_ELBO
+from pyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
 from pyro.optim import Adam
 
 import data
@@ -72,6 +73,21 @@ def eight_schools_guide(y, sigma):
         pyro.sample("theta", dist.Normal(theta_loc, theta_scale))
 
 
+def hierarchical(y, group, groups):
+    mu = pyro.sample("mu", dist.Normal(torch.tensor(0.0), 5.0))
+    sigma = pyro.sample("sigma", dist.HalfNormal(torch.tensor(2.0)))
+    with pyro.plate("groups", groups):
+        a = pyro.sample("a", dist.Normal(mu, sigma))
+    with pyro.plate("data", len(y)):
+        pyro.sample("y", dist.Normal(a[group], 1.0), obs=y)
+
+
+def regression100(x, y):
+    w = pyro.sample("w", dist.Normal(torch.zeros(x.shape[1]), 1.0).to_event(1))
+    with pyro.plate("data", x.shape[0]):
+        pyro.sample("y", dist.Normal(x @ w, 1.0), obs=y)
+
+
 def build(name):
     pyro.clear_param_store()
     pyro.set_rng_seed(0)
@@ -95,6 +111,14 @@ def build(name):
         model, guide = eight_schools, eight_schools_guide
         args = (torch.tensor(data.EIGHT_SCHOOLS_Y), torch.tensor(data.EIGHT_SCHOOLS_SIGMA))
         optim = Adam({"lr": 0.01})
+    elif name == "hier_autonormal":
+        y, group = data.hierarchical()
+        model, args = hierarchical, (torch.tensor(y), torch.tensor(group), 1000)
+        guide, optim = AutoNormal(model), Adam({"lr": 0.01})
+    elif name == "mvn_autoguide":
+        x, y = data.correlated_regression()
+        model, args = regression100, (torch.tensor(x), torch.tensor(y))
+        guide, optim = AutoMultivariateNormal(model), Adam({"lr": 0.01})
     else:
         raise ValueError(f"unknown model {name!r}")
     svi = SVI(model, guide, optim, loss)

@@ -26,7 +26,8 @@ from worker import MODES  # noqa: E402
 
 DEFAULT_STEPS = {
     "coin_loop": 2000, "coin_plate": 2000, "logreg": 1000, "logreg_subsample": 1000,
-    "logreg_particles10": 1000, "eight_schools": 2000,
+    "logreg_particles10": 1000, "eight_schools": 2000, "hier_autonormal": 1000,
+    "mvn_autoguide": 1000,
 }
 PEER_MODULES = {"pyro": ["torch", "pyro"], "numpyro": ["jax", "numpyro"]}
 

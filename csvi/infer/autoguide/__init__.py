@@ -4,9 +4,6 @@ site on the reals through `biject_to(site.support)`.
 
     guide = AutoNormal(model)          # a mean-field Normal guide
     svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO())
-
-AutoMultivariateNormal, AutoLowRankMultivariateNormal and
-AutoLaplaceApproximation wait for a MultivariateNormal distribution.
 """
 from csvi.infer.autoguide.continuous import AutoContinuous, AutoDiagonalNormal
 from csvi.infer.autoguide.delta import AutoDelta
@@ -16,10 +13,14 @@ from csvi.infer.autoguide.initialization import (
     InitMessenger, init_to_feasible, init_to_mean, init_to_median, init_to_sample,
     init_to_uniform, init_to_value,
 )
+from csvi.infer.autoguide.multivariate import (
+    AutoLaplaceApproximation, AutoLowRankMultivariateNormal, AutoMultivariateNormal,
+)
 from csvi.infer.autoguide.normal import AutoNormal
 
 __all__ = [
     "AutoCallable", "AutoContinuous", "AutoDelta", "AutoDiagonalNormal", "AutoGuide",
-    "AutoGuideList", "AutoNormal", "InitMessenger", "init_to_feasible", "init_to_mean",
+    "AutoGuideList", "AutoLaplaceApproximation", "AutoLowRankMultivariateNormal",
+    "AutoMultivariateNormal", "AutoNormal", "InitMessenger", "init_to_feasible", "init_to_mean",
     "init_to_median", "init_to_sample", "init_to_uniform", "init_to_value",
 ]
