@@ -248,6 +248,22 @@ def test_mean_and_variance_match_scipy(case):
     np.testing.assert_allclose(d.variance.numpy(), var, rtol=1e-10)
 
 
+def test_modes_are_the_pmf_maxima():
+    k = np.arange(400.0)[:, None, None]
+    for d, pmf in [(dist.Binomial(N, probs=P), stats.binom.pmf(k, N, P)),
+                   (dist.Binomial(N, logits=special.logit(P)), stats.binom.pmf(k, N, P)),
+                   (dist.NegativeBinomial(R, probs=P), stats.nbinom.pmf(k, R, 1 - P)),
+                   (dist.NegativeBinomial(R, logits=special.logit(P)),
+                    stats.nbinom.pmf(k, R, 1 - P)),
+                   (dist.Geometric(PGL), stats.geom.pmf(k + 1, PGL))]:
+        assert d.mode.shape == d.batch_shape
+        np.testing.assert_array_equal(d.mode.numpy(), np.argmax(pmf, 0))
+    # two modes tie at (n + 1) p = 3: the larger, as torch
+    assert dist.Binomial(5, probs=0.5).mode.item() == 3.0
+    oh = dist.OneHotCategorical(logits=np.array([[0.1, 2.0, 2.0], [3.0, -1.0, 0.0]]))
+    np.testing.assert_array_equal(oh.mode.numpy(), [[0, 1, 0], [1, 0, 0]])
+
+
 @pytest.mark.parametrize("kw", [{"probs": W * 2}, {"logits": LOG_W - 1}])
 def test_vector_family_moments_match_scipy(kw):
     for d, n in [(dist.Multinomial(6, **kw), 6), (dist.OneHotCategorical(**kw), 1)]:

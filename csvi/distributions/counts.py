@@ -18,7 +18,7 @@ from csvi.distributions.continuous import Beta, Gamma
 from csvi.distributions.discrete import _LOGITS, Poisson, _take_probs_or_logits
 from csvi.distributions.composed import ComposedFamily
 from csvi.distributions.kl import register_kl
-from csvi.distributions.util import astensor, broadcast_args, broadcast_shapes, expand_to
+from csvi.distributions.util import astensor, broadcast_args, broadcast_shapes, expand_to, full
 from csvi.distributions.validation import as_real, bad_arg
 
 Tensor = _core.Tensor
@@ -178,6 +178,13 @@ class Binomial(_BinaryWeights):
         return expand_to(self.total_count * self.probs, self._batch_shape)
 
     @property
+    def mode(self):
+        """floor((n + 1) p), at most n (the larger mode where two tie, as torch)."""
+        n = self.total_count
+        top = ((n + 1.0) * self.probs).long().float()
+        return expand_to(_core.where(top > n, n, top), self._batch_shape)
+
+    @property
     def variance(self):
         p = self.probs
         return expand_to(self.total_count * p * (1.0 - p), self._batch_shape)
@@ -218,6 +225,12 @@ class NegativeBinomial(_BinaryWeights):
         return expand_to(self.total_count * self._odds(), self._batch_shape)
 
     @property
+    def mode(self):
+        """floor((total_count - 1) p / (1 - p)), at least 0."""
+        return expand_to(_core.relu((self.total_count - 1.0) * self._odds()).long().float(),
+                         self._batch_shape)
+
+    @property
     def variance(self):
         return expand_to(self.total_count * self._odds() * (1.0 + self._odds()),
                          self._batch_shape)
@@ -254,6 +267,10 @@ class Geometric(_BinaryWeights):
     @property
     def mean(self):
         return expand_to(1.0 / self.probs - 1.0, self._batch_shape)
+
+    @property
+    def mode(self):
+        return full(self._batch_shape, 0.0)
 
     @property
     def variance(self):

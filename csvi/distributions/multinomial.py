@@ -199,8 +199,15 @@ class OneHotCategorical(_CategoryCounts):
         return self._categorical.log_prob(index)
 
     def _draw(self, shape, reparameterized):
-        index = self._categorical._draw(shape[:-1], False)
+        return self._one_hot(self._categorical._draw(shape[:-1], False))
+
+    def _one_hot(self, index):
         return _core.equal(_core.expand_dims(index, -1), self._category_codes())
+
+    @property
+    def mode(self):
+        """The most probable category, one-hot (the first of equally probable ones)."""
+        return self._one_hot(self._categorical.mode)
 
     def entropy(self):
         """-sum p log p over the categories (0 log 0 = 0)."""
