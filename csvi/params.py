@@ -183,8 +183,17 @@ class ParamStore:
                 self._entries[name] = _Entry(arr, c, transform_to(c))
 
 
+# constraints without arguments, saved by name
+_NAMED = ("lower_triangular", "lower_cholesky", "unit_lower_cholesky", "softplus_lower_cholesky",
+          "corr_cholesky", "positive_definite", "positive_semidefinite", "corr_matrix",
+          "ordered_vector", "positive_ordered_vector", "square", "symmetric")
+
+
 def constraint_to_spec(c):
     """A JSON-able description of a constraint (no pickled code)."""
+    for name in _NAMED:
+        if type(c) is type(getattr(constraints, name)):
+            return {"kind": name}
     if isinstance(c, constraints.independent):
         return {"kind": "independent", "base": constraint_to_spec(c.base_constraint),
                 "ndims": c.reinterpreted_batch_ndims}
@@ -201,6 +210,8 @@ def constraint_to_spec(c):
 
 def constraint_from_spec(spec):
     kind = spec["kind"]
+    if kind in _NAMED:
+        return getattr(constraints, kind)
     if kind == "independent":
         return constraints.independent(constraint_from_spec(spec["base"]), spec["ndims"])
     if kind == "simplex":

@@ -136,3 +136,22 @@ def test_compiled_equals_eager(fresh_store, guide_class):
         svi = SVI(regression, guide_class(regression), Adam({"lr": 0.02}), Trace_ELBO())
         runs[compile] = svi.run(20, X, Y, compile=compile)
     np.testing.assert_allclose(runs[True], runs[False], rtol=1e-10)
+
+
+def test_matrix_constrained_params_save_and_load(fresh_store, tmp_path):
+    """AutoMultivariateNormal's scale_tril (unit_lower_cholesky) and the other
+    argument-free matrix and vector constraints round-trip through a file."""
+    guide = AutoMultivariateNormal(regression)
+    SVI(regression, guide, Adam({"lr": 0.05}), Trace_ELBO()).run(5, X, Y)
+    store = csvi.get_param_store()
+    csvi.param("L", np.array([[1.0, 0.0], [0.3, 2.0]]), constraint=dist.constraints.lower_cholesky)
+    csvi.param("o", np.array([0.5, 1.0, 3.0]), constraint=dist.constraints.ordered_vector)
+    before = {k: store[k].numpy().copy() for k in store.keys()}
+    store.save(tmp_path / "params.npz")
+    csvi.clear_param_store()
+    store.load(tmp_path / "params.npz")
+    for k, v in before.items():
+        np.testing.assert_array_equal(store[k].numpy(), v)
+    assert store.constraint("AutoMultivariateNormal.scale_tril") is \
+        dist.constraints.unit_lower_cholesky
+    assert store.constraint("o") is dist.constraints.ordered_vector
