@@ -50,6 +50,8 @@ from csvi._core import (
     betaln, digamma, erf, erfc, i0e, i1e, lgamma, log_ndtr, log_sigmoid, logit, ndtr,
     polygamma, xlog1py, xlogy,
 )
+# the families' cdf/icdf ops (csvi/_families.pxi)
+from csvi._core import arctan, ndtri, tan
 from csvi.distributions import enable_validation
 from csvi.params import clear_param_store, get_param_store
 from csvi.primitives import deterministic, factor, param, plate, sample, subsample
@@ -69,5 +71,6 @@ __all__ = [
     "var", "where",
     "betaln", "digamma", "erf", "erfc", "i0e", "i1e", "lgamma", "log_ndtr", "log_sigmoid",
     "logit", "ndtr", "polygamma", "xlog1py", "xlogy",
+    "arctan", "ndtri", "tan",
     "linalg",
 ]

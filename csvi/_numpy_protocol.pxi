@@ -43,6 +43,10 @@ _UFUNCS = {
     "xlogy": xlogy,
     "xlog1py": xlog1py,
     "betaln": betaln,
+    # the families' cdf/icdf ops (csvi/_families.pxi)
+    "arctan": arctan,
+    "tan": tan,
+    "ndtri": ndtri,
 }
 
 

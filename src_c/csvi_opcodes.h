@@ -15,6 +15,7 @@ typedef enum {
 #include "special.def"
 #include "draws.def"
 #include "linalg.def"
+#include "families.def"
 #include "continuous.def"
 #undef CSVI_OP
     CSVI_OP_COUNT
@@ -29,6 +30,7 @@ typedef enum {
 #include "special.def"
 #include "draws.def"
 #include "linalg.def"
+#include "families.def"
 #include "continuous.def"
 #undef CSVI_OP
 

@@ -12,6 +12,7 @@ const csvi_kernel csvi_kernels[CSVI_OP_COUNT] = {
 #include "special.def"
 #include "draws.def"
 #include "linalg.def"
+#include "families.def"
 #include "continuous.def"
 #undef CSVI_OP
 };

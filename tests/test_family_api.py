@@ -65,15 +65,16 @@ def _softmax(logits):
 
 CASES = [
     Case("Normal", dist.Normal, (REAL_3x1, POS_4), lambda m, s: st.norm(m, s),
-         values=RNG.normal(0.0, 2.0, 4), cdf=True, constant_entropy=(0,),
+         values=RNG.normal(0.0, 2.0, 4), cdf=True, icdf=True, constant_entropy=(0,),
          bad=((1, 0.0, "scale"), (1, -1.0, "scale"), (0, np.nan, "loc"))),
     Case("LogNormal", dist.LogNormal, (REAL_3x1, POS_4),
-         lambda m, s: st.lognorm(s, scale=np.exp(m)), values=RNG.uniform(0.1, 4.0, 4), cdf=True,
+         lambda m, s: st.lognorm(s, scale=np.exp(m)), values=RNG.uniform(0.1, 4.0, 4),
+         cdf=True, icdf=True,
          bad=((1, -1.0, "scale"),)),
     Case("HalfNormal", dist.HalfNormal, (POS_3x1,), lambda s: st.halfnorm(scale=s),
-         values=RNG.uniform(0.0, 3.0, 4), cdf=True, bad=((0, 0.0, "scale"),)),
+         values=RNG.uniform(0.0, 3.0, 4), cdf=True, icdf=True, bad=((0, 0.0, "scale"),)),
     Case("HalfCauchy", dist.HalfCauchy, (POS_3x1,), lambda s: st.halfcauchy(scale=s),
-         values=RNG.uniform(0.0, 3.0, 4), bad=((0, -2.0, "scale"),)),
+         values=RNG.uniform(0.0, 3.0, 4), cdf=True, icdf=True, bad=((0, -2.0, "scale"),)),
     Case("Exponential", dist.Exponential, (POS_3x1,), lambda r: st.expon(scale=1.0 / r),
          values=RNG.uniform(0.0, 3.0, 4), cdf=True, icdf=True, bad=((0, 0.0, "rate"),)),
     Case("Uniform", dist.Uniform, (-POS_3x1, POS_4), lambda a, b: st.uniform(a, b - a),
@@ -195,8 +196,8 @@ def test_cdf_and_icdf_match_scipy(case):
 
 
 def test_families_without_cdf_raise():
-    for d in [dist.Gamma(2.0, 1.0), dist.Beta(2.0, 1.0), dist.HalfCauchy(1.0),
-              dist.Bernoulli(0.3), dist.Poisson(2.0)]:
+    for d in [dist.Gamma(2.0, 1.0), dist.Beta(2.0, 1.0), dist.Bernoulli(0.3),
+              dist.Poisson(2.0)]:
         with pytest.raises(NotImplementedError, match=f"{type(d).__name__}.cdf"):
             d.cdf(0.5)
         with pytest.raises(NotImplementedError, match=f"{type(d).__name__}.icdf"):

@@ -21,7 +21,7 @@ from csvi.distributions.distribution import (
 from csvi.distributions.empirical import Empirical
 from csvi.distributions.kl import kl_divergence, register_kl
 from csvi.distributions import kl_rules  # noqa: F401  (registers the KL rules)
-from csvi.distributions.lkj import LKJCholesky
+from csvi.distributions.lkj import LKJ, LKJCholesky
 from csvi.distributions.location_scale import Cauchy, Gumbel, Laplace, Logistic, StudentT
 from csvi.distributions.mixture import MixtureSameFamily
 from csvi.distributions.multinomial import Multinomial, OneHotCategorical
@@ -38,7 +38,7 @@ __all__ = [
     # families
     "Bernoulli", "Beta", "BetaBinomial", "Binomial", "Categorical", "Cauchy", "Chi2", "Delta",
     "Dirichlet", "Empirical", "Exponential", "Gamma", "GammaPoisson", "Geometric", "Gumbel",
-    "HalfCauchy", "HalfNormal", "InverseGamma", "LKJCholesky", "Laplace", "LogNormal",
+    "HalfCauchy", "HalfNormal", "InverseGamma", "LKJ", "LKJCholesky", "Laplace", "LogNormal",
     "Logistic", "LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial",
     "MultivariateNormal", "NegativeBinomial", "Normal",
     "OneHotCategorical", "Pareto", "Poisson", "StudentT", "Uniform", "Unit", "VonMises",

@@ -58,6 +58,9 @@ class Normal(Family):
     def cdf(self, value):
         return _core.ndtr((self._as_value(value, "cdf") - self.loc) / self.scale)
 
+    def icdf(self, value):
+        return self.loc + self.scale * _core.ndtri(self._as_probability(value))
+
 
 class LogNormal(Family):
     """LogNormal(loc, scale): exp of Normal(loc, scale)."""
@@ -89,6 +92,9 @@ class LogNormal(Family):
     def cdf(self, value):
         return _core.ndtr((_core.log(self._as_value(value, "cdf")) - self.loc) / self.scale)
 
+    def icdf(self, value):
+        return _core.exp(self.loc + self.scale * _core.ndtri(self._as_probability(value)))
+
 
 class HalfNormal(Family):
     """HalfNormal(scale): |Normal(0, scale)| on [0, inf)."""
@@ -119,6 +125,9 @@ class HalfNormal(Family):
     def cdf(self, value):
         return _core.erf(self._as_value(value, "cdf") / self.scale * math.sqrt(0.5))
 
+    def icdf(self, value):
+        return self.scale * _core.ndtri(0.5 + 0.5 * self._as_probability(value))
+
 
 class HalfCauchy(Family):
     """HalfCauchy(scale): |Cauchy(0, scale)| on [0, inf); no finite moments."""
@@ -145,6 +154,12 @@ class HalfCauchy(Family):
 
     def entropy(self):
         return math.log(2.0 * math.pi) + _core.log(self.scale)
+
+    def cdf(self, value):
+        return (2.0 / math.pi) * _core.arctan(self._as_value(value, "cdf") / self.scale)
+
+    def icdf(self, value):
+        return self.scale * _core.tan((0.5 * math.pi) * self._as_probability(value))
 
 
 class Exponential(Family):
