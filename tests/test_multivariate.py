@@ -388,3 +388,18 @@ def test_compiled_run_equals_eager_run(elbo, particles):
     for name in eager:
         np.testing.assert_allclose(params[name], eager[name], rtol=rtol, atol=1e-14)
     assert np.abs(eager["loc"]).max() > 0.1  # it trained
+
+
+def test_mvn_benchmark_runs():
+    """benchmarks/mvn.py's csvi case and table in-process, briefly (timings
+    are never asserted; importing the peers here would cost seconds)."""
+    import pathlib
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import mvn
+    finally:
+        sys.path.pop(0)
+    rows = mvn.child([4], 5, 1, ["csvi"])
+    assert rows[0]["dim"] == 4 and rows[0]["csvi"] > 0
+    assert "| 1 | 4 |" in mvn.table([("1", rows)], 5)
