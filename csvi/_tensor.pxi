@@ -20,6 +20,7 @@ cdef class Tensor:
     cdef bint _leaf
     cdef bint _mask         # made by a comparison: indexing with it masks, as in NumPy
     cdef bint _integer      # holds indices (a plate's subsample): NumPy sees int64
+    cdef Tensor _param_leaf # a param's value: the unconstrained leaf it came from
     cdef public bint requires_grad
     cdef public object grad
 
@@ -168,6 +169,14 @@ cdef class Tensor:
         if not self.requires_grad and (self._tape is None or not self._tape.record_all):
             return self
         return _emit(OP_DETACH, (self,), self._value.shape, False, None, None, None)
+
+    def unconstrained(self):
+        """A param's unconstrained leaf Tensor (what optimizers update and
+        gradients land on), as Pyro's `pyro.param(name).unconstrained()`."""
+        if self._param_leaf is None:
+            raise TypeError("unconstrained(): this tensor is not a param's value (only "
+                            "values returned by csvi.param have an unconstrained leaf)")
+        return self._param_leaf
 
     def requires_grad_(self, requires_grad=True):
         if not self._leaf:
@@ -504,6 +513,13 @@ def value_of(x):
     if isinstance(x, Tensor):
         return (<Tensor>x)._value
     return np.asarray(x, dtype=np.float64)
+
+
+def as_param_value(Tensor value, Tensor leaf):
+    """Mark `value` as the constrained value of the param whose leaf is
+    `leaf` (for Tensor.unconstrained); returns value."""
+    value._param_leaf = leaf
+    return value
 
 
 def leaf_over(arr, requires_grad=True):

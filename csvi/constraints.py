@@ -21,8 +21,8 @@ __all__ = [
     "greater_than_eq", "less_than", "interval", "half_open_interval", "unit_interval",
     "boolean", "nonnegative_integer", "positive_integer", "integer_interval", "simplex",
     "independent", "finite", "ordered_vector", "positive_ordered_vector", "square", "symmetric",
-    "lower_triangular", "lower_cholesky", "softplus_lower_cholesky", "corr_cholesky",
-    "positive_definite", "positive_semidefinite", "corr_matrix",
+    "lower_triangular", "lower_cholesky", "unit_lower_cholesky", "softplus_lower_cholesky",
+    "corr_cholesky", "positive_definite", "positive_semidefinite", "corr_matrix",
 ]
 
 
@@ -342,6 +342,20 @@ class _LowerCholesky(_LowerTriangular):
         return "constraints.lower_cholesky"
 
 
+class _UnitLowerCholesky(_LowerTriangular):
+    """Lower-triangular matrices with ones on the diagonal (Pyro's
+    unit_lower_cholesky: AutoMultivariateNormal's correlation factor)."""
+
+    def _ok(self, x):
+        return super()._ok(x) & np.all(np.diagonal(x, 0, -2, -1) == 1, axis=-1)
+
+    def describe(self):
+        return "a lower-triangular matrix with ones on the diagonal"
+
+    def __repr__(self):
+        return "constraints.unit_lower_cholesky"
+
+
 class _SoftplusLowerCholesky(_LowerCholesky):
     """lower_cholesky reached through softplus on the diagonal (Pyro's
     `softplus_lower_cholesky`), for gradients that do not grow with the scale."""
@@ -433,6 +447,7 @@ square = _Square()
 symmetric = _Symmetric()
 lower_triangular = _LowerTriangular()
 lower_cholesky = _LowerCholesky()
+unit_lower_cholesky = _UnitLowerCholesky()
 softplus_lower_cholesky = _SoftplusLowerCholesky()
 corr_cholesky = _CorrCholesky()
 positive_definite = _PositiveDefinite()

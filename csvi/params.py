@@ -80,7 +80,7 @@ class ParamStore:
                 e = self._entries.get(name)
                 if e is None:
                     e = self._create(name, init_value, constraint)
-        return e.transform(e.leaf)
+        return _core.as_param_value(e.transform(e.leaf), e.leaf)
 
     def _create(self, name, init_value, constraint):
         """A new entry from the constrained `init_value`, kept unconstrained

@@ -69,9 +69,13 @@ DEFINE_UNARY(i1e, csvi_i1e(x), i1e_grad(x, y))
     }
 
 /* x log y and x log1p y are 0 where x is 0 (scipy's convention, so a zero
- * count contributes nothing even at y = 0), and so are their partials. */
-DEFINE_SPECIAL_BINARY(xlogy, csvi_xlogy(a, b), a == 0.0 ? 0.0 : log(b), a == 0.0 ? 0.0 : a / b)
-DEFINE_SPECIAL_BINARY(xlog1py, csvi_xlog1py(a, b), a == 0.0 ? 0.0 : log1p(b),
+ * count contributes nothing even at y = 0).  Their partial in x is log y
+ * (log1p y) at x = 0 too -- a Dirichlet's concentration of exactly 1 needs
+ * it, though torch gives 0 there -- except at the point 0 log 0 itself, where
+ * it is 0; the partial in y is 0 wherever x is. */
+DEFINE_SPECIAL_BINARY(xlogy, csvi_xlogy(a, b), (a == 0.0 && b == 0.0) ? 0.0 : log(b),
+                      a == 0.0 ? 0.0 : a / b)
+DEFINE_SPECIAL_BINARY(xlog1py, csvi_xlog1py(a, b), (a == 0.0 && b == -1.0) ? 0.0 : log1p(b),
                       a == 0.0 ? 0.0 : a / (1.0 + b))
 DEFINE_SPECIAL_BINARY(betaln, csvi_betaln(a, b), csvi_digamma(a) - csvi_digamma(a + b),
                       csvi_digamma(b) - csvi_digamma(a + b))

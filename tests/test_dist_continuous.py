@@ -7,7 +7,7 @@ numbers (or, where the gradient is implicit through Gamma, against a closed
 form by Monte Carlo), KL rules against Monte Carlo, argument checks, and
 each family inside a compiled SVI program against eager steps."""
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -32,10 +32,7 @@ class Case:
     positive: tuple = ()  # names of the arguments that must be > 0
     ks: tuple = ()        # scalar params for the sampler's KS test
     scale_arg: int = -1   # which ks param is a scale (the KS test must fail when it is off)
-    entropy: bool = True
     rsample: bool = True
-    smooth_values: bool = True  # log_prob differentiable in value at `values`
-    extra: dict = field(default_factory=dict)
 
 
 COL = np.array([[-1.0], [0.0], [2.0]])
@@ -138,6 +135,44 @@ def test_log_prob_gradients_match_finite_differences(name):
     size = np.abs(case.make(*case.params).log_prob(values).numpy()).max()
     assert_grads_match(lambda x, *p: case.make(*p).log_prob(x), [values, *case.params],
                        rtol=1e-5, atol=1e-7 * max(1.0, size))
+
+
+CDF = ("Gumbel", "Laplace", "Logistic", "Pareto", "Weibull")
+ICDF = CDF + ("Cauchy",)
+PROBS = np.array([0.02, 0.3, 0.6, 0.97])
+
+
+@pytest.mark.parametrize("name", CDF)
+def test_cdf_matches_scipy_and_finite_differences(name):
+    case = CASES[name]
+    values = case.values + 0.01  # off Laplace's kink at loc
+    cdf = case.make(*case.params).cdf(values)
+    np.testing.assert_allclose(cdf.numpy(), case.ref(*case.params).cdf(values), rtol=1e-12,
+                               atol=1e-15)
+    assert_grads_match(lambda x, *p: case.make(*p).cdf(x), [values, *case.params])
+
+
+@pytest.mark.parametrize("name", ICDF)
+def test_icdf_matches_scipy_and_inverts_cdf(name):
+    case = CASES[name]
+    d = case.make(*case.params)
+    x = d.icdf(PROBS)
+    np.testing.assert_allclose(x.numpy(), case.ref(*case.params).ppf(PROBS), rtol=1e-12)
+    assert_grads_match(lambda q, *p: case.make(*p).icdf(q), [PROBS, *case.params])
+    if name in CDF:
+        np.testing.assert_allclose(d.cdf(x).numpy(), np.broadcast_to(PROBS, x.shape), rtol=1e-12)
+    with pytest.raises(ValueError, match=f"{name}.icdf: value must be a probability"):
+        d.icdf(1.5)
+
+
+def test_cdf_checks_the_support_and_the_others_have_none():
+    with pytest.raises(ValueError, match="Weibull.cdf: value must be in the support"):
+        dist.Weibull(1.0, 2.0).cdf(-1.0)
+    with pytest.raises(ValueError, match="Pareto.cdf: value must be in the support"):
+        dist.Pareto(1.0, 2.0).cdf(0.5)
+    for name in sorted(set(NAMES) - set(CDF)):
+        with pytest.raises(NotImplementedError, match=f"{name}.cdf"):
+            CASES[name].make(*CASES[name].ks).cdf(0.5)
 
 
 # ---- samplers ------------------------------------------------------------------------

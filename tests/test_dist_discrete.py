@@ -363,6 +363,10 @@ BAD = [
     (lambda: dist.Binomial(N, probs=0.5).log_prob(np.array([[2.0], [13.0]])), ValueError,
      r"Binomial.log_prob: value must be in the support \(an integer >= 0 and <= total_count"
      r"\), got 13.0"),
+    (lambda: dist.Binomial(N, probs=0.5).log_prob(np.ones((3, 2))), ValueError,
+     r"Binomial.log_prob: a value of shape \(3, 2\) cannot be broadcast with batch_shape"),
+    (lambda: dist.Binomial(N, probs=0.5).log_prob("two"), TypeError,
+     "Binomial.log_prob: value must be"),
     (lambda: dist.NegativeBinomial(2.0, probs=1.0), ValueError,
      "NegativeBinomial: probs must be"),
     (lambda: dist.NegativeBinomial(-1.0, logits=0.5), ValueError,

@@ -198,3 +198,24 @@ def test_autonormal_fits_an_lkj_site_through_biject_to():
     assert constraints.corr_cholesky.check(L)
     assert abs(L[1, 0] - DATA[0]) < 0.2 and abs(L[2, 0] - DATA[1]) < 0.2
     csvi.clear_param_store()
+
+
+def test_lkj_over_correlation_matrices():
+    """LKJ is LKJCholesky through L -> L L^T: in dim 2 the same Beta density of
+    r (the map's Jacobian is 1); in dim 4, det(C)^(c-1) up to a constant."""
+    from csvi.distributions import LKJ
+    conc = 1.6
+    d2 = LKJ(2, conc)
+    assert d2.support is constraints.corr_matrix and d2.event_shape == (2, 2)
+    r = RNG.uniform(-0.95, 0.95, size=6)
+    C = np.stack([np.stack([np.ones(6), r], -1), np.stack([r, np.ones(6)], -1)], -2)
+    np.testing.assert_allclose(_v(d2.log_prob(C)),
+                               stats.beta.logpdf((r + 1) / 2, conc, conc) - np.log(2.0), rtol=1e-10)
+    L = _random_corr_cholesky(4, 6)
+    C = L @ np.swapaxes(L, -1, -2)
+    diff = _v(LKJ(4, conc).log_prob(C)) - (conc - 1) * np.linalg.slogdet(C)[1]
+    np.testing.assert_allclose(diff, diff[0], rtol=1e-9)
+    csvi.set_rng_seed(0)
+    s = _v(LKJ(3, np.array([1.0, 2.0])).sample((5,)))
+    assert s.shape == (5, 2, 3, 3) and constraints.corr_matrix.check(s)
+    np.testing.assert_allclose(_v(LKJ(3, np.array([1.0, 2.0])).mean), np.broadcast_to(np.eye(3), (2, 3, 3)))

@@ -136,6 +136,9 @@ def test_support_validation_names_the_mixture():
     m.log_prob(2.5)
     with pytest.raises(ValueError, match="MixtureSameFamily.log_prob"):
         m.log_prob(4.5)  # outside the first component's support
+    with pytest.raises(ValueError, match=r"MixtureSameFamily.log_prob: a value of shape \(2, 3\)"):
+        dist.MixtureSameFamily(dist.Categorical(np.ones((2, 3))),
+                               dist.Uniform(lo, lo + 4.0)).log_prob(np.ones((2, 3)))
     assert m.support.event_dim == 0 and not m.support.is_discrete
     assert poisson_mixture().support.is_discrete
 

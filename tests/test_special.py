@@ -119,12 +119,17 @@ def test_binary_vjp_matches_finite_differences_and_sums_broadcast_dims(fn, a, b)
     assert_grads_match(fn, [np.array(a), np.array(b)], eps=1e-6, rtol=1e-6, atol=1e-9)
 
 
-def test_xlogy_gradient_is_zero_where_x_is_zero():
-    x = csvi.tensor([0.0, 2.0], requires_grad=True)
-    y = csvi.tensor([0.0, 3.0], requires_grad=True)
+def test_xlogy_partials_at_x_zero():
+    """d/dx is log y at x = 0 (a concentration of exactly 1), 0 only at 0 log 0;
+    d/dy is 0 wherever x is 0."""
+    x = csvi.tensor([0.0, 0.0, 2.0], requires_grad=True)
+    y = csvi.tensor([0.0, 0.5, 3.0], requires_grad=True)
     csvi.xlogy(x, y).sum().backward()
-    np.testing.assert_array_equal(x.grad, [0.0, np.log(3.0)])
-    np.testing.assert_array_equal(y.grad, [0.0, 2.0 / 3.0])
+    np.testing.assert_array_equal(x.grad, [0.0, np.log(0.5), np.log(3.0)])
+    np.testing.assert_array_equal(y.grad, [0.0, 0.0, 2.0 / 3.0])
+    x = csvi.tensor([0.0, 0.0], requires_grad=True)
+    csvi.xlog1py(x, csvi.tensor([-1.0, 0.5])).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, np.log1p(0.5)])
 
 
 SCIPY_UFUNCS = [(sp.gammaln, csvi.lgamma), (sp.psi, csvi.digamma), (sp.digamma, csvi.digamma),

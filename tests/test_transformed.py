@@ -236,3 +236,9 @@ def test_compiled_svi_with_a_transformed_guide_equals_eager():
         np.testing.assert_allclose(params[name], eager_params[name], rtol=1e-12)
     assert not np.allclose(eager_params["loc"], 0.0)      # the run moved the params
     csvi.clear_param_store()
+
+
+def test_expand_checks_its_shape():
+    d = TransformedDistribution(dist.Normal(0.0, 1.0), [T.ExpTransform()])
+    with pytest.raises(TypeError, match="TransformedDistribution.expand: batch_shape"):
+        d.expand("3")

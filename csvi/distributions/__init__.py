@@ -21,10 +21,11 @@ from csvi.distributions.distribution import (
 from csvi.distributions.empirical import Empirical
 from csvi.distributions.kl import kl_divergence, register_kl
 from csvi.distributions import kl_rules  # noqa: F401  (registers the KL rules)
-from csvi.distributions.lkj import LKJCholesky
+from csvi.distributions.lkj import LKJ, LKJCholesky
 from csvi.distributions.location_scale import Cauchy, Gumbel, Laplace, Logistic, StudentT
 from csvi.distributions.mixture import MixtureSameFamily
 from csvi.distributions.multinomial import Multinomial, OneHotCategorical
+from csvi.distributions.multivariate import LowRankMultivariateNormal, MultivariateNormal
 from csvi.distributions.positive import Chi2, InverseGamma, Pareto, Weibull
 from csvi.distributions.transformed import TransformedDistribution
 from csvi.distributions.transforms import biject_to, transform_to
@@ -37,8 +38,9 @@ __all__ = [
     # families
     "Bernoulli", "Beta", "BetaBinomial", "Binomial", "Categorical", "Cauchy", "Chi2", "Delta",
     "Dirichlet", "Empirical", "Exponential", "Gamma", "GammaPoisson", "Geometric", "Gumbel",
-    "HalfCauchy", "HalfNormal", "InverseGamma", "LKJCholesky", "Laplace", "LogNormal",
-    "Logistic", "MixtureSameFamily", "Multinomial", "NegativeBinomial", "Normal",
+    "HalfCauchy", "HalfNormal", "InverseGamma", "LKJ", "LKJCholesky", "Laplace", "LogNormal",
+    "Logistic", "LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial",
+    "MultivariateNormal", "NegativeBinomial", "Normal",
     "OneHotCategorical", "Pareto", "Poisson", "StudentT", "Uniform", "Unit", "VonMises",
     "Weibull",
     # wrappers and bases

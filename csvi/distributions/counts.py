@@ -16,7 +16,7 @@ from csvi import _core, constraints
 from csvi.distributions import draws
 from csvi.distributions.continuous import Beta, Gamma
 from csvi.distributions.discrete import _LOGITS, Poisson, _take_probs_or_logits
-from csvi.distributions.family import Family
+from csvi.distributions.composed import ComposedFamily
 from csvi.distributions.kl import register_kl
 from csvi.distributions.util import astensor, broadcast_args, broadcast_shapes, expand_to
 from csvi.distributions.validation import as_real, bad_arg
@@ -88,7 +88,7 @@ def _enumerate_counts(dist, expand):
     return astensor(np.ascontiguousarray(values))
 
 
-class _BinaryWeights(Family):
+class _BinaryWeights(ComposedFamily):
     """A success probability given as probs or logits (kept as `_param`)
     and the pieces the families build from it."""
 
@@ -153,9 +153,7 @@ class Binomial(_BinaryWeights):
             self._support = _count_support(self.total_count)
         return self._support
 
-    def log_prob(self, value):
-        value = self._as_value(value)
-        self._value_shape(value.shape)
+    def _log_prob(self, value):
         n, p = self.total_count, self._param
         if self._iattr is _LOGITS:
             # k log p + (n - k) log(1 - p) = k * logit - n * softplus(logit)
@@ -198,9 +196,7 @@ class NegativeBinomial(_BinaryWeights):
     def __init__(self, total_count, probs=None, logits=None, validate_args=None):
         self._take_weights(probs, logits, validate_args, total_count)
 
-    def log_prob(self, value):
-        value = self._as_value(value)
-        self._value_shape(value.shape)
+    def _log_prob(self, value):
         r, p = self.total_count, self._param
         if self._iattr is _LOGITS:
             weights = -r * softplus(p) - value * softplus(-p)
@@ -237,9 +233,7 @@ class Geometric(_BinaryWeights):
     def __init__(self, probs=None, logits=None, validate_args=None):
         self._take_weights(probs, logits, validate_args)
 
-    def log_prob(self, value):
-        value = self._as_value(value)
-        self._value_shape(value.shape)
+    def _log_prob(self, value):
         p = self._param
         if self._iattr is _LOGITS:
             return -value * softplus(p) - softplus(-p)
@@ -267,7 +261,7 @@ class Geometric(_BinaryWeights):
         return expand_to((1.0 / p - 1.0) / p, self._batch_shape)
 
 
-class GammaPoisson(Family):
+class GammaPoisson(ComposedFamily):
     """GammaPoisson(concentration, rate): Poisson counts whose rate is
     Gamma(concentration, rate) distributed (a negative binomial with
     total_count = concentration and probs = 1 / (1 + rate))."""
@@ -278,9 +272,7 @@ class GammaPoisson(Family):
     def __init__(self, concentration, rate, validate_args=None):
         self._set_params(validate_args, ("concentration", "rate"), concentration, rate)
 
-    def log_prob(self, value):
-        value = self._as_value(value)
-        self._value_shape(value.shape)
+    def _log_prob(self, value):
         a, b = self.concentration, self.rate
         total = a + value
         return (_core.lgamma(total) - _core.lgamma(value + 1.0) - _core.lgamma(a)
@@ -303,7 +295,7 @@ class GammaPoisson(Family):
         return expand_to(self.concentration * (1.0 + b) / (b * b), self._batch_shape)
 
 
-class BetaBinomial(Family):
+class BetaBinomial(ComposedFamily):
     """BetaBinomial(concentration1, concentration0, total_count=1): Binomial
     counts whose probs is Beta(concentration1, concentration0) distributed."""
 
@@ -322,9 +314,7 @@ class BetaBinomial(Family):
             self._support = _count_support(self.total_count)
         return self._support
 
-    def log_prob(self, value):
-        value = self._as_value(value)
-        self._value_shape(value.shape)
+    def _log_prob(self, value):
         a, b, n = self.concentration1, self.concentration0, self.total_count
         return (_log_binomial_coefficient(n, value)
                 + _core.betaln(value + a, n - value + b) - _core.betaln(a, b))

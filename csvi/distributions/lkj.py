@@ -8,13 +8,15 @@ import math
 
 import numpy as np
 
-from csvi import _core, constraints
+from csvi import _core, constraints, linalg
 from csvi.distributions.continuous import Beta
 from csvi.distributions.draws import standard_normal
 from csvi.distributions.distribution import Distribution
+from csvi.distributions.transformed import TransformedDistribution
 from csvi.distributions.validation import as_count, as_real, check_args, validate_default
+from csvi.transforms import CorrMatrixCholeskyTransform
 
-__all__ = ["LKJCholesky"]
+__all__ = ["LKJ", "LKJCholesky"]
 
 _TINY = float(np.finfo(np.float64).tiny)
 
@@ -66,7 +68,7 @@ class LKJCholesky(Distribution):
         shape = self._value_shape(value.shape)
         conc = self.concentration
         idx = np.arange(1, d)
-        log_diag = _core.log(value[..., idx, idx])                         # (..., d - 1)
+        log_diag = _core.log(linalg.diagonal(value)[..., 1:])              # (..., d - 1)
         # exponent of L_ii (1-based i = 2..d): 2 (concentration - 1) + d - i
         order = 2.0 * _core.expand_dims(conc - 1.0, -1) + (d - 1.0 - idx)
         unnormalized = _core.sum(order * log_diag, -1)
@@ -86,3 +88,26 @@ class LKJCholesky(Distribution):
 
     def __repr__(self):
         return f"LKJCholesky(dim={self.dim}, concentration={self.concentration!r})"
+
+
+class LKJ(TransformedDistribution):
+    """LKJ(dim, concentration=1.0): the LKJ law over dim x dim correlation
+    matrices themselves (Pyro's LKJ), density proportional to
+    det(C) ** (concentration - 1) with respect to the entries below the
+    diagonal: LKJCholesky pushed through L -> L L^T."""
+
+    arg_constraints = {"concentration": constraints.positive}
+
+    def __init__(self, dim, concentration=1.0, validate_args=None):
+        base = LKJCholesky(dim, concentration, validate_args=validate_args)
+        self.dim, self.concentration = base.dim, base.concentration
+        super().__init__(base, CorrMatrixCholeskyTransform().inv, validate_args=validate_args)
+
+    @property
+    def mean(self):
+        """The identity: each correlation's law is symmetric about 0."""
+        return _core.astensor(np.broadcast_to(np.eye(self.dim), self._batch_shape
+                                              + self._event_shape).copy())
+
+    def __repr__(self):
+        return f"LKJ(dim={self.dim}, concentration={self.concentration!r})"

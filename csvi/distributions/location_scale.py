@@ -23,9 +23,9 @@ _real = constraints.real
 _positive = constraints.positive
 _EULER = 0.57721566490153286061
 _LOG_PI = math.log(math.pi)
-_LOG_SQRT_PI = 0.5 * math.log(math.pi)
 
 log, log1p, exp, softplus = _core.log, _core.log1p, _core.exp, _core.softplus
+OP_SIN, OP_COS = _core.OPCODES["SIN"], _core.OPCODES["COS"]
 
 
 class _LocScale(ComposedFamily):
@@ -68,6 +68,11 @@ class Cauchy(_LocScale):
     def variance(self):
         return full(self._batch_shape, math.inf)
 
+    def icdf(self, value):
+        """loc + scale tan(pi (p - 1/2)); (cdf needs an arctangent op)."""
+        t = math.pi * (self._as_probability(value) - 0.5)
+        return self.loc + self.scale * _core.unary(OP_SIN, t) / _core.unary(OP_COS, t)
+
     def entropy(self):
         return self._batched(math.log(4.0 * math.pi) + log(self.scale))
 
@@ -90,6 +95,16 @@ class Laplace(_LocScale):
     @property
     def variance(self):
         return self._batched(2.0 * self.scale ** 2)
+
+    def cdf(self, value):
+        z = (self._as_value(value, "cdf") - self.loc) / self.scale
+        tail = 0.5 * exp(-_core.abs_(z))  # no overflow on either side
+        return _core.where(z < 0.0, tail, 1.0 - tail)
+
+    def icdf(self, value):
+        d = self._as_probability(value) - 0.5
+        side = _core.where(d < 0.0, -1.0, 1.0)
+        return self.loc - self.scale * side * log1p(-2.0 * _core.abs_(d))
 
     def entropy(self):
         return self._batched(1.0 + log(2.0 * self.scale))
@@ -115,6 +130,12 @@ class Logistic(_LocScale):
     def variance(self):
         return self._batched(self.scale ** 2 * (math.pi ** 2 / 3.0))
 
+    def cdf(self, value):
+        return _core.sigmoid((self._as_value(value, "cdf") - self.loc) / self.scale)
+
+    def icdf(self, value):
+        return self.loc + self.scale * _core.logit(self._as_probability(value))
+
     def entropy(self):
         return self._batched(log(self.scale) + 2.0)
 
@@ -137,6 +158,12 @@ class Gumbel(_LocScale):
     @property
     def variance(self):
         return self._batched(self.scale ** 2 * (math.pi ** 2 / 6.0))
+
+    def cdf(self, value):
+        return exp(-exp((self.loc - self._as_value(value, "cdf")) / self.scale))
+
+    def icdf(self, value):
+        return self.loc - self.scale * log(-log(self._as_probability(value)))
 
     def entropy(self):
         return self._batched(log(self.scale) + (1.0 + _EULER))
@@ -162,10 +189,10 @@ class StudentT(ComposedFamily):
 
     def _log_prob(self, value):
         df = self.df
-        z = (value - self.loc) / self.scale
-        norm = (log(self.scale) + 0.5 * log(df) + _LOG_SQRT_PI
-                + _core.lgamma(0.5 * df) - _core.lgamma(0.5 * (df + 1.0)))
-        return -0.5 * (df + 1.0) * log1p(z * z / df) - norm
+        y = (value - self.loc) / (self.scale * _core.sqrt(df))
+        # log B(df/2, 1/2) = lgamma(df/2) + log sqrt(pi) - lgamma((df+1)/2)
+        norm = log(self.scale) + 0.5 * log(df) + _core.betaln(0.5 * df, 0.5)
+        return (-0.5 * (df + 1.0)) * log1p(y * y) - norm
 
     @property
     def mean(self):
@@ -185,10 +212,9 @@ class StudentT(ComposedFamily):
     def entropy(self):
         df = self.df
         half, half1 = 0.5 * df, 0.5 * (df + 1.0)
-        lbeta = _core.lgamma(half) + _LOG_SQRT_PI - _core.lgamma(half1)
         return self._batched(log(self.scale)
                              + half1 * (_core.digamma(half1) - _core.digamma(half))
-                             + 0.5 * log(df) + lbeta)
+                             + 0.5 * log(df) + _core.betaln(half, 0.5))
 
 
 @register_kl(Cauchy, Cauchy)

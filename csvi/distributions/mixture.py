@@ -14,7 +14,7 @@ from csvi import _core, constraints
 from csvi.distributions.discrete import Categorical
 from csvi.distributions.distribution import Distribution
 from csvi.distributions.util import astensor, broadcast_shapes
-from csvi.distributions.validation import bad_value, validate_default
+from csvi.distributions.validation import as_real, bad_value, validate_default
 
 
 class _MixtureSupport(constraints.Constraint):
@@ -106,7 +106,8 @@ class MixtureSameFamily(Distribution):
         return _core.reshape(x, x.shape + (1,) * len(self._event_shape))
 
     def log_prob(self, value):
-        value = astensor(value)
+        value = as_real(value, "MixtureSameFamily.log_prob", "value")
+        self._value_shape(value.shape)  # first: the support broadcasts value and parameters
         if self._validate and self._support.first_violation(value) >= 0:
             raise bad_value(self, value)
         lp = self._component_distribution.log_prob(

@@ -120,6 +120,13 @@ class _CategoryCounts(Distribution):
         shape = self._batch_shape + self._event_shape
         return x if x.shape == shape else _core.broadcast_to(x, shape)
 
+    def _checked(self, value):
+        """A log_prob value as a Tensor: its shape checked first, then its
+        support (as ComposedFamily checks them)."""
+        value = as_real(value, f"{type(self).__name__}.log_prob", "value")
+        self._value_shape(value.shape)
+        return self._as_value(value)
+
     def _category_entropy(self):
         """-sum p log p over the categories (0 log 0 = 0)."""
         cat = self._categorical
@@ -147,8 +154,7 @@ class Multinomial(_CategoryCounts):
         self._set_weights(probs, logits, validate_args)
 
     def log_prob(self, value):
-        value = self._as_value(value)
-        self._value_shape(value.shape)
+        value = self._checked(value)
         # log n! - sum log x_k!  (n = the sum of a value in the support)
         log_coef = self._log_factorial_n - _core.sum(_core.lgamma(value + 1.0), -1)
         return log_coef + self._log_weights_dot(value)
@@ -187,8 +193,7 @@ class OneHotCategorical(_CategoryCounts):
         return self._codes
 
     def log_prob(self, value):
-        value = self._as_value(value)
-        self._value_shape(value.shape)
+        value = self._checked(value)
         # the index of each one-hot row, then Categorical's fused log-density
         index = _core.matmul(value, self._category_codes())
         return self._categorical.log_prob(index)

@@ -16,7 +16,7 @@ from csvi.distributions import draws
 from csvi.distributions.composed import ComposedFamily
 from csvi.distributions.continuous import Gamma
 from csvi.distributions.kl import register_kl
-from csvi.distributions.util import astensor, expand_to
+from csvi.distributions.util import astensor
 
 __all__ = ["Chi2", "InverseGamma", "Pareto", "Weibull"]
 
@@ -66,8 +66,8 @@ class InverseGamma(ComposedFamily):
 
 
 class Chi2(Gamma):
-    """Chi2(df): the chi-squared distribution, Gamma(df / 2, 1 / 2), computed
-    by Gamma's kernels (torch's Chi2 is a Gamma too)."""
+    """Chi2(df): the chi-squared distribution, Gamma(df / 2, 1 / 2): Gamma's
+    kernels, moments and entropy (torch's Chi2 is a Gamma too)."""
 
     arg_constraints = {"df": _positive}
 
@@ -75,15 +75,6 @@ class Chi2(Gamma):
         self._set_params(validate_args, ("df",), df)
         self.concentration, self.rate = 0.5 * self.df, astensor(0.5)
         self._params = (self.concentration, self.rate)
-
-    @property
-    def mode(self):
-        return expand_to(_core.clip(self.df - 2.0, 0.0), self._batch_shape)
-
-    def entropy(self):
-        a = self.concentration
-        return expand_to(a - log(self.rate) + lgamma(a) + (1.0 - a) * digamma(a),
-                         self._batch_shape)
 
 
 class Weibull(ComposedFamily):
@@ -124,6 +115,14 @@ class Weibull(ComposedFamily):
         inv = 1.0 / self.concentration
         return self._batched(self.scale ** 2 * (exp(lgamma(1.0 + 2.0 * inv))
                                                 - exp(2.0 * lgamma(1.0 + inv))))
+
+    def cdf(self, value):
+        x = self._as_value(value, "cdf") / self.scale
+        return -_core.expm1(-exp(self.concentration * log(x)))
+
+    def icdf(self, value):
+        return self.scale * exp(log(-_core.log1p(-self._as_probability(value)))
+                                / self.concentration)
 
     def entropy(self):
         inv = 1.0 / self.concentration
@@ -197,6 +196,12 @@ class Pareto(ComposedFamily):
     def variance(self):
         a = _core.clip(self.alpha, 2.0)  # inf for alpha <= 2
         return self._batched(self.scale ** 2 * a / ((a - 1.0) ** 2 * (a - 2.0)))
+
+    def cdf(self, value):
+        return -_core.expm1(self.alpha * log(self.scale / self._as_value(value, "cdf")))
+
+    def icdf(self, value):
+        return self.scale * exp(-_core.log1p(-self._as_probability(value)) / self.alpha)
 
     def entropy(self):
         return self._batched(log(self.scale / self.alpha) + (1.0 + 1.0 / self.alpha))

@@ -4,17 +4,12 @@ log_prob(y) is the base's log_prob at the inverse image minus the transforms'
 log|det J|.  Everything is tape ops, so gradients and compiled replay come
 from the base's sampler and the transforms' ops.
 """
-from csvi import _core, constraints
+from csvi import constraints
 from csvi.distributions.distribution import Distribution, Independent
-from csvi.distributions.validation import validate_default
-from csvi.transforms import ComposeTransform, Transform
+from csvi.distributions.validation import as_shape, validate_default
+from csvi.transforms import ComposeTransform, Transform, _sum_rightmost
 
 __all__ = ["TransformedDistribution"]
-
-
-def _sum_rightmost(x, n):
-    x = _core.astensor(x)
-    return _core.sum(x, tuple(range(-n, 0))) if n > 0 else x
 
 
 class TransformedDistribution(Distribution):
@@ -120,7 +115,7 @@ class TransformedDistribution(Distribution):
 
     def expand(self, batch_shape):
         """The same transforms of the base expanded to match `batch_shape`."""
-        batch_shape = tuple(batch_shape)
+        batch_shape = as_shape(batch_shape, "TransformedDistribution.expand", "batch_shape")
         if batch_shape == self._batch_shape:
             return self
         shape = batch_shape + self._event_shape

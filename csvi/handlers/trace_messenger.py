@@ -9,6 +9,8 @@ __all__ = ["TraceMessenger"]
 class TraceMessenger(Messenger):
     """Records every sample, param and subsample site of a run into a Trace,
     and, when it wraps a function, its return value as the site "_RETURN".
+    With `param_only=True` only param sites are recorded (Pyro's way to
+    collect the params a loss touched, for a hand-written training loop).
 
         >>> import csvi, csvi.distributions as dist
         >>> from csvi import handlers
@@ -19,8 +21,9 @@ class TraceMessenger(Messenger):
         (['z', '_RETURN'], 'sample')
     """
 
-    def __init__(self, fn=None):
+    def __init__(self, fn=None, param_only=False):
         super().__init__(fn)
+        self.param_only = bool(param_only)
         self.trace = Trace()
 
     def __enter__(self):
@@ -28,6 +31,8 @@ class TraceMessenger(Messenger):
         return super().__enter__()
 
     def postprocess_message(self, msg):
+        if self.param_only and msg.type != "param":
+            return
         name = msg.name
         nodes = self.trace.nodes
         if name in nodes:

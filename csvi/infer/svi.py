@@ -7,6 +7,7 @@ import numpy as np
 
 from csvi import _core
 from csvi.infer.compiled import CompiledSVI
+from csvi.infer.custom_loss import CustomLoss
 from csvi.infer.jit import CompiledSteps
 from csvi.infer.sites import param_names
 from csvi.infer.elbo import checked_value
@@ -26,10 +27,8 @@ class SVI:
     def __init__(self, model, guide, optim, loss, **static_kwargs):
         if not callable(model) or not callable(guide):
             raise TypeError("SVI: model and guide must be callables")
-        for attr in ("loss", "loss_tensors"):
-            if not hasattr(loss, attr):
-                raise TypeError(f"SVI: loss must be an ELBO instance (e.g. Trace_ELBO()), "
-                                f"got {loss!r}")
+        if not (hasattr(loss, "loss") and hasattr(loss, "loss_tensors")):
+            loss = CustomLoss(loss)  # fn(model, guide, *args, **kwargs) -> loss Tensor
         if not hasattr(optim, "step"):
             raise TypeError(f"SVI: optim must be a csvi.optim optimizer, got {optim!r}")
         self.model = model

@@ -81,6 +81,31 @@ def _plain(value):
     return value
 
 
+def _is_tensor_iterable(x):
+    if isinstance(x, (str, bytes, np.ndarray)) or _core.is_tensor(x):
+        return False
+    try:
+        iter(x)
+    except TypeError:
+        return False
+    return True
+
+
+def _explicit_leaves(name, params):
+    """The leaves of torch's form, each a writeable float64 leaf Tensor."""
+    leaves = list(params)
+    if not leaves:
+        raise ValueError(f"{name}(params, ...): got an empty list of params")
+    for k, leaf in enumerate(leaves):
+        if not _core.is_tensor(leaf) or not leaf.is_leaf or not leaf.requires_grad:
+            raise TypeError(f"{name}(params, ...): params[{k}] must be a leaf Tensor with "
+                            f"requires_grad (e.g. csvi.param(name).unconstrained()), "
+                            f"got {leaf!r}")
+        if not _core.value_of(leaf).flags.writeable:
+            raise ValueError(f"{name}(params, ...): params[{k}] is read-only")
+    return leaves
+
+
 class _ParamSlot:
     """One parameter's optimizer: its C kernel (hyperparameters, state vectors
     and step count) and shape.  `extra` holds numbers owned by a scheduler
@@ -102,12 +127,28 @@ class PyroOptim:
     a param name and returning a dict (Pyro's per-param form); `clip_args`
     likewise, with keys clip_norm (rescale a gradient whose L2 norm exceeds
     it) and/or clip_value (clamp each element).
+
+    torch.optim's form serves hand-written loops: `Adam(params, lr=0.01)`
+    with an iterable of leaf Tensors (e.g. params' `.unconstrained()`), then
+    `loss.backward(); optim.step(); optim.zero_grad()` updates each leaf in
+    place from its `.grad`.
     """
 
     kind = None
     args = {}
 
-    def __init__(self, optim_args, clip_args=None):
+    def __init__(self, optim_args, clip_args=None, **torch_args):
+        self._explicit = None
+        if not (isinstance(optim_args, dict) or callable(optim_args)) \
+                and _is_tensor_iterable(optim_args):
+            if clip_args is not None:
+                raise TypeError(f"{self._name()}(params, ...): clip_args is not an argument "
+                                "of torch's form")
+            self._explicit = _explicit_leaves(self._name(), optim_args)
+            optim_args = torch_args
+        elif torch_args:
+            raise TypeError(f"{self._name()}: unexpected keyword arguments "
+                            f"{sorted(torch_args)}; Pyro's form takes one dict of optim_args")
         if not (isinstance(optim_args, dict) or callable(optim_args)):
             raise TypeError(f"{self._name()}: optim_args must be a dict or a callable "
                             f"returning a dict per param name, got {type(optim_args).__name__}")
@@ -203,11 +244,21 @@ class PyroOptim:
         place, exactly as `step` would."""
         return [self.slot_of(name, value).kernel for name, value in params]
 
-    def step(self, params):
+    def step(self, params=None):
         """One update of every `(name, value, grad)` in `params`, in place.  A
         param whose grad is None is skipped, as torch skips params without one.
         Every param is checked before any is updated, so a bad one (or a
-        Ctrl-C) leaves all of them, and all optimizer state, unchanged."""
+        Ctrl-C) leaves all of them, and all optimizer state, unchanged.
+
+        In torch's form (made with an iterable of leaves) `step()` takes no
+        argument and updates each leaf from its `.grad`."""
+        if params is None:
+            if self._explicit is None:
+                raise TypeError(f"{self._name()}.step() needs the (name, value, grad) "
+                                "triples, unless the optimizer was made from params as "
+                                "torch's (Adam(params, lr=...))")
+            params = [(f"param {k}", _core.value_of(leaf), leaf.grad)
+                      for k, leaf in enumerate(self._explicit)]
         kernels, values, grads, names = [], [], [], []
         for item in params:
             try:
@@ -234,6 +285,16 @@ class PyroOptim:
             raise type(e)(f"{self._name()}: {e}") from None
 
     __call__ = step
+
+    def zero_grad(self, set_to_none=True):
+        """Clear the `.grad` of the leaves of torch's form (to None, or to
+        zeros with set_to_none=False), as torch.optim's zero_grad."""
+        if self._explicit is None:
+            raise TypeError(f"{self._name()}.zero_grad(): only an optimizer made from params "
+                            "as torch's (Adam(params, lr=...)) holds gradients")
+        for leaf in self._explicit:
+            if leaf.grad is not None:
+                leaf.grad = None if set_to_none else np.zeros_like(leaf.grad)
 
     # ---- state ----------------------------------------------------------------
     def _slot_state(self, slot):
