@@ -184,14 +184,21 @@ class _ArrayInterval(Constraint):
         what = "an integer" if self.is_discrete else "a number"
         parts = []
         if not _is_infinite(self.lower_bound, -1):
-            parts.append(f"{'>' if self.lower_open else '>='} lower_bound")
+            parts.append(f"{'>' if self.lower_open else '>='} {_bound(self.lower_bound, 'lower')}")
         if not _is_infinite(self.upper_bound, 1):
-            parts.append(f"{'<' if self.upper_open else '<='} upper_bound")
-        return f"{what} {' and '.join(parts)} (the distribution's parameters)"
+            parts.append(f"{'<' if self.upper_open else '<='} {_bound(self.upper_bound, 'upper')}")
+        return f"{what} {' and '.join(parts)} (bounds from the distribution's parameters)"
 
     def __repr__(self):
         kind = "integer_interval" if self.is_discrete else "interval"
         return f"constraints.{kind}(lower_bound, upper_bound)"
+
+
+def _bound(bound, which):
+    """A bound for an error message: its value if a number, else its name."""
+    if isinstance(bound, (int, float, np.number)):
+        return f"{float(bound):g}"
+    return f"{which}_bound"
 
 
 def _is_infinite(bound, sign):

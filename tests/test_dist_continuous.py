@@ -354,7 +354,8 @@ def test_pareto_support_follows_its_scale():
     d = dist.Pareto(np.array([1.0, 2.0]), 3.0)
     d.log_prob(np.array([1.5, 2.5]))
     with pytest.raises(ValueError, match=r"Pareto.log_prob: value must be in the support \(a "
-                                         r"number >= scale\), got 1.5 at index 1"):
+                                         r"number >= lower_bound \(bounds from the "
+                                         r"distribution's parameters\)\), got 1.5 at index 1"):
         d.log_prob(np.array([1.5, 1.5]))
     assert dist.Pareto(2.0, 3.0).support.check(np.array([2.0, 5.0]))
     assert not dist.Pareto(2.0, 3.0).support.check(np.array([1.9]))

@@ -377,8 +377,8 @@ BAD = [
     (lambda: dist.Binomial(5, probs=0.5).log_prob(6.0), ValueError,
      r"Binomial.log_prob: value must be in the support \(an integer >= 0 and <= 5\)"),
     (lambda: dist.Binomial(N, probs=0.5).log_prob(np.array([[2.0], [13.0]])), ValueError,
-     r"Binomial.log_prob: value must be in the support \(an integer >= 0 and <= total_count"
-     r"\), got 13.0"),
+     r"Binomial.log_prob: value must be in the support \(an integer >= 0 and <= upper_bound "
+     r"\(bounds from the distribution's parameters\)\), got 13.0"),
     (lambda: dist.Binomial(N, probs=0.5).log_prob(np.ones((3, 2))), ValueError,
      r"Binomial.log_prob: a value of shape \(3, 2\) cannot be broadcast with batch_shape"),
     (lambda: dist.Binomial(N, probs=0.5).log_prob("two"), TypeError,

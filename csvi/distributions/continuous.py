@@ -195,35 +195,6 @@ class Exponential(Family):
         return -_core.log1p(-self._as_probability(value)) / self.rate
 
 
-class _BetweenParams(constraints.Constraint):
-    """low <= x <= high for (broadcast) parameter arrays: Uniform's support."""
-
-    def __init__(self, low, high):
-        self.low, self.high = low, high
-
-    def first_violation(self, value):
-        x = _core.value_of(value)
-        lo, hi = _core.value_of(self.low), _core.value_of(self.high)
-        bad = ~((x >= lo) & (x <= hi))
-        if not bad.any():
-            return -1
-        # the first bad element of the value itself: reduce over dims it broadcasts along
-        xs = (1,) * (bad.ndim - x.ndim) + x.shape
-        axes = tuple(d for d in range(bad.ndim) if xs[d] == 1 and bad.shape[d] != 1)
-        if axes:
-            bad = bad.any(axis=axes, keepdims=True)
-        return int(np.flatnonzero(bad.reshape(x.shape))[0])
-
-    def describe(self):
-        lo, hi = _core.value_of(self.low), _core.value_of(self.high)
-        if lo.ndim == 0 and hi.ndim == 0:
-            return f"a number >= {float(lo):g} and <= {float(hi):g}"
-        return "a number between low and high"
-
-    def __repr__(self):
-        return "constraints.interval(low, high)"
-
-
 class Uniform(Family):
     """Uniform(low, high): flat density 1/(high - low) on [low, high)."""
 
@@ -260,7 +231,7 @@ class Uniform(Family):
             if lo.ndim == 0 and hi.ndim == 0:
                 support = constraints.interval(float(lo), float(hi))
             else:
-                support = _BetweenParams(self.low, self.high)
+                support = constraints.interval(self.low, self.high)
             self._support = support
         return support
 

@@ -29,43 +29,10 @@ _positive = constraints.positive
 _probs_positive = constraints._Interval(0.0, 1.0, lower_open=True)
 
 
-class _CountUpTo(constraints.Constraint):
-    """Whole numbers 0 <= x <= total_count for a total_count array (scalar
-    total counts use constraints.integer_interval, one C pass)."""
-
-    is_discrete = True
-
-    def __init__(self, total_count):
-        self.total_count = total_count
-
-    def first_violation(self, value):
-        bad = _core.first_outside(value, 0.0, np.inf, False, False, True)
-        if bad >= 0:
-            return bad
-        x = _core.value_of(value)
-        over = x > _core.value_of(self.total_count)
-        if not over.any():
-            return -1
-        # the first bad element of the value itself: reduce over dims it broadcasts along
-        xs = (1,) * (over.ndim - x.ndim) + x.shape
-        axes = tuple(d for d in range(over.ndim) if xs[d] == 1 and over.shape[d] != 1)
-        if axes:
-            over = over.any(axis=axes, keepdims=True)
-        return int(np.flatnonzero(over.reshape(x.shape))[0])
-
-    def describe(self):
-        return "an integer >= 0 and <= total_count"
-
-    def __repr__(self):
-        return "constraints.integer_interval(0, total_count)"
-
-
 def _count_support(n):
     """{0, ..., n} for a total_count Tensor n."""
     arr = _core.value_of(n)
-    if arr.ndim == 0:
-        return constraints.integer_interval(0, float(arr))
-    return _CountUpTo(n)
+    return constraints.integer_interval(0, float(arr) if arr.ndim == 0 else n)
 
 
 def _log_binomial_coefficient(n, k):

@@ -129,32 +129,6 @@ class Weibull(ComposedFamily):
         return self._batched(_EULER * (1.0 - inv) + log(self.scale * inv) + 1.0)
 
 
-class _AtLeastParam(constraints.Constraint):
-    """x >= lower for a (broadcast) parameter array: Pareto's support when
-    its scale is not a single number."""
-
-    def __init__(self, lower):
-        self.lower = lower
-
-    def first_violation(self, value):
-        x = _core.value_of(value)
-        bad = ~(x >= _core.value_of(self.lower))
-        if not bad.any():
-            return -1
-        # the first bad element of the value itself: reduce over dims it broadcasts along
-        xs = (1,) * (bad.ndim - x.ndim) + x.shape
-        axes = tuple(d for d in range(bad.ndim) if xs[d] == 1 and bad.shape[d] != 1)
-        if axes:
-            bad = bad.any(axis=axes, keepdims=True)
-        return int(np.flatnonzero(bad.reshape(x.shape))[0])
-
-    def describe(self):
-        return "a number >= scale"
-
-    def __repr__(self):
-        return "constraints.greater_than_eq(scale)"
-
-
 class Pareto(ComposedFamily):
     """Pareto(scale, alpha): density alpha scale^alpha / x^(alpha+1) on [scale, inf)."""
 
@@ -170,8 +144,8 @@ class Pareto(ComposedFamily):
         if support is None:
             lower = _core.value_of(self.scale)
             # a single scale: the one-pass C check; an array: elementwise NumPy
-            support = (constraints.greater_than_eq(float(lower)) if lower.ndim == 0
-                       else _AtLeastParam(self.scale))
+            support = constraints.greater_than_eq(float(lower) if lower.ndim == 0
+                                                  else self.scale)
             self._support = support
         return support
 
