@@ -267,7 +267,7 @@ def torch_case(family, p, value):
 
     def check():
         lp = run()
-        return float(lp), {k: None if t.grad is None else t.grad.numpy().copy()
+        return float(lp.detach()), {k: None if t.grad is None else t.grad.numpy().copy()
                            for k, t in leaves.items()}, None
 
     return run, check
