@@ -88,6 +88,14 @@ def regression100(x, y):
         pyro.sample("y", dist.Normal(x @ w, 1.0), obs=y)
 
 
+
+def regression100_vectorizable(x, y):
+    """regression100 with x @ w written to broadcast over sample dims of w
+    (Predictive's vectorized pass)."""
+    w = pyro.sample("w", dist.Normal(torch.zeros(x.shape[1]), 1.0).to_event(1))
+    with pyro.plate("data", x.shape[0]):
+        pyro.sample("y", dist.Normal((x * w.unsqueeze(-2)).sum(-1), 1.0), obs=y)
+
 def build(name):
     pyro.clear_param_store()
     pyro.set_rng_seed(0)

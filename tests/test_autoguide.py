@@ -8,7 +8,7 @@ from scipy.special import expit, logit, ndtri
 
 import csvi
 import csvi.distributions as dist
-from csvi import constraints, handlers
+from csvi import handlers
 from csvi.infer import SVI, Trace_ELBO
 from csvi.infer.autoguide import (
     AutoCallable, AutoDelta, AutoDiagonalNormal, AutoGuideList, AutoNormal,

@@ -13,6 +13,7 @@ from csvi.infer.autoguide import (
     AutoLaplaceApproximation, AutoLowRankMultivariateNormal, AutoMultivariateNormal,
 )
 from csvi.optim import Adam, ClippedAdam
+from compiled_check import assert_compiled_matches_eager
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(30, 2)) @ np.array([[1.0, 0.9], [0.0, 0.45]])  # correlated columns
@@ -129,13 +130,8 @@ def test_laplace_before_fitting_and_bad_arguments(fresh_store):
 @pytest.mark.parametrize("guide_class", [AutoMultivariateNormal, AutoLowRankMultivariateNormal,
                                          AutoLaplaceApproximation])
 def test_compiled_equals_eager(fresh_store, guide_class):
-    runs = {}
-    for compile in (False, True):
-        csvi.clear_param_store()
-        csvi.set_rng_seed(3)
-        svi = SVI(regression, guide_class(regression), Adam({"lr": 0.02}), Trace_ELBO())
-        runs[compile] = svi.run(20, X, Y, compile=compile)
-    np.testing.assert_allclose(runs[True], runs[False], rtol=1e-10)
+    assert_compiled_matches_eager(regression, lambda: guide_class(regression),
+                                  lambda: Adam({"lr": 0.02}), Trace_ELBO, (X, Y), rtol=1e-10)
 
 
 def test_matrix_constrained_params_save_and_load(fresh_store, tmp_path):

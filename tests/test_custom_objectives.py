@@ -11,6 +11,7 @@ import csvi.distributions as dist
 from csvi import constraints, handlers
 from csvi.infer import SVI, Trace_ELBO
 from csvi.optim import SGD, Adam, MixedMultiOptimizer, PyroMultiOptimizer
+from compiled_check import assert_compiled_matches_eager
 
 X = np.array([0.5, 1.5, 1.0])
 
@@ -148,13 +149,8 @@ def test_kl_annealing_through_scale(fresh_store):
 
 
 def test_loss_function_compiles(fresh_store):
-    runs = {}
-    for compile in (False, True):
-        csvi.clear_param_store()
-        svi = SVI(model, guide, Adam({"lr": 0.05}), loss=penalized_loss)
-        runs[compile] = (svi.run(15, X, compile=compile), float(csvi.param("m")))
-    np.testing.assert_allclose(runs[True][0], runs[False][0], rtol=1e-12)
-    assert runs[True][1] == pytest.approx(runs[False][1], rel=1e-12)
+    assert_compiled_matches_eager(model, lambda: guide, lambda: Adam({"lr": 0.05}),
+                                  lambda: penalized_loss, (X,), steps=15)
 
 
 def test_a_loss_function_must_return_a_scalar_tensor(fresh_store):

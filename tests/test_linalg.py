@@ -9,8 +9,9 @@ import scipy.linalg
 import csvi
 import csvi.distributions as dist
 from csvi import linalg
-from csvi.infer import SVI, Trace_ELBO
+from csvi.infer import Trace_ELBO
 from csvi.optim import Adam
+from compiled_check import assert_compiled_matches_eager
 from gradcheck import assert_grads_match
 
 RNG = np.random.default_rng(7)
@@ -277,17 +278,6 @@ def _guide():
 
 @pytest.mark.parametrize("particles", [1, 3])
 def test_compiled_run_equals_eager_run(particles):
-    def run(compiled):
-        csvi.clear_param_store()
-        csvi.set_rng_seed(5)
-        svi = SVI(_model, _guide, Adam({"lr": 0.05}), Trace_ELBO(num_particles=particles))
-        losses = svi.compile().run(15) if compiled else [svi.step() for _ in range(15)]
-        store = csvi.get_param_store()
-        return np.asarray(losses), {n: store.unconstrained(n).copy() for n in store.names()}
-
-    eager_losses, eager = run(False)
-    losses, params = run(True)
-    rtol = 1e-12 if particles == 1 else 1e-9
-    np.testing.assert_allclose(losses, eager_losses, rtol=rtol)
-    for name in eager:
-        np.testing.assert_allclose(params[name], eager[name], rtol=rtol)
+    assert_compiled_matches_eager(_model, lambda: _guide, lambda: Adam({"lr": 0.05}),
+                                  lambda: Trace_ELBO(num_particles=particles), steps=15,
+                                  rtol=1e-12 if particles == 1 else 1e-9)

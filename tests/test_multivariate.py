@@ -12,8 +12,9 @@ import csvi
 import csvi.distributions as dist
 from csvi import linalg
 from csvi.distributions import LowRankMultivariateNormal, MultivariateNormal
-from csvi.infer import SVI, Trace_ELBO, TraceMeanField_ELBO
+from csvi.infer import Trace_ELBO, TraceMeanField_ELBO
 from csvi.optim import Adam
+from compiled_check import assert_compiled_matches_eager
 from gradcheck import assert_grads_match
 
 RNG = np.random.default_rng(11)
@@ -373,20 +374,9 @@ def guide():
 @pytest.mark.parametrize("elbo", [Trace_ELBO, TraceMeanField_ELBO])
 @pytest.mark.parametrize("particles", [1, 3])
 def test_compiled_run_equals_eager_run(elbo, particles):
-    def run(compiled):
-        csvi.clear_param_store()
-        csvi.set_rng_seed(5)
-        svi = SVI(model, guide, Adam({"lr": 0.05}), elbo(num_particles=particles))
-        losses = svi.compile().run(20) if compiled else [svi.step() for _ in range(20)]
-        store = csvi.get_param_store()
-        return np.asarray(losses), {n: store.unconstrained(n).copy() for n in store.names()}
-
-    eager_losses, eager = run(False)
-    losses, params = run(True)
-    rtol = 1e-12 if particles == 1 else 1e-9
-    np.testing.assert_allclose(losses, eager_losses, rtol=rtol)
-    for name in eager:
-        np.testing.assert_allclose(params[name], eager[name], rtol=rtol, atol=1e-14)
+    _, eager = assert_compiled_matches_eager(
+        model, lambda: guide, lambda: Adam({"lr": 0.05}), lambda: elbo(num_particles=particles),
+        rtol=1e-12 if particles == 1 else 1e-9, atol=1e-14)
     assert np.abs(eager["loc"]).max() > 0.1  # it trained
 
 

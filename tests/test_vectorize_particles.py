@@ -12,6 +12,7 @@ import csvi.distributions as dist
 from csvi import handlers
 from csvi.infer import SVI, RenyiELBO, Trace_ELBO, TraceGraph_ELBO
 from csvi.optim import Adam
+from compiled_check import assert_compiled_matches_eager
 
 X = np.array([0.7, -0.2, 1.4, 0.1])
 
@@ -95,12 +96,6 @@ def test_enumerated_guide_sites_warn(fresh_store):
 
 
 def test_compiled_equals_eager(fresh_store):
-    runs = {}
-    for compile in (False, True):
-        csvi.clear_param_store()
-        csvi.set_rng_seed(5)
-        svi = SVI(model, guide, Adam({"lr": 0.05}),
-                  Trace_ELBO(num_particles=4, vectorize_particles=True))
-        runs[compile] = (svi.run(20, X, compile=compile), csvi.get_param_store()["m"].numpy())
-    np.testing.assert_allclose(runs[True][0], runs[False][0], rtol=1e-12)
-    np.testing.assert_allclose(runs[True][1], runs[False][1], rtol=1e-12)
+    assert_compiled_matches_eager(model, lambda: guide, lambda: Adam({"lr": 0.05}),
+                                  lambda: Trace_ELBO(num_particles=4, vectorize_particles=True),
+                                  (X,))

@@ -15,7 +15,7 @@ import numpy as np
 from csvi import _core, constraints
 from csvi.distributions import draws
 from csvi.distributions.continuous import Beta, Gamma
-from csvi.distributions.discrete import _LOGITS, Poisson, _take_probs_or_logits
+from csvi.distributions.discrete import _LOGITS, BinaryProbs, Poisson, _take_probs_or_logits
 from csvi.distributions.composed import ComposedFamily
 from csvi.distributions.kl import register_kl
 from csvi.distributions.util import astensor, broadcast_args, broadcast_shapes, expand_to, full
@@ -55,7 +55,7 @@ def _enumerate_counts(dist, expand):
     return astensor(np.ascontiguousarray(values))
 
 
-class _BinaryWeights(ComposedFamily):
+class _BinaryWeights(BinaryProbs, ComposedFamily):
     """A success probability given as probs or logits (kept as `_param`)
     and the pieces the families build from it."""
 
@@ -79,16 +79,6 @@ class _BinaryWeights(ComposedFamily):
                 name, ("total_count", "logits" if self._iattr is _LOGITS else "probs"),
                 [n.shape, p.shape])
 
-    @property
-    def probs(self):
-        return _core.sigmoid(self._param) if self._iattr is _LOGITS else self._param
-
-    @property
-    def logits(self):
-        if self._iattr is _LOGITS:
-            return self._param
-        p = self._param
-        return _core.log(p) - _core.log1p(-p)
 
     def _minus_log_q(self):
         """-log(1 - p): the exponential rate of failures."""

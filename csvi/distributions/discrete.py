@@ -71,7 +71,24 @@ _category_logits = _CategoryWeights(
     "> -inf")
 
 
-class Bernoulli(Family):
+class BinaryProbs:
+    """probs and logits of a family that keeps one success probability (as
+    `_param`, logits when `_iattr` is _LOGITS), the other computed on use:
+    Bernoulli, and the count families built on one probability."""
+
+    @property
+    def probs(self):
+        return _core.sigmoid(self._param) if self._iattr is _LOGITS else self._param
+
+    @property
+    def logits(self):
+        if self._iattr is _LOGITS:
+            return self._param
+        p = self._param
+        return _core.log(p) - _core.log1p(-p)
+
+
+class Bernoulli(BinaryProbs, Family):
     """Bernoulli(probs=None, logits=None): 1 with probability probs
     (= sigmoid(logits)), else 0."""
 
@@ -84,16 +101,6 @@ class Bernoulli(Family):
     def __init__(self, probs=None, logits=None, validate_args=None):
         self._param = _take_probs_or_logits(self, probs, logits, validate_args)
 
-    @property
-    def probs(self):
-        return _core.sigmoid(self._param) if self._iattr is _LOGITS else self._param
-
-    @property
-    def logits(self):
-        if self._iattr is _LOGITS:
-            return self._param
-        p = self._param
-        return _core.log(p) - _core.log1p(-p)
 
     def enumerate_support(self, expand=True):
         values = np.arange(2.0).reshape((2,) + (1,) * len(self._batch_shape))

@@ -18,7 +18,7 @@ from csvi import _core, constraints, linalg
 from csvi.distributions.distribution import Distribution
 from csvi.distributions.draws import standard_normal
 from csvi.distributions.kl import register_kl
-from csvi.distributions.util import astensor, broadcast_shapes, expand_to
+from csvi.distributions.util import broadcast_shapes, expand_to
 from csvi.distributions.validation import as_real, as_shape, bad_arg, validate_default
 
 __all__ = ["LowRankMultivariateNormal", "MultivariateNormal"]

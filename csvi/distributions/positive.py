@@ -9,7 +9,6 @@ concentration), Pareto(scale, alpha).
 """
 import math
 
-import numpy as np
 
 from csvi import _core, constraints
 from csvi.distributions import draws

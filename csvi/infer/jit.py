@@ -12,7 +12,6 @@ from collections import OrderedDict
 
 import numpy as np
 
-from csvi.infer.compiled import CompiledSVI
 from csvi.infer.trace_elbo import Trace_ELBO
 from csvi.infer.trace_mean_field_elbo import TraceMeanField_ELBO
 from csvi.infer.tracegraph_elbo import TraceGraph_ELBO
