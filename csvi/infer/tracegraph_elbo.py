@@ -42,11 +42,11 @@ class TraceGraph_ELBO(ELBO):
     def _particle(self, model_trace, guide_trace):
         costs, score_sites = [], []
         model_lp, pathwise_lq, all_lq = [], [], []
-        for name, site in model_trace.nodes.items():
+        for site in model_trace.nodes.values():
             if site.type == "sample":
                 model_lp.append(site.log_prob)
                 costs.append((_plates(site), site.log_prob))
-        for name, site in guide_trace.nodes.items():
+        for site in guide_trace.nodes.values():
             if site.type != "sample" or site.is_observed:
                 continue
             all_lq.append(site.log_prob)
