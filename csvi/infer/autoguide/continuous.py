@@ -1,7 +1,7 @@
 """AutoContinuous and AutoDiagonalNormal: one joint distribution over all
 latent sites, flattened on the reals into a single vector (Pyro's ADVI-style
 autoguides).  AutoMultivariateNormal and the low-rank and Laplace guides
-stand on this base once csvi has a MultivariateNormal."""
+(multivariate.py) stand on the same base."""
 import numpy as np
 
 from csvi import _core, constraints
@@ -72,9 +72,8 @@ class AutoContinuous(AutoGuide):
 
     def get_posterior(self, *args, **kwargs):
         """The distribution of the latent vector (a csvi distribution)."""
-        raise NotImplementedError(
-            f"{type(self).__name__}.get_posterior is not implemented (csvi has no "
-            "TransformedDistribution of get_base_dist() and get_transform() yet)")
+        raise NotImplementedError(f"{type(self).__name__}.get_posterior is not implemented "
+                                  "(a subclass of AutoContinuous gives it)")
 
     def sample_latent(self, *args, **kwargs):
         """Draw the latent vector (auxiliary site "_<name>_latent")."""
