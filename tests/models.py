@@ -1,6 +1,7 @@
 """The small models and guides the tests share (import with `import models`;
 tests/ is on sys.path under pytest).  Each pair takes the same arguments."""
 import numpy as np
+from scipy import stats
 
 import csvi
 import csvi.distributions as dist
@@ -98,3 +99,37 @@ def linear_gaussian_guide(y):
     loc = csvi.param("z_loc", np.zeros(2))
     scale = csvi.param("z_scale", np.ones(2), constraint=constraints.positive)
     csvi.sample("z", dist.Normal(loc, scale).to_event(1))
+
+
+SIBLING_Y = np.array([0.3, 1.2, -0.4, 0.9, 1.5, -1.0])
+
+
+def sibling_plates(y):
+    """Two sibling plates on dim -1 of different sizes (a stick-breaking
+    mixture's shape), each with a non-reparameterized latent."""
+    with csvi.plate("sticks", 5):  # dim -1, size 5
+        csvi.sample("b", dist.Bernoulli(0.4))
+    with csvi.plate("data", len(y)):  # also dim -1, size 6
+        z = csvi.sample("z", dist.Bernoulli(0.3))
+        csvi.sample("obs", dist.Normal(z, 1.0), obs=y)
+
+
+def sibling_plates_guide(y):
+    qb = csvi.param("qb", np.linspace(0.2, 0.6, 5), constraint=constraints.unit_interval)
+    qz = csvi.param("qz", np.linspace(0.1, 0.9, len(y)), constraint=constraints.unit_interval)
+    with csvi.plate("sticks", 5):
+        csvi.sample("b", dist.Bernoulli(qb))
+    with csvi.plate("data", len(y)):
+        csvi.sample("z", dist.Bernoulli(qz))
+
+
+def sibling_plates_terms(guide_trace, y=SIBLING_Y):
+    """Each site's log p and log q at the guide's draws (initial params), by scipy."""
+    b = np.asarray(guide_trace.nodes["b"].value)
+    z = np.asarray(guide_trace.nodes["z"].value)
+    qb = np.linspace(0.2, 0.6, 5)
+    qz = np.linspace(0.1, 0.9, len(y))
+    return dict(b=b, qb=qb,
+                lp_b=stats.bernoulli(0.4).logpmf(b), lq_b=stats.bernoulli(qb).logpmf(b),
+                lp_z=stats.bernoulli(0.3).logpmf(z), lq_z=stats.bernoulli(qz).logpmf(z),
+                lp_obs=stats.norm(z, 1.0).logpdf(y))

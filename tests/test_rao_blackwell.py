@@ -3,43 +3,15 @@ that same plate (Pyro's MultiFrameTensor), even when sibling plates share a
 dim.  Reference: Pyro's surrogate written out with NumPy and scipy."""
 import numpy as np
 import pytest
-from scipy import stats
-
 import csvi
-import csvi.distributions as dist
-from csvi import constraints, handlers
+from csvi import handlers
 from csvi.infer import Trace_ELBO
 
-Y = np.array([0.3, 1.2, -0.4, 0.9, 1.5, -1.0])
+import models
 
-
-def model(y):
-    with csvi.plate("sticks", 5):  # dim -1, size 5
-        csvi.sample("b", dist.Bernoulli(0.4))
-    with csvi.plate("data", len(y)):  # also dim -1, size 6
-        z = csvi.sample("z", dist.Bernoulli(0.3))
-        csvi.sample("obs", dist.Normal(z, 1.0), obs=y)
-
-
-def guide(y):
-    qb = csvi.param("qb", np.linspace(0.2, 0.6, 5), constraint=constraints.unit_interval)
-    qz = csvi.param("qz", np.linspace(0.1, 0.9, len(y)), constraint=constraints.unit_interval)
-    with csvi.plate("sticks", 5):
-        csvi.sample("b", dist.Bernoulli(qb))
-    with csvi.plate("data", len(y)):
-        csvi.sample("z", dist.Bernoulli(qz))
-
-
-def reference_terms(guide_tr):
-    """Each site's log p and log q at the guide's draws, by scipy."""
-    b = np.asarray(guide_tr.nodes["b"].value)
-    z = np.asarray(guide_tr.nodes["z"].value)
-    qb = np.linspace(0.2, 0.6, 5)
-    qz = np.linspace(0.1, 0.9, len(Y))
-    return dict(b=b, qb=qb,
-                lp_b=stats.bernoulli(0.4).logpmf(b), lq_b=stats.bernoulli(qb).logpmf(b),
-                lp_z=stats.bernoulli(0.3).logpmf(z), lq_z=stats.bernoulli(qz).logpmf(z),
-                lp_obs=stats.norm(z, 1.0).logpdf(Y))
+Y = models.SIBLING_Y
+model, guide = models.sibling_plates, models.sibling_plates_guide
+reference_terms = models.sibling_plates_terms
 
 
 def test_sibling_plates_on_one_dim_give_pyros_surrogate(fresh_store):

@@ -9,12 +9,14 @@ from scipy import stats
 
 import csvi
 import csvi.distributions as dist
-from csvi import _core, constraints, handlers
+from csvi import _core, handlers
 from csvi.distributions.testing.fakes import NonreparameterizedNormal
 from csvi.infer import SVI, Trace_ELBO, TraceGraph_ELBO
 from csvi.optim import Adam, SGD
 
-Y = np.array([0.3, 1.2, -0.4, 0.9, 1.5, -1.0])
+import models
+
+Y = models.SIBLING_Y
 
 
 def test_provenance_follows_data_flow():
@@ -32,33 +34,15 @@ def test_provenance_follows_data_flow():
         frozenset({0}), frozenset({0}), frozenset({1}), frozenset({0, 1}), frozenset()]
 
 
-def sibling_model(y):
-    with csvi.plate("sticks", 5):
-        csvi.sample("b", dist.Bernoulli(0.4))
-    with csvi.plate("data", len(y)):
-        z = csvi.sample("z", dist.Bernoulli(0.3))
-        csvi.sample("obs", dist.Normal(z, 1.0), obs=y)
-
-
-def sibling_guide(y):
-    qb = csvi.param("qb", np.linspace(0.2, 0.6, 5), constraint=constraints.unit_interval)
-    qz = csvi.param("qz", np.linspace(0.1, 0.9, len(y)), constraint=constraints.unit_interval)
-    with csvi.plate("sticks", 5):
-        csvi.sample("b", dist.Bernoulli(qb))
-    with csvi.plate("data", len(y)):
-        csvi.sample("z", dist.Bernoulli(qz))
+sibling_model, sibling_guide = models.sibling_plates, models.sibling_plates_guide
 
 
 def test_surrogate_keeps_only_downstream_costs(fresh_store):
     with handlers.seed(rng_seed=3):
         loss, surrogate, traces = TraceGraph_ELBO().loss_tensors(sibling_model, sibling_guide,
                                                                  (Y,), {})
-    guide_tr = traces[0][1]
-    b, z = np.asarray(guide_tr.nodes["b"].value), np.asarray(guide_tr.nodes["z"].value)
-    lp_b, lq_b = stats.bernoulli(0.4).logpmf(b), stats.bernoulli(np.linspace(0.2, 0.6, 5)).logpmf(b)
-    lp_z = stats.bernoulli(0.3).logpmf(z)
-    lq_z = stats.bernoulli(np.linspace(0.1, 0.9, len(Y))).logpmf(z)
-    lp_obs = stats.norm(z, 1.0).logpdf(Y)
+    t = models.sibling_plates_terms(traces[0][1])
+    lp_b, lq_b, lp_z, lq_z, lp_obs = t["lp_b"], t["lq_b"], t["lp_z"], t["lq_z"], t["lp_obs"]
     model_lp = lp_b.sum() + lp_z.sum() + lp_obs.sum()
     # b's cost is its own log p/q; z's is its own and its observation's, per element
     expected = model_lp + (lq_b * (lp_b - lq_b)).sum() + (lq_z * (lp_z - lq_z + lp_obs)).sum()
