@@ -29,6 +29,17 @@ _positive = constraints.positive
 _probs_positive = constraints._Interval(0.0, 1.0, lower_open=True)
 
 
+class _UpToTotalCount:
+    """support {0, ..., total_count}, made on first use (Binomial, BetaBinomial)."""
+
+    @property
+    def support(self):
+        support = self.__dict__.get("_support")
+        if support is None:
+            support = self._support = _count_support(self.total_count)
+        return support
+
+
 def _count_support(n):
     """{0, ..., n} for a total_count Tensor n."""
     arr = _core.value_of(n)
@@ -91,7 +102,7 @@ class _BinaryWeights(BinaryProbs, ComposedFamily):
         return _core.exp(p) if self._iattr is _LOGITS else p / (1.0 - p)
 
 
-class Binomial(_BinaryWeights):
+class Binomial(_UpToTotalCount, _BinaryWeights):
     """Binomial(total_count=1, probs=None, logits=None): successes in
     total_count trials, each a success with probability probs
     (= sigmoid(logits)); total_count may be an array of whole numbers."""
@@ -102,13 +113,6 @@ class Binomial(_BinaryWeights):
 
     def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
         self._take_weights(probs, logits, validate_args, total_count)
-        self._support = None
-
-    @property
-    def support(self):
-        if self._support is None:
-            self._support = _count_support(self.total_count)
-        return self._support
 
     def _log_prob(self, value):
         n, p = self.total_count, self._param
@@ -269,7 +273,7 @@ class GammaPoisson(ComposedFamily):
         return expand_to(self.concentration * (1.0 + b) / (b * b), self._batch_shape)
 
 
-class BetaBinomial(ComposedFamily):
+class BetaBinomial(_UpToTotalCount, ComposedFamily):
     """BetaBinomial(concentration1, concentration0, total_count=1): Binomial
     counts whose probs is Beta(concentration1, concentration0) distributed."""
 
@@ -280,13 +284,6 @@ class BetaBinomial(ComposedFamily):
     def __init__(self, concentration1, concentration0, total_count=1, validate_args=None):
         self._set_params(validate_args, ("concentration1", "concentration0", "total_count"),
                          concentration1, concentration0, total_count)
-        self._support = None
-
-    @property
-    def support(self):
-        if self._support is None:
-            self._support = _count_support(self.total_count)
-        return self._support
 
     def _log_prob(self, value):
         a, b, n = self.concentration1, self.concentration0, self.total_count
