@@ -144,12 +144,14 @@ def checked_value(loss, traces):
 
 def check_site_agreement(model_trace, guide_trace):
     """Every latent site of the model must be drawn by the guide and vice versa
-    -- except the guide's auxiliary sites (`infer={"is_auxiliary": True}`, as
+    -- except sites the model enumerates, and the guide's auxiliary sites (`infer={"is_auxiliary": True}`, as
     an autoguide's unconstrained draws), which only the guide has."""
     for name, site in model_trace.nodes.items():
         if site.type != "sample" or site.is_observed:
             continue
         other = guide_trace.nodes.get(name)
+        if other is None and "_enumerate_dim" in site.infer:
+            continue  # summed out in the model (TraceEnum_ELBO)
         if other is None:
             raise ValueError(f"site '{name}' is a latent sample site of the model but the "
                              "guide has no site of that name; add it to the guide (or "
