@@ -300,6 +300,34 @@ def test_guide_enumeration_gives_the_exact_elbo(fresh_store):
     assert_grads_match_fd(two_state_model, two_state_guide, (x,), 0)
 
 
+@pytest.mark.parametrize("strategy", ["parallel", "sequential"])
+def test_guide_enumeration_strategies_agree_with_two_guide_sites(fresh_store, strategy):
+    """Two discrete guide sites, the second depending on the first."""
+    x = -0.3
+    p_a, p_b = 0.35, np.array([0.8, 0.25])
+    q_a, q_b = 0.55, np.array([0.3, 0.6])
+
+    def model(x):
+        a = csvi.sample("a", dist.Bernoulli(p_a))
+        b = csvi.sample("b", dist.Bernoulli(csvi.as_tensor(p_b)[a]))
+        csvi.sample("x", dist.Normal(a - 2.0 * b, 1.0), obs=x)
+
+    def guide(x):
+        qa = csvi.param("qa", q_a, constraint=constraints.unit_interval)
+        qb = csvi.param("qb", q_b, constraint=constraints.unit_interval)
+        a = csvi.sample("a", dist.Bernoulli(qa), infer={"enumerate": strategy})
+        csvi.sample("b", dist.Bernoulli(qb[a]), infer={"enumerate": strategy})
+
+    exact = 0.0
+    for a, b in itertools.product((0, 1), repeat=2):
+        q = (q_a if a else 1 - q_a) * (q_b[a] if b else 1 - q_b[a])
+        log_p = (np.log(p_a if a else 1 - p_a) + np.log(p_b[a] if b else 1 - p_b[a])
+                 + stats.norm.logpdf(x, a - 2.0 * b))
+        exact += q * (log_p - np.log(q))
+    assert loss_of(model, guide, (x,), 0) == pytest.approx(-exact, rel=1e-12)
+    assert_grads_match_fd(model, guide, (x,), 0)
+
+
 def test_continuous_guide_site_with_model_enumeration(fresh_store):
     def model(data):
         loc = csvi.sample("loc", dist.Normal(0.0, 3.0))

@@ -38,10 +38,12 @@ class EnumAllocator:
                 dim -= 1
         return dim, id_
 
-    @property
-    def leftmost_dim(self):
-        """The leftmost dim handed out so far (one right of the next)."""
-        return self.next_available_dim + 1
+    def state(self):
+        return self.next_available_dim, self.next_available_id, dict(self.dim_to_id)
+
+    def restore(self, state):
+        self.next_available_dim, self.next_available_id, dim_to_id = state
+        self.dim_to_id = dict(dim_to_id)
 
 
 class EnumMessenger(Messenger):
@@ -65,7 +67,13 @@ class EnumMessenger(Messenger):
 
     def __enter__(self):
         self._markov_depths, self._value_dims, self._param_dims = {}, {}, {}
+        self._entry_state = self.allocator.state()
         return super().__enter__()
+
+    def _reset(self):
+        """An abandoned run (handlers.queue) gives its dims and ids back."""
+        self._markov_depths, self._value_dims, self._param_dims = {}, {}, {}
+        self.allocator.restore(self._entry_state)
 
     def process_message(self, msg):
         if msg.type != "sample":

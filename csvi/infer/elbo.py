@@ -109,16 +109,17 @@ class ELBO:
         traces = []
         for _ in range(self.num_particles // self.particles_per_run):
             loss_p, surr_p, particle_traces = self.particle_tensors(model, guide, args, kwargs)
-            traces.append(particle_traces)
+            traces.extend(particle_traces)
             loss = loss_p if loss is None else loss + loss_p
             surrogate = surr_p if surrogate is None else surrogate + surr_p
         return loss, surrogate, traces
 
     def particle_tensors(self, model, guide, args, kwargs):
         """One particle's terms of `loss_tensors` -- (loss, surrogate,
-        (model_trace, guide_trace)), each loss already divided by the number
+        [(model_trace, guide_trace)]), each loss already divided by the number
         of particles -- which the compiled loop repeats over a particle
-        dimension."""
+        dimension.  (An ELBO that enumerates a guide's sites sequentially
+        gives a pair of traces per value.)"""
         model_trace, guide_trace = self._get_traces(model, guide, args, kwargs)
         elbo, surrogate_elbo = self._particle(model_trace, guide_trace)
         scale = -1.0 / self.num_particles
@@ -127,7 +128,7 @@ class ELBO:
             surrogate = loss
         else:
             surrogate = -surrogate_elbo if scale == -1.0 else surrogate_elbo * scale
-        return loss, surrogate, (model_trace, guide_trace)
+        return loss, surrogate, [(model_trace, guide_trace)]
 
     def _particle(self, model_trace, guide_trace):
         raise NotImplementedError

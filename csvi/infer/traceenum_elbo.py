@@ -12,14 +12,17 @@ Guide sites marked for parallel enumeration are summed exactly too: every
 cost term is weighted by the guide probabilities of the enumerated values it
 depends on (Pyro's Dice estimator), and non-reparameterized guide sites
 that are sampled get score-function terms weighted by the costs in their
-plates.
+plates.  Guide sites marked "sequential" are summed by running guide and
+model once per value (handlers.queue), each run weighted the same way.
 """
+import queue
 import warnings
 
 import numpy as np
 
 from csvi import _core
-from csvi.handlers import replay, trace
+from csvi.handlers import Trace, replay, trace
+from csvi.handlers import queue as queued
 from csvi.handlers.enum_messenger import EnumAllocator, EnumMessenger
 from csvi.handlers.trace_struct import scale_and_mask
 from csvi.infer.elbo import ELBO, check_site_agreement
@@ -64,7 +67,7 @@ class TraceEnum_ELBO(ELBO):
         _check_enumerated_model_sites(model_trace, guide_trace)
         check_site_agreement(model_trace, guide_trace)
         if self.strict_enumeration_warning and not any(
-                "_enumerate_dim" in site.infer for tr in (model_trace, guide_trace)
+                _is_enumerated(site) for tr in (model_trace, guide_trace)
                 for site in _sample_sites(tr)):
             warnings.warn("TraceEnum_ELBO found no sample sites configured for enumeration; "
                           "mark sites with infer={'enumerate': 'parallel'} or "
@@ -73,6 +76,20 @@ class TraceEnum_ELBO(ELBO):
         guide_trace.compute_log_prob()
         return model_trace, guide_trace
 
+    def particle_tensors(self, model, guide, args, kwargs):
+        """One particle: a pair of traces per value of the guide's
+        sequentially enumerated sites (one pair without them), their Dice
+        ELBOs summed."""
+        todo = queue.Queue()
+        todo.put(Trace())
+        guide_runs = queued(guide, queue=todo, escape_fn=_undecided_sequential_site)
+        pairs = [self._get_traces(model, guide_runs, args, kwargs)]
+        while not todo.empty():
+            pairs.append(self._get_traces(model, guide_runs, args, kwargs))
+        elbo = _core.sum_all([self._particle(*pair)[0] for pair in pairs])
+        loss = -elbo if self.num_particles == 1 else elbo * (-1.0 / self.num_particles)
+        return loss, loss, pairs
+
     def _particle(self, model_trace, guide_trace):
         nesting = self._nesting
         costs = _model_costs(model_trace, guide_trace, nesting)
@@ -80,13 +97,22 @@ class TraceEnum_ELBO(ELBO):
         for name, site in _latent_sites(guide_trace):
             lq = site.log_prob
             costs.append(_factor(name, site, -_core.astensor(lq), nesting))
-            if "_enumerate_dim" in site.infer:
+            if _is_enumerated(site):
                 weights.append(_factor(name, site, site.unscaled_log_prob, nesting))
             elif not site.fn.has_rsample:
                 score = _core.astensor(site.unscaled_log_prob)
                 weights.append(_factor(name, site, score - score.detach(), nesting))
         elbo = _core.sum_all([_expected(cost, weights) for cost in costs])
         return elbo, elbo
+
+
+def _undecided_sequential_site(partial, msg):
+    return (msg.type == "sample" and not msg.is_observed and msg.name not in partial
+            and msg.infer.get("enumerate") == "sequential")
+
+
+def _is_enumerated(site):
+    return "_enumerate_dim" in site.infer or site.infer.get("enumerate") == "sequential"
 
 
 def _sample_sites(tr):
