@@ -7,6 +7,8 @@ every assignment.  Each enumerated variable gets a unique id as well as a
 dim: inside `csvi.markov` a dim is recycled once the variable holding it has
 left the markov window, and the ids tell TraceEnum_ELBO which variable a dim
 means at each site (`infer["_dim_to_id"]`, Pyro's field)."""
+import numpy as np
+
 from csvi import _core
 from csvi.handlers.messenger import Messenger
 
@@ -135,6 +137,8 @@ class EnumMessenger(Messenger):
         if msg.infer.get("expand", False):  # carry the batch dims too, as Pyro's expand=True
             value = _core.broadcast_to(value, _core.broadcast_shapes(
                 tuple(value.shape), batch + event))
+        if support.dtype == np.int64:  # category indices stay integer Tensors
+            value = _core.mark_integer(value)
         return value
 
     def postprocess_message(self, msg):

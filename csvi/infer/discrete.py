@@ -16,7 +16,6 @@ import numpy as np
 from csvi import _core
 from csvi.handlers import block, replay, trace
 from csvi.handlers.enum_messenger import EnumMessenger
-from csvi.infer.autoguide.utils import off_step
 from csvi.infer.plated_elimination import Factor, eliminate
 
 __all__ = ["infer_discrete"]
@@ -44,9 +43,8 @@ def infer_discrete(fn=None, first_available_dim=None, temperature=1,
 
     @functools.wraps(fn)
     def inferred(*args, **kwargs):
-        with off_step():
-            assigned = _assign(fn, int(first_available_dim), temperature,
-                               strict_enumeration_warning, args, kwargs)
+        assigned = _assign(fn, int(first_available_dim), temperature,
+                           strict_enumeration_warning, args, kwargs)
         return replay(fn, trace=assigned)(*args, **kwargs)
 
     return inferred
@@ -112,12 +110,13 @@ def _support_value(site, index, nesting):
     """The support values at `index`, shaped like the site's own batch dims
     (its plates) and event dims."""
     fn = site.fn
-    support = np.asarray(_core.value_of(fn.enumerate_support(expand=False)))
+    raw = _core.astensor(fn.enumerate_support(expand=False))
+    support = np.asarray(_core.value_of(raw))
     event = support.shape[support.ndim - fn.event_dim:] if fn.event_dim else ()
     support = support.reshape((support.shape[0],) + event)
     batch_len = min(len(fn.batch_shape), nesting)
     index = index.reshape(index.shape[index.ndim - batch_len:]) if batch_len else index.reshape(())
     value = _core.astensor(support[index])
-    if np.dtype(getattr(site.value, "dtype", np.float64)) == np.int64:  # a Categorical's
+    if raw.dtype == np.int64:  # a Categorical's indices stay integer Tensors
         value = _core.mark_integer(value)
     return value

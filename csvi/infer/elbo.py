@@ -86,6 +86,11 @@ class ELBO:
                 if site.type == "sample" for f in site.cond_indep_stack if f.dim is not None]
         return -min(dims) if dims else 0
 
+    def __call__(self, model, guide, *args, **kwargs):
+        """The loss, so that `svi.loss(model, guide, *args)` reads as in
+        Pyro (whose SVI keeps the ELBO's `loss` method there)."""
+        return self.loss(model, guide, *args, **kwargs)
+
     def loss(self, model, guide, *args, **kwargs):
         loss, _, traces = self.loss_tensors(model, guide, args, kwargs)
         return checked_value(loss, traces)
