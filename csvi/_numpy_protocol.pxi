@@ -237,6 +237,11 @@ class DataArray(np.ndarray):
             return out
         return np.ndarray.__getitem__(self, key)
 
+    def long(self):
+        """torch's `.long()`, which Pyro models call on observed values: the
+        values as int64 (rounded toward zero), still a DataArray."""
+        return self.astype(np.int64)
+
     def __array_wrap__(self, arr, context=None, return_scalar=False):
         if return_scalar:
             return arr[()]
