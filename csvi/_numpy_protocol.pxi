@@ -247,12 +247,9 @@ class DataArray(np.ndarray):
             return arr[()]
         return np.ndarray.__array_wrap__(self, arr, context, return_scalar)
 
-    # the torch Tensor methods that tutorial models call on their data
+    # more torch Tensor methods that tutorial models call on their data
     def unsqueeze(self, dim):
         return np.expand_dims(self, dim)
-
-    def long(self):
-        return self.astype(np.int64)
 
     def float(self):
         return self.astype(np.float64)
