@@ -58,6 +58,7 @@ from csvi.primitives import deterministic, factor, param, plate, sample, subsamp
 from csvi import nn
 from csvi import linalg
 from csvi.nn.primitive import module
+from csvi.plot import plot_losses
 
 __version__ = "0.1.0"
 
@@ -73,4 +74,5 @@ __all__ = [
     "logit", "ndtr", "polygamma", "xlog1py", "xlogy",
     "arctan", "ndtri", "tan",
     "linalg",
+    "plot_losses",
 ]
