@@ -2,7 +2,8 @@
 each repeat of each case in its own process:
 
 - `step_off` / `step_on`: an eager AutoNormal step on the 100-weight
-  regression (data.correlated_regression) without and with
+  regression (data.correlated_regression, written `sum(x * w, -1)` so that
+  the ELBO checks' and PSIS's particle plate broadcasts) without and with
   `track_gradients=100` (each step copies every param's gradient);
 - `compiled` / `compiled_stop`: 5,000 compiled steps without and with a
   ConvergenceStop that never fires (eval_every=100, 100 particles: 50 ELBO
@@ -21,8 +22,27 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 STEPS = 300
+
+
+def csvi_model(x, y):
+    import csvi
+    import csvi.distributions as dist
+    w = csvi.sample("w", dist.Normal(np.zeros(x.shape[1]), 1.0).to_event(1))
+    with csvi.plate("data", x.shape[0]):
+        csvi.sample("y", dist.Normal(csvi.sum(x * w, -1), 1.0), obs=y)
+
+
+def pyro_model(x, y):
+    import pyro
+    import pyro.distributions as dist
+    import torch
+    w = pyro.sample("w", dist.Normal(torch.zeros(x.shape[1]), 1.0).to_event(1))
+    with pyro.plate("data", x.shape[0]):
+        pyro.sample("y", dist.Normal((x * w).sum(-1), 1.0), obs=y)
 
 
 def csvi_svi():
@@ -31,12 +51,11 @@ def csvi_svi():
     from csvi.infer.autoguide import AutoNormal
     from csvi.optim import Adam
     import data
-    import models_csvi
 
     csvi.clear_param_store()
     csvi.set_rng_seed(0)
     x, y = data.correlated_regression()
-    model = models_csvi.regression100_vectorizable
+    model = csvi_model
     guide = AutoNormal(model)
     return SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO()), (x, y)
 
@@ -48,22 +67,21 @@ def run_case(case):
         from pyro.infer.autoguide import AutoNormal
         from pyro.infer.importance import psis_diagnostic
         import data
-        import models_pyro
 
         x, y = (torch.tensor(a) for a in data.correlated_regression())
-        guide = AutoNormal(models_pyro.regression100_vectorizable)
+        guide = AutoNormal(pyro_model)
         guide(x, y)
-        psis_diagnostic(models_pyro.regression100_vectorizable, guide, x, y, num_particles=1000)
+        psis_diagnostic(pyro_model, guide, x, y, num_particles=1000, max_plate_nesting=1)
         start = time.perf_counter()
-        psis_diagnostic(models_pyro.regression100_vectorizable, guide, x, y, num_particles=1000)
+        psis_diagnostic(pyro_model, guide, x, y, num_particles=1000, max_plate_nesting=1)
         return time.perf_counter() - start
     from csvi.infer import ConvergenceStop, psis_diagnostic
     svi, args = csvi_svi()
     if case == "psis_csvi":
         svi.guide(*args)
-        psis_diagnostic(svi.model, svi.guide, *args, num_particles=1000)
+        psis_diagnostic(svi.model, svi.guide, *args, num_particles=1000, max_plate_nesting=1)
         start = time.perf_counter()
-        psis_diagnostic(svi.model, svi.guide, *args, num_particles=1000)
+        psis_diagnostic(svi.model, svi.guide, *args, num_particles=1000, max_plate_nesting=1)
         return time.perf_counter() - start
     if case.startswith("step"):
         track = 100 if case == "step_on" else None

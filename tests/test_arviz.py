@@ -6,7 +6,6 @@ import pytest
 from scipy import stats
 
 import conjugate as cj
-import csvi
 from csvi.infer import SVI, Predictive, Trace_ELBO, to_inference_data
 from csvi.infer.autoguide import AutoNormal
 from csvi.optim import Adam

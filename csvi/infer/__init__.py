@@ -1,5 +1,6 @@
 """Inference: SVI and its ELBOs, Predictive, the autoguides
-(`csvi.infer.autoguide`), and checkpoints of a run."""
+(`csvi.infer.autoguide`), checkpoints of a run, and the diagnostics that say
+whether a fit worked (convergence stop, PSIS, gradient noise, ArviZ export)."""
 from csvi.infer import autoguide
 from csvi.infer.checkpoint import load_checkpoint, save_checkpoint
 from csvi.infer.elbo import ELBO

@@ -9,7 +9,8 @@ __all__ = ["SVIRunResult"]
 class SVIRunResult:
     """`losses` (one per step done, a NumPy array), `params` ({name:
     constrained value as a NumPy array} of the param store at the end),
-    `stop_reason` (a str), `num_steps` (steps done), `elapsed` (seconds),
+    `stop_reason` (a str), `num_steps` (steps done), `elapsed` (seconds of
+    the steps and stop checks; a compiled run's tracing is not counted),
     `steps_per_second`, `convergence` (the ConvergenceStop's
     (step, ELBO, relative change, mean, median) rows, or []) and
     `gradient_noise` (a GradientNoise, or None without `track_gradients`)."""
