@@ -159,3 +159,19 @@ def test_run_refuses_a_stop_that_is_not_a_stop_rule(fresh_store):
     with pytest.raises(TypeError, match="ConvergenceStop"):
         svi.run(10, cj.NN_DATA, stop=0.01, progress_bar=False)
     assert len(csvi.get_param_store()) == 0
+
+
+def test_a_non_finite_elbo_estimate_stops_the_run_with_its_losses(fresh_store):
+    stop = ConvergenceStop(eval_every=5)
+    stop.start(100)
+    with pytest.raises(ValueError, match="ELBO estimate at step 5 is nan"):
+        stop.update(5, float("nan"))
+
+    class Failing(ConvergenceStop):
+        def check(self, step, svi, args, kwargs):
+            return self.update(step, float("inf"))
+
+    svi = SVI(cj.normal_normal, AutoNormal(cj.normal_normal), Adam({"lr": 0.05}), Trace_ELBO())
+    with pytest.raises(ValueError, match="ELBO estimate") as info:
+        svi.run(100, cj.NN_DATA, compile=True, stop=Failing(eval_every=20), progress_bar=False)
+    assert info.value.losses.shape == (20,) and np.isfinite(info.value.losses).all()
