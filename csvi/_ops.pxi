@@ -429,7 +429,8 @@ def reshape(x, *shape):
     cdef Tensor t = as_tensor(x)
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
         shape = tuple(shape[0])
-    return _emit(OP_COPY, (t,), _resolve_shape(t._value.shape, shape), True, None, None, None)
+    return _keep_integer(t, _emit(OP_COPY, (t,), _resolve_shape(t._value.shape, shape), True,
+                                  None, None, None))
 
 
 def transpose(x, axes=None):
@@ -443,7 +444,14 @@ def transpose(x, axes=None):
         if sorted(perm) != list(range(nd)):
             raise ValueError(f"transpose: axes {axes!r} are not a permutation of {nd} dims")
     shape = tuple(t._value.shape[p] for p in perm)
-    return _emit(OP_TRANSPOSE, (t,), shape, True, perm, None, None)
+    return _keep_integer(t, _emit(OP_TRANSPOSE, (t,), shape, True, perm, None, None))
+
+
+cdef inline Tensor _keep_integer(Tensor source, Tensor out):
+    """A shape op on an integer Tensor (category indices) gives one too."""
+    if source._integer:
+        out._integer = True
+    return out
 
 
 cdef dict _flat_index_cache = {}
@@ -608,7 +616,7 @@ cdef Tensor _reshaped(Tensor t, tuple shape):
     """t in `shape` (one COPY op), or t itself when the shape is already that."""
     if t._value.shape == shape:
         return t
-    return _emit(OP_COPY, (t,), shape, True, None, None, None)
+    return _keep_integer(t, _emit(OP_COPY, (t,), shape, True, None, None, None))
 
 
 cdef Tensor _permuted(Tensor t, list perm):
@@ -670,7 +678,7 @@ def expand(x, *sizes):
     new = tuple(new)
     if new == shape:
         return t
-    return _emit(OP_DIST_EXPAND, (t,), new, True, None, None, None)
+    return _keep_integer(t, _emit(OP_DIST_EXPAND, (t,), new, True, None, None, None))
 
 
 def broadcast_to(x, shape):
