@@ -87,7 +87,7 @@ def _vectorized(model, guide, args, kwargs, num_particles, nesting, return_sampl
     elbo = Trace_ELBO(num_particles=num_particles, vectorize_particles=True,
                       max_plate_nesting=nesting)
     with off_step():
-        _, _, (model_trace, guide_trace) = elbo.particle_tensors(model, guide, args, kwargs)
+        _, _, [(model_trace, guide_trace)] = elbo.particle_tensors(model, guide, args, kwargs)
         dim = -int(elbo.max_plate_nesting) - 1
         total = np.zeros(num_particles)
         for sign, tr in ((1.0, model_trace), (-1.0, guide_trace)):
@@ -129,7 +129,7 @@ def _per_particle(name, log_prob, dim, num_particles):
 def _log_weight(elbo, model, guide, args, kwargs):
     """(log p - log q, the model trace) of one draw."""
     with off_step():
-        _, _, (model_trace, guide_trace) = elbo.particle_tensors(model, guide, args, kwargs)
+        _, _, [(model_trace, guide_trace)] = elbo.particle_tensors(model, guide, args, kwargs)
         total = 0.0
         for sign, tr in ((1.0, model_trace), (-1.0, guide_trace)):
             for site in tr.nodes.values():
