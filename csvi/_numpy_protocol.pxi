@@ -242,6 +242,16 @@ class DataArray(np.ndarray):
             return arr[()]
         return np.ndarray.__array_wrap__(self, arr, context, return_scalar)
 
+    # the torch Tensor methods that tutorial models call on their data
+    def unsqueeze(self, dim):
+        return np.expand_dims(self, dim)
+
+    def long(self):
+        return self.astype(np.int64)
+
+    def float(self):
+        return self.astype(np.float64)
+
     def __repr__(self):
         return repr(self.view(np.ndarray))
 

@@ -43,6 +43,7 @@ def infer_discrete(fn=None, first_available_dim=None, temperature=1,
 
     @functools.wraps(fn)
     def inferred(*args, **kwargs):
+        args, kwargs = _core.data_args(args, kwargs)
         assigned = _assign(fn, int(first_available_dim), temperature,
                            strict_enumeration_warning, args, kwargs)
         return replay(fn, trace=assigned)(*args, **kwargs)

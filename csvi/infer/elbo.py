@@ -91,14 +91,19 @@ class ELBO:
         Pyro (whose SVI keeps the ELBO's `loss` method there)."""
         return self.loss(model, guide, *args, **kwargs)
 
+    # The public entry points pass NumPy arrays on as DataArrays, as SVI.step
+    # does, so a model indexing its data with a plate's indices works alike.
     def loss(self, model, guide, *args, **kwargs):
+        args, kwargs = _core.data_args(args, kwargs)
         loss, _, traces = self.loss_tensors(model, guide, args, kwargs)
         return checked_value(loss, traces)
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
+        args, kwargs = _core.data_args(args, kwargs)
         return self.loss_tensors(model, guide, args, kwargs)[1]
 
     def loss_and_grads(self, model, guide, *args, **kwargs):
+        args, kwargs = _core.data_args(args, kwargs)
         loss, surrogate, traces = self.loss_tensors(model, guide, args, kwargs)
         value = checked_value(loss, traces)
         if surrogate.requires_grad:
