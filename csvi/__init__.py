@@ -59,6 +59,7 @@ from csvi.handlers.markov_messenger import markov
 from csvi import nn
 from csvi import linalg
 from csvi.nn.primitive import module
+from csvi.plot import plot_losses
 
 __version__ = "0.1.0"
 
@@ -74,4 +75,5 @@ __all__ = [
     "logit", "ndtr", "polygamma", "xlog1py", "xlogy",
     "arctan", "ndtri", "tan",
     "linalg",
+    "plot_losses",
 ]
