@@ -53,7 +53,7 @@ class Factor:
             ids.append(dim_to_id[dim])
             sizes.append(size)
         tail = shape[len(shape) - nesting:]
-        return cls(_core.reshape(t, tuple(sizes) + tail), ids, plates, nesting)
+        return cls(_reshaped(t, tuple(sizes) + tail), ids, plates, nesting)
 
     @property
     def sizes(self):
@@ -73,7 +73,7 @@ class Factor:
             return t
         sizes = self.sizes
         shape = tuple(sizes[i] if i in sizes else 1 for i in ids)
-        return _core.reshape(t, shape + tuple(t.shape[len(own):]))
+        return _reshaped(t, shape + tuple(t.shape[len(own):]))
 
     def plate_product(self, frames):
         """Multiply over the plates `frames` (sum their dims in log space),
@@ -92,6 +92,11 @@ class Factor:
         if repeat != 1.0:
             t = t * repeat
         return Factor(t, self.ids, self.plates - frozenset(frames), self.nesting)
+
+
+def _reshaped(t, shape):
+    """t in `shape`; t itself (no copy recorded) when it has that shape."""
+    return t if tuple(t.shape) == shape else _core.reshape(t, shape)
 
 
 def combine(factors):
