@@ -21,6 +21,7 @@
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
+#include "csvi_v4.h"
 #include "csvi_vmath.h"
 
 /* Doubles of scratch a task keeps on its own stack (68 KiB): two 64 x 64
@@ -69,6 +70,42 @@ static CSVI_HOT void shift_cols(const double *X, int64_t rows, int64_t cols, dou
         double *restrict e = E + r * cols;
         CSVI_SIMD
         for (int64_t j = 0; j < cols; j++) e[j] = exp(x[j] - (mx[j] == -INFINITY ? 0.0 : mx[j]));
+    }
+}
+
+/* y[r] = M[r, :] . v for r < rows (M row-major, rows x cols), four rows at a
+ * time with four-lane accumulators: the sums' order is fixed by the code,
+ * not by the vector width the clone runs with. */
+static inline void rows_dot(const double *M, int64_t rows, int64_t cols, const double *v,
+                            double *y) {
+    const int64_t cv = cols & ~(int64_t)3;
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const double *x0 = M + r * cols, *x1 = x0 + cols, *x2 = x1 + cols, *x3 = x2 + cols;
+        v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (int64_t c = 0; c < cv; c += 4) {
+            const v4 vc = load4(v + c);
+            a0 += load4(x0 + c) * vc;
+            a1 += load4(x1 + c) * vc;
+            a2 += load4(x2 + c) * vc;
+            a3 += load4(x3 + c) * vc;
+        }
+        v4 s = hsum4(a0, a1, a2, a3);
+        for (int64_t c = cv; c < cols; c++) {
+            s[0] += x0[c] * v[c];
+            s[1] += x1[c] * v[c];
+            s[2] += x2[c] * v[c];
+            s[3] += x3[c] * v[c];
+        }
+        for (int q = 0; q < 4; q++) y[r + q] = s[q];
+    }
+    for (; r < rows; r++) {
+        const double *x0 = M + r * cols;
+        v4 a0 = {0};
+        for (int64_t c = 0; c < cv; c += 4) a0 += load4(x0 + c) * load4(v + c);
+        double s = (a0[0] + a0[1]) + (a0[2] + a0[3]);
+        for (int64_t c = cv; c < cols; c++) s += x0[c] * v[c];
+        y[r] = s;
     }
 }
 
@@ -201,15 +238,10 @@ static CSVI_HOT void lme_vjp_one(const lme_job *j, const double *A, const double
             r[c] = y[c] > -INFINITY ? g[c] * inv : 0.0;
         }
     }
-    if (dA) {
+    if (dA) {  /* W's first k doubles hold one row of R @ exp(B - b)^T */
         for (int64_t i = 0; i < n; i++) {
-            const double *restrict r = R + i * m;
-            for (int64_t q = 0; q < k; q++) {
-                const double *restrict eb = EB + q * m;
-                double acc = 0.0;
-                for (int64_t c = 0; c < m; c++) acc += r[c] * eb[c];
-                dA[i * k + q] += EA[i * k + q] * acc;
-            }
+            rows_dot(EB, k, m, R + i * m, W);
+            for (int64_t q = 0; q < k; q++) dA[i * k + q] += EA[i * k + q] * W[q];
         }
     }
     if (dB) {
@@ -386,12 +418,11 @@ static CSVI_HOT void chain_vjp_one(const chain_job *j, const double *trans, cons
         }
         for (int64_t x = 0; x < K; x++) r[x] = g[x] * is[x];
         if (!homogeneous) shift_cols(trans + t * K * K, K, K, E, c);
+        rows_dot(E, K, K, r, gp);
         for (int64_t i = 0; i < K; i++) {
             const double *restrict e = E + i * K;
             const double pi = p[i];
-            double dot = 0.0;
-            for (int64_t x = 0; x < K; x++) dot += e[x] * r[x];
-            gp[i] = pi * dot;
+            gp[i] *= pi;
             if (!dtrans || pi == 0.0) continue;
             if (homogeneous) {
                 double *restrict w = acc + i * K;
