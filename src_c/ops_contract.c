@@ -41,8 +41,9 @@ static void batch_offsets(const csvi_iter *it, int64_t idx, int64_t *o) {
     }
 }
 
-/* E[i, :] = exp(X[i, :] - mx[i]), mx[i] the row's max; a row of -inf keeps
- * mx[i] = -inf and is shifted by 0 (E = 0).  A NaN propagates into E. */
+/* E[i, :] = exp(X[i, :] - mx[i]), mx[i] the row's max, or 0 for a row of
+ * -inf (then E = 0, and the results that read the row are log 0 = -inf
+ * whatever the shift).  A NaN propagates into E. */
 static CSVI_HOT void shift_rows(const double *X, int64_t rows, int64_t cols, double *E,
                                 double *mx) {
     for (int64_t i = 0; i < rows; i++) {
@@ -50,8 +51,8 @@ static CSVI_HOT void shift_rows(const double *X, int64_t rows, int64_t cols, dou
         double *restrict e = E + i * cols;
         double top = cols ? x[0] : -INFINITY;
         for (int64_t c = 1; c < cols; c++) top = x[c] > top ? x[c] : top;
-        mx[i] = top;
         const double s = top == -INFINITY ? 0.0 : top;
+        mx[i] = s;
         CSVI_SIMD
         for (int64_t c = 0; c < cols; c++) e[c] = exp(x[c] - s);
     }
@@ -65,19 +66,23 @@ static CSVI_HOT void shift_cols(const double *X, int64_t rows, int64_t cols, dou
         const double *restrict x = X + r * cols;
         for (int64_t j = 0; j < cols; j++) mx[j] = x[j] > mx[j] ? x[j] : mx[j];
     }
+    for (int64_t j = 0; j < cols; j++) mx[j] = mx[j] == -INFINITY ? 0.0 : mx[j];
     for (int64_t r = 0; r < rows; r++) {
         const double *restrict x = X + r * cols;
+        const double *restrict m = mx;
         double *restrict e = E + r * cols;
         CSVI_SIMD
-        for (int64_t j = 0; j < cols; j++) e[j] = exp(x[j] - (mx[j] == -INFINITY ? 0.0 : mx[j]));
+        for (int64_t j = 0; j < cols; j++) e[j] = exp(x[j] - m[j]);
     }
 }
 
 /* y[r] = M[r, :] . v for r < rows (M row-major, rows x cols), four rows at a
  * time with four-lane accumulators: the sums' order is fixed by the code,
- * not by the vector width the clone runs with. */
-static inline void rows_dot(const double *M, int64_t rows, int64_t cols, const double *v,
-                            double *y) {
+ * not by the vector width the clone runs with.  Always inlined, so each
+ * clone of its callers compiles it for its own ISA. */
+static inline __attribute__((always_inline)) void rows_dot(const double *M, int64_t rows,
+                                                          int64_t cols, const double *v,
+                                                          double *y) {
     const int64_t cv = cols & ~(int64_t)3;
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4) {
@@ -215,8 +220,10 @@ static CSVI_HOT void lme_forward_one(const lme_job *j, const double *A, const do
     product(EA, EB, Y, n, k, m);
     for (int64_t i = 0; i < n; i++) {
         double *restrict y = Y + i * m;
+        const double *restrict b = mb;
+        const double a = ma[i];
         CSVI_SIMD
-        for (int64_t c = 0; c < m; c++) y[c] = ma[i] + mb[c] + log(y[c]);
+        for (int64_t c = 0; c < m; c++) y[c] = a + b[c] + log(y[c]);
     }
 }
 
@@ -229,14 +236,13 @@ static CSVI_HOT void lme_vjp_one(const lme_job *j, const double *A, const double
            *W = R + n * m;
     shift_rows(A, n, k, EA, ma);
     shift_cols(B, k, m, EB, mb);
-    for (int64_t i = 0; i < n; i++) {
-        const double *restrict y = Y + i * m, *restrict g = G + i * m;
+    for (int64_t i = 0; i < n; i++) {  /* R = G / P, 0 where P = 0 (y = -inf) */
+        const double *restrict y = Y + i * m, *restrict g = G + i * m, *restrict b = mb;
         double *restrict r = R + i * m;
+        const double a = ma[i];
         CSVI_SIMD
-        for (int64_t c = 0; c < m; c++) {
-            const double inv = exp(ma[i] + mb[c] - y[c]);
-            r[c] = y[c] > -INFINITY ? g[c] * inv : 0.0;
-        }
+        for (int64_t c = 0; c < m; c++) r[c] = g[c] * exp(a + b[c] - y[c]);
+        for (int64_t c = 0; c < m; c++) r[c] = y[c] == -INFINITY ? 0.0 : r[c];
     }
     if (dA) {  /* W's first k doubles hold one row of R @ exp(B - b)^T */
         for (int64_t i = 0; i < n; i++) {
@@ -385,11 +391,10 @@ static CSVI_HOT void chain_forward_one(const chain_job *j, const double *init,
             CSVI_SIMD
             for (int64_t x = 0; x < K; x++) S[x] += pi * e[x];
         }
+        const double *restrict cs = c, *restrict sums = S;
         CSVI_SIMD
-        for (int64_t x = 0; x < K; x++) {
-            a[x] = shift + c[x] + log(S[x]);
-            is[x] = S[x] > 0.0 ? 1.0 / S[x] : 0.0;
-        }
+        for (int64_t x = 0; x < K; x++) a[x] = shift + cs[x] + log(sums[x]);
+        for (int64_t x = 0; x < K; x++) is[x] = sums[x] > 0.0 ? 1.0 / sums[x] : 0.0;
         if (obs) {
             const double *restrict o = obs + (j->To > 1 ? t * K : 0);
             for (int64_t x = 0; x < K; x++) a[x] += o[x];
