@@ -245,3 +245,15 @@ def test_bad_values_name_the_method_and_shape():
     with pytest.raises(ValueError, match=r"DiscreteHMM.expand: batch_shape \(3,\) cannot be "
                                          r"expanded to \(2,\)"):
         hmm.expand((3,)).expand((2,))
+
+
+def test_observations_shared_by_every_state():
+    """An observation_dist whose state dim is 1 broadcasts over the K states:
+    the observations then carry no information and log_prob is theirs alone."""
+    rng = np.random.default_rng(7)
+    K, T = 3, 6
+    value = rng.standard_normal(T)
+    hmm = DiscreteHMM(rng.standard_normal(K), rng.standard_normal((K, K)),
+                      dist.Normal(np.zeros(1), 1.0))
+    np.testing.assert_allclose(hmm.log_prob(value).numpy(), stats.norm.logpdf(value).sum(),
+                               rtol=1e-12)
