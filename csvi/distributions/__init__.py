@@ -19,6 +19,7 @@ from csvi.distributions.distribution import (
     Distribution, ExpandedDistribution, Independent, MaskedDistribution,
 )
 from csvi.distributions.empirical import Empirical
+from csvi.distributions.hmm import DiscreteHMM
 from csvi.distributions.kl import kl_divergence, register_kl
 from csvi.distributions import kl_rules  # noqa: F401  (registers the KL rules)
 from csvi.distributions.lkj import LKJ, LKJCholesky
@@ -37,7 +38,7 @@ from csvi.distributions.validation import (
 __all__ = [
     # families
     "Bernoulli", "Beta", "BetaBinomial", "Binomial", "Categorical", "Cauchy", "Chi2", "Delta",
-    "Dirichlet", "Empirical", "Exponential", "Gamma", "GammaPoisson", "Geometric", "Gumbel",
+    "Dirichlet", "DiscreteHMM", "Empirical", "Exponential", "Gamma", "GammaPoisson", "Geometric", "Gumbel",
     "HalfCauchy", "HalfNormal", "InverseGamma", "LKJ", "LKJCholesky", "Laplace", "LogNormal",
     "Logistic", "LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial",
     "MultivariateNormal", "NegativeBinomial", "Normal",
