@@ -5,6 +5,7 @@ and 512 ranks from the measured compute and allreduce costs.
 
     python benchmarks/distributed.py [--repeats 5] [--features 50]
         [--batches 256,1024,4096,16384,65536] [--seconds 1.0] [--markdown FILE]
+        [--json RAW.json]            # and later: --from-json RAW.json (report only)
 
 Every measurement is one `mpiexec -n K` launch of this file in worker mode
 (`--worker`); the launches for 1 rank, 2 ranks and 1 rank with 2 threads
@@ -71,21 +72,24 @@ def worker(args):
         compiled = svi.compile(X, y)
     compiled.run(20)  # warm up
     n = 20
-    while True:  # steps for about args.seconds, the same count on every rank
-        comm.Barrier()
-        start = time.perf_counter()
-        compiled.run(n)
-        elapsed = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+    while True:  # steps for about args.seconds / 4, the same count on every rank
+        elapsed = _time_steps(comm, compiled, n)
         if elapsed > args.seconds / 4 or n > 10 ** 7:
             break
         n = int(n * max(2.0, args.seconds / 4 / max(elapsed, 1e-9)))
-    comm.Barrier()
-    start = time.perf_counter()
-    compiled.run(n)
-    elapsed = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+    hooked, unhooked = [], []
+    for _ in range(4):  # 1 rank: with and without the hook, alternately
+        hooked.append(_time_steps(comm, compiled, n) / n)
+        if ranks == 1 and not args.plain:
+            compiled._program.set_grad_hook(None)
+            unhooked.append(_time_steps(comm, compiled, n) / n)
+            compiled._program.set_grad_hook(compiled._exchange)
     result = {"ranks": ranks, "batch": batch, "features": d, "plain": args.plain,
               "threads": int(os.environ.get("OMP_NUM_THREADS", "0")),
-              "step_seconds": elapsed / n}
+              "step_seconds": statistics.median(hooked)}
+    if unhooked:
+        result["unhooked_step_seconds"] = statistics.median(unhooked)
+        result["hook_seconds"] = statistics.median(h - u for h, u in zip(hooked, unhooked))
     if not args.plain:
         size = compiled._program.hook_size
         buffer = np.zeros(size)
@@ -100,6 +104,15 @@ def worker(args):
                 for m in (1, 16, 256, 4096, 65536, 1 << 20)}
     if rank == 0:
         print("RESULT " + json.dumps(result), flush=True)
+
+
+def _time_steps(comm, compiled, n):
+    """Seconds for n compiled steps, the slowest rank's."""
+    from mpi4py import MPI
+    comm.Barrier()
+    start = time.perf_counter()
+    compiled.run(n)
+    return comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
 
 
 def _time_collective(comm, fn, budget=0.3):
@@ -142,8 +155,8 @@ def launch(ranks, batch, features, seconds, threads=1, plain=False, sizes=False)
     raise RuntimeError(f"worker failed: {out.stderr[-2000:]}")
 
 
+LABELS = ["1 rank, no hook", "1 rank", "2 ranks", "1 rank x 2 threads"]
 CONFIGS = [  # (label, ranks, threads per rank, plain SVI without the hook)
-    ("1 rank, plain SVI", 1, 1, True),
     ("1 rank", 1, 1, False),
     ("2 ranks", 2, 1, False),
     ("1 rank x 2 threads", 1, 2, True),
@@ -161,9 +174,18 @@ def main():
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--markdown")
+    parser.add_argument("--json", help="also write the raw measurements here")
+    parser.add_argument("--from-json", help="only print the report of a --json file")
     args = parser.parse_args()
     if args.worker:
         return worker(args)
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        runs = {(label, batch): v for label, batch, v in saved["runs"]}
+        saved_args = argparse.Namespace(**saved["args"])
+        batches = [int(b) for b in saved_args.batches.split(",")]
+        return print(report(runs, batches, saved_args, saved["load"]))
     batches = [int(b) for b in args.batches.split(",")]
     load = os.getloadavg()
     runs = {}
@@ -175,6 +197,10 @@ def main():
                 runs.setdefault((label, batch), []).append(r)
         print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr, flush=True)
     load = (load, os.getloadavg())
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "load": load,
+                       "runs": [[k[0], k[1], v] for k, v in runs.items()]}, f)
     text = report(runs, batches, args, load)
     print(text)
     if args.markdown:
@@ -191,16 +217,17 @@ def report(runs, batches, args, load):
              "interleaved repeats, medians. Load average before/after: "
              f"{load[0][0]:.1f} / {load[1][0]:.1f} (2 cores).", "",
              "| rows per rank per step | " + " | ".join(
-                 f"{label} steps/s" for label, *_ in CONFIGS)
+                 f"{label} steps/s" for label in LABELS)
              + " | 2 ranks / 1 rank (rows/s) | 2 ranks / 1 rank x 2 threads |",
-             "|---" * (len(CONFIGS) + 3) + "|"]
+             "|---" * (len(LABELS) + 3) + "|"]
     speedups = {}
     for batch in batches:
         rate = {label: 1.0 / _median(runs[(label, batch)], "step_seconds")
                 for label, *_ in CONFIGS}
-        speedup = 2 * rate["2 ranks"] / rate["1 rank"]
+        rate["1 rank, no hook"] = 1.0 / _median(runs[("1 rank", batch)], "unhooked_step_seconds")
+        speedup = 2 * rate["2 ranks"] / rate["1 rank, no hook"]
         speedups[batch] = speedup
-        lines.append(f"| {batch:,} | " + " | ".join(f"{rate[label]:,.0f}" for label, *_ in CONFIGS)
+        lines.append(f"| {batch:,} | " + " | ".join(f"{rate[label]:,.0f}" for label in LABELS)
                      + f" | {speedup:.2f}x | {2 * rate['2 ranks'] / rate['1 rank x 2 threads']:.2f}x |")
     lines.append("")
     even = [b for b in batches if speedups[b] >= 1.0]
@@ -211,32 +238,32 @@ def report(runs, batches, args, load):
     two = runs[("2 ranks", batches[0])]
     exchange = _median(two, "exchange_seconds")
     allreduce = _median(two, "allreduce_seconds")
-    plain1 = {b: _median(runs[("1 rank, plain SVI", b)], "step_seconds") for b in batches}
-    hooked1 = {b: _median(runs[("1 rank", b)], "step_seconds") for b in batches}
+    plain1 = {b: _median(runs[("1 rank", b)], "unhooked_step_seconds") for b in batches}
+    hook1 = {b: _median(runs[("1 rank", b)], "hook_seconds") for b in batches}
     lines += ["", f"Gradient exchange on 2 ranks ({two[0]['buffer_doubles']} doubles): "
               f"{exchange * 1e6:.1f} us per step through the hook's Python "
               f"(Allreduce + average) vs {allreduce * 1e6:.1f} us for `MPI.Allreduce` "
-              "alone. One rank, hook vs no hook, per step: " + ", ".join(
-                  f"batch {b:,}: {(hooked1[b] - plain1[b]) * 1e6:+.1f} us" for b in batches)
-              + "."]
+              "alone. The hook's cost on one rank (the same program with and without it, "
+              "alternately in one process): " + ", ".join(
+                  f"batch {b:,}: {hook1[b] * 1e6:+.1f} us" for b in batches)
+              + " per step."]
     sizes = {int(m): statistics.median(r["allreduce_by_size"][m] for r in two)
              for m in two[0]["allreduce_by_size"]}
     alpha, beta = _fit_latency_bandwidth(sizes)
     lines += ["", "Allreduce alone on 2 ranks (shared memory), by message size: " + ", ".join(
         f"{m:,} doubles {t * 1e6:.1f} us" for m, t in sorted(sizes.items()))
-        + f". Fit t = a + n*b: a = {alpha * 1e6:.2f} us, b = {beta * 1e9:.3f} ns/double."]
+        + f". Latency a = the 1-double time = {alpha * 1e6:.2f} us; b = the slope between "
+        f"the two largest sizes = {beta * 1e9:.3f} ns/double."]
     lines += ["", projection(plain1, two[0]["buffer_doubles"], alpha, beta,
-                             exchange - allreduce)]
+                             max(hook1[batches[0]] - sizes[min(sizes)], 0.0))]
     return "\n".join(lines) + "\n"
 
 
 def _fit_latency_bandwidth(sizes):
-    """Least squares t = a + n b over the measured sizes (n in doubles)."""
-    n = np.array(sorted(sizes), dtype=float)
-    t = np.array([sizes[int(m)] for m in n])
-    A = np.stack([np.ones_like(n), n], axis=1)
-    (a, b), *_ = np.linalg.lstsq(A, t, rcond=None)
-    return max(a, 0.0), max(b, 0.0)
+    """t = a + n b: a from the smallest message, b from the two largest (a
+    least-squares fit would let the large messages set a)."""
+    n = sorted(sizes)
+    return sizes[n[0]], max((sizes[n[-1]] - sizes[n[-2]]) / (n[-1] - n[-2]), 0.0)
 
 
 def _allreduce_model(ranks, n, alpha, beta):
@@ -253,15 +280,16 @@ def projection(step_seconds, n, alpha, beta, python_overhead):
     networks = [("measured here (shared memory)", alpha, beta),
                 ("cluster network, assumed a=5 us, 10 GB/s", 5e-6, 8 / 10e9)]
     lines = ["Projection (weak scaling: each rank keeps its batch; speedup = P x one-rank "
-             "step time / (one-rank step time + Python hook overhead + modelled Allreduce "
+             "step time / (one-rank step time + the hook's Python overhead -- measured on one "
+             "rank at the smallest batch, less a 1-double Allreduce -- + modelled Allreduce "
              f"of the {n}-double buffer)); it assumes one rank per core with the compute "
              "measured here and no stragglers:", "",
-             "| network | rows per rank per step | 8 ranks | 64 ranks | 512 ranks |",
-             "|---|---|---|---|---|"]
+             "| network | rows per rank per step | 2 ranks | 8 ranks | 64 ranks | 512 ranks |",
+             "|---|---|---|---|---|---|"]
     for name, a, b in networks:
         for batch, t in step_seconds.items():
             cells = []
-            for p in (8, 64, 512):
+            for p in (2, 8, 64, 512):
                 step = t + python_overhead + _allreduce_model(p, n, a, b)
                 cells.append(f"{p * t / step:,.0f}x ({p * t / step / p:.0%})")
             lines.append(f"| {name} | {batch:,} | " + " | ".join(cells) + " |")
