@@ -143,6 +143,7 @@ def test_plate_rejects_what_a_shard_cannot_hold():
 
 def test_missing_mpi4py_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)
+    monkeypatch.setattr(distributed, "_MPI", None)  # as if never imported
     with pytest.raises(ImportError, match=r"csvi\[mpi\]"):
         distributed.world()
 
