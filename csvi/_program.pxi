@@ -14,7 +14,10 @@ cdef extern from "csvi_program.h":
         CSVI_PROGRAM_KERNEL_ERROR
         CSVI_PROGRAM_LOSS_NOT_FINITE
         CSVI_PROGRAM_GRAD_NOT_FINITE
+        CSVI_PROGRAM_HOOK_FAILED
+        CSVI_PROGRAM_PEER_FAILED
 
+    ctypedef int (*csvi_program_grad_hook)(void *ctx, double *buffer, int64_t n) noexcept
     ctypedef struct csvi_program_param:
         int32_t leaf
         csvi_optim_config *config
@@ -30,7 +33,11 @@ cdef extern from "csvi_program.h":
         int32_t status
         int32_t kernel_rc
         int32_t failed_param
+        csvi_program_grad_hook grad_hook
+        void *hook_ctx
+        double *hook_buffer
 
+    int64_t csvi_program_hook_size(const csvi_program *p)
     int csvi_program_init(csvi_program *p, int32_t particles, int fuse)
     void csvi_program_free(csvi_program *p)
     int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) nogil
@@ -50,6 +57,9 @@ cdef class Program:
     cdef csvi_program p
     cdef Tape tape
     cdef list keep
+    cdef object grad_hook         # Python callable(buffer) or None (see set_grad_hook)
+    cdef cnp.ndarray hook_buffer  # the buffer the C loop packs, viewed by the hook
+    cdef object hook_error        # what the hook raised, re-raised by run()
 
     def __cinit__(self, Tape tape, Tensor root, Tensor loss, list params, int32_t particles=1,
                   bint fuse=True):
@@ -86,6 +96,34 @@ cdef class Program:
         if csvi_program_init(&self.p, particles, fuse) != CSVI_OK:
             raise MemoryError()
 
+    def set_grad_hook(self, hook):
+        """Call `hook(buffer)` once per step between the reverse sweep and
+        the updates (None removes it).  `buffer` is one float64 array, the
+        same each step: every param's gradient in param order, then the loss,
+        then a failure flag (src_c/csvi_program.h); the hook overwrites it in
+        place with what the updates should use (data-parallel SVI averages it
+        over processes).  An exception in the hook stops the run before that
+        step's update and is re-raised by `run`."""
+        if hook is not None and not callable(hook):
+            raise TypeError(f"set_grad_hook: hook must be callable or None, got {hook!r}")
+        _check_idle(self.tape)
+        if hook is None:
+            self.p.grad_hook = NULL
+            self.p.hook_ctx = NULL
+            self.p.hook_buffer = NULL
+            self.grad_hook = self.hook_buffer = None
+            return
+        self.hook_buffer = np.zeros(csvi_program_hook_size(&self.p))
+        self.grad_hook = hook
+        self.p.hook_buffer = <double *>cnp.PyArray_DATA(self.hook_buffer)
+        self.p.hook_ctx = <void *>self
+        self.p.grad_hook = _call_grad_hook
+
+    @property
+    def hook_size(self):
+        """Doubles in the gradient hook's buffer."""
+        return csvi_program_hook_size(&self.p)
+
     def __dealloc__(self):
         if self.p.tape != NULL:
             csvi_program_free(&self.p)
@@ -94,7 +132,9 @@ cdef class Program:
     def run(self, int64_t num_steps):
         """Runs up to num_steps steps; returns (losses, status) where losses
         holds the completed steps and status is "done", "kernel_error",
-        "loss_not_finite" or "grad_not_finite:<param index>".
+        "loss_not_finite", "grad_not_finite:<param index>" or, with a gradient
+        hook, "peer_failed" (another process's step failed; see
+        set_grad_hook).
 
         The loop runs in chunks of about 0.02 s, with pending signals handled
         in between; an exception they raise (KeyboardInterrupt) leaves every
@@ -106,6 +146,7 @@ cdef class Program:
         cdef int64_t done = 0, got, chunk = 1, want
         cdef double seconds
         _check_idle(self.tape)
+        self.hook_error = None
         self.p.status = CSVI_PROGRAM_DONE
         try:
             while done < num_steps:
@@ -126,12 +167,17 @@ cdef class Program:
                 chunk = max(1, min(4 * want, <int64_t>(want * _SIGNAL_CHECK_SECONDS
                                                        / max(seconds, 1e-9))))
                 PyErr_CheckSignals()
+            if self.p.status == CSVI_PROGRAM_HOOK_FAILED and self.hook_error is not None:
+                error, self.hook_error = self.hook_error, None
+                raise error
         except BaseException as e:
             e.losses = losses[:done].copy()
             raise
         status = {CSVI_PROGRAM_DONE: "done", CSVI_PROGRAM_KERNEL_ERROR: "kernel_error",
                   CSVI_PROGRAM_LOSS_NOT_FINITE: "loss_not_finite",
-                  CSVI_PROGRAM_GRAD_NOT_FINITE: "grad_not_finite"}[self.p.status]
+                  CSVI_PROGRAM_GRAD_NOT_FINITE: "grad_not_finite",
+                  CSVI_PROGRAM_HOOK_FAILED: "hook_failed",
+                  CSVI_PROGRAM_PEER_FAILED: "peer_failed"}[self.p.status]
         if self.p.status == CSVI_PROGRAM_KERNEL_ERROR:
             try:
                 _check_rc(self.tape, self.p.kernel_rc)
@@ -140,3 +186,16 @@ cdef class Program:
         elif self.p.status == CSVI_PROGRAM_GRAD_NOT_FINITE:
             status = f"grad_not_finite:{self.p.failed_param}"
         return losses[:done], status
+
+
+cdef int _call_grad_hook(void *ctx, double *buffer, int64_t n) noexcept with gil:
+    """The C loop's gradient hook: calls the Program's Python hook on its
+    buffer (taking the GIL for that call only); an exception is kept for
+    Program.run to raise."""
+    cdef Program program = <Program>ctx
+    try:
+        program.grad_hook(program.hook_buffer)
+    except BaseException as e:
+        program.hook_error = e
+        return -1
+    return 0

@@ -30,8 +30,22 @@ enum {
     CSVI_PROGRAM_DONE = 0,
     CSVI_PROGRAM_KERNEL_ERROR = 1,   /* a kernel returned an error (tape->failed_op) */
     CSVI_PROGRAM_LOSS_NOT_FINITE = 2,
-    CSVI_PROGRAM_GRAD_NOT_FINITE = 3 /* failed_param names the param */
+    CSVI_PROGRAM_GRAD_NOT_FINITE = 3, /* failed_param names the param */
+    CSVI_PROGRAM_HOOK_FAILED = 4,    /* the gradient hook returned nonzero */
+    CSVI_PROGRAM_PEER_FAILED = 5     /* the hook's buffer came back with a failure flag */
 };
+
+/* Gradient hook: an optional per-step exchange between the reverse sweep and
+ * the updates (data-parallel SVI averages gradients across processes here).
+ * The program packs the step into `buffer`: every param's gradient in param
+ * order (zeros for a param without one), then the loss, then a failure flag
+ * (1 if this process's step failed -- its gradients and loss are then 0).
+ * The hook replaces the buffer in place with what every process agrees on
+ * (e.g. the average over processes) and returns 0, or nonzero on an error.
+ * The program unpacks the gradients and loss and updates, unless its own
+ * step failed or the flag came back nonzero: then it stops before the
+ * update, so every process stops at the same step with params unchanged. */
+typedef int (*csvi_program_grad_hook)(void *ctx, double *buffer, int64_t n);
 
 typedef struct {
     csvi_tape *tape;
@@ -42,6 +56,9 @@ typedef struct {
     int32_t status;
     int32_t kernel_rc;
     int32_t failed_param;
+    csvi_program_grad_hook grad_hook;  /* NULL: no exchange (the usual case) */
+    void *hook_ctx;
+    double *hook_buffer;         /* csvi_program_hook_size() doubles, owned by the caller */
     /* set by csvi_program_init */
     int32_t particles;
     unsigned char *batched;      /* per slot: one value per particle */
@@ -60,6 +77,9 @@ typedef struct {
 int csvi_program_init(csvi_program *p, int32_t particles, int fuse);
 /* Frees what init allocated and gives the tape's slots back their buffers. */
 void csvi_program_free(csvi_program *p);
+
+/* Doubles in the gradient hook's buffer: the params' sizes, loss, flag. */
+int64_t csvi_program_hook_size(const csvi_program *p);
 
 /* Runs up to n_steps steps, writing each loss; returns the number of completed
  * steps.  A step that fails leaves every parameter and optimizer state as the

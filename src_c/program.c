@@ -217,35 +217,78 @@ static int backward(csvi_program *p) {
     return CSVI_OK;
 }
 
+/* One step's forward and backward: CSVI_PROGRAM_DONE, or why it failed. */
+static int32_t forward_backward(csvi_program *p, double *loss) {
+    csvi_tape *t = p->tape;
+    int rc = forward(p);
+    if (rc) {
+        p->kernel_rc = rc;
+        return CSVI_PROGRAM_KERNEL_ERROR;
+    }
+    *loss = total_loss(p);
+    if (!isfinite(*loss)) return CSVI_PROGRAM_LOSS_NOT_FINITE;
+    rc = backward(p);
+    if (rc) {
+        p->kernel_rc = rc;
+        return CSVI_PROGRAM_KERNEL_ERROR;
+    }
+    for (int32_t k = 0; k < p->n_params; k++) {
+        const csvi_slot *leaf = &t->slots[p->params[k].leaf];
+        if (leaf->grad && !all_finite(leaf->grad, leaf->size)) {
+            p->failed_param = k;
+            return CSVI_PROGRAM_GRAD_NOT_FINITE;
+        }
+    }
+    return CSVI_PROGRAM_DONE;
+}
+
+int64_t csvi_program_hook_size(const csvi_program *p) {
+    int64_t n = 2;
+    for (int32_t k = 0; k < p->n_params; k++) n += p->tape->slots[p->params[k].leaf].size;
+    return n;
+}
+
+/* The gradient hook's exchange (csvi_program.h): packs this step's
+ * gradients, loss and failure flag, calls the hook, unpacks.  Returns the
+ * step's status after the exchange. */
+static int32_t exchange(csvi_program *p, int32_t status, double *loss) {
+    csvi_tape *t = p->tape;
+    double *b = p->hook_buffer;
+    const int64_t n = csvi_program_hook_size(p);
+    int64_t at = 0;
+    for (int32_t k = 0; k < p->n_params; k++) {
+        const csvi_slot *leaf = &t->slots[p->params[k].leaf];
+        for (int64_t i = 0; i < leaf->size; i++)
+            b[at + i] = status == CSVI_PROGRAM_DONE && leaf->grad ? leaf->grad[i] : 0.0;
+        at += leaf->size;
+    }
+    b[at] = status == CSVI_PROGRAM_DONE ? *loss : 0.0;
+    b[at + 1] = status == CSVI_PROGRAM_DONE ? 0.0 : 1.0;
+    if (p->grad_hook(p->hook_ctx, b, n)) return CSVI_PROGRAM_HOOK_FAILED;
+    if (status != CSVI_PROGRAM_DONE) return status;
+    if (b[at + 1] != 0.0) return CSVI_PROGRAM_PEER_FAILED;
+    at = 0;
+    for (int32_t k = 0; k < p->n_params; k++) {
+        const csvi_slot *leaf = &t->slots[p->params[k].leaf];
+        if (leaf->grad)
+            for (int64_t i = 0; i < leaf->size; i++) leaf->grad[i] = b[at + i];
+        at += leaf->size;
+    }
+    *loss = b[at];
+    return CSVI_PROGRAM_DONE;
+}
+
 int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
     csvi_tape *t = p->tape;
     p->status = CSVI_PROGRAM_DONE;
     for (int64_t c = 0; c < (p->views ? p->particles : 0); c++) p->views[c].rng = t->rng;
     for (int64_t s = 0; s < n_steps; s++) {
-        int rc = forward(p);
-        if (rc) {
-            p->status = CSVI_PROGRAM_KERNEL_ERROR;
-            p->kernel_rc = rc;
+        double loss = 0.0;
+        int32_t status = forward_backward(p, &loss);
+        if (p->grad_hook) status = exchange(p, status, &loss);
+        if (status != CSVI_PROGRAM_DONE) {
+            p->status = status;
             return s;
-        }
-        const double loss = total_loss(p);
-        if (!isfinite(loss)) {
-            p->status = CSVI_PROGRAM_LOSS_NOT_FINITE;
-            return s;
-        }
-        rc = backward(p);
-        if (rc) {
-            p->status = CSVI_PROGRAM_KERNEL_ERROR;
-            p->kernel_rc = rc;
-            return s;
-        }
-        for (int32_t k = 0; k < p->n_params; k++) {
-            const csvi_slot *leaf = &t->slots[p->params[k].leaf];
-            if (leaf->grad && !all_finite(leaf->grad, leaf->size)) {
-                p->status = CSVI_PROGRAM_GRAD_NOT_FINITE;
-                p->failed_param = k;
-                return s;
-            }
         }
         for (int32_t k = 0; k < p->n_params; k++) {
             csvi_program_param *q = &p->params[k];

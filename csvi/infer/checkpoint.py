@@ -20,7 +20,7 @@ from csvi import _core, archive
 from csvi.optim.optim import state_from_archive, state_to_archive
 from csvi.params import get_param_store
 
-__all__ = ["save_checkpoint", "load_checkpoint"]
+__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_contents", "restore_checkpoint"]
 
 # The bit generators a checkpoint may name (all of NumPy's).
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
@@ -29,12 +29,18 @@ _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 def save_checkpoint(path, svi):
     """Write the param store, `svi`'s optimizer state and this thread's
     generator state to `path` (a .npz file, see csvi.archive)."""
+    archive.write(path, "checkpoint", *checkpoint_contents(svi))
+
+
+def checkpoint_contents(svi):
+    """(header, arrays) of a checkpoint of `svi` (csvi.distributed adds its
+    ranks' generators before writing)."""
     header, arrays = get_param_store().to_archive()
     optim_header, optim_arrays = state_to_archive(svi.optim.get_state())
     header.update(optim_header)
     arrays.update(optim_arrays)
     header["generator"] = _to_json(_core.get_generator().bit_generator.state)
-    archive.write(path, "checkpoint", header, arrays)
+    return header, arrays
 
 
 def load_checkpoint(path, svi):
@@ -42,7 +48,11 @@ def load_checkpoint(path, svi):
     those of the same names), `svi`'s optimizer state and this thread's
     generator.  The file is checked in full first; a bad file raises a
     ValueError naming it and what is wrong, and changes nothing."""
-    contents = archive.read(path, "checkpoint")
+    restore_checkpoint(archive.read(path, "checkpoint"), svi)
+
+
+def restore_checkpoint(contents, svi):
+    """`load_checkpoint` on a checkpoint already read (an archive.Contents)."""
     store = get_param_store()
     params = store.from_archive(contents)
     state = state_from_archive(contents)
