@@ -17,6 +17,7 @@ typedef enum {
 #include "linalg.def"
 #include "families.def"
 #include "continuous.def"
+#include "nn.def"
 #undef CSVI_OP
     CSVI_OP_COUNT
 } csvi_opcode;
@@ -32,6 +33,7 @@ typedef enum {
 #include "linalg.def"
 #include "families.def"
 #include "continuous.def"
+#include "nn.def"
 #undef CSVI_OP
 
 extern const csvi_kernel csvi_kernels[CSVI_OP_COUNT];

@@ -14,6 +14,7 @@ const csvi_kernel csvi_kernels[CSVI_OP_COUNT] = {
 #include "linalg.def"
 #include "families.def"
 #include "continuous.def"
+#include "nn.def"
 #undef CSVI_OP
 };
 
