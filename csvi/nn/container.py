@@ -5,7 +5,7 @@ from csvi.nn.activation import ReLU, Sigmoid, Softplus, Tanh
 from csvi.nn.linear import Linear
 from csvi.nn.module import Module
 
-__all__ = ["Sequential"]
+__all__ = ["ModuleList", "Sequential"]
 
 # exactly these types: a subclass may change forward
 _FUSED_AFTER_LINEAR = (ReLU, Sigmoid, Softplus, Tanh)
@@ -62,3 +62,46 @@ class Sequential(Module):
     def append(self, module):
         self.add_module(str(len(self)), module)
         return self
+
+
+class ModuleList(Module):
+    """A list of submodules named "0", "1", ... (torch.nn.ModuleList): their
+    params are the list's, it has no forward of its own."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return type(self)(list(self._modules.values())[index])
+        return self._modules[self._key(index)]
+
+    def __setitem__(self, index, module):
+        self.add_module(self._key(index), module)
+
+    def _key(self, index):
+        n = len(self)
+        i = index + n if -n <= index < 0 else index
+        if not 0 <= i < n:
+            raise IndexError(f"ModuleList: index {index} out of range for {n} modules")
+        return list(self._modules)[i]
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleList has no forward: call its modules")
