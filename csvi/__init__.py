@@ -58,6 +58,8 @@ from csvi.primitives import deterministic, factor, param, plate, sample, subsamp
 from csvi import nn
 from csvi import linalg
 from csvi.nn.primitive import module
+# the BLAS thread policy (csvi/blas_threads.py)
+from csvi.blas_threads import get_blas_threads, set_blas_threads
 
 __version__ = "0.1.0"
 
@@ -73,4 +75,5 @@ __all__ = [
     "logit", "ndtr", "polygamma", "xlog1py", "xlogy",
     "arctan", "ndtri", "tan",
     "linalg",
+    "get_blas_threads", "set_blas_threads",
 ]
