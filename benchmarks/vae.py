@@ -14,8 +14,10 @@ thread counts at load; peak RSS is per process); the repeats interleave the
 configurations, and a cell is the median over repeats of each process's median
 step.  Configurations:
 
-- csvi eager (`svi.step`) and compiled (`svi.compile(...).run`), float64, with
-  BLAS on one thread and with csvi's default thread policy;
+- csvi eager (`svi.step`) and compiled (`svi.compile(...).run`), float64:
+  examples/vae.py's tutorial classes (each layer its own records) with BLAS on
+  one thread, with csvi's default thread policy and with two BLAS threads;
+  and the same networks as Sequential blocks (Linear + activation fused);
 - Pyro `svi.step`, torch float32 (its default), torch's default threads and one;
 - NumPyro `jax.jit(svi.update)`, float32 (its default);
 - the floor: the step's 14 GEMMs (5 forward, 5 weight gradients, 4 input
@@ -45,7 +47,12 @@ CONFIGS = {
     "csvi-eager": ("csvi_eager", {"OPENBLAS_NUM_THREADS": "1"}, "csvi eager, float64, BLAS 1 thread"),
     "csvi-compiled": ("csvi_compiled", {"OPENBLAS_NUM_THREADS": "1"},
                       "csvi compiled, float64, BLAS 1 thread"),
+    "csvi-compiled-fused": ("csvi_compiled", {"OPENBLAS_NUM_THREADS": "1",
+                                              "CSVI_BENCH_FUSED": "1"},
+                            "csvi compiled, Sequential (fused) layers, BLAS 1 thread"),
     "csvi-compiled-default": ("csvi_compiled", {}, "csvi compiled, float64, default threads"),
+    "csvi-compiled-blas2": ("csvi_compiled", {"CSVI_BLAS_THREADS": "2"},
+                            "csvi compiled, float64, 2 BLAS threads (the old default)"),
     "pyro": ("pyro", {}, "Pyro svi.step, float32, torch default threads"),
     "pyro-1": ("pyro", {"CSVI_BENCH_TORCH_THREADS": "1"}, "Pyro svi.step, float32, torch 1 thread"),
     "numpyro": ("numpyro", {}, "NumPyro jit(svi.update), float32"),
@@ -77,8 +84,12 @@ def synthetic_images(n=N_IMAGES, seed=0):
 # ---- csvi ----------------------------------------------------------------
 
 def _csvi_svi(data):
+    """examples/vae.py's VAE (the tutorial's classes, layers called one by
+    one); with CSVI_BENCH_FUSED=1 its networks rebuilt from Sequential blocks,
+    so each Linear + activation runs as one fused record."""
     import importlib.util
     import csvi
+    from csvi import nn
     from csvi.infer import SVI, Trace_ELBO
     from csvi.optim import Adam
     spec = importlib.util.spec_from_file_location(
@@ -88,6 +99,20 @@ def _csvi_svi(data):
     csvi.set_rng_seed(0)
     csvi.clear_param_store()
     vae = example.VAE(X_DIM, Z_DIM, HIDDEN)
+    if os.environ.get("CSVI_BENCH_FUSED") == "1":
+        class Encoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.hidden = nn.Sequential(nn.Linear(X_DIM, HIDDEN), nn.Softplus())
+                self.fc21, self.fc22 = nn.Linear(HIDDEN, Z_DIM), nn.Linear(HIDDEN, Z_DIM)
+
+            def forward(self, x):
+                hidden = self.hidden(x)
+                return self.fc21(hidden), csvi.exp(self.fc22(hidden))
+
+        vae.encoder = Encoder()
+        vae.decoder = nn.Sequential(nn.Linear(Z_DIM, HIDDEN), nn.Softplus(),
+                                    nn.Linear(HIDDEN, X_DIM), nn.Sigmoid())
     return SVI(vae.model, vae.guide, Adam({"lr": LR}), loss=Trace_ELBO())
 
 
