@@ -31,21 +31,27 @@ static inline double sigmoid_of(double z) {
     return (z >= 0.0 ? 1.0 : e) / (1.0 + e);
 }
 
-/* z = y + b (into z when kept, else in place); y = act(z). */
+/* z = y + b and y = act(z) with z in aux (DENSE_ACT), or y += b in place
+ * (DENSE). */
 static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
     const dense_job *j = ctx;
     const int64_t r0 = task * j->rows_per_task;
     const int64_t r1 = r0 + j->rows_per_task < j->n ? r0 + j->rows_per_task : j->n;
     const int64_t m = j->m;
     const double p = j->threshold;
+    const double *restrict b = j->b;
     for (int64_t r = r0; r < r1; r++) {
         double *restrict y = j->y + r * m;
-        double *restrict z = j->z ? j->z + r * m : y;
-        const double *restrict b = j->b;
+        if (!j->z) {
+            CSVI_SIMD
+            for (int64_t c = 0; c < m; c++) y[c] += b[c];
+            continue;
+        }
+        double *restrict z = j->z + r * m;
         if (b) {
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) z[c] = y[c] + b[c];
-        } else if (z != y) {
+        } else {
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) z[c] = y[c];
         }
@@ -55,12 +61,14 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
             for (int64_t c = 0; c < m; c++) y[c] = z[c] > 0 ? z[c] : 0.0;
             break;
         case CSVI_DENSE_SOFTPLUS:
+            /* two loops: a call under a condition would keep the first scalar */
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) {
                 const double x = z[c];
-                const double sp = (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x)));
-                y[c] = x > p ? x : sp;
+                y[c] = (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x)));
             }
+            CSVI_SIMD
+            for (int64_t c = 0; c < m; c++) y[c] = z[c] > p ? z[c] : y[c];
             break;
         case CSVI_DENSE_SIGMOID:
             CSVI_SIMD
@@ -71,6 +79,8 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
             for (int64_t c = 0; c < m; c++) y[c] = tanh(z[c]);
             break;
         default:
+            CSVI_SIMD
+            for (int64_t c = 0; c < m; c++) y[c] = z[c];
             break;
         }
     }
@@ -94,10 +104,9 @@ static CSVI_HOT void dense_rows_vjp(void *ctx, int64_t task) {
             break;
         case CSVI_DENSE_SOFTPLUS:
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) {
-                const double x = z[c];
-                gz[c] = x > p ? g[c] : g[c] * sigmoid_of(x);
-            }
+            for (int64_t c = 0; c < m; c++) gz[c] = g[c] * sigmoid_of(z[c]);
+            CSVI_SIMD
+            for (int64_t c = 0; c < m; c++) gz[c] = z[c] > p ? g[c] : gz[c];
             break;
         case CSVI_DENSE_SIGMOID:
             CSVI_SIMD
