@@ -60,6 +60,8 @@ from csvi import nn
 from csvi import linalg
 from csvi.nn.primitive import module
 from csvi.plot import plot_losses
+# the BLAS thread policy (csvi/blas_threads.py)
+from csvi.blas_threads import get_blas_threads, set_blas_threads
 
 __version__ = "0.1.0"
 
@@ -76,4 +78,5 @@ __all__ = [
     "arctan", "ndtri", "tan",
     "linalg",
     "plot_losses",
+    "get_blas_threads", "set_blas_threads",
 ]

@@ -36,10 +36,16 @@ cdef void *_capi_function(module, str name, str signature) except NULL:
     raise ImportError(f"csvi: scipy's {module.__name__} has no {name}({signature}...)")
 
 
+cdef void _on_blas_loaded() except *:
+    """csvi's BLAS thread policy (csvi/blas_threads.py), when BLAS first loads."""
+    from csvi import blas_threads
+    blas_threads.apply_default()
+
+
 cdef inline void _require_ext(int code, tuple iattr) except *:
     """Loads BLAS before the first MATMUL (attributes `iattr`) that calls it."""
     if csvi_ext.dgemm == NULL and (code == OP_MATMUL_NT or code == OP_MATMUL
                                    and csvi_matmul_uses_blas(iattr[0], iattr[1], iattr[2])):
         from scipy.linalg import cython_blas
         csvi_ext.dgemm = <csvi_dgemm_fn>_capi_function(cython_blas, "dgemm", "void (char *")
-
+        _on_blas_loaded()

@@ -11,6 +11,7 @@ cdef void _require_lapack() except *:
     from scipy.linalg import cython_blas, cython_lapack
     if csvi_ext.dgemm == NULL:
         csvi_ext.dgemm = <csvi_dgemm_fn>_capi_function(cython_blas, "dgemm", "void (char *")
+        _on_blas_loaded()
     csvi_ext.dtrsm = <csvi_dtrxm_fn>_capi_function(cython_blas, "dtrsm", "void (char *")
     csvi_ext.dtrmm = <csvi_dtrxm_fn>_capi_function(cython_blas, "dtrmm", "void (char *")
     csvi_ext.dpotrf = <csvi_dpotrf_fn>_capi_function(cython_lapack, "dpotrf", "void (char *")

@@ -18,6 +18,7 @@ typedef enum {
 #include "families.def"
 #include "continuous.def"
 #include "contract.def"
+#include "nn.def"
 #undef CSVI_OP
     CSVI_OP_COUNT
 } csvi_opcode;
@@ -34,6 +35,7 @@ typedef enum {
 #include "families.def"
 #include "continuous.def"
 #include "contract.def"
+#include "nn.def"
 #undef CSVI_OP
 
 extern const csvi_kernel csvi_kernels[CSVI_OP_COUNT];

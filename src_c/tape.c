@@ -15,6 +15,7 @@ const csvi_kernel csvi_kernels[CSVI_OP_COUNT] = {
 #include "families.def"
 #include "continuous.def"
 #include "contract.def"
+#include "nn.def"
 #undef CSVI_OP
 };
 

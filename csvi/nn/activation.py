@@ -1,5 +1,9 @@
 """Activation layers: parameter-free Modules around csvi.nn.functional, so
-they can sit in a Sequential and print in a network's repr."""
+they can sit in a Sequential and print in a network's repr.
+
+`fused_activation` names the activation a fused dense record can apply in
+its output pass (csvi._core.DENSE_ACTIVATIONS), or is None: Sequential then
+runs a Linear and the activation after it as one record."""
 from csvi.nn import functional as F
 from csvi.nn.module import Module
 
@@ -9,6 +13,8 @@ __all__ = ["ReLU", "Sigmoid", "Tanh", "Softplus", "ELU", "LeakyReLU"]
 class ReLU(Module):
     """max(x, 0)."""
 
+    fused_activation = "relu"
+
     def forward(self, input):
         return F.relu(input)
 
@@ -16,11 +22,15 @@ class ReLU(Module):
 class Sigmoid(Module):
     """1 / (1 + exp(-x))."""
 
+    fused_activation = "sigmoid"
+
     def forward(self, input):
         return F.sigmoid(input)
 
 
 class Tanh(Module):
+    fused_activation = "tanh"
+
     def forward(self, input):
         return F.tanh(input)
 
@@ -34,6 +44,10 @@ class Softplus(Module):
             raise ValueError(f"Softplus: beta must be positive, got {beta!r}")
         self.beta, self.threshold = float(beta), float(threshold)
 
+    @property
+    def fused_activation(self):
+        return "softplus" if self.beta == 1.0 else None  # the fused form has beta 1
+
     def forward(self, input):
         return F.softplus(input, self.beta, self.threshold)
 
@@ -43,6 +57,8 @@ class Softplus(Module):
 
 class ELU(Module):
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+
+    fused_activation = None
 
     def __init__(self, alpha=1.0):
         super().__init__()
@@ -57,6 +73,8 @@ class ELU(Module):
 
 class LeakyReLU(Module):
     """x for x > 0, negative_slope * x otherwise."""
+
+    fused_activation = None
 
     def __init__(self, negative_slope=0.01):
         super().__init__()

@@ -21,14 +21,14 @@ def linear(input, weight, bias=None):
         raise ValueError(f"linear: input of shape {tuple(x.shape)} does not match weight of "
                          f"shape {tuple(w.shape)}: the input's last dim must be "
                          f"in_features={w.shape[1]}")
-    y = _core.matmul_nt(x, w) if x.ndim == 2 else _core.matmul(x, _core.transpose(w))
-    if bias is None:
-        return y
-    b = _core.astensor(bias)
-    if tuple(b.shape) != (w.shape[0],):
+    b = None if bias is None else _core.astensor(bias)
+    if b is not None and tuple(b.shape) != (w.shape[0],):
         raise ValueError(f"linear: bias of shape {tuple(b.shape)} does not match weight of "
                          f"shape {tuple(w.shape)}: it must have shape ({w.shape[0]},)")
-    return y + b
+    if x.ndim == 2:  # one DENSE record: dgemm, the bias added in its output pass
+        return _core.dense(x, w, b)
+    y = _core.matmul(x, _core.transpose(w))
+    return y if b is None else y + b
 
 
 def relu(input):

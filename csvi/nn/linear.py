@@ -31,6 +31,23 @@ class Linear(Module):
 
     def forward(self, input):
         x = _core.astensor(input)
+        self._check(x)
+        return F.linear(x, self.weight, self.bias)
+
+    def forward_activated(self, input, activation):
+        """`activation(self(input))` for an activation layer with a fused form
+        (`activation.fused_activation`): one record for a matrix input, the
+        bias and activation applied in the product's output pass."""
+        x = _core.astensor(input)
+        name = activation.fused_activation
+        if name is None or x.ndim != 2:
+            return activation(self(x))
+        self._check(x)
+        return _core.dense(x, self.weight, self.bias, name,
+                           getattr(activation, "threshold", 20.0))
+
+    def _check(self, x):
+        """The input's width and the params' shapes, naming this layer."""
         weight, bias = self.weight, self.bias
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self.describe()}: input of shape {tuple(x.shape)} has "
@@ -44,7 +61,6 @@ class Linear(Module):
         if bias is not None and tuple(bias.shape) != (self.out_features,):
             raise ValueError(f"{self.describe()}: bias has shape {tuple(bias.shape)}, "
                              f"expected ({self.out_features},)")
-        return F.linear(x, weight, bias)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -9,17 +9,20 @@ drawn once per call of the root module -- named by the attribute's path from
 the root PyroModule ("linear.weight").
 """
 import dataclasses
+import functools
 from collections import OrderedDict
 from typing import Any, NamedTuple, Optional
 
 from csvi import _core, constraints
+from csvi.nn.container import ModuleList
 from csvi.nn.module import Module, Parameter
 from csvi.nn.primitive import module as register_module
 from csvi.params import get_param_store
 from csvi.primitives import deterministic, param, sample
 from csvi.transforms import biject_to
 
-__all__ = ["PyroModule", "PyroParam", "PyroSample", "pyro_method", "clear"]
+__all__ = ["PyroModule", "PyroModuleList", "PyroParam", "PyroSample", "clear", "pyro_method",
+           "to_pyro_module_"]
 
 
 class PyroParam(NamedTuple):
@@ -27,16 +30,41 @@ class PyroParam(NamedTuple):
     `m.scale = PyroParam(np.ones(3), constraint=constraints.positive)`.
     `init_value` is an array, a Tensor or a callable returning one; `event_dim`
     as in csvi.param (inside a subsampled plate the dims left of it are
-    subsampled)."""
+    subsampled).
+
+    As Pyro's, also a decorator of a method giving the initial value, read
+    like a property:
+
+        class Model(PyroModule):
+            @PyroParam(constraint=constraints.positive, event_dim=1)
+            def scale(self):
+                return np.ones(3)
+    """
 
     init_value: Any = None
     constraint: Any = constraints.real
     event_dim: Optional[int] = None
 
-    def __set_name__(self, owner, name):
-        raise TypeError(f"{owner.__name__}.{name}: PyroParam as a class attribute or "
-                        "decorator is not supported; assign it in __init__ "
-                        f"(self.{name} = PyroParam(...))")
+    def __get__(self, obj, objtype=None):
+        """The decorated method's attribute: made a PyroParam of `obj` (its
+        initial value the method's result) on first read."""
+        if obj is None:
+            return self
+        name = getattr(self.init_value, "__name__", None)
+        if not callable(self.init_value) or name is None:
+            raise TypeError(f"{type(obj).__name__}: a class attribute PyroParam must decorate "
+                            "a method returning the initial value; assign other PyroParams "
+                            "in __init__ (self.name = PyroParam(...))")
+        if name not in obj.__dict__["_pyro_params"]:
+            setattr(obj, name, PyroParam(functools.partial(self.init_value, obj),
+                                         self.constraint, self.event_dim))
+        return obj.__getattr__(name)
+
+    def __call__(self, init_value):
+        """`@PyroParam(constraint=..., event_dim=...)`: the decorator itself."""
+        if self.init_value is not None:
+            raise TypeError("PyroParam(...) with an init_value is not a decorator")
+        return PyroParam(init_value, self.constraint, self.event_dim)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +76,19 @@ class PyroSample:
     prior: Any
 
     def __set_name__(self, owner, name):
-        raise TypeError(f"{owner.__name__}.{name}: PyroSample as a class attribute or "
-                        "decorator is not supported; assign it in __init__ "
-                        f"(self.{name} = PyroSample(...))")
+        object.__setattr__(self, "_name", name)  # the decorator form's attribute
+
+    def __get__(self, obj, objtype=None):
+        """`@PyroSample` on a method `def x(self): return dist...`: the method
+        is the prior of the attribute `x`, drawn once per call as any."""
+        if obj is None:
+            return self
+        name = self.__dict__.get("_name")
+        if name is None:
+            raise TypeError(f"{type(obj).__name__}: PyroSample used as a class attribute "
+                            "without a name")
+        obj.__dict__["_pyro_samples"].setdefault(name, self.prior)
+        return obj.__getattr__(name)
 
 
 class _Context:
@@ -141,6 +179,23 @@ class PyroModule(Module, metaclass=_PyroModuleMeta):
 
     def _fullname(self, name):
         return _make_name(self._pyro_name, name)
+
+    def named_pyro_params(self, prefix="", recurse=True):
+        """(dotted name, value) of every param as Pyro's: a PyroParam under its
+        own name with its constrained value, a plain param as it is."""
+        seen = set()
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mname, m in mods:
+            for attr, p in m._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                base = attr[:-len("_unconstrained")]
+                if (isinstance(m, PyroModule) and attr.endswith("_unconstrained")
+                        and base in m._pyro_params):
+                    yield _make_name(mname, base), getattr(m, base)
+                else:
+                    yield _make_name(mname, attr), p
 
     # ---- writes -------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -270,6 +325,46 @@ class PyroModule(Module, metaclass=_PyroModuleMeta):
                 value = sample(fullname, prior)
             context.cache[fullname] = value
         return value
+
+
+class PyroModuleList(ModuleList, PyroModule):
+    """PyroModule[ModuleList]: its modules named by their index under the
+    list's own name ("layers.0.weight").  A slice is a plain ModuleList of
+    the same modules, so it does not rename them (as Pyro's)."""
+
+    def __init__(self, modules=None):
+        super().__init__(modules)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ModuleList(list(self._modules.values())[index])
+        return super().__getitem__(index)
+
+
+_PyroModuleMeta._mixins[ModuleList] = PyroModuleList
+
+
+def to_pyro_module_(m, recurse=True):
+    """Make the Module `m` a PyroModule in place (its class becomes
+    PyroModule[type(m)]), and its submodules too with `recurse`: a network
+    built elsewhere can then take PyroSample priors on its params."""
+    if not isinstance(m, Module):
+        raise TypeError(f"to_pyro_module_: expected a csvi.nn.Module, got {type(m).__name__}")
+    if not isinstance(m, PyroModule):
+        m.__class__ = PyroModule[type(m)]
+        object.__setattr__(m, "_pyro_name", "")
+        object.__setattr__(m, "_pyro_context", _Context())
+        object.__setattr__(m, "_pyro_params", OrderedDict())
+        object.__setattr__(m, "_pyro_samples", OrderedDict())
+        for name, p in list(m._parameters.items()):
+            if p is not None:
+                setattr(m, name, p)
+    for name, child in list(m._modules.items()):
+        if child is None:
+            continue
+        if recurse:
+            to_pyro_module_(child)
+        setattr(m, name, child)
 
 
 def pyro_method(fn):
