@@ -577,12 +577,15 @@ def matmul(a, b):
 
 def matmul_nt(a, b):
     """a @ b.T for matrices a (n, k) and b (m, k) -- a dense layer's x @ W.T
-    with W in torch's (out, in) layout -- with no transposed copy of b when
-    n, m > 1 (else as matmul(a, transpose(b)), whose mat-vec kernels serve)."""
+    with W in torch's (out, in) layout -- with no transposed copy of b: for
+    n, m > 1 one dgemm; for one row of a, the mat-vec b @ a[0]; for one row
+    of b, matmul(a, transpose(b)) (b^T is then a column: no reordering)."""
     cdef Tensor x = as_tensor(a), y = as_tensor(b)
     sa, sb = x._value.shape, y._value.shape
     if len(sa) != 2 or len(sb) != 2 or sa[1] != sb[1]:
         raise ValueError(f"matmul_nt: needs matrices (n, k) and (m, k), got shapes {sa} and {sb}")
+    if sa[0] == 1 and sb[0] > 1:
+        return reshape(matmul(y, reshape(x, (sa[1],))), (1, sb[0]))
     if sa[0] <= 1 or sb[0] <= 1:
         return matmul(x, transpose(y))
     return _emit(OP_MATMUL_NT, (x, y), (sa[0], sb[0]), True, None, None, None)

@@ -54,6 +54,22 @@ def factor(name, log_factor):
     return sample(name, unit, obs=np.empty(unit.batch_shape + (0,)))
 
 
+_FULL_INDICES = {}
+
+
+def _full_indices(size):
+    """np.arange(size), read-only and made once per size: a plate that is not
+    subsampled is entered every step, and its indices never change."""
+    idx = _FULL_INDICES.get(size)
+    if idx is None:
+        if len(_FULL_INDICES) >= 64:
+            _FULL_INDICES.clear()
+        idx = np.arange(size)
+        idx.flags.writeable = False
+        _FULL_INDICES[size] = idx
+    return idx
+
+
 class plate(Messenger):
     """Conditionally independent batch of size `size` at batch dim `dim`.
 
@@ -121,7 +137,7 @@ class plate(Messenger):
         """The indices for this run, through the handlers (replay supplies
         the guide's)."""
         if given is not None or subsample_size is None or subsample_size == self.size:
-            fn = _SubsampleFn(None, None, np.arange(self.size) if given is None else given)
+            fn = _SubsampleFn(None, None, _full_indices(self.size) if given is None else given)
         else:
             fn = _SubsampleFn(self.size, int(subsample_size), None)
         stack = get_stack()

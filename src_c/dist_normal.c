@@ -7,12 +7,94 @@
 
 /* ---- Normal ------------------------------------------------------------- */
 
+/* The flat form of a log-density op over (x, loc, scale): the output one
+ * contiguous run, each input walking it or one number (a data vector against
+ * a gathered loc and a fixed scale).  st[k] is input k's element stride. */
+static int normal_flat(const csvi_iter *it, int64_t st[3]) {
+    if (it->contiguous) {
+        st[0] = st[1] = st[2] = 1;
+        return 1;
+    }
+    if (it->ndim != 1 || it->stride[0][0] != 1) return 0;
+    for (int k = 0; k < 3; k++) {
+        st[k] = it->stride[k + 1][0];
+        if (st[k] != 0 && st[k] != 1) return 0;
+    }
+    return 1;
+}
+
+/* The flat forward on restrict pointers (vector loops); one log of a single
+ * scale.  The expression is the iterator path's. */
+static CSVI_HOT void normal_lp_run(double *restrict y, const double *restrict x,
+                                   const double *restrict mu, const double *restrict s,
+                                   const int64_t st[3], int64_t n) {
+    if (st[2] == 0) {
+        const double sv = s[0], ls = log(sv);
+        if (st[0] && st[1]) {
+            for (int64_t i = 0; i < n; i++) {
+                const double z = (x[i] - mu[i]) / sv;
+                y[i] = -0.5 * z * z - ls - CSVI_LOG_SQRT_2PI;
+            }
+        } else {
+            for (int64_t i = 0; i < n; i++) {
+                const double z = (x[i * st[0]] - mu[i * st[1]]) / sv;
+                y[i] = -0.5 * z * z - ls - CSVI_LOG_SQRT_2PI;
+            }
+        }
+    } else if (st[0] && st[1]) {
+        CSVI_SIMD
+        for (int64_t i = 0; i < n; i++) {
+            const double z = (x[i] - mu[i]) / s[i];
+            y[i] = -0.5 * z * z - log(s[i]) - CSVI_LOG_SQRT_2PI;
+        }
+    } else {
+        CSVI_SIMD
+        for (int64_t i = 0; i < n; i++) {
+            const double z = (x[i * st[0]] - mu[i * st[1]]) / s[i];
+            y[i] = -0.5 * z * z - log(s[i]) - CSVI_LOG_SQRT_2PI;
+        }
+    }
+}
+
+/* The flat VJP when every gradient wanted walks the run (no sum into a
+ * single number) and no two are one buffer: each element's terms as the
+ * iterator path's. */
+#define NORMAL_LP_VJP_LOOP(XI, MI, SI)                        \
+    for (int64_t i = 0; i < n; i++) {                         \
+        const double inv = 1.0 / (SI);                        \
+        const double z = ((XI) - (MI)) * inv;                 \
+        const double gz = g[i] * z * inv;                     \
+        if (gx) gx[i] -= gz;                                  \
+        if (gm) gm[i] += gz;                                  \
+        if (gs) gs[i] += g[i] * (z * z - 1.0) * inv;          \
+    }
+
+static CSVI_HOT void normal_lp_vjp_run(const double *restrict g, const double *restrict x,
+                                       const double *restrict mu, const double *restrict s,
+                                       const int64_t st[3], double *restrict gx,
+                                       double *restrict gm, double *restrict gs, int64_t n) {
+    const int64_t sx = st[0], sm = st[1], ss = st[2];
+    if (sx && sm && ss) {
+        NORMAL_LP_VJP_LOOP(x[i], mu[i], s[i])
+    } else if (sx && sm) {
+        const double sv = s[0];
+        NORMAL_LP_VJP_LOOP(x[i], mu[i], sv)
+    } else {
+        NORMAL_LP_VJP_LOOP(x[i * sx], mu[i * sm], s[i * ss])
+    }
+}
+
 int csvi_normal_lp_fwd(csvi_tape *t, const csvi_op *op) {
     csvi_iter it;
     if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
     const double *x = CSVI_IN(t, op, 0)->data, *mu = CSVI_IN(t, op, 1)->data,
                  *s = CSVI_IN(t, op, 2)->data;
     double *y = CSVI_OUT(t, op)->data;
+    int64_t st[3];
+    if (normal_flat(&it, st)) {
+        normal_lp_run(y, x, mu, s, st, it.size);
+        return CSVI_OK;
+    }
     csvi_memo ls = CSVI_MEMO_INIT;
     CSVI_ITER_LOOP(&it, {
         const double z = (x[o1] - mu[o2]) / s[o3];
@@ -29,6 +111,12 @@ int csvi_normal_lp_vjp(csvi_tape *t, const csvi_op *op) {
                  *s = CSVI_IN(t, op, 2)->data, *g = CSVI_OUT(t, op)->grad;
     double *gx = CSVI_IN(t, op, 0)->grad, *gm = CSVI_IN(t, op, 1)->grad,
            *gs = CSVI_IN(t, op, 2)->grad;
+    int64_t st[3];
+    if (normal_flat(&it, st) && (!gx || st[0]) && (!gm || st[1]) && (!gs || st[2]) &&
+        (!gx || (gx != gm && gx != gs)) && (!gm || gm != gs)) {
+        normal_lp_vjp_run(g, x, mu, s, st, gx, gm, gs, it.size);
+        return CSVI_OK;
+    }
     CSVI_ITER_LOOP(&it, {
         const double inv = 1.0 / s[o3];
         const double z = (x[o1] - mu[o2]) * inv;

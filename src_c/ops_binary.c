@@ -7,6 +7,7 @@
  * count, and the same as a fused kernel's).  Other broadcasts go through the iterator, whose VJP accumulates
  * over broadcast dimensions by zero strides. */
 #include <math.h>
+#include <stdint.h>
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
@@ -33,6 +34,19 @@ static int flat_form(const csvi_iter *it, int64_t *sa, int64_t *sb) {
     *sa = it->stride[1][0];
     *sb = it->stride[2][0];
     return *sa + *sb == 1;
+}
+
+/* A row form: two dims, the output's rows contiguous, and along a row each
+ * operand either walks contiguously or holds one number (a row or column
+ * vector against a matrix: scale[:, None] * L, X + bias).  The strides of
+ * a and b between rows go to *ra, *rb, along a row to *sa, *sb. */
+static int row_form(const csvi_iter *it, int64_t *ra, int64_t *rb, int64_t *sa, int64_t *sb) {
+    if (it->ndim != 2 || it->stride[0][1] != 1 || it->stride[0][0] != it->shape[1]) return 0;
+    *sa = it->stride[1][1];
+    *sb = it->stride[2][1];
+    *ra = it->stride[1][0];
+    *rb = it->stride[2][0];
+    return (*sa == 0 || *sa == 1) && (*sb == 0 || *sb == 1) && *sa + *sb >= 1;
 }
 
 typedef struct {
@@ -88,6 +102,17 @@ typedef struct {
         binary_job j = {a, b, NULL, NULL, y, NULL, NULL, 0, 0};              \
         if (flat_form(&it_, &j.sa, &j.sb)) {                                 \
             csvi_parallel_range(it_.size, CSVI_PAR_CHEAP, name##_fwd_block, &j); \
+            return CSVI_OK;                                                  \
+        }                                                                    \
+        int64_t ra, rb;                                                      \
+        if (row_form(&it_, &ra, &rb, &j.sa, &j.sb)) {                        \
+            const int64_t rows = it_.shape[0], cols = it_.shape[1];          \
+            for (int64_t r = 0; r < rows; r++) {                             \
+                j.a = a + r * ra;                                            \
+                j.b = b + r * rb;                                            \
+                j.out = y + r * cols;                                        \
+                name##_fwd_block(&j, 0, cols);                               \
+            }                                                                \
             return CSVI_OK;                                                  \
         }                                                                    \
         CSVI_ITER_LOOP(&it_, {                                               \
@@ -146,11 +171,35 @@ typedef struct {
         if (gb && j_->sb) FLAT_LOOP({ const double yv = y[i]; (void)yv;       \
                                       gb[i] += g[i] * (DB); });              \
     }                                                                        \
+    /* The row form, row by row: a walking operand's gradient as in the   \
+     * flat form, a per-row number's as one fixed-order sum per row. */       \
+    static void name##_vjp_rows(binary_job *j, const csvi_iter *it, int64_t ra, \
+                                int64_t rb) {                                \
+        const double *a = j->a, *b = j->b, *y = j->y, *g = j->g;             \
+        double *ga = j->ga, *gb = j->gb;                                     \
+        const int64_t rows = it->shape[0], cols = it->shape[1];              \
+        for (int64_t r = 0; r < rows; r++) {                                 \
+            binary_job row = {a + r * ra, b + r * rb, y + r * cols, g + r * cols, \
+                              NULL, ga ? ga + r * ra : NULL, gb ? gb + r * rb : NULL, \
+                              j->sa, j->sb};                                 \
+            name##_vjp_block(&row, 0, cols);                                 \
+            if (ga && !row.sa)                                               \
+                ga[r * ra] += csvi_sum_terms(cols, INT64_MAX, name##_ga_terms, &row); \
+            if (gb && !row.sb)                                               \
+                gb[r * rb] += csvi_sum_terms(cols, INT64_MAX, name##_gb_terms, &row); \
+        }                                                                    \
+    }                                                                        \
     int csvi_##name##_vjp(csvi_tape *t, const csvi_op *op) {                 \
         BINARY_SETUP;                                                        \
         const double *g = out_->grad;                                        \
         double *ga = CSVI_IN(t, op, 0)->grad, *gb = CSVI_IN(t, op, 1)->grad; \
         binary_job j = {a, b, y, g, NULL, ga, gb, 0, 0};                     \
+        int64_t ra, rb;                                                      \
+        if (!flat_form(&it_, &j.sa, &j.sb) &&                                \
+            row_form(&it_, &ra, &rb, &j.sa, &j.sb)) {                        \
+            name##_vjp_rows(&j, &it_, ra, rb);                               \
+            return CSVI_OK;                                                  \
+        }                                                                    \
         if (!flat_form(&it_, &j.sa, &j.sb)) {                                \
             if (ga) ACCUMULATE(ins_[0]->size == 1, ga, o1, DA);              \
             if (gb) ACCUMULATE(ins_[1]->size == 1, gb, o2, DB);              \
@@ -183,7 +232,65 @@ DEFINE_BINARY_FWD(ge, av >= bv ? 1.0 : 0.0)
 DEFINE_BINARY_FWD(lt, av < bv ? 1.0 : 0.0)
 DEFINE_BINARY_FWD(le, av <= bv ? 1.0 : 0.0)
 
-/* where(cond, a, b): inputs (cond, a, b); cond is a constant 0/1 slot. */
+/* where(cond, a, b): inputs (cond, a, b); cond is a constant 0/1 slot.
+ *
+ * The flat form (one run, cond walking it, a and b each walking it or one
+ * number: where(mask, x, 0.0)) loads both sides before choosing, so the loop
+ * becomes vector blends. */
+static int where_flat(const csvi_iter *it, int64_t *sa, int64_t *sb) {
+    if (it->contiguous) {
+        *sa = *sb = 1;
+        return 1;
+    }
+    if (it->ndim != 1 || it->stride[0][0] != 1 || it->stride[1][0] != 1) return 0;
+    *sa = it->stride[2][0];
+    *sb = it->stride[3][0];
+    return (*sa == 0 || *sa == 1) && (*sb == 0 || *sb == 1);
+}
+
+static CSVI_HOT void where_run(double *restrict y, const double *restrict c,
+                               const double *restrict a, int64_t sa, const double *restrict b,
+                               int64_t sb, int64_t n) {
+    if (sa && sb) {
+        for (int64_t i = 0; i < n; i++) {
+            const double av = a[i], bv = b[i];
+            y[i] = c[i] != 0.0 ? av : bv;
+        }
+    } else if (sa) {
+        const double bv = b[0];
+        for (int64_t i = 0; i < n; i++) {
+            const double av = a[i];
+            y[i] = c[i] != 0.0 ? av : bv;
+        }
+    } else if (sb) {
+        const double av = a[0];
+        for (int64_t i = 0; i < n; i++) {
+            const double bv = b[i];
+            y[i] = c[i] != 0.0 ? av : bv;
+        }
+    } else {
+        const double av = a[0], bv = b[0];
+        for (int64_t i = 0; i < n; i++) y[i] = c[i] != 0.0 ? av : bv;
+    }
+}
+
+/* gx[i] += g[i] where cond[i] != 0 (pick) or == 0 (!pick), else += 0, over
+ * one run: a blend and an add, no branch and no conditional store. */
+static CSVI_HOT void where_grad_run(double *restrict gx, const double *restrict g,
+                                    const double *restrict c, int pick, int64_t n) {
+    if (pick) {
+        for (int64_t i = 0; i < n; i++) {
+            const double gi = g[i];
+            gx[i] += c[i] != 0.0 ? gi : 0.0;
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            const double gi = g[i];
+            gx[i] += c[i] == 0.0 ? gi : 0.0;
+        }
+    }
+}
+
 int csvi_where_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *ins[3] = {CSVI_IN(t, op, 0), CSVI_IN(t, op, 1), CSVI_IN(t, op, 2)};
     csvi_slot *out = CSVI_OUT(t, op);
@@ -191,6 +298,11 @@ int csvi_where_fwd(csvi_tape *t, const csvi_op *op) {
     csvi_iter_slots(&it, out, 3, ins);
     const double *c = ins[0]->data, *a = ins[1]->data, *b = ins[2]->data;
     double *y = out->data;
+    int64_t sa, sb;
+    if (where_flat(&it, &sa, &sb)) {
+        where_run(y, c, a, sa, b, sb, it.size);
+        return CSVI_OK;
+    }
     CSVI_ITER_LOOP(&it, { y[o0] = c[o1] != 0.0 ? a[o2] : b[o3]; });
     return CSVI_OK;
 }
@@ -202,7 +314,11 @@ int csvi_where_vjp(csvi_tape *t, const csvi_op *op) {
     csvi_iter_slots(&it, out, 3, ins);
     const double *c = ins[0]->data, *g = out->grad;
     double *ga = CSVI_IN(t, op, 1)->grad, *gb = CSVI_IN(t, op, 2)->grad;
-    if (ga) CSVI_ITER_LOOP(&it, { if (c[o1] != 0.0) ga[o2] += g[o0]; });
-    if (gb) CSVI_ITER_LOOP(&it, { if (c[o1] == 0.0) gb[o3] += g[o0]; });
+    int64_t sa, sb;
+    const int flat = where_flat(&it, &sa, &sb);
+    if (ga && flat && sa) where_grad_run(ga, g, c, 1, it.size);
+    else if (ga) CSVI_ITER_LOOP(&it, { if (c[o1] != 0.0) ga[o2] += g[o0]; });
+    if (gb && flat && sb) where_grad_run(gb, g, c, 0, it.size);
+    else if (gb) CSVI_ITER_LOOP(&it, { if (c[o1] == 0.0) gb[o3] += g[o0]; });
     return CSVI_OK;
 }

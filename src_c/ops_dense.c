@@ -132,6 +132,62 @@ int csvi_cholesky_vjp(csvi_tape *t, const csvi_op *op) {
     return CSVI_OK;
 }
 
+/* ---- One right-hand side: a vector solve and a rank-1 triangle update by
+ * plain loops.  dtrsm and dgemm pack whole matrices first, which for one
+ * vector (a MultivariateNormal's log_prob at one point) cost more than the
+ * arithmetic. */
+
+/* sum_k a[k] x[k] over n terms, in four interleaved sums (then (s0 + s1) +
+ * (s2 + s3), then the tail), so the adds pipeline. */
+static double dot4(const double *a, const double *x, int64_t n) {
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    int64_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        s0 += a[k] * x[k];
+        s1 += a[k + 1] * x[k + 1];
+        s2 += a[k + 2] * x[k + 2];
+        s3 += a[k + 3] * x[k + 3];
+    }
+    double s = (s0 + s1) + (s2 + s3);
+    for (; k < n; k++) s += a[k] * x[k];
+    return s;
+}
+
+/* x := M^-1 x for M = T (trans 0) or T^T (trans 1), T (n x n) lower or
+ * upper triangular: with M = T a dot product with each row of T, with
+ * M = T^T an update along each row (both read T by rows). */
+static void trsv_rm(int lower, int trans, int unit, int64_t n, const double *T, double *x) {
+    if (!trans) {
+        for (int64_t q = 0; q < n; q++) {
+            const int64_t i = lower ? q : n - 1 - q;
+            const double *row = T + i * n;
+            double xi = x[i] - (lower ? dot4(row, x, i) : dot4(row + i + 1, x + i + 1, n - 1 - i));
+            x[i] = unit ? xi : xi / row[i];
+        }
+        return;
+    }
+    for (int64_t q = 0; q < n; q++) {
+        const int64_t i = lower ? n - 1 - q : q;
+        const double *row = T + i * n;
+        const double xi = unit ? x[i] : x[i] / row[i];
+        x[i] = xi;
+        const int64_t j0 = lower ? 0 : i + 1, j1 = lower ? i : n;
+        for (int64_t j = j0; j < j1; j++) x[j] -= xi * row[j];
+    }
+}
+
+/* dT -= the lower (or upper) triangle of u v^T (n x n), its diagonal too
+ * unless `unit`: add_triangle of -u v^T without forming it. */
+static void sub_outer_triangle(double *dT, const double *u, const double *v, int64_t n,
+                               int lower, int unit) {
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t j0 = lower ? 0 : i + unit, j1 = lower ? i + 1 - unit : n;
+        const double ui = u[i];
+        double *row = dT + i * n;
+        for (int64_t j = j0; j < j1; j++) row[j] += -(ui * v[j]);
+    }
+}
+
 /* ---- SOLVE_TRIANGULAR: inputs T (..., t, t), B (..., r, c); X = op(T)^-1 B
  * (left, t = r) or B op(T)^-1 (right, t = c).  iattr: [0] lower, [1] left,
  * [2] transpose (op(T) = T^T), [3] unit diagonal, [4] batch dims of X. */
@@ -143,6 +199,7 @@ int csvi_solve_triangular_fwd(csvi_tape *t, const csvi_op *op) {
               unit = (int)op->iattr[3];
     const int64_t n = a->shape[a->ndim - 1], r = y->shape[y->ndim - 2],
                   c = y->shape[y->ndim - 1], sa = n * n, sx = r * c;
+    const int one_rhs = left ? c == 1 : r == 1;
     csvi_iter it;
     plan_batch(&it, t, op, (int)op->iattr[4]);
     int rc = CSVI_OK;
@@ -151,7 +208,10 @@ int csvi_solve_triangular_fwd(csvi_tape *t, const csvi_op *op) {
         double *X = y->data + o0 * sx;
         if (!unit && singular(T, n)) rc = CSVI_ERR_VALUE;
         memcpy(X, b->data + o2 * sx, (size_t)sx * sizeof(double));
-        trsm_rm(left, lower, trans, unit, r, c, T, X);
+        if (one_rhs)  /* X op(T) = B with one row is op(T)^T X^T = B^T */
+            trsv_rm(lower, left ? trans : !trans, unit, n, T, X);
+        else
+            trsm_rm(left, lower, trans, unit, r, c, T, X);
     });
     return rc;
 }
@@ -164,19 +224,27 @@ int csvi_solve_triangular_vjp(csvi_tape *t, const csvi_op *op) {
     const int64_t n = a->shape[a->ndim - 1], r = y->shape[y->ndim - 2],
                   c = y->shape[y->ndim - 1], sa = n * n, sx = r * c;
     if (sx == 0) return CSVI_OK;
-    double *gB = malloc((size_t)(sx + sa) * sizeof(double)), *W = gB + sx;
+    const int one_rhs = left ? c == 1 : r == 1;
+    double *gB = malloc((size_t)(sx + (one_rhs ? 0 : sa)) * sizeof(double)), *W = gB + sx;
     if (!gB) return CSVI_ERR_NOMEM;
     csvi_iter it;
     plan_batch(&it, t, op, (int)op->iattr[4]);
     CSVI_ITER_LOOP(&it, {
         const double *T = a->data + o1 * sa, *X = y->data + o0 * sx;
         memcpy(gB, y->grad + o0 * sx, (size_t)sx * sizeof(double));
-        trsm_rm(left, lower, !trans, unit, r, c, T, gB);  /* op(T)^-T G or G op(T)^-T */
+        if (one_rhs)
+            trsv_rm(lower, left ? !trans : trans, unit, n, T, gB);
+        else
+            trsm_rm(left, lower, !trans, unit, r, c, T, gB);  /* op(T)^-T G or G op(T)^-T */
         if (b->grad) {
             double *dB = b->grad + o2 * sx;
             for (int64_t k = 0; k < sx; k++) dB[k] += gB[k];
         }
-        if (a->grad) {
+        if (a->grad && one_rhs) {  /* the same outer products, of vectors */
+            const int x_first = left ? trans : !trans;
+            sub_outer_triangle(a->grad + o1 * sa, x_first ? X : gB, x_first ? gB : X, n, lower,
+                               unit);
+        } else if (a->grad) {
             if (left)  /* -gB X^T, or its transpose -X gB^T */
                 gemm_rm(0, 1, n, n, c, -1.0, trans ? X : gB, trans ? gB : X, W);
             else       /* -X^T gB, or its transpose -gB^T X */

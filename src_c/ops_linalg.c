@@ -23,7 +23,7 @@
  * sums of at most MTV_MAX_COLS columns on the stack; wider goes to dgemm. */
 #define MTV_CHUNKS 16
 #define MTV_MIN_CHUNK_ROWS 64
-#define MTV_MAX_COLS 64
+#define MTV_MAX_COLS 256
 
 typedef struct {
     const double *a, *v;    /* a: rows x cols, row-major; v: a vector */

@@ -91,8 +91,21 @@ int csvi_gather_fwd(csvi_tape *t, const csvi_op *op) {
 int csvi_gather_vjp(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *ix = CSVI_IN(t, op, 1);
     const csvi_slot *y = CSVI_OUT(t, op);
-    if (!x->grad) return CSVI_OK;
-    for (int64_t i = 0; i < y->size; i++) x->grad[(int64_t)ix->data[i]] += y->grad[i];
+    if (!x->grad || y->size == 0) return CSVI_OK;
+    /* a run of equal indices (a[group] with sorted groups) adds in a register,
+     * in the same order as element by element */
+    int64_t k = (int64_t)ix->data[0];
+    double acc = x->grad[k];
+    for (int64_t i = 0; i < y->size; i++) {
+        const int64_t ki = (int64_t)ix->data[i];
+        if (ki != k) {
+            x->grad[k] = acc;
+            k = ki;
+            acc = x->grad[k];
+        }
+        acc += y->grad[i];
+    }
+    x->grad[k] = acc;
     return CSVI_OK;
 }
 

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stddef.h>
 #include "csvi_optim.h"
+#include "csvi_vmath.h"
 
 csvi_optim_config csvi_optim_defaults(int32_t kind) {
     csvi_optim_config c;
@@ -90,25 +91,70 @@ static double bias_correction(double beta, int64_t step) {
     return 1.0 - pow(beta, (double)step);
 }
 
+/* Elements per block of the gradient as an algorithm sees it (effective_grad):
+ * a stack buffer, so the update loops below stay free of per-element branches. */
+#define OPTIM_BLOCK 512
+
+/* Whether the gradient reaches the update as it is: no clip_args, no
+ * maximize, no weight decay. */
+static int grad_is_raw(const csvi_optim_config *c, double scale) {
+    return scale == 1.0 && c->max_grad_value == INFINITY && c->weight_decay == 0.0 &&
+           !(c->flags & CSVI_OPTIM_MAXIMIZE);
+}
+
+/* out[i] = pre_grad(grad[i]) + weight_decay * param[i], the same arithmetic as
+ * the per-element form (with scale 1 and no clamp pre_grad is exact). */
+static void effective_grad(const csvi_optim_config *c, const double *param, const double *grad,
+                           double *out, int64_t n, double scale) {
+    const double wd = c->weight_decay;
+    for (int64_t i = 0; i < n; i++) {
+        double g = pre_grad(c, grad[i], scale);
+        if (wd != 0.0) g += wd * param[i];
+        out[i] = g;
+    }
+}
+
+/* Adam's update of n elements from the effective gradient g: branch-free and
+ * on restrict pointers, so it runs in vector registers (sqrt and division
+ * included); vmax is read only with amsgrad. */
+static CSVI_HOT void adam_block(double *restrict param, const double *restrict g,
+                                double *restrict m, double *restrict v, double *restrict vmax,
+                                int64_t n, double b1, double b2, double step_size,
+                                double bc2_sqrt, double eps, int amsgrad) {
+    if (amsgrad) {
+        for (int64_t i = 0; i < n; i++) {
+            m[i] += (1.0 - b1) * (g[i] - m[i]);
+            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+            vmax[i] = v[i] > vmax[i] ? v[i] : vmax[i];
+            param[i] -= step_size * m[i] / (sqrt(vmax[i]) / bc2_sqrt + eps);
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            m[i] += (1.0 - b1) * (g[i] - m[i]);
+            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+            param[i] -= step_size * m[i] / (sqrt(v[i]) / bc2_sqrt + eps);
+        }
+    }
+}
+
 void csvi_adam_update(const csvi_optim_config *c, double *param, const double *grad,
                       double *state, int64_t n, int64_t step, double scale) {
-    const double b1 = c->beta1, b2 = c->beta2, wd = c->weight_decay, eps = c->eps;
+    const double b1 = c->beta1, b2 = c->beta2, eps = c->eps;
     const double bc1 = bias_correction(b1, step);
     const double bc2_sqrt = sqrt(bias_correction(b2, step));
     const double step_size = c->lr / bc1;
     const int amsgrad = (c->flags & CSVI_OPTIM_AMSGRAD) != 0;
-    double *m = state, *v = state + n, *vmax = state + 2 * n;
-    for (int64_t i = 0; i < n; i++) {
-        double g = pre_grad(c, grad[i], scale);
-        if (wd != 0.0) g += wd * param[i];
-        m[i] += (1.0 - b1) * (g - m[i]);
-        v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-        double vv = v[i];
-        if (amsgrad) {
-            if (vv > vmax[i]) vmax[i] = vv;
-            vv = vmax[i];
-        }
-        param[i] -= step_size * m[i] / (sqrt(vv) / bc2_sqrt + eps);
+    double *m = state, *v = state + n, *vmax = amsgrad ? state + 2 * n : NULL;
+    if (grad_is_raw(c, scale)) {
+        adam_block(param, grad, m, v, vmax, n, b1, b2, step_size, bc2_sqrt, eps, amsgrad);
+        return;
+    }
+    double g[OPTIM_BLOCK];
+    for (int64_t i0 = 0; i0 < n; i0 += OPTIM_BLOCK) {
+        const int64_t len = n - i0 < OPTIM_BLOCK ? n - i0 : OPTIM_BLOCK;
+        effective_grad(c, param + i0, grad + i0, g, len, scale);
+        adam_block(param + i0, g, m + i0, v + i0, amsgrad ? vmax + i0 : NULL, len, b1, b2,
+                   step_size, bc2_sqrt, eps, amsgrad);
     }
 }
 
