@@ -118,7 +118,8 @@ def numpyro_step():
                         numpyro.sample(f"y_{t}", dist.Bernoulli(probs_y[x.squeeze(-1)]),
                                        obs=sequences[batch, t])
 
-    guide = AutoDelta(handlers.block(model, hide_fn=lambda m: not m["name"].startswith("probs_")))
+    guide = AutoDelta(handlers.block(
+        model, hide_fn=lambda m: not str(m.get("name") or "").startswith("probs_")))
     svi = SVI(model, guide, Adam(0.05), TraceEnum_ELBO(max_plate_nesting=2))
     state = svi.init(jax.random.PRNGKey(0), sequences, lengths, batch_size=BATCH)
     update = jax.jit(lambda s: svi.update(s, sequences, lengths, batch_size=BATCH))

@@ -33,7 +33,7 @@ cdef extern from "csvi_tape.h":
         int32_t ndim
         int32_t needs_grad
         int32_t copies
-        int64_t shape[8]
+        int64_t shape[16]
 
     ctypedef struct csvi_op:
         int32_t code
@@ -41,7 +41,7 @@ cdef extern from "csvi_tape.h":
         int32_t in_ "in"[8]
         int32_t out
         int32_t aux
-        int64_t iattr[8]
+        int64_t iattr[16]
         double dattr[4]
 
     ctypedef struct csvi_tape:

@@ -67,7 +67,7 @@ def astensor(x):
 
 cdef cnp.ndarray _empty(tuple shape):
     cdef int nd = PyTuple_GET_SIZE(shape)
-    cdef cnp.npy_intp dims[8]
+    cdef cnp.npy_intp dims[16]
     cdef int d
     if nd > CSVI_MAX_DIMS:
         raise ValueError(f"csvi tensors have at most {CSVI_MAX_DIMS} dims, got shape {shape}")

@@ -64,7 +64,7 @@ cdef class Tape:
         return [csvi_kernels[self.c.ops[i].code].name.decode() for i in range(self.c.n_ops)]
 
     cdef int32_t add_array(self, cnp.ndarray arr, bint needs_grad) except -1:
-        cdef int64_t shape[8]
+        cdef int64_t shape[16]
         cdef int nd = cnp.PyArray_NDIM(arr)
         cdef int d
         _check_idle(self)
@@ -105,7 +105,7 @@ cdef class Tape:
         cdef csvi_slot *s = &self.c.slots[slot]
         if s.grad == NULL:
             return None
-        cdef cnp.npy_intp dims[8]
+        cdef cnp.npy_intp dims[16]
         cdef int d
         for d in range(s.ndim):
             dims[d] = s.shape[d]

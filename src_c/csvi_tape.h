@@ -10,9 +10,9 @@
 #include <stdint.h>
 #include "numpy/random/bitgen.h"
 
-#define CSVI_MAX_DIMS 8
+#define CSVI_MAX_DIMS 16
 #define CSVI_MAX_INPUTS 8
-#define CSVI_N_IATTR 8
+#define CSVI_N_IATTR 16
 #define CSVI_N_DATTR 4
 
 /* Status codes returned by every kernel; 0 is success. */
