@@ -405,6 +405,13 @@ def logsumexp(x, axis=None, keepdims=False):
 
 # ---- shape and indexing ----------------------------------------------------
 
+cdef inline Tensor _same_kind(Tensor src, Tensor out):
+    """out, an integer Tensor when src is one: moving values between dims
+    (reshape, squeeze, transpose, expand) keeps them indices, as in torch."""
+    out._integer = src._integer
+    return out
+
+
 cdef tuple _resolve_shape(tuple old, object shape):
     """`shape` with a -1 filled in, checked against the size of `old`."""
     size = 1
@@ -430,8 +437,8 @@ def reshape(x, *shape):
     cdef Tensor t = as_tensor(x)
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
         shape = tuple(shape[0])
-    return _keep_integer(t, _emit(OP_COPY, (t,), _resolve_shape(t._value.shape, shape), True,
-                                  None, None, None))
+    return _same_kind(t, _emit(OP_COPY, (t,), _resolve_shape(t._value.shape, shape), True,
+                                None, None, None))
 
 
 def transpose(x, axes=None):
@@ -445,14 +452,7 @@ def transpose(x, axes=None):
         if sorted(perm) != list(range(nd)):
             raise ValueError(f"transpose: axes {axes!r} are not a permutation of {nd} dims")
     shape = tuple(t._value.shape[p] for p in perm)
-    return _keep_integer(t, _emit(OP_TRANSPOSE, (t,), shape, True, perm, None, None))
-
-
-cdef inline Tensor _keep_integer(Tensor source, Tensor out):
-    """A shape op on an integer Tensor (category indices) gives one too."""
-    if source._integer:
-        out._integer = True
-    return out
+    return _same_kind(t, _emit(OP_TRANSPOSE, (t,), shape, True, perm, None, None))
 
 
 cdef dict _flat_index_cache = {}
@@ -608,7 +608,7 @@ cdef Tensor _reshaped(Tensor t, tuple shape):
     """t in `shape` (one COPY op), or t itself when the shape is already that."""
     if t._value.shape == shape:
         return t
-    return _keep_integer(t, _emit(OP_COPY, (t,), shape, True, None, None, None))
+    return _same_kind(t, _emit(OP_COPY, (t,), shape, True, None, None, None))
 
 
 cdef Tensor _permuted(Tensor t, list perm):
@@ -670,7 +670,7 @@ def expand(x, *sizes):
     new = tuple(new)
     if new == shape:
         return t
-    return _keep_integer(t, _emit(OP_DIST_EXPAND, (t,), new, True, None, None, None))
+    return _same_kind(t, _emit(OP_DIST_EXPAND, (t,), new, True, None, None, None))
 
 
 def broadcast_to(x, shape):
@@ -1023,8 +1023,11 @@ cdef Tensor _index_input(object e, int dim, int64_t size):
             raise TypeError(f"csvi: a boolean mask tensor must be the only index (it "
                              f"stands for dim {dim} here); index with (mask).nonzero() "
                              f"positions, or mask the other dims separately")
-        bad = first_outside(idx, -size, size - 1, False, False, True)
-        if bad >= 0:  # caught before anything is recorded; the kernel checks replays
+        # An integer Tensor (a plate's subsample, a draw, .long()) is left to
+        # the kernel, which checks every index each time it runs; others are
+        # checked here, before anything is recorded.
+        bad = -1 if idx._integer else first_outside(idx, -size, size - 1, False, False, True)
+        if bad >= 0:
             raise IndexError(_bad_index(float(idx._value.reshape(-1)[bad]), f"dim {dim}",
                                         size, idx._value.shape, bad))
         return idx.detach() if idx.requires_grad else idx

@@ -1,5 +1,6 @@
-/* Data movement: transpose, gather by flat index, take along axis 0, concat. */
+/* Data movement: transpose, gather by flat index, take by runtime indices, concat. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
@@ -158,55 +159,83 @@ static int take_setup(const csvi_tape *t, const csvi_op *op, take_geometry *g) {
     return CSVI_OK;
 }
 
-/* The flat row of x that index values at offsets off[] pick, or an error. */
-static int take_row(const csvi_tape *t, const csvi_op *op, const take_geometry *g,
-                    const int64_t *off, int64_t *row) {
-    const csvi_slot *x = CSVI_IN(t, op, 0);
-    int64_t r = 0;
-    for (int k = 0; k < g->m; k++) {
+/* Converts index slot k once, before the loop that may read each value many
+ * times (an enumerated index broadcast over a batch): out[e] = the value's
+ * row offset in x (wrapped, times rows[k]), or an error for a value that is
+ * not a whole number in [-n, n). */
+static int take_offsets(const csvi_slot *ix, int64_t n, int64_t rows, int64_t *out) {
+    const double hi = (double)n;
+    for (int64_t e = 0; e < ix->size; e++) {
+        const double v = ix->data[e];
         /* range-check before converting: casting NaN, inf or |v| >= 2^63 is UB */
-        const double v = CSVI_IN(t, op, k + 1)->data[off[k]], n = (double)x->shape[k];
-        if (!(v >= -n && v < n) || v != floor(v)) return CSVI_ERR_INDEX;
+        if (!(v >= -hi && v < hi)) return CSVI_ERR_INDEX;
         int64_t i = (int64_t)v;
-        if (i < 0) i += x->shape[k];
-        r += i * g->rows[k];
+        if ((double)i != v) return CSVI_ERR_INDEX;
+        out[e] = (i < 0 ? i + n : i) * rows;
     }
-    *row = r;
     return CSVI_OK;
 }
 
-/* Steps the batch counter ctr and every index's offset to the next element. */
-static void take_next(const take_geometry *g, int64_t *ctr, int64_t *off) {
-    for (int d = g->nb - 1; d >= 0; d--) {
-        for (int k = 0; k < g->m; k++) off[k] += g->stride[k][d];
-        if (++ctr[d] < g->bshape[d]) return;
-        for (int k = 0; k < g->m; k++) off[k] -= g->stride[k][d] * g->bshape[d];
-        ctr[d] = 0;
+/* Copies rows out (forward) or adds them back (VJP), the last batch dim as
+ * the inner loop and the others by an odometer; offs[k] are index k's row
+ * offsets. */
+static void take_loop(const take_geometry *g, int64_t *const *offs, const double *src,
+                      double *dst, int vjp) {
+    const int64_t last = g->nb ? g->bshape[g->nb - 1] : 1, inner = g->inner;
+    int64_t step[CSVI_MAX_INPUTS - 1], off[CSVI_MAX_INPUTS - 1] = {0}, ctr[CSVI_MAX_DIMS] = {0};
+    for (int k = 0; k < g->m; k++) step[k] = g->nb ? g->stride[k][g->nb - 1] : 0;
+    int64_t j = 0;
+    for (int64_t o = 0; o < g->batch / last; o++) {
+        for (int64_t c = 0; c < last; c++, j++) {
+            int64_t row = 0;
+            for (int k = 0; k < g->m; k++) row += offs[k][off[k] + c * step[k]];
+            if (inner == 1) {
+                if (vjp) dst[row] += src[j];
+                else dst[j] = src[row];
+            } else if (vjp) {
+                for (int64_t r = 0; r < inner; r++) dst[row * inner + r] += src[j * inner + r];
+            } else {
+                memcpy(dst + j * inner, src + row * inner, (size_t)inner * sizeof(double));
+            }
+        }
+        for (int d = g->nb - 2; d >= 0; d--) {
+            for (int k = 0; k < g->m; k++) off[k] += g->stride[k][d];
+            if (++ctr[d] < g->bshape[d]) break;
+            for (int k = 0; k < g->m; k++) off[k] -= g->stride[k][d] * g->bshape[d];
+            ctr[d] = 0;
+        }
     }
 }
 
-/* Runs the forward (copy rows out) or the VJP (add rows back) of TAKE. */
+#define TAKE_STACK_OFFSETS 512
+
+/* The forward or the VJP of TAKE: indices converted once (into a stack
+ * buffer when they are few, else one allocation per call), then the loop. */
 static int take_run(csvi_tape *t, const csvi_op *op, int vjp) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *y = CSVI_OUT(t, op);
     if (vjp && !x->grad) return CSVI_OK;
     take_geometry g;
     int rc = take_setup(t, op, &g);
-    if (rc) return rc;
-    int64_t ctr[CSVI_MAX_DIMS] = {0}, off[CSVI_MAX_INPUTS - 1] = {0};
-    for (int64_t j = 0; j < g.batch; j++) {
-        int64_t row;
-        if ((rc = take_row(t, op, &g, off, &row))) return rc;
-        if (vjp) {
-            double *gx = x->grad + row * g.inner;
-            const double *gy = y->grad + j * g.inner;
-            for (int64_t r = 0; r < g.inner; r++) gx[r] += gy[r];
-        } else {
-            memcpy(y->data + j * g.inner, x->data + row * g.inner,
-                   (size_t)g.inner * sizeof(double));
-        }
-        take_next(&g, ctr, off);
+    if (rc || g.batch == 0) return rc;
+    int64_t total = 0;
+    for (int k = 0; k < g.m; k++) total += CSVI_IN(t, op, k + 1)->size;
+    int64_t stack[TAKE_STACK_OFFSETS];
+    int64_t *buffer = total <= TAKE_STACK_OFFSETS ? stack : malloc((size_t)total * sizeof(int64_t));
+    if (!buffer) return CSVI_ERR_NOMEM;
+    int64_t *offs[CSVI_MAX_INPUTS - 1];
+    int64_t *next = buffer;
+    for (int k = 0; k < g.m && rc == CSVI_OK; k++) {
+        const csvi_slot *ix = CSVI_IN(t, op, k + 1);
+        offs[k] = next;
+        rc = take_offsets(ix, x->shape[k], g.rows[k], next);
+        next += ix->size;
     }
-    return CSVI_OK;
+    if (rc == CSVI_OK) {
+        if (vjp) take_loop(&g, offs, y->grad, x->grad, 1);
+        else take_loop(&g, offs, x->data, y->data, 0);
+    }
+    if (buffer != stack) free(buffer);
+    return rc;
 }
 
 int csvi_take_fwd(csvi_tape *t, const csvi_op *op) { return take_run(t, op, 0); }

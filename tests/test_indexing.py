@@ -105,6 +105,22 @@ def test_repeated_indices_add_their_gradients():
     np.testing.assert_array_equal(t.grad, expected)
 
 
+def test_hmm_sized_index_matches_numpy_and_scatters_back():
+    """probs_y[x, y, tones] of Pyro's HMM model 2: 16 enumerated states, 20
+    sequences, 88 tones (more index values than the kernel converts on its stack)."""
+    rng = np.random.default_rng(11)
+    probs = rng.random((16, 2, 88))
+    x, y, tones = np.arange(16).reshape(16, 1, 1), rng.integers(0, 2, (20, 88)), np.arange(88)
+    t = csvi.tensor(probs, requires_grad=True)
+    out = t[csvi.tensor(x).long(), csvi.tensor(y).long(), tones]
+    np.testing.assert_array_equal(out.numpy(), probs[x, y, tones])
+    weights = rng.standard_normal(out.shape)
+    (out * weights).sum().backward()
+    expected = np.zeros_like(probs)
+    np.add.at(expected, (x, y, tones), weights)
+    np.testing.assert_allclose(t.grad, expected, rtol=1e-15, atol=1e-15)
+
+
 def test_indices_get_no_gradient():
     t = csvi.tensor(X, requires_grad=True)
     i = csvi.tensor(I, requires_grad=True)
@@ -125,6 +141,14 @@ def test_integer_tensors_stay_integer():
     got = lookup[csvi.tensor(I).long(), J]
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got.numpy(), np.arange(12).reshape(3, 4)[I, J])
+
+
+def test_shape_ops_keep_integer_tensors_integer():
+    x = csvi.tensor(np.arange(6).reshape(6, 1, 1)).long()       # an enumerated value's shape
+    for moved in (x.squeeze(-1), x.unsqueeze(0), x.reshape(2, 3), x.view(-1), x.expand(6, 2, 3),
+                  x.reshape(2, 3).T, np.squeeze(x), csvi.transpose(x, (2, 1, 0))):
+        assert moved.dtype == np.int64, moved.shape
+    assert (csvi.tensor([1.0]).reshape(1, 1)).dtype == np.float64
 
 
 def test_data_array_indexed_by_tensors_and_arrays():
