@@ -55,9 +55,11 @@ from csvi._core import arctan, ndtri, tan
 from csvi.distributions import enable_validation
 from csvi.params import clear_param_store, get_param_store
 from csvi.primitives import deterministic, factor, param, plate, sample, subsample
+from csvi.handlers.markov_messenger import markov
 from csvi import nn
 from csvi import linalg
 from csvi.nn.primitive import module
+from csvi.plot import plot_losses
 
 __version__ = "0.1.0"
 
@@ -65,7 +67,7 @@ __all__ = [
     "Tensor", "abs", "as_tensor", "clear_param_store", "clip", "concatenate", "constraints",
     "cumprod", "cumsum", "deterministic", "diag", "distributions", "einsum", "enable_validation", "exp",
     "expand_dims", "expm1", "factor", "get_param_store", "handlers", "infer", "log", "log1p",
-    "logsumexp", "matmul", "max", "mean", "min", "module", "nn", "optim", "pad", "param", "plate", "relu",
+    "logsumexp", "markov", "matmul", "max", "mean", "min", "module", "nn", "optim", "pad", "param", "plate", "relu",
     "reshape", "sample", "set_rng_seed", "sigmoid", "softplus", "sqrt", "squeeze", "stack",
     "std", "subsample", "sum", "tanh", "tensor", "transforms", "transpose", "tril", "triu",
     "var", "where",
@@ -73,4 +75,5 @@ __all__ = [
     "logit", "ndtr", "polygamma", "xlog1py", "xlogy",
     "arctan", "ndtri", "tan",
     "linalg",
+    "plot_losses",
 ]

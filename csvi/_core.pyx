@@ -7,6 +7,8 @@ type and its ops, the random-number handle, and the optimizer updates.  One
 module keeps the cdef classes visible to each other without .pxd plumbing.
 """
 cimport numpy as cnp
+import collections
+
 import numpy as np
 
 cnp.import_array()

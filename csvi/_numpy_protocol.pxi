@@ -237,10 +237,22 @@ class DataArray(np.ndarray):
             return out
         return np.ndarray.__getitem__(self, key)
 
+    def long(self):
+        """torch's `.long()`, which Pyro models call on observed values: the
+        values as int64 (rounded toward zero), still a DataArray."""
+        return self.astype(np.int64)
+
     def __array_wrap__(self, arr, context=None, return_scalar=False):
         if return_scalar:
             return arr[()]
         return np.ndarray.__array_wrap__(self, arr, context, return_scalar)
+
+    # more torch Tensor methods that tutorial models call on their data
+    def unsqueeze(self, dim):
+        return np.expand_dims(self, dim)
+
+    def float(self):
+        return self.astype(np.float64)
 
     def __repr__(self):
         return repr(self.view(np.ndarray))

@@ -1,6 +1,7 @@
 # Op emission: turn a call into one tape record, run its C forward, wrap the
 # result.  Every differentiable computation in csvi goes through `_emit`.
 from cpython.tuple cimport PyTuple_GET_SIZE
+from libc.math cimport floor
 
 cdef int64_t _GIL_RELEASE_SIZE = 65536
 
@@ -429,7 +430,8 @@ def reshape(x, *shape):
     cdef Tensor t = as_tensor(x)
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
         shape = tuple(shape[0])
-    return _emit(OP_COPY, (t,), _resolve_shape(t._value.shape, shape), True, None, None, None)
+    return _keep_integer(t, _emit(OP_COPY, (t,), _resolve_shape(t._value.shape, shape), True,
+                                  None, None, None))
 
 
 def transpose(x, axes=None):
@@ -443,7 +445,14 @@ def transpose(x, axes=None):
         if sorted(perm) != list(range(nd)):
             raise ValueError(f"transpose: axes {axes!r} are not a permutation of {nd} dims")
     shape = tuple(t._value.shape[p] for p in perm)
-    return _emit(OP_TRANSPOSE, (t,), shape, True, perm, None, None)
+    return _keep_integer(t, _emit(OP_TRANSPOSE, (t,), shape, True, perm, None, None))
+
+
+cdef inline Tensor _keep_integer(Tensor source, Tensor out):
+    """A shape op on an integer Tensor (category indices) gives one too."""
+    if source._integer:
+        out._integer = True
+    return out
 
 
 cdef dict _flat_index_cache = {}
@@ -462,28 +471,16 @@ cdef object _flat_positions(tuple shape):
 
 def getitem(x, key):
     """NumPy indexing (ints, slices, None, Ellipsis, int/bool arrays) as one
-    gather; a Tensor index picks rows along axis 0 at run time."""
+    gather; Tensors in the key pick at run time (`_take_in_key`)."""
     cdef Tensor t = as_tensor(x)
     if isinstance(key, Tensor) and (<Tensor>key)._mask:
         # t[t > 0]: a boolean mask, as in NumPy (eager only: the result's
         # shape depends on the data, so numpy() refuses while compiling)
         key = key.numpy() != 0.0
     if isinstance(key, Tensor):
-        idx = <Tensor>key
-        if t._value.ndim == 0:
-            raise IndexError("cannot index a 0-d tensor with a tensor")
-        if not idx._integer:  # a plate's indices are whole and in range by construction
-            n = t._value.shape[0]
-            bad = first_outside(idx, -n, n - 1, False, False, True)
-            if bad >= 0:
-                raise IndexError(f"csvi: bad index in op TAKE: a tensor index must hold "
-                                 f"whole numbers in [-{n}, {n - 1}] (axis 0 has size {n}), got "
-                                 f"{float(idx._value.reshape(-1)[bad])!r} at flat position {bad}")
-        shape = idx._value.shape + t._value.shape[1:]
-        return _emit(OP_TAKE, (t, idx.detach()), shape, True, None, None, None)
-    if isinstance(key, tuple) and any(isinstance(k, Tensor) for k in key):
-        raise TypeError("csvi: a tensor index must be the only index (it picks rows "
-                        "along axis 0); index the other dims separately")
+        return _take_in_key(t, (key,))
+    if isinstance(key, tuple) and _has_tensor(key):
+        return _take_in_key(t, key)
     positions = np.asarray(_flat_positions(t._value.shape)[key], order="C")
     return _emit(OP_GATHER, (t, _constant(positions)), positions.shape, True, None, None, None)
 
@@ -608,7 +605,7 @@ cdef Tensor _reshaped(Tensor t, tuple shape):
     """t in `shape` (one COPY op), or t itself when the shape is already that."""
     if t._value.shape == shape:
         return t
-    return _emit(OP_COPY, (t,), shape, True, None, None, None)
+    return _keep_integer(t, _emit(OP_COPY, (t,), shape, True, None, None, None))
 
 
 cdef Tensor _permuted(Tensor t, list perm):
@@ -670,7 +667,7 @@ def expand(x, *sizes):
     new = tuple(new)
     if new == shape:
         return t
-    return _emit(OP_DIST_EXPAND, (t,), new, True, None, None, None)
+    return _keep_integer(t, _emit(OP_DIST_EXPAND, (t,), new, True, None, None, None))
 
 
 def broadcast_to(x, shape):
@@ -940,7 +937,17 @@ cdef Tensor _einsum_arrange(Tensor t, str term, list order):
     return _reshaped(t, tuple(shape[present.index(c)] if c in term else 1 for c in order))
 
 
-# ---- indexing with a tensor among other indices ------------------------------
+# ---- indexing with tensors among the indices --------------------------------
+# A key holding csvi Tensors (enumerated values, a plate's subsample) is
+# resolved at run time: one TAKE record whose index inputs a compiled loop
+# reads afresh each step.  Basic indices (slices, None) are applied first by a
+# GATHER, the dims the index arrays pick are moved to the front, and TAKE
+# picks along them with the arrays broadcast together; NumPy's rule then puts
+# the broadcast dims in place of the indexed ones when those were adjacent in
+# the key, else first.
+
+cdef int _MAX_INDEX_ARRAYS = CSVI_MAX_INPUTS - 1
+
 
 cdef bint _has_tensor(tuple key):
     for k in key:
@@ -950,12 +957,14 @@ cdef bint _has_tensor(tuple key):
 
 
 def index(x, key):
-    """x[key] with NumPy's rules.  A Tensor in the key picks entries along its
-    dim at run time (one TAKE, replayed with fresh indices by a compiled loop);
-    it may stand with ints, slices, None and Ellipsis.  Indexing an integer
-    Tensor gives an integer Tensor."""
+    """x[key] with NumPy's rules.  Tensors in the key pick entries at run time
+    (one TAKE, replayed with fresh indices by a compiled loop) and may stand
+    with other integer arrays, ints, slices, None and Ellipsis, broadcasting
+    together.  Indexing an integer Tensor gives an integer Tensor."""
     cdef Tensor t = as_tensor(x)
     cdef Tensor out
+    if isinstance(key, Tensor) and not (<Tensor>key)._mask:
+        key = (key,)
     if type(key) is tuple and _has_tensor(key):
         out = _take_in_key(t, key)
     else:
@@ -965,46 +974,155 @@ def index(x, key):
     return out
 
 
-cdef Tensor _take_in_key(Tensor t, tuple key):
-    """t[key] for a key with one Tensor among basic indices: the basic part
-    first (the Tensor's dim kept whole), then a TAKE along the Tensor's dim,
-    whose result dims go where NumPy puts them: in place when the Tensor and
-    the ints are adjacent in the key, else first."""
-    found = [k for k, e in enumerate(key) if isinstance(e, Tensor)]
-    if len(found) > 1:
-        raise TypeError(f"csvi: at most one tensor may appear in an index, got {len(found)}")
-    p = found[0]
-    cdef Tensor idx = key[p]
-    cdef Tensor base, moved, out
-    if idx._mask:
-        raise TypeError("csvi: a boolean mask tensor must be the only index")
-    advanced = [p]
-    for k, e in enumerate(key):
-        if isinstance(e, (bool, np.bool_)) or not (
-                e is None or e is Ellipsis or isinstance(e, (slice, int, np.integer, Tensor))):
-            raise TypeError(f"csvi: a tensor index can be combined with ints, slices, None "
-                            f"and ... only, got {type(e).__name__} {e!r}")
-        if isinstance(e, (int, np.integer)):
-            advanced.append(k)
-    consumed = len([e for e in key if e is not None and e is not Ellipsis])
-    before = 0
-    for e in key[:p]:
+cdef tuple _expand_key(tuple key, tuple shape):
+    """key with its Ellipsis (or the unindexed trailing dims) spelled out as
+    slices and each boolean array replaced by its nonzero() index arrays, so
+    every entry but None indexes exactly one dim."""
+    consumed = 0
+    ellipses = 0
+    for e in key:
         if e is Ellipsis:
-            before += t._value.ndim - consumed
-        elif e is None or isinstance(e, slice):
-            before += 1
-    rest = key[:p] + (slice(None),) + key[p + 1:]
-    if all(e is Ellipsis or e == slice(None) for e in rest):
-        base = t
-    else:
-        base = getitem(t, rest)
-    nb = base._value.ndim
-    moved = _permuted(base, [before] + [d for d in range(nb) if d != before])
-    shape = idx._value.shape + moved._value.shape[1:]
-    out = _emit(OP_TAKE, (moved, idx.detach()), shape, True, None, None, None)
-    advanced.sort()
-    if before == 0 or advanced != list(range(advanced[0], advanced[-1] + 1)):
+            ellipses += 1
+        elif e is not None:
+            consumed += e.ndim if _is_bool_array(e) else 1
+    if ellipses > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if consumed > len(shape):
+        raise IndexError(f"too many indices for a tensor of shape {shape}: the key "
+                         f"indexes {consumed} dims")
+    fill = (slice(None),) * (len(shape) - consumed)
+    out = []
+    for e in key:
+        if e is Ellipsis:
+            out.extend(fill)
+        elif _is_bool_array(e):
+            out.extend(np.nonzero(e))
+        else:
+            out.append(e)
+    if not ellipses:
+        out.extend(fill)
+    return tuple(out)
+
+
+cdef bint _is_bool_array(object e):
+    return isinstance(e, np.ndarray) and (<cnp.ndarray>e).dtype.kind == "b"
+
+
+cdef Tensor _index_input(object e, int dim, int64_t size):
+    """One advanced index of the key as a TAKE input: a Tensor as it is (its
+    values are checked by the kernel, each time it runs), an int or an integer
+    array as a constant checked here.  `dim` and `size` are the indexed
+    tensor's, for the errors."""
+    cdef Tensor idx
+    if isinstance(e, Tensor):
+        idx = <Tensor>e
+        if idx._mask:
+            raise TypeError(f"csvi: a boolean mask tensor must be the only index (it "
+                             f"stands for dim {dim} here); index with (mask).nonzero() "
+                             f"positions, or mask the other dims separately")
+        bad = first_outside(idx, -size, size - 1, False, False, True)
+        if bad >= 0:  # caught before anything is recorded; the kernel checks replays
+            raise IndexError(_bad_index(float(idx._value.reshape(-1)[bad]), f"dim {dim}",
+                                        size, idx._value.shape, bad))
+        return idx.detach() if idx.requires_grad else idx
+    if isinstance(e, (bool, np.bool_)):
+        raise TypeError(f"csvi: a bool ({e!r}) cannot index dim {dim} next to a tensor "
+                         f"index; use an integer or a boolean array")
+    if isinstance(e, (int, np.integer)):
+        if not -size <= e < size:
+            raise IndexError(f"index {e} is out of bounds for dim {dim} with size {size}")
+        return _constant(float(e))
+    if isinstance(e, (np.ndarray, list, tuple)):
+        arr = np.asarray(e)
+        if arr.dtype.kind not in "iu" and not (arr.size == 0 and arr.dtype.kind == "f"):
+            raise IndexError(f"arrays used as indices must be of integer (or boolean) type: "
+                             f"the index of dim {dim} is a {arr.dtype} array of shape "
+                             f"{arr.shape}")
+        if arr.size and (arr.min() < -size or arr.max() >= size):
+            bad = arr[(arr < -size) | (arr >= size)].reshape(-1)[0]
+            raise IndexError(f"index {bad} is out of bounds for dim {dim} with size {size} "
+                             f"(an index array of shape {arr.shape})")
+        return _constant_array(arr)
+    raise IndexError(f"csvi: only integers, slices (`:`), ellipsis (`...`), None and "
+                     f"integer or boolean arrays/tensors are valid indices, got "
+                     f"{type(e).__name__} {e!r} for dim {dim}")
+
+
+cdef Tensor _take_in_key(Tensor t, tuple key):
+    """t[key] for a key holding at least one Tensor (see the section's comment)."""
+    cdef tuple shape = t._value.shape
+    key = _expand_key(key, shape)
+    cdef list rest = [], positions = [], indices = [], dims = []
+    cdef int dim = 0, pos = 0
+    cdef bint trivial = True
+    for e in key:
+        if e is None:
+            rest.append(None)
+            trivial = False
+        elif isinstance(e, slice):
+            rest.append(e)
+            trivial = trivial and e == slice(None)
+            dim += 1
+        else:
+            indices.append(_index_input(e, dim, shape[dim]))
+            positions.append(pos)
+            dims.append(dim)
+            rest.append(slice(None))
+            dim += 1
+        pos += 1
+    cdef int m = len(indices)
+    if m > _MAX_INDEX_ARRAYS:
+        raise IndexError(f"csvi: a key with a tensor may hold at most {_MAX_INDEX_ARRAYS} "
+                         f"integer indices and arrays, got {m}; index in two steps")
+    batch = ()
+    try:
+        for idx in indices:
+            batch = broadcast_shapes(batch, (<Tensor>idx)._value.shape)
+    except ValueError:
+        raise IndexError("shape mismatch: indexing arrays could not be broadcast together "
+                         "with shapes " + " ".join(
+                             f"{(<Tensor>i)._value.shape} (dim {d})" for i, d in zip(indices, dims))
+                         ) from None
+    cdef Tensor base = t if trivial else getitem(t, tuple(rest))
+    cdef int nb = base._value.ndim
+    cdef Tensor moved = _permuted(base, positions + [d for d in range(nb) if d not in positions])
+    cdef Tensor out = _emit(OP_TAKE, (moved,) + tuple(indices),
+                            batch + moved._value.shape[m:], True,
+                            tuple([d + 1 for d in dims]), None, None)
+    cdef int first = positions[0], k = len(batch)
+    if first == 0 or positions[m - 1] - first != m - 1:
         return out
-    k = idx._value.ndim
-    return _permuted(out, list(range(k, k + before)) + list(range(k))
-                     + list(range(k + before, k + nb - 1)))
+    return _permuted(out, list(range(k, k + first)) + list(range(k))
+                     + list(range(k + first, out._value.ndim)))
+
+
+cdef str _index_error(Tape tape, int32_t i):
+    """The message for an index out of bounds in the tape's op i: for TAKE,
+    the first bad value with the dim it indexes (the record's iattr[k] - 1,
+    0 when unknown) and its size, read from the slots as the kernel saw them."""
+    cdef csvi_op *op = &tape.c.ops[i]
+    cdef csvi_slot *x
+    cdef csvi_slot *ix
+    cdef int64_t j
+    cdef double v, n
+    if op.code != OP_TAKE:
+        return f"csvi: an index is out of bounds in op {csvi_kernels[op.code].name.decode()}"
+    x = &tape.c.slots[op.in_[0]]
+    for k in range(op.n_in - 1):
+        ix = &tape.c.slots[op.in_[k + 1]]
+        n = <double>x.shape[k]
+        for j in range(ix.size):
+            v = ix.data[j]
+            if (v >= -n and v < n) and v == floor(v):
+                continue
+            where = f"dim {op.iattr[k] - 1}" if op.iattr[k] > 0 else "the indexed dim"
+            return _bad_index(v, where, x.shape[k], tuple([ix.shape[d] for d in range(ix.ndim)]), j)
+    return "csvi: an index is out of bounds in op TAKE"
+
+
+cdef str _bad_index(double v, str where, int64_t size, tuple shape, int64_t j):
+    """Says why index value v, at flat position j of an index of `shape`, is bad."""
+    what = (f"index {int(v) if abs(v) < 1e300 else v} is out of bounds for {where} with "
+            f"size {size}" if v == floor(v) else
+            f"index {v!r} for {where} (size {size}) is not a whole number")
+    return f"{what} (op TAKE: an index array of shape {shape}, flat position {j})"

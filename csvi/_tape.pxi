@@ -153,7 +153,8 @@ cdef int _check_rc(Tape tape, int rc) except -1:
     if rc == CSVI_ERR_NOMEM:
         raise MemoryError(f"csvi: out of memory in op {name}")
     if rc == CSVI_ERR_INDEX:
-        raise IndexError(f"csvi: an index is out of bounds in op {name}")
+        raise IndexError(_index_error(tape, tape.c.failed_op) if tape.c.failed_op >= 0
+                         else "csvi: an index is out of bounds")
     if rc == CSVI_ERR_SHAPE:
         raise ValueError(f"csvi: shapes do not fit in op {name}")
     raise ValueError(f"csvi: a value is outside the domain of op {name}")

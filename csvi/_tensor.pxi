@@ -343,6 +343,8 @@ cdef class Tensor:
         raises instead)."""
         if dim is None:
             return squeeze(self)
+        if self._value.ndim == 0 and dim in (0, -1):  # torch allows these on a scalar
+            return self
         dims = _normalize_axes(dim, self._value.ndim, "squeeze")
         return squeeze(self, tuple(d for d in dims if self._value.shape[d] == 1))
 
@@ -396,6 +398,16 @@ cdef class Tensor:
 
     def logsumexp(self, axis=None, keepdims=False):
         return logsumexp(self, axis, keepdims)
+
+    def max(self, dim=None, keepdim=False):
+        """torch's Tensor.max: the largest entry, or along `dim` the pair
+        (values, indices)."""
+        return _torch_extreme(self, amax, np.argmax, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        """torch's Tensor.min: the smallest entry, or along `dim` the pair
+        (values, indices)."""
+        return _torch_extreme(self, amin, np.argmin, dim, keepdim)
 
     def reshape(self, *shape):
         return reshape(self, *shape)
@@ -487,6 +499,21 @@ cdef bint _comparable(object other):
     """`t == other` is elementwise for numbers, arrays and Tensors; anything
     else (None, a string) falls back to identity, as in torch."""
     return isinstance(other, (Tensor, int, float, np.ndarray, np.generic, list, tuple))
+
+
+ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])
+
+
+cdef _torch_extreme(Tensor t, reduce, arg, dim, bint keepdim):
+    cdef Tensor out = reduce(t, dim, keepdim)
+    if t._integer:
+        out._integer = True
+    if dim is None:
+        return out
+    where = arg(t._value, axis=dim)
+    if keepdim:
+        where = np.expand_dims(where, dim)
+    return ValuesIndices(out, mark_integer(Tensor(where.astype(np.float64))))
 
 
 def mark_integer(Tensor t):

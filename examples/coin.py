@@ -44,7 +44,7 @@ def fit(num_steps=2000, plate=False, seed=0, progress_bar=True):
     csvi.set_rng_seed(seed)
     optimizer = Adam({"lr": 0.0005, "betas": (0.90, 0.999)})
     svi = SVI(model_plate if plate else model, guide, optimizer, loss=Trace_ELBO())
-    losses = svi.run(num_steps, DATA, progress_bar=progress_bar)
+    losses = svi.run(num_steps, DATA, progress_bar=progress_bar).losses
     a = csvi.param("alpha_q").item()
     b = csvi.param("beta_q").item()
     mean = a / (a + b)

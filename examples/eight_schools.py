@@ -41,7 +41,7 @@ def fit(num_steps=20000, seed=0, compile=True, progress_bar=True):
     guide = AutoNormal(model)
     optim = ClippedAdam({"lr": 0.02, "lrd": 0.01 ** (1.0 / max(num_steps, 1))})
     svi = SVI(model, guide, optim, Trace_ELBO(num_particles=8))
-    losses = svi.run(num_steps, SIGMA, Y, compile=compile, progress_bar=progress_bar)
+    losses = svi.run(num_steps, SIGMA, Y, compile=compile, progress_bar=progress_bar).losses
     return guide, losses
 
 

@@ -96,44 +96,109 @@ int csvi_gather_vjp(csvi_tape *t, const csvi_op *op) {
     return CSVI_OK;
 }
 
-/* TAKE: inputs (x, index); rows of x along axis 0 picked by a runtime index
- * slot (e.g. a sampled category or a plate's subsample), negatives wrap. */
-static int take_row(const csvi_slot *x, double v, int64_t *row) {
-    /* range-check before converting: casting NaN, inf or |v| >= 2^63 is UB */
-    const double n = (double)x->shape[0];
-    if (!(v >= -n && v < n) || v != floor(v)) return CSVI_ERR_INDEX;
-    int64_t k = (int64_t)v;
-    if (k < 0) k += x->shape[0];
-    *row = k;
-    return CSVI_OK;
-}
+/* TAKE: inputs (x, i_0, ..., i_{m-1}), 1 <= m <= 7, picked at run time (a
+ * sampled category, a plate's subsample, enumerated values):
+ *     out[b..., r...] = x[i_0[b...], ..., i_{m-1}[b...], r...]
+ * The index slots broadcast (right-aligned, NumPy's rule) against the batch
+ * shape B, the output's leading ndim - (x->ndim - m) dims; negatives wrap.
+ * An index that is not a whole number in [-n, n) of its dim is CSVI_ERR_INDEX
+ * (Python names the dim from the slots, csvi/_ops.pxi).  iattr[k] is left to
+ * Python (the user's dim that index k picks from, for that message). */
+typedef struct {
+    int m, nb;
+    int64_t bshape[CSVI_MAX_DIMS];
+    int64_t stride[CSVI_MAX_INPUTS - 1][CSVI_MAX_DIMS];  /* per index, per batch dim */
+    int64_t rows[CSVI_MAX_INPUTS - 1];                    /* rows of x per unit of index k */
+    int64_t batch, inner;
+} take_geometry;
 
-int csvi_take_fwd(csvi_tape *t, const csvi_op *op) {
-    const csvi_slot *x = CSVI_IN(t, op, 0), *ix = CSVI_IN(t, op, 1);
-    csvi_slot *y = CSVI_OUT(t, op);
-    const int64_t inner = x->shape[0] ? x->size / x->shape[0] : 0;
-    for (int64_t j = 0; j < ix->size; j++) {
-        int64_t k;
-        if (take_row(x, ix->data[j], &k)) return CSVI_ERR_INDEX;
-        memcpy(y->data + j * inner, x->data + k * inner, (size_t)inner * sizeof(double));
+static int take_setup(const csvi_tape *t, const csvi_op *op, take_geometry *g) {
+    const csvi_slot *x = CSVI_IN(t, op, 0), *y = CSVI_OUT(t, op);
+    g->m = op->n_in - 1;
+    g->nb = y->ndim - (x->ndim - g->m);
+    if (g->m < 1 || g->m > x->ndim || g->nb < 0) return CSVI_ERR_SHAPE;
+    g->inner = 1;
+    for (int d = g->m; d < x->ndim; d++) {
+        if (y->shape[g->nb + d - g->m] != x->shape[d]) return CSVI_ERR_SHAPE;
+        g->inner *= x->shape[d];
+    }
+    g->batch = 1;
+    for (int d = 0; d < g->nb; d++) {
+        g->bshape[d] = y->shape[d];
+        g->batch *= y->shape[d];
+    }
+    int64_t rows = 1;
+    for (int k = g->m - 1; k >= 0; k--) {
+        g->rows[k] = rows;
+        rows *= x->shape[k];
+        const csvi_slot *ix = CSVI_IN(t, op, k + 1);
+        const int lead = g->nb - ix->ndim;
+        if (lead < 0) return CSVI_ERR_SHAPE;
+        int64_t step = 1;
+        for (int d = g->nb - 1; d >= 0; d--) {
+            const int64_t n = d < lead ? 1 : ix->shape[d - lead];
+            if (n != 1 && n != g->bshape[d]) return CSVI_ERR_SHAPE;
+            g->stride[k][d] = n == 1 ? 0 : step;
+            step *= n;
+        }
     }
     return CSVI_OK;
 }
 
-int csvi_take_vjp(csvi_tape *t, const csvi_op *op) {
-    const csvi_slot *x = CSVI_IN(t, op, 0), *ix = CSVI_IN(t, op, 1);
-    const csvi_slot *y = CSVI_OUT(t, op);
-    if (!x->grad) return CSVI_OK;
-    const int64_t inner = x->shape[0] ? x->size / x->shape[0] : 0;
-    for (int64_t j = 0; j < ix->size; j++) {
-        int64_t k;
-        if (take_row(x, ix->data[j], &k)) return CSVI_ERR_INDEX;
-        double *gx = x->grad + k * inner;
-        const double *g = y->grad + j * inner;
-        for (int64_t r = 0; r < inner; r++) gx[r] += g[r];
+/* The flat row of x that index values at offsets off[] pick, or an error. */
+static int take_row(const csvi_tape *t, const csvi_op *op, const take_geometry *g,
+                    const int64_t *off, int64_t *row) {
+    const csvi_slot *x = CSVI_IN(t, op, 0);
+    int64_t r = 0;
+    for (int k = 0; k < g->m; k++) {
+        /* range-check before converting: casting NaN, inf or |v| >= 2^63 is UB */
+        const double v = CSVI_IN(t, op, k + 1)->data[off[k]], n = (double)x->shape[k];
+        if (!(v >= -n && v < n) || v != floor(v)) return CSVI_ERR_INDEX;
+        int64_t i = (int64_t)v;
+        if (i < 0) i += x->shape[k];
+        r += i * g->rows[k];
+    }
+    *row = r;
+    return CSVI_OK;
+}
+
+/* Steps the batch counter ctr and every index's offset to the next element. */
+static void take_next(const take_geometry *g, int64_t *ctr, int64_t *off) {
+    for (int d = g->nb - 1; d >= 0; d--) {
+        for (int k = 0; k < g->m; k++) off[k] += g->stride[k][d];
+        if (++ctr[d] < g->bshape[d]) return;
+        for (int k = 0; k < g->m; k++) off[k] -= g->stride[k][d] * g->bshape[d];
+        ctr[d] = 0;
+    }
+}
+
+/* Runs the forward (copy rows out) or the VJP (add rows back) of TAKE. */
+static int take_run(csvi_tape *t, const csvi_op *op, int vjp) {
+    const csvi_slot *x = CSVI_IN(t, op, 0), *y = CSVI_OUT(t, op);
+    if (vjp && !x->grad) return CSVI_OK;
+    take_geometry g;
+    int rc = take_setup(t, op, &g);
+    if (rc) return rc;
+    int64_t ctr[CSVI_MAX_DIMS] = {0}, off[CSVI_MAX_INPUTS - 1] = {0};
+    for (int64_t j = 0; j < g.batch; j++) {
+        int64_t row;
+        if ((rc = take_row(t, op, &g, off, &row))) return rc;
+        if (vjp) {
+            double *gx = x->grad + row * g.inner;
+            const double *gy = y->grad + j * g.inner;
+            for (int64_t r = 0; r < g.inner; r++) gx[r] += gy[r];
+        } else {
+            memcpy(y->data + j * g.inner, x->data + row * g.inner,
+                   (size_t)g.inner * sizeof(double));
+        }
+        take_next(&g, ctr, off);
     }
     return CSVI_OK;
 }
+
+int csvi_take_fwd(csvi_tape *t, const csvi_op *op) { return take_run(t, op, 0); }
+
+int csvi_take_vjp(csvi_tape *t, const csvi_op *op) { return take_run(t, op, 1); }
 
 /* CONCAT along axis iattr[0] of n_in inputs of equal rank. */
 static void concat_geometry(const csvi_slot *y, int axis, int64_t *outer, int64_t *inner) {

@@ -20,7 +20,7 @@ def assert_compiled_matches_eager(model, guide, optim, elbo, args=(), steps=20, 
         csvi.clear_param_store()
         csvi.set_rng_seed(seed)
         svi = SVI(model, guide(), optim(), elbo())
-        losses = svi.run(steps, *args, compile=compile, progress_bar=False)
+        losses = svi.run(steps, *args, compile=compile, progress_bar=False).losses
         store = csvi.get_param_store()
         runs.append((np.asarray(losses), {n: store.unconstrained(n).copy()
                                           for n in store.names()}))

@@ -155,7 +155,7 @@ def test_compiled_run_matches_eager_steps(guide_cls):
         csvi.set_rng_seed(5)
         guide = guide_cls(cj.gamma_poisson)
         svi = SVI(cj.gamma_poisson, guide, Adam({"lr": 0.05}), Trace_ELBO())
-        losses = svi.run(30, cj.COUNTS, compile=compile, progress_bar=False)
+        losses = svi.run(30, cj.COUNTS, compile=compile, progress_bar=False).losses
         return losses, {k: v.numpy().copy() for k, v in csvi.get_param_store().items()}
 
     eager, compiled = run(False), run(True)

@@ -123,8 +123,8 @@ CASES = [
     ("mask str", lambda: dist.Normal(np.zeros(3), 1.0).mask("abc"), TypeError,
      r"Normal.mask: mask .* got str 'abc'"),
     ("fractional tensor index", lambda: csvi.as_tensor(_X)[csvi.tensor([0.5, 1.0])], IndexError,
-     r"a tensor index must hold whole numbers in \[-3, 2\] \(axis 0 has size 3\), got 0.5 at "
-     r"flat position 0"),
+     r"index 0.5 for dim 0 \(size 3\) is not a whole number \(op TAKE: an index array of "
+     r"shape \(2,\), flat position 0\)"),
     # ---- params -----------------------------------------------------------------------
     ("param str", lambda: csvi.param("s", "abc"), TypeError,
      r"param 's': init_value must be a number, an array or a Tensor of real numbers, got str"),

@@ -151,6 +151,6 @@ def test_compiled_program_redraws_noise_every_step():
         csvi.clear_param_store()
         csvi.set_rng_seed(3)
         svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO())
-        losses[compile] = np.asarray(svi.run(20, compile=compile))
+        losses[compile] = svi.run(20, compile=compile).losses
     assert len(set(losses[True].tolist())) == 20
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-12)

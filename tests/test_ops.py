@@ -803,8 +803,8 @@ def test_comparison_tensor_indexes_as_a_boolean_mask():
 def test_tensor_index_errors():
     with pytest.raises(IndexError):
         csvi.tensor(1.0)[csvi.tensor(0.0)]
-    with pytest.raises(TypeError, match="at most one tensor"):
-        csvi.tensor(np.ones((2, 2)))[csvi.tensor(0.0), csvi.tensor(1.0)]
+    with pytest.raises(IndexError, match="too many indices"):
+        csvi.tensor(np.ones((2, 2)))[csvi.tensor(0.0), csvi.tensor(1.0), 0]
 
 
 # ---- stack and concatenate ----------------------------------------------------------

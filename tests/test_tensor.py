@@ -552,9 +552,7 @@ def test_tensor_index_among_basic_indices_matches_numpy(name):
 def test_tensor_index_errors_name_the_problem():
     t = csvi.tensor(np.ones((3, 3)))
     i = csvi.tensor([0.0, 1.0])
-    with pytest.raises(TypeError, match="ints, slices, None"):
-        t[i, [0, 1]]
-    with pytest.raises(TypeError, match="ints, slices, None"):
+    with pytest.raises(TypeError, match="bool"):
         t[i, True]
     with pytest.raises(TypeError, match="mask tensor must be the only index"):
         t[t[0] > 0, 0]

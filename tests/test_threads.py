@@ -109,7 +109,7 @@ def fit(prefix, seed, compiled):
     csvi.set_rng_seed(seed)
     model, guide = scaled_model(prefix)
     svi = SVI(model, guide, Adam({"lr": 0.05}), loss=Trace_ELBO())
-    losses = svi.run(30, compile=compiled, progress_bar=False)
+    losses = svi.run(30, compile=compiled, progress_bar=False).losses
     store = csvi.get_param_store()
     return losses, {n: store.unconstrained(n).copy() for n in store if n.startswith(prefix)}
 

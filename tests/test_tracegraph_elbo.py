@@ -166,7 +166,7 @@ def test_compiled_equals_eager_and_refuses_the_decaying_average(fresh_store):
         csvi.clear_param_store()
         csvi.set_rng_seed(5)
         svi = SVI(sibling_model, sibling_guide, Adam({"lr": 0.01}), TraceGraph_ELBO())
-        losses[compile] = svi.run(30, Y, compile=compile)
+        losses[compile] = svi.run(30, Y, compile=compile).losses
         losses[compile, "qz"] = csvi.get_param_store()["qz"].numpy()
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-12)
     np.testing.assert_allclose(losses[True, "qz"], losses[False, "qz"], rtol=1e-12)

@@ -168,16 +168,19 @@ def _family_name(fn):
     return type(fn).__name__
 
 
-def check_replayed(name, fn, value):
+def check_replayed(name, fn, value, enumerated=False):
     """A guide's draw reused at the model's site `name` must fit the model's
     distribution `fn`: its shape, and its support when validating.  Checked
     where the value enters the model, so the error names this site rather
-    than a later one that happens to use the value."""
+    than a later one that happens to use the value.  An `enumerated` value
+    (all of the guide's support along an enumeration dim) may add dims on the
+    left of the model's shape."""
     vshape = value.shape if isinstance(value, Tensor) else np.shape(value)
     own = fn.batch_shape + fn.event_shape
     if vshape != own:
         try:
-            ok = _core.broadcast_shapes(vshape, own) == own
+            joint = _core.broadcast_shapes(vshape, own)
+            ok = joint == own or (enumerated and joint[len(joint) - len(own):] == own)
         except ValueError:
             ok = False
         if not ok:

@@ -15,7 +15,10 @@ Each handler is a Messenger: use it as a context manager
 """
 from csvi.handlers.block_messenger import BlockMessenger
 from csvi.handlers.condition_messenger import ConditionMessenger
+from csvi.handlers.enum_messenger import EnumMessenger
 from csvi.handlers.escape_messenger import EscapeMessenger, NonlocalExit
+from csvi.handlers.infer_config_messenger import InferConfigMessenger
+from csvi.handlers.markov_messenger import MarkovMessenger, markov
 from csvi.handlers.mask_messenger import MaskMessenger
 from csvi.handlers.messenger import Messenger
 from csvi.handlers.queue import queue
@@ -29,7 +32,9 @@ from csvi.handlers.trace_struct import Trace
 # The lower-case names users write, as in Pyro and NumPyro.
 block = BlockMessenger
 condition = ConditionMessenger
+enum = EnumMessenger
 escape = EscapeMessenger
+infer_config = InferConfigMessenger
 mask = MaskMessenger
 replay = ReplayMessenger
 scale = ScaleMessenger
@@ -37,5 +42,6 @@ seed = SeedMessenger
 substitute = SubstituteMessenger
 trace = TraceMessenger
 
-__all__ = ["Messenger", "NonlocalExit", "Trace", "block", "condition", "escape", "mask",
-           "queue", "replay", "scale", "seed", "substitute", "trace"]
+__all__ = ["Messenger", "NonlocalExit", "Trace", "block", "condition", "enum", "escape",
+           "infer_config", "markov", "mask", "queue", "replay", "scale", "seed", "substitute",
+           "trace"]

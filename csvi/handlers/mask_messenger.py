@@ -27,9 +27,16 @@ class MaskMessenger(Messenger):
         m = np.asarray(_core.value_of(mask))
         if m.dtype != bool and not np.isin(m, (0, 1)).all():
             raise ValueError(f"mask: values must be boolean, got {mask!r}")
-        self.mask = m.astype(bool)
+        # a Tensor mask stays one, so a compiled loop recomputes it each step
+        # (e.g. from a minibatch's sequence lengths)
+        self.mask = mask.detach() if isinstance(mask, _core.Tensor) else m.astype(bool)
 
     def process_message(self, msg):
         if msg.type == "sample":
-            msg.mask = self.mask if msg.mask is None else np.logical_and(
-                self.mask, _core.value_of(msg.mask).astype(bool))
+            msg.mask = self.mask if msg.mask is None else _both(self.mask, msg.mask)
+
+
+def _both(a, b):
+    if isinstance(a, _core.Tensor) or isinstance(b, _core.Tensor):
+        return _core.astensor(a) * _core.astensor(b)  # 1 where both hold
+    return np.logical_and(a, b)

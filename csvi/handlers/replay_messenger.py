@@ -38,7 +38,8 @@ class ReplayMessenger(Messenger):
             raise ValueError(f"replay: site '{msg.name}' is observed in the replayed trace, "
                              "so there is no draw to reuse")
         if msg.type == "sample":
-            check_replayed(msg.name, msg.fn, old.value)
+            check_replayed(msg.name, msg.fn, old.value,
+                           enumerated="_enumerate_dim" in old.infer)
         msg.value = old.value
-        msg.infer = old.infer
+        msg.infer = dict(old.infer)  # handlers of this run may add fields
         msg.done = True

@@ -133,7 +133,7 @@ def scale_and_mask(log_prob, scale, mask, name="?"):
         except ValueError:
             raise ValueError(f"site '{name}': mask of shape {tuple(m.shape)} does not "
                              f"broadcast with the log_prob's shape {tuple(log_prob.shape)}") from None
-        log_prob = _core.where(m, log_prob, 0.0)
+        log_prob = _core.where(mask, log_prob, 0.0)
     if scale is not None and not (type(scale) is float and scale == 1.0):
         log_prob = log_prob * scale
     return log_prob

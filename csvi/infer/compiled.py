@@ -83,7 +83,6 @@ class CompiledSVI:
             if elbo.independent_particles:
                 loss, surrogate, traces = _core.record_call(
                     tape, elbo.particle_tensors, self.svi.model, self.svi.guide, args, kwargs)
-                traces = [traces]
             else:
                 loss, surrogate, traces = _core.record_call(
                     tape, elbo.loss_tensors, self.svi.model, self.svi.guide, args, kwargs)

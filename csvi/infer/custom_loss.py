@@ -32,11 +32,10 @@ class CustomLoss:
             raise TypeError(f"SVI: the loss function {getattr(self.fn, '__name__', self.fn)!r} "
                             f"must return a scalar csvi Tensor, got {loss!r}")
         # (param trace, empty trace) stands where an ELBO gives (model, guide)
-        return loss, loss, (capture.trace, Trace())
+        return loss, loss, [(capture.trace, Trace())]
 
     def loss_tensors(self, model, guide, args, kwargs):
-        loss, surrogate, traces = self.particle_tensors(model, guide, args, kwargs)
-        return loss, surrogate, [traces]
+        return self.particle_tensors(model, guide, args, kwargs)
 
     def loss(self, model, guide, *args, **kwargs):
         return float(_core.value_of(self.fn(model, guide, *args, **kwargs)))

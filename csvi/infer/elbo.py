@@ -86,14 +86,24 @@ class ELBO:
                 if site.type == "sample" for f in site.cond_indep_stack if f.dim is not None]
         return -min(dims) if dims else 0
 
+    def __call__(self, model, guide, *args, **kwargs):
+        """The loss, so that `svi.loss(model, guide, *args)` reads as in
+        Pyro (whose SVI keeps the ELBO's `loss` method there)."""
+        return self.loss(model, guide, *args, **kwargs)
+
+    # The public entry points pass NumPy arrays on as DataArrays, as SVI.step
+    # does, so a model indexing its data with a plate's indices works alike.
     def loss(self, model, guide, *args, **kwargs):
+        args, kwargs = _core.data_args(args, kwargs)
         loss, _, traces = self.loss_tensors(model, guide, args, kwargs)
         return checked_value(loss, traces)
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
+        args, kwargs = _core.data_args(args, kwargs)
         return self.loss_tensors(model, guide, args, kwargs)[1]
 
     def loss_and_grads(self, model, guide, *args, **kwargs):
+        args, kwargs = _core.data_args(args, kwargs)
         loss, surrogate, traces = self.loss_tensors(model, guide, args, kwargs)
         value = checked_value(loss, traces)
         if surrogate.requires_grad:
@@ -109,16 +119,17 @@ class ELBO:
         traces = []
         for _ in range(self.num_particles // self.particles_per_run):
             loss_p, surr_p, particle_traces = self.particle_tensors(model, guide, args, kwargs)
-            traces.append(particle_traces)
+            traces.extend(particle_traces)
             loss = loss_p if loss is None else loss + loss_p
             surrogate = surr_p if surrogate is None else surrogate + surr_p
         return loss, surrogate, traces
 
     def particle_tensors(self, model, guide, args, kwargs):
         """One particle's terms of `loss_tensors` -- (loss, surrogate,
-        (model_trace, guide_trace)), each loss already divided by the number
+        [(model_trace, guide_trace)]), each loss already divided by the number
         of particles -- which the compiled loop repeats over a particle
-        dimension."""
+        dimension.  (An ELBO that enumerates a guide's sites sequentially
+        gives a pair of traces per value.)"""
         model_trace, guide_trace = self._get_traces(model, guide, args, kwargs)
         elbo, surrogate_elbo = self._particle(model_trace, guide_trace)
         scale = -1.0 / self.num_particles
@@ -127,7 +138,7 @@ class ELBO:
             surrogate = loss
         else:
             surrogate = -surrogate_elbo if scale == -1.0 else surrogate_elbo * scale
-        return loss, surrogate, (model_trace, guide_trace)
+        return loss, surrogate, [(model_trace, guide_trace)]
 
     def _particle(self, model_trace, guide_trace):
         raise NotImplementedError
@@ -144,12 +155,14 @@ def checked_value(loss, traces):
 
 def check_site_agreement(model_trace, guide_trace):
     """Every latent site of the model must be drawn by the guide and vice versa
-    -- except the guide's auxiliary sites (`infer={"is_auxiliary": True}`, as
+    -- except sites the model enumerates, and the guide's auxiliary sites (`infer={"is_auxiliary": True}`, as
     an autoguide's unconstrained draws), which only the guide has."""
     for name, site in model_trace.nodes.items():
         if site.type != "sample" or site.is_observed:
             continue
         other = guide_trace.nodes.get(name)
+        if other is None and "_enumerate_dim" in site.infer:
+            continue  # summed out in the model (TraceEnum_ELBO)
         if other is None:
             raise ValueError(f"site '{name}' is a latent sample site of the model but the "
                              "guide has no site of that name; add it to the guide (or "

@@ -14,9 +14,11 @@ import numpy as np
 
 from csvi.infer.trace_elbo import Trace_ELBO
 from csvi.infer.trace_mean_field_elbo import TraceMeanField_ELBO
+from csvi.infer.traceenum_elbo import TraceEnum_ELBO
 from csvi.infer.tracegraph_elbo import TraceGraph_ELBO
 
-__all__ = ["JitTrace_ELBO", "JitTraceGraph_ELBO", "JitTraceMeanField_ELBO", "CompiledSteps"]
+__all__ = ["JitTrace_ELBO", "JitTraceEnum_ELBO", "JitTraceGraph_ELBO", "JitTraceMeanField_ELBO",
+           "CompiledSteps"]
 
 
 class JitTrace_ELBO(Trace_ELBO):
@@ -28,6 +30,13 @@ class JitTrace_ELBO(Trace_ELBO):
 class JitTraceGraph_ELBO(TraceGraph_ELBO):
     """TraceGraph_ELBO whose SVI steps run compiled (baselines other than the
     decaying average, which updates in Python, compile too)."""
+
+    compiled_steps = True
+
+
+class JitTraceEnum_ELBO(TraceEnum_ELBO):
+    """TraceEnum_ELBO whose SVI steps run compiled (the elimination order is
+    chosen once, when the step is traced)."""
 
     compiled_steps = True
 

@@ -8,7 +8,9 @@ import numpy as np
 from csvi import _core
 from csvi.infer.compiled import CompiledSVI
 from csvi.infer.custom_loss import CustomLoss
+from csvi.infer.gradient_noise import GradientRecorder
 from csvi.infer.jit import CompiledSteps
+from csvi.infer.run_result import SVIRunResult
 from csvi.infer.sites import param_names
 from csvi.infer.elbo import checked_value
 from csvi.params import get_param_store
@@ -39,6 +41,7 @@ class SVI:
         self._tape = _core.Tape(record_all=True)
         self._lock = _core.StepLock()  # its tape serves one step at a time
         self._compiled_steps = None
+        self._gradient_recorder = None  # a GradientRecorder while a run tracks gradients
 
     def step(self, *args, **kwargs):
         """One gradient step; returns the loss before the step.  The step
@@ -74,6 +77,9 @@ class SVI:
                         raise ValueError(f"the gradient of param '{name}' is not finite; the "
                                          "params and optimizer state were left unchanged")
                     updates.append((name, store.unconstrained(name), grad))
+                if self._gradient_recorder is not None:
+                    for name, _, grad in updates:
+                        self._gradient_recorder.record(name, grad)
                 self.optim.step(updates)  # the grads are views of the tape's arena
             finally:
                 tape.clear()
@@ -98,21 +104,46 @@ class SVI:
         args, kwargs = _core.data_args(args, kwargs)  # as in step: X[idx] replays
         return CompiledSVI(self, args, kwargs)
 
-    def run(self, num_steps, *args, progress_bar=True, compile=False, **kwargs):
-        """`num_steps` steps; returns the losses as a NumPy array.  Shows a
-        progress bar with the running loss when stderr is a terminal.  With
-        `compile=True` the steps run in one compiled C loop (in chunks, so the
-        bar still moves).  If a step fails or Ctrl-C stops the run, the
-        exception carries the losses of the steps done as `.losses`; params
-        and optimizer state are those of those steps."""
-        if int(num_steps) != num_steps or num_steps < 0:
+    def run(self, num_steps, *args, progress_bar=True, compile=False, stop=None,
+            track_gradients=None, **kwargs):
+        """Up to `num_steps` steps; returns an `SVIRunResult` (`.losses`,
+        `.params`, `.stop_reason`, `.steps_per_second`, `.summary()`,
+        `.plot()`).
+
+        `stop`: a `ConvergenceStop`, checked every `stop.eval_every` steps; the
+        run ends early when it says the fit has converged.  `track_gradients`:
+        a window of steps (an integer >= 2) over which to record every param's
+        gradient, reported as `result.gradient_noise` (eager steps only).
+        With `compile=True` the steps run in a compiled C loop, in chunks (of
+        `stop.eval_every` steps with a stop rule, so it is checked between
+        them).  A progress bar on a terminal shows steps/s, the running loss
+        and the latest relative ELBO change.  If a step fails or Ctrl-C stops
+        the run, the exception carries the losses of the steps done as
+        `.losses`; params and optimizer state are those of those steps."""
+        if isinstance(num_steps, bool) or int(num_steps) != num_steps or num_steps < 0:
             raise ValueError(f"SVI.run: num_steps must be a nonnegative integer, "
                              f"got {num_steps!r}")
+        if stop is not None and not (hasattr(stop, "check") and hasattr(stop, "start")):
+            raise TypeError(f"SVI.run: stop must be a csvi.infer.ConvergenceStop, got {stop!r}")
+        recorder = None
+        if track_gradients is not None:
+            if compile or getattr(self.loss, "compiled_steps", False):
+                raise ValueError("SVI.run: track_gradients reads each step's gradients in "
+                                 "Python, which a compiled run never returns; run eager steps "
+                                 "(compile=False and a non-Jit ELBO) to track them")
+            recorder = GradientRecorder(track_gradients)
         num_steps = int(num_steps)
         losses = np.empty(num_steps)
         bar = _progress(num_steps) if progress_bar and sys.stderr.isatty() else None
         compiled = self.compile(*args, **kwargs) if compile else None
-        chunk = max(num_steps // 100, 1000)
+        chunk = stop.eval_every if stop is not None else max(num_steps // 100, 1000)
+        check_kwargs = dict(kwargs)
+        check_kwargs.update(self.static_kwargs)
+        if stop is not None:
+            stop.start(num_steps)
+        stop_reason = f"num_steps ({num_steps}) reached"
+        self._gradient_recorder = recorder
+        started = time.perf_counter()
         i = 0
         try:
             while i < num_steps:
@@ -123,16 +154,30 @@ class SVI:
                     n = 1
                     losses[i] = self.step(*args, **kwargs)
                 i += n
+                if stop is not None and i % stop.eval_every == 0:
+                    reason = stop.check(i, self, args, check_kwargs)
+                    if reason is not None:
+                        stop_reason = reason
+                        break
                 if bar is not None:
-                    bar.update(i - 1, losses[max(0, i - 100):i].mean())
+                    bar.update(i - 1, losses[max(0, i - 100):i].mean(),
+                               None if stop is None else stop.last_change)
         except BaseException as e:
             done = getattr(e, "losses", np.empty(0)) if compiled is not None else np.empty(0)
             e.losses = np.concatenate([losses[:i], done])
             raise
         finally:
+            self._gradient_recorder = None
             if bar is not None:
                 bar.close()
-        return losses
+        elapsed = time.perf_counter() - started
+        store = get_param_store()
+        params = {name: np.array(_core.value_of(store[name])) for name in store.keys()}
+        return SVIRunResult(losses[:i], params, stop_reason, elapsed,
+                            convergence=stop.history if stop is not None else (),
+                            gradient_noise=None if recorder is None else
+                            recorder.result(self.guide),
+                            compiled=compiled is not None)
 
 
 def _progress(total):
@@ -140,7 +185,7 @@ def _progress(total):
         from tqdm.auto import tqdm
     except ImportError:
         return _PlainProgress(total)
-    return _TqdmProgress(tqdm(total=total))
+    return _TqdmProgress(tqdm(total=total, unit="step"))
 
 
 class _TqdmProgress:
@@ -148,10 +193,13 @@ class _TqdmProgress:
         self.bar = bar
         self.last = 0
 
-    def update(self, i, running_loss):
+    def update(self, i, running_loss, change=None):
         if i - self.last >= 50 or i == self.bar.total - 1:
             self.bar.update(i + 1 - self.bar.n)
-            self.bar.set_postfix(loss=f"{running_loss:.4g}", refresh=False)
+            postfix = {"loss": f"{running_loss:.4g}"}
+            if change is not None:
+                postfix["rel_change"] = f"{change:.3g}"
+            self.bar.set_postfix(postfix, refresh=False)
             self.last = i
 
     def close(self):
@@ -166,14 +214,16 @@ class _PlainProgress:
         self.start = time.perf_counter()
         self.last = 0.0
 
-    def update(self, i, running_loss):
+    def update(self, i, running_loss, change=None):
         now = time.perf_counter()
         if now - self.last < 0.1 and i != self.total - 1:
             return
         self.last = now
         rate = (i + 1) / max(now - self.start, 1e-9)
         loss = f"{running_loss:.4g}" if math.isfinite(running_loss) else "nan"
-        sys.stderr.write(f"\r{i + 1}/{self.total} steps  loss {loss}  {rate:,.0f} steps/s ")
+        change = "" if change is None else f"  ELBO change {change:.3g}"
+        sys.stderr.write(f"\r{i + 1}/{self.total} steps  loss {loss}  {rate:,.0f} steps/s"
+                         f"{change} ")
         sys.stderr.flush()
 
     def close(self):

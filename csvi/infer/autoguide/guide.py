@@ -11,7 +11,7 @@ ordinary `csvi.param`s named as Pyro's param store names them
 """
 from contextlib import ExitStack
 
-from csvi import primitives
+from csvi import _core, primitives
 from csvi.handlers import block, trace
 from csvi.infer.autoguide.utils import latent_sites, off_step, side_generator
 
@@ -54,6 +54,7 @@ class AutoGuide:
         """Trace the model once (off the SVI step's tape, from a side stream of
         the generator, hidden from any handler outside) and read its plates."""
         model = block(self.model, hide_fn=prototype_hide_fn)
+        args, kwargs = _core.data_args(args, kwargs)  # as the model sees them in SVI.step
         with off_step(), side_generator(), block():
             self.prototype_trace = trace(model).get_trace(*args, **kwargs)
         if self.master is not None:
