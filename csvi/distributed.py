@@ -313,8 +313,21 @@ class DistributedSVI(SVI):
             updates = [(name, store.unconstrained(name),
                         buffer[offsets[k]:offsets[k + 1]].reshape(shape))
                        for k, (name, shape) in enumerate(layout) if counts[k] != 0.0]
+            recorder = getattr(self, "_gradient_recorder", None)  # SVI.run(track_gradients=)
+            if recorder is not None:
+                for name, _, grad in updates:  # the averaged gradients, as every rank applies
+                    recorder.record(name, grad)
             self.optim.step(updates)
         return float(buffer[-2])
+
+    def run(self, num_steps, *args, stop=None, **kwargs):
+        """SVI.run over the ranks (collective; steps are DistributedSVI's).
+        A convergence `stop` is refused: it would judge each rank's own loss
+        estimates, and ranks that stop at different steps would hang."""
+        if stop is not None:
+            raise ValueError("DistributedSVI.run: stop= is not supported (the ranks would "
+                             "decide separately); run a fixed number of steps")
+        return super().run(num_steps, *args, **kwargs)
 
     def _pack(self, tape, traces, store, loss):
         """This rank's gradients, has-gradient marks and loss into the buffer."""

@@ -370,3 +370,13 @@ def test_example_fits_on_two_ranks(tmp_path):
         return np.array([float(b)] + w.strip("[] ").split(), dtype=float)
 
     np.testing.assert_allclose(numbers(lines[-1]), numbers(lines[-2]), atol=0.15)
+
+
+def test_run_refuses_a_convergence_stop(fresh_store):
+    from csvi.infer import ConvergenceStop
+    x, y = _data()
+    svi = distributed.DistributedSVI(logreg, logreg_guide, Adam({"lr": 0.05}), Trace_ELBO(),
+                                     comm=LocalComm())
+    with pytest.raises(ValueError, match="stop= is not supported"):
+        svi.run(10, x, y, stop=ConvergenceStop())
+    assert len(list(csvi.get_param_store().keys())) == 0  # refused before any step
