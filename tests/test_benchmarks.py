@@ -27,3 +27,14 @@ def test_harness_runs_csvi_models_briefly(tmp_path):
         assert "error" not in row, row
         assert row["steps"] == 5 and row["per_step_median_s"] > 0
     assert "| coin_loop | csvi | compiled |" in (out / "results.md").read_text()
+
+
+def test_cpu_per_step_child_times_csvi_models():
+    for mode in ("eager", "compiled"):
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "cpu_per_step.py"), "--steps", "3",
+             "--child", "csvi", "eight_schools", mode],
+            capture_output=True, text=True, timeout=300,
+            env=dict(os.environ, PYTHONPATH=str(pathlib.Path(csvi.__file__).parents[1])))
+        assert proc.returncode == 0, proc.stderr
+        assert float(proc.stdout.splitlines()[-1]) > 0
