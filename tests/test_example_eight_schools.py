@@ -1,22 +1,13 @@
 """examples/eight_schools.py, briefly: AutoNormal on the non-centred model
 gets mu and the school means near the exact posterior means (a grid
 integral), and tau below its exact mean, as mean-field VI does here."""
-import importlib.util
-import pathlib
-
 import numpy as np
 
-
-def load_example():
-    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "eight_schools.py"
-    spec = importlib.util.spec_from_file_location("eight_schools_example", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    return example
+from example_loader import load_example
 
 
 def test_eight_schools_example():
-    example = load_example()
+    example = load_example("eight_schools")
     guide, losses = example.fit(num_steps=6000, progress_bar=False)
     assert np.isfinite(losses).all() and losses[-500:].mean() < losses[:500].mean()
     mu, tau, theta = example.posterior_means(guide, num_samples=4000)

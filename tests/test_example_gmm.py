@@ -3,20 +3,11 @@ maximizer of the exact marginal log joint (assignments summed out, found by
 scipy.optimize), infer_discrete's MAP assignment is each point's most
 probable component, and the enumerating full guide learns the exact
 assignment posterior."""
-import importlib.util
-import pathlib
-
 import numpy as np
 from scipy import optimize, stats
 from scipy.special import logsumexp, softmax
 
-
-def load_example():
-    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "gmm.py"
-    spec = importlib.util.spec_from_file_location("gmm_example", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    return example
+from example_loader import load_example
 
 
 def exact_map(data):
@@ -37,7 +28,7 @@ def exact_map(data):
 
 
 def test_gmm_example(fresh_store):
-    example = load_example()
+    example = load_example("gmm")
     global_guide, losses = example.fit_map(steps=200, inits=10)
     assert losses[-1] < losses[0]
     est = global_guide(example.data)

@@ -3,8 +3,6 @@ tables fixed, TraceEnum_ELBO's loss equals the forward algorithm run in
 NumPy on every sequence; a few training steps lower the loss, and jitted
 steps equal eager ones."""
 import argparse
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
@@ -15,16 +13,10 @@ from csvi import handlers
 from csvi.infer import SVI, JitTraceEnum_ELBO, TraceEnum_ELBO
 from csvi.optim import Adam
 
-
-def load_example():
-    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "hmm.py"
-    spec = importlib.util.spec_from_file_location("hmm_example", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    return example
+from example_loader import load_example
 
 
-EXAMPLE = load_example()
+EXAMPLE = load_example("hmm")
 SEQUENCES, LENGTHS = EXAMPLE.make_data(num_sequences=6, max_length=12, data_dim=10, seed=3)
 RNG = np.random.default_rng(0)
 
