@@ -93,7 +93,7 @@ class TraceEnum_ELBO(ELBO):
     def _particle(self, model_trace, guide_trace):
         nesting = self._nesting
         costs = _model_costs(model_trace, guide_trace, nesting)
-        weights = []  # (factor of log weights, is an enumerated probability)
+        weights = []  # log-weight factors: enumerated probabilities, score-function ones
         for name, site in _latent_sites(guide_trace):
             lq = site.log_prob
             costs.append(_factor(name, site, -_core.astensor(lq), nesting))
