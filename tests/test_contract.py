@@ -371,9 +371,10 @@ print(hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in out)).h
     root = str(pathlib.Path(csvi.__file__).parents[1])
     digests = set()
     for threads in ("1", "2", "3"):
+        # cwd: the tests' folder, so `-c` cannot import the source tree's csvi
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              timeout=120, env=dict(os.environ, OMP_NUM_THREADS=threads,
-                                                    PYTHONPATH=root))
+                              timeout=120, cwd=os.path.dirname(os.path.abspath(__file__)),
+                              env=dict(os.environ, OMP_NUM_THREADS=threads, PYTHONPATH=root))
         assert proc.returncode == 0, proc.stderr
         digests.add(proc.stdout.strip())
     assert len(digests) == 1

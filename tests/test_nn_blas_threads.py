@@ -30,8 +30,9 @@ def run(env_extra):
     env = {k: v for k, v in os.environ.items()
            if k not in ("OPENBLAS_NUM_THREADS", "CSVI_BLAS_THREADS")}
     env.update(env_extra, PYTHONPATH=str(pathlib.Path(csvi.__file__).parents[1]))
+    # cwd: the tests' folder, so `-c` cannot import the source tree's csvi
     proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, cwd=os.path.dirname(os.path.abspath(__file__)))
     return proc
 
 

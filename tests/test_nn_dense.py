@@ -117,9 +117,12 @@ def test_thread_count_changes_no_bit():
         "print(hashlib.sha256(b''.join(a.tobytes() for a in arrays)).hexdigest())\n")
     outs = set()
     for threads in ("1", "2", "3"):
-        env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS="1")
+        env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS="1",
+                   PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(csvi.__file__))))
+        # cwd: the tests' folder, so `-c` cannot import the source tree's csvi
         outs.add(subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                                capture_output=True, text=True).stdout)
+                                capture_output=True, text=True,
+                                cwd=os.path.dirname(os.path.abspath(__file__))).stdout)
     assert len(outs) == 1
 
 
