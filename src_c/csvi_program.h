@@ -63,6 +63,8 @@ typedef struct {
     int32_t particles;
     unsigned char *batched;      /* per slot: one value per particle */
     unsigned char *draw_phase;   /* per op: draws, or feeds an op that draws */
+    unsigned char *runs;         /* per op: the loss or the surrogate needs it, or it draws */
+    unsigned char *grad_wanted;  /* per slot: the surrogate's gradient passes through it */
     double **traced_data;        /* per slot: its buffer at trace time */
     double *particle_values;     /* storage of the batched slots' values */
     csvi_tape *views;            /* per particle: the tape, batched slots at its copy */
@@ -71,9 +73,18 @@ typedef struct {
 } csvi_program;
 
 /* With `fuse`, rewrites the tape's op chains into fused kernels
- * (csvi_fuse.h); then sets up `particles` copies of every draw-dependent
- * slot (tape, root, loss and params must be set).  Returns CSVI_OK or
- * CSVI_ERR_NOMEM. */
+ * (csvi_fuse.h); marks the ops a step runs and the slots that get gradient
+ * buffers; then sets up `particles` copies of every draw-dependent slot
+ * (tape, root, loss and params must be set).  Returns CSVI_OK or
+ * CSVI_ERR_NOMEM.
+ *
+ * A step runs only the ops whose values reach the loss or the surrogate, and
+ * every draw (so the stream of draws is the eager one): the model's values
+ * that nothing reads -- e.g. a site's scaled log_prob when the ELBO uses the
+ * unscaled one -- cost nothing.  When a step's loss is not finite, the
+ * skipped ops run too, so every traced value is that step's for the
+ * diagnosis.  Only slots on a path from a leaf to the surrogate get (and
+ * clear) gradient buffers each step. */
 int csvi_program_init(csvi_program *p, int32_t particles, int fuse);
 /* Frees what init allocated and gives the tape's slots back their buffers. */
 void csvi_program_free(csvi_program *p);

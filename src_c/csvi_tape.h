@@ -103,8 +103,9 @@ int32_t csvi_tape_add_op(csvi_tape *t, const csvi_op *op);
 /* Runs op number i forward. */
 int csvi_tape_forward_op(csvi_tape *t, int32_t i);
 /* Gives every needs_grad slot a zeroed gradient buffer (size * copies
- * doubles) in the arena and clears the live marks. */
-int csvi_tape_assign_grads(csvi_tape *t);
+ * doubles) in the arena and clears the live marks; with `wanted` (per slot),
+ * only the needs_grad slots it marks -- the others' grad is NULL. */
+int csvi_tape_assign_grads(csvi_tape *t, const unsigned char *wanted);
 /* Reverse sweep from slot `root` seeded with ones: assigns the gradient
  * buffers, then runs the VJPs in reverse. */
 int csvi_tape_backward(csvi_tape *t, int32_t root);

@@ -53,20 +53,50 @@ static int mark_particle_dims(csvi_program *p) {
     return CSVI_OK;
 }
 
+/* p->runs and p->grad_wanted (see csvi_program_init).  Returns CSVI_OK or
+ * CSVI_ERR_NOMEM. */
+static int mark_needed(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    unsigned char *needed = calloc((size_t)t->n_slots + 1, 1);  /* per slot: its value is read */
+    if (!needed) return CSVI_ERR_NOMEM;
+    needed[p->root] = needed[p->loss] = 1;
+    for (int32_t i = t->n_ops - 1; i >= 0; i--) {
+        const csvi_op *op = &t->ops[i];
+        if (!needed[op->out] && !(csvi_kernels[op->code].flags & CSVI_DRAWS)) continue;
+        p->runs[i] = 1;
+        for (int k = 0; k < op->n_in; k++) needed[op->in[k]] = 1;
+    }
+    free(needed);
+    p->grad_wanted[p->root] = 1;
+    for (int32_t i = t->n_ops - 1; i >= 0; i--) {
+        const csvi_op *op = &t->ops[i];
+        if (!p->runs[i] || !p->grad_wanted[op->out] || !t->slots[op->out].needs_grad) continue;
+        if (csvi_kernels[op->code].vjp == csvi_vjp_none) continue;
+        for (int k = 0; k < op->n_in; k++)
+            if (t->slots[op->in[k]].needs_grad) p->grad_wanted[op->in[k]] = 1;
+    }
+    for (int32_t k = 0; k < p->n_params; k++) p->grad_wanted[p->params[k].leaf] = 1;
+    return CSVI_OK;
+}
+
 int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     csvi_tape *t = p->tape;
     const int32_t n = t->n_slots;
     p->particles = particles;
     p->batched = calloc((size_t)n + 1, 1);
     p->draw_phase = calloc((size_t)t->n_ops + 1, 1);
+    p->runs = calloc((size_t)t->n_ops + 1, 1);
+    p->grad_wanted = calloc((size_t)n + 1, 1);
     p->traced_data = calloc((size_t)n + 1, sizeof(double *));
     p->particle_values = NULL;
     p->views = NULL;
     p->view_slots = NULL;
     p->copy_rc = NULL;
-    if (!p->batched || !p->draw_phase || !p->traced_data) return CSVI_ERR_NOMEM;
+    if (!p->batched || !p->draw_phase || !p->runs || !p->grad_wanted || !p->traced_data)
+        return CSVI_ERR_NOMEM;
     const int32_t keep[2] = {p->root, p->loss};
     if (fuse && csvi_fuse(t, keep, 2) < 0) return CSVI_ERR_NOMEM;
+    if (mark_needed(p)) return CSVI_ERR_NOMEM;
     for (int32_t s = 0; s < n; s++) p->traced_data[s] = t->slots[s].data;
     if (particles == 1) return CSVI_OK;
     if (mark_particle_dims(p)) return CSVI_ERR_NOMEM;
@@ -117,12 +147,14 @@ void csvi_program_free(csvi_program *p) {
         }
     free(p->batched);
     free(p->draw_phase);
+    free(p->runs);
+    free(p->grad_wanted);
     free(p->traced_data);
     free(p->particle_values);
     free(p->views);
     free(p->view_slots);
     free(p->copy_rc);
-    p->batched = p->draw_phase = NULL;
+    p->batched = p->draw_phase = p->runs = p->grad_wanted = NULL;
     p->traced_data = NULL;
     p->particle_values = NULL;
     p->views = NULL;
@@ -179,19 +211,26 @@ static int failed(csvi_tape *t, int32_t i, int rc) {
     return rc;
 }
 
-static int forward(csvi_program *p) {
+/* The step's forward; with `skipped`, instead the ops a step skips (their
+ * inputs are this step's: nothing they read is overwritten). */
+static int forward(csvi_program *p, int skipped) {
     csvi_tape *t = p->tape;
     int rc;
+    if (skipped) {
+        for (int32_t i = 0; i < t->n_ops; i++)
+            if (!p->runs[i] && (rc = run_op(p, i, 0))) return failed(t, i, rc);
+        return CSVI_OK;
+    }
     for (int64_t c = 0; c < p->particles; c++)
         for (int32_t i = 0; i < t->n_ops; i++) {
-            if (!p->draw_phase[i]) continue;
+            if (!p->draw_phase[i] || !p->runs[i]) continue;
             const csvi_op *op = &t->ops[i];
             if (!p->batched[op->out] && c > 0) continue;
             csvi_tape *view = p->batched[op->out] ? &p->views[c] : t;
             if ((rc = csvi_kernels[op->code].fwd(view, op))) return failed(t, i, rc);
         }
     for (int32_t i = 0; i < t->n_ops; i++)
-        if (!p->draw_phase[i] && (rc = run_op(p, i, 0))) return failed(t, i, rc);
+        if (!p->draw_phase[i] && p->runs[i] && (rc = run_op(p, i, 0))) return failed(t, i, rc);
     return CSVI_OK;
 }
 
@@ -206,7 +245,7 @@ static double total_loss(const csvi_program *p) {
 
 static int backward(csvi_program *p) {
     csvi_tape *t = p->tape;
-    int rc = csvi_tape_assign_grads(t);
+    int rc = csvi_tape_assign_grads(t, p->grad_wanted);
     if (rc) return rc;
     if (p->particles > 1) view_grads(p);
     csvi_slot *r = &t->slots[p->root];
@@ -229,13 +268,16 @@ static int backward(csvi_program *p) {
 /* One step's forward and backward: CSVI_PROGRAM_DONE, or why it failed. */
 static int32_t forward_backward(csvi_program *p, double *loss) {
     csvi_tape *t = p->tape;
-    int rc = forward(p);
+    int rc = forward(p, 0);
     if (rc) {
         p->kernel_rc = rc;
         return CSVI_PROGRAM_KERNEL_ERROR;
     }
     *loss = total_loss(p);
-    if (!isfinite(*loss)) return CSVI_PROGRAM_LOSS_NOT_FINITE;
+    if (!isfinite(*loss)) {
+        forward(p, 1);  /* for the diagnosis; a failure there changes nothing */
+        return CSVI_PROGRAM_LOSS_NOT_FINITE;
+    }
     rc = backward(p);
     if (rc) {
         p->kernel_rc = rc;

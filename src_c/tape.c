@@ -97,10 +97,15 @@ static void zero_block(void *ctx, int64_t lo, int64_t hi) {
     memset((double *)ctx + lo, 0, (size_t)(hi - lo) * sizeof(double));
 }
 
-int csvi_tape_assign_grads(csvi_tape *t) {
+/* Whether slot i gets a gradient buffer. */
+static int gets_grad(const csvi_tape *t, const unsigned char *wanted, int32_t i) {
+    return t->slots[i].needs_grad && (!wanted || wanted[i]);
+}
+
+int csvi_tape_assign_grads(csvi_tape *t, const unsigned char *wanted) {
     int64_t total = 0;
     for (int32_t i = 0; i < t->n_slots; i++)
-        if (t->slots[i].needs_grad) total += t->slots[i].size * t->slots[i].copies;
+        if (gets_grad(t, wanted, i)) total += t->slots[i].size * t->slots[i].copies;
     if (total > t->arena_cap) {
         double *a = realloc(t->arena, (size_t)total * sizeof(double));
         if (!a) return CSVI_ERR_NOMEM;
@@ -118,7 +123,7 @@ int csvi_tape_assign_grads(csvi_tape *t) {
     int64_t offset = 0;
     for (int32_t i = 0; i < t->n_slots; i++) {
         csvi_slot *s = &t->slots[i];
-        if (s->needs_grad) {
+        if (gets_grad(t, wanted, i)) {
             s->grad = t->arena + offset;
             offset += s->size * s->copies;
         } else {
@@ -130,7 +135,7 @@ int csvi_tape_assign_grads(csvi_tape *t) {
 
 int csvi_tape_backward(csvi_tape *t, int32_t root) {
     if (root < 0 || root >= t->n_slots) return CSVI_ERR_INDEX;
-    int rc = csvi_tape_assign_grads(t);
+    int rc = csvi_tape_assign_grads(t, NULL);
     if (rc) return rc;
     csvi_slot *r = &t->slots[root];
     if (!r->grad) return CSVI_OK;

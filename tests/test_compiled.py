@@ -5,7 +5,7 @@ import pytest
 
 import csvi
 import csvi.distributions as dist
-from csvi.infer import SVI, Trace_ELBO
+from csvi.infer import SVI, Trace_ELBO, TraceEnum_ELBO
 from csvi.optim import Adam, ClippedAdam
 from models import (COIN, coin, coin_guide, coin_loop, eight_schools, eight_schools_guide,
                     linear_gaussian, linear_gaussian_guide, logreg, logreg_guide, mixture,
@@ -179,6 +179,27 @@ def test_non_finite_loss_stops_with_site_and_keeps_last_finite_state():
     np.testing.assert_array_equal(store.unconstrained("m"), before)
     for k, v in optim.state_of("m").items():
         np.testing.assert_array_equal(v, state[k])
+
+
+def test_non_finite_loss_names_a_site_whose_scaled_log_prob_the_step_skips():
+    """TraceEnum_ELBO sums the unscaled log-density of an enumerated site, so
+    the compiled step skips its scaled log_prob; the diagnosis of a
+    non-finite loss still sees that step's values."""
+    def model(data):
+        locs = csvi.param("locs", np.array([-1.0, 1.0]))
+        with csvi.plate("d", 4, subsample_size=2) as idx:
+            z = csvi.sample("z", dist.Categorical(np.array([0.5, 0.5])),
+                            infer={"enumerate": "parallel"})
+            csvi.sample("x", dist.Normal(locs[z], 1.0), obs=data[idx])
+
+    csvi.clear_param_store()
+    data = csvi.as_tensor(np.zeros(4))
+    svi = SVI(model, lambda data: None, Adam({"lr": 0.1}), TraceEnum_ELBO(max_plate_nesting=1))
+    compiled = svi.compile(data)
+    compiled.run(3)
+    csvi._core.value_of(data)[...] = np.inf
+    with pytest.raises(ValueError, match="site 'x'"):
+        compiled.run(1)
 
 
 def test_param_store_load_reaches_a_compiled_program_and_clear_is_refused(tmp_path):
