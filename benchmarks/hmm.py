@@ -138,13 +138,15 @@ def worker(library, steps):
             "pyro-jit": pyro_step, "numpyro-jit": numpyro_step}[library]()
     first = step()  # traces / compiles
     setup = time.perf_counter() - start
-    times = []
+    times, cpu = [], []
     for _ in range(steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     print(json.dumps({"library": library, "setup_s": setup, "first_loss": first,
                       "per_step_s": statistics.median(times),
+                      "cpu_per_step_s": statistics.median(cpu),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -161,6 +163,7 @@ def main(argv=None):
                XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
                PYTHONPATH=str(ROOT))
     runs = {lib: [] for lib in a.libraries.split(",")}
+    load = os.getloadavg()
     for _ in range(a.repeats):
         for lib in runs:
             proc = subprocess.run([sys.executable, __file__, "--worker", lib, "--steps",
@@ -171,18 +174,25 @@ def main(argv=None):
             runs[lib].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     print(f"HMM model_1: {HIDDEN} states, 88 tones, batch {BATCH}, length {LENGTH}; medians of "
           f"{a.repeats} interleaved repeats x {a.steps} steps, one thread each\n")
-    print("| library | per step | setup (incl. first step) | peak RSS | csvi-jit faster by |")
-    print("|---|---|---|---|---|")
-    jit = statistics.median(r["per_step_s"] for r in runs.get("csvi-jit", [])) \
-        if runs.get("csvi-jit") else None
+    print(f"Load average before/after: {load[0]:.1f} / {os.getloadavg()[0]:.1f} (2 cores). "
+          "CPU: process CPU time per step (every thread), which waiting for a core "
+          "does not stretch.\n")
+    print("| library | per step | CPU per step | setup (incl. first step) | peak RSS "
+          "| csvi-jit faster by (wall / CPU) |")
+    print("|---|---|---|---|---|---|")
+
+    def median(lib, key):
+        return statistics.median(r[key] for r in runs[lib]) if runs.get(lib) else None
+
+    jit, jit_cpu = median("csvi-jit", "per_step_s"), median("csvi-jit", "cpu_per_step_s")
     for lib, rs in runs.items():
         if not rs:
             continue
-        step = statistics.median(r["per_step_s"] for r in rs)
-        setup = statistics.median(r["setup_s"] for r in rs)
-        rss = statistics.median(r["peak_rss_mb"] for r in rs)
-        ratio = f"{step / jit:.1f}x" if jit else "-"
-        print(f"| {lib} | {step * 1e3:.2f} ms | {setup:.2f} s | {rss:.0f} MB | {ratio} |")
+        step, cpu = median(lib, "per_step_s"), median(lib, "cpu_per_step_s")
+        setup, rss = median(lib, "setup_s"), median(lib, "peak_rss_mb")
+        ratio = f"{step / jit:.1f}x / {cpu / jit_cpu:.1f}x" if jit else "-"
+        print(f"| {lib} | {step * 1e3:.2f} ms | {cpu * 1e3:.2f} ms | {setup:.2f} s "
+              f"| {rss:.0f} MB | {ratio} |")
 
 
 if __name__ == "__main__":

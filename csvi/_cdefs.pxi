@@ -12,7 +12,7 @@ cdef extern from "csvi_tape.h":
         CSVI_AUX_NONE
         CSVI_AUX_OUT
         CSVI_AUX_PAIR
-        CSVI_AUX_LOGITS
+        CSVI_AUX_BERNOULLI
         CSVI_AUX_IN0
         CSVI_AUX_SET
     enum:

@@ -89,8 +89,13 @@ cdef tuple _aux_shape(int code, tuple ins, tuple shape, tuple iattr):
         return shape
     if rule == CSVI_AUX_PAIR:
         return (2,) + shape
-    if rule == CSVI_AUX_LOGITS:
-        return shape if iattr is not None and iattr[0] else None
+    if rule == CSVI_AUX_BERNOULLI:
+        if iattr is not None and iattr[0]:
+            return shape
+        param = (<Tensor>ins[1])._value
+        for n in shape:
+            size *= n
+        return (4,) + param.shape if 2 * param.size <= size else None
     if rule == CSVI_AUX_IN0:
         return (<Tensor>ins[0])._value.shape
     for n in shape:
@@ -104,7 +109,7 @@ def op_registry():
     """{name: (code, flags, aux rule)} of every op as C's kernel table holds
     the src_c/*.def columns, flags and rule by their C names."""
     rules = {CSVI_AUX_NONE: "CSVI_AUX_NONE", CSVI_AUX_OUT: "CSVI_AUX_OUT",
-             CSVI_AUX_PAIR: "CSVI_AUX_PAIR", CSVI_AUX_LOGITS: "CSVI_AUX_LOGITS",
+             CSVI_AUX_PAIR: "CSVI_AUX_PAIR", CSVI_AUX_BERNOULLI: "CSVI_AUX_BERNOULLI",
              CSVI_AUX_IN0: "CSVI_AUX_IN0", CSVI_AUX_SET: "CSVI_AUX_SET"}
     return {csvi_kernels[i].name.decode(): (
                 i, "CSVI_DRAWS" if csvi_kernels[i].flags & CSVI_DRAWS else "0",

@@ -75,6 +75,50 @@ void csvi_iter_finish(csvi_iter *it);
 
 /* Iteration over the output slot's shape with the listed slots as operands:
  * the usual setup for an elementwise op (operand 0 is the output). */
+/* Whether operands 0..n-1 all walk the innermost dim with stride 1 (then a
+ * row kernel with restrict pointers can run each row; CSVI_ITER_ROWS). */
+static inline int csvi_iter_unit_rows(const csvi_iter *it, int n) {
+    if (it->contiguous) return 1;
+    if (!it->ndim) return 0;
+    for (int k = 0; k < n; k++)
+        if (it->stride[k][it->ndim - 1] != 1) return 0;
+    return 1;
+}
+
+/* Runs the body once per innermost row: o0..o3 are the row's first
+ * offsets and `row` its length (the whole run when contiguous).  For
+ * kernels whose rows vectorize (csvi_iter_unit_rows), a broadcast operand
+ * -- a table indexed by state against every datum -- costing nothing to
+ * re-walk per row. */
+#define CSVI_ITER_ROWS(it, ...)                                                 \
+    do {                                                                         \
+        const csvi_iter *_it = (it);                                             \
+        if (_it->size == 0) break;                                               \
+        if (_it->contiguous) {                                                   \
+            const int64_t o0 = 0, o1 = 0, o2 = 0, o3 = 0, row = _it->size;      \
+            (void)o0; (void)o1; (void)o2; (void)o3;                              \
+            __VA_ARGS__;                                                         \
+            break;                                                               \
+        }                                                                        \
+        const int _nd = _it->ndim;                                               \
+        const int64_t row = _it->shape[_nd - 1];                                 \
+        int64_t _ctr[CSVI_MAX_DIMS] = {0};                                       \
+        int64_t o0 = 0, o1 = 0, o2 = 0, o3 = 0;                                  \
+        for (int64_t _o = 0; _o < _it->size / row; _o++) {                       \
+            __VA_ARGS__;                                                         \
+            for (int _d = _nd - 2; _d >= 0; _d--) {                              \
+                o0 += _it->stride[0][_d]; o1 += _it->stride[1][_d];              \
+                o2 += _it->stride[2][_d]; o3 += _it->stride[3][_d];              \
+                if (++_ctr[_d] < _it->shape[_d]) break;                          \
+                o0 -= _it->stride[0][_d] * _it->shape[_d];                       \
+                o1 -= _it->stride[1][_d] * _it->shape[_d];                       \
+                o2 -= _it->stride[2][_d] * _it->shape[_d];                       \
+                o3 -= _it->stride[3][_d] * _it->shape[_d];                       \
+                _ctr[_d] = 0;                                                    \
+            }                                                                    \
+        }                                                                        \
+    } while (0)
+
 void csvi_iter_slots(csvi_iter *it, const csvi_slot *out, int n_in,
                      const csvi_slot *const *ins);
 

@@ -73,7 +73,8 @@ typedef enum {
     CSVI_AUX_NONE = 0,      /* no aux slot */
     CSVI_AUX_OUT,           /* the output's shape */
     CSVI_AUX_PAIR,          /* (2,) + the output's shape */
-    CSVI_AUX_LOGITS,        /* the output's shape when iattr[0] = 1 (logits), else none */
+    CSVI_AUX_BERNOULLI,     /* logits (iattr[0] = 1): the output's shape; probs over an output
+                             * at least twice input 1's size: (4,) + input 1's shape; else none */
     CSVI_AUX_IN0,           /* input 0's shape */
     CSVI_AUX_SET            /* (the least power of two >= 2 * output size,) */
 } csvi_aux_rule;

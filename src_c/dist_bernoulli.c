@@ -1,6 +1,7 @@
 /* Bernoulli over {0, 1}, parameterized by probs p (iattr[0] = 0) or logits l
  * (iattr[0] = 1).  Inputs: LP (value, param), RS (param); with logits, LP has an
- * aux slot of the output's shape (see lp_logits_block).
+ * aux slot of the output's shape (see lp_logits_block); with probs broadcast
+ * over a larger output, one of the param's tables (see probs_tables).
  *   probs:  log p(x) = x log p + (1 - x) log1p(-p)
  *   logits: log p(x) = -(x softplus(-l) + (1 - x) softplus(l)), stable for any l.
  * The value gradient is that of the formula's continuous extension in x. */
@@ -56,6 +57,52 @@ static CSVI_HOT void lp_logits_vjp_block(void *ctx, int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; i++) gl[i] += g[i] * (x[i] - sigmoid_from_u(l[i], u[i]));
 }
 
+/* Probs broadcast over an output at least twice their size (an enumerated
+ * site's table p[state] against every data point): the aux slot holds
+ * (4,) + p's shape -- log p, log1p(-p), 1/p and 1/(1 - p) -- computed once
+ * per param entry instead of once per output element.  The log-density is
+ * then the same value the per-element formula gives (the same log and log1p
+ * of the same p); the VJP multiplies by the reciprocals. */
+static int probs_tables(const csvi_tape *t, const csvi_op *op) {
+    return !op->iattr[0] && op->aux >= 0 && CSVI_AUX(t, op)->size == 4 * CSVI_IN(t, op, 1)->size;
+}
+
+static void fill_probs_tables(const csvi_tape *t, const csvi_op *op) {
+    const double *p = CSVI_IN(t, op, 1)->data;
+    const int64_t n = CSVI_IN(t, op, 1)->size;
+    double *lp = CSVI_AUX(t, op)->data, *l1p = lp + n, *rp = lp + 2 * n, *r1p = lp + 3 * n;
+    for (int64_t i = 0; i < n; i++) {
+        lp[i] = log(p[i]);
+        l1p[i] = log1p(-p[i]);
+        rp[i] = 1.0 / p[i];
+        r1p[i] = 1.0 / (1.0 - p[i]);
+    }
+}
+
+/* One row of the table form: y = x log p + (1 - x) log1p(-p), each term
+ * dropped where its weight is 0 (as csvi_xlogy / csvi_xlog1py do). */
+static CSVI_HOT void probs_row_lp(double *restrict y, const double *restrict x,
+                                  const double *restrict lp, const double *restrict l1p,
+                                  int64_t n) {
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) {
+        const double xv = x[i];
+        y[i] = (xv == 0.0 ? 0.0 : xv * lp[i]) + (xv == 1.0 ? 0.0 : (1.0 - xv) * l1p[i]);
+    }
+}
+
+/* gp += g (x / p - (1 - x) / (1 - p)) over one row, g == 0 adding nothing. */
+static CSVI_HOT void probs_row_vjp(double *restrict gp, const double *restrict g,
+                                   const double *restrict x, const double *restrict rp,
+                                   const double *restrict r1p, int64_t n) {
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) {
+        const double xv = x[i];
+        const double d = (xv == 0.0 ? 0.0 : xv * rp[i]) - (xv == 1.0 ? 0.0 : (1.0 - xv) * r1p[i]);
+        gp[i] += g[i] == 0.0 ? 0.0 : g[i] * d;
+    }
+}
+
 /* The fast path: logits, one contiguous run, and the aux slot for u. */
 static int flat_logits(const csvi_iter *it, const csvi_op *op) {
     return op->iattr[0] && it->contiguous && op->aux >= 0;
@@ -71,7 +118,18 @@ int csvi_bernoulli_lp_fwd(csvi_tape *t, const csvi_op *op) {
         csvi_parallel_range(it.size, CSVI_PAR_TRANSCENDENTAL, lp_logits_block, &job);
     } else if (op->iattr[0])
         CSVI_ITER_LOOP(&it, { y[o0] = lp_logits(x[o1], p[o2]); });
-    else
+    else if (probs_tables(t, op)) {
+        fill_probs_tables(t, op);
+        const int64_t n = CSVI_IN(t, op, 1)->size;
+        const double *lp = CSVI_AUX(t, op)->data, *l1p = lp + n;
+        if (csvi_iter_unit_rows(&it, 3))
+            CSVI_ITER_ROWS(&it, probs_row_lp(y + o0, x + o1, lp + o2, l1p + o2, row));
+        else
+            CSVI_ITER_LOOP(&it, {
+                const double xv = x[o1];
+                y[o0] = (xv == 0.0 ? 0.0 : xv * lp[o2]) + (xv == 1.0 ? 0.0 : (1.0 - xv) * l1p[o2]);
+            });
+    } else
         CSVI_ITER_LOOP(&it, {
             y[o0] = csvi_xlogy(x[o1], p[o2]) + csvi_xlog1py(1.0 - x[o1], -p[o2]);
         });
@@ -93,6 +151,22 @@ int csvi_bernoulli_lp_vjp(csvi_tape *t, const csvi_op *op) {
             if (gp) gp[o2] += g[o0] * (x[o1] - csvi_sigmoid(p[o2]));
             if (gx) gx[o1] += csvi_gmul(g[o0], p[o2]);
         });
+    } else if (probs_tables(t, op)) {
+        const int64_t n = CSVI_IN(t, op, 1)->size;
+        const double *lp = CSVI_AUX(t, op)->data, *l1p = lp + n, *rp = lp + 2 * n,
+                     *r1p = lp + 3 * n;
+        if (gp && !gx && csvi_iter_unit_rows(&it, 3))
+            CSVI_ITER_ROWS(&it, probs_row_vjp(gp + o2, g + o0, x + o1, rp + o2, r1p + o2, row));
+        else
+            CSVI_ITER_LOOP(&it, {
+                const double xv = x[o1];
+                if (gp) {
+                    const double d = (xv == 0.0 ? 0.0 : xv * rp[o2])
+                                     - (xv == 1.0 ? 0.0 : (1.0 - xv) * r1p[o2]);
+                    gp[o2] += csvi_gmul(g[o0], d);
+                }
+                if (gx) gx[o1] += csvi_gmul(g[o0], lp[o2] - l1p[o2]);
+            });
     } else {
         /* d/dp = x/p - (1-x)/(1-p) (a zero weight drops its term), d/dx = log p - log1p(-p) */
         CSVI_ITER_LOOP(&it, {

@@ -132,6 +132,30 @@ def test_gradients_match_finite_differences(case):
     assert_grads_match(fn, params, rtol=1e-5, atol=1e-7)
 
 
+# ---- Bernoulli probs broadcast over more data (the per-state table path) ----------
+
+PROBS_TABLE = np.array([[0.0, 0.2, 0.7, 1.0, 0.45]]).T.reshape(5, 1) * np.ones((1, 3))
+PROBS_TABLE = PROBS_TABLE.reshape(5, 1, 3)          # 5 states x 3 tones
+BITS = (RNG.random((4, 3)) < 0.5).astype(float)    # 4 data rows x 3 tones
+
+
+def test_bernoulli_probs_broadcast_over_data_matches_scipy_with_edges():
+    lp = dist.Bernoulli(PROBS_TABLE).log_prob(BITS)
+    with np.errstate(divide="ignore"):
+        expected = stats.bernoulli.logpmf(BITS, PROBS_TABLE)
+    assert lp.shape == (5, 4, 3)
+    np.testing.assert_allclose(lp.numpy(), expected, rtol=1e-13, atol=0)
+
+
+def test_bernoulli_probs_broadcast_over_data_gradients_match_finite_differences():
+    table = np.clip(PROBS_TABLE, 0.05, 0.95)  # inside (0, 1), where the gradient exists
+    assert_grads_match(lambda p: dist.Bernoulli(p).log_prob(BITS), [table],
+                       rtol=1e-6, atol=1e-8)
+    # a value with a gradient too (the per-element path)
+    assert_grads_match(lambda p, x: dist.Bernoulli(p, validate_args=False).log_prob(x),
+                       [table, np.full((4, 3), 0.3)], rtol=1e-6, atol=1e-8)
+
+
 # ---- samplers ----------------------------------------------------------------------
 
 def chi_square_pvalue(draws, pmf):

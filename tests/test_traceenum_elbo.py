@@ -276,6 +276,67 @@ def test_masked_steps_drop_out_of_the_sum(fresh_store):
         expected, rel=1e-12)
 
 
+# ---- emissions over a data plate, masked per sequence (Pyro's HMM example) ------
+
+SEQS = (RNG.random((3, 4, 5)) < 0.4).astype(float)  # 3 sequences, 4 steps, 5 tones
+LENGTHS = np.array([4, 2, 3])
+PROBS_Y = RNG.uniform(0.1, 0.9, size=(2, 5))
+TRANS2 = RNG.dirichlet(np.ones(2), size=2)
+
+
+def tones_hmm(seqs, lengths, tone_mask=None):
+    """Pyro's examples/hmm.py model_1 in small: a chain per sequence and a
+    Bernoulli per tone; `tone_mask` (steps, sequences, tones) masks single
+    tones too, so the emission mask then varies along the tones plate."""
+    probs_x = csvi.param("probs_x", TRANS2, constraint=constraints.simplex)
+    probs_y = csvi.param("probs_y", PROBS_Y, constraint=constraints.unit_interval)
+    tones = csvi.plate("tones", seqs.shape[2], dim=-1)
+    with csvi.plate("sequences", seqs.shape[0], dim=-2):
+        x = 0
+        for t in csvi.markov(range(seqs.shape[1])):
+            step = (t < lengths)[:, None]
+            with handlers.mask(mask=step):
+                x = csvi.sample(f"x_{t}", dist.Categorical(probs_x[x]),
+                                infer={"enumerate": "parallel"})
+            emit = step if tone_mask is None else step & tone_mask[t]
+            with handlers.mask(mask=emit), tones:
+                csvi.sample(f"y_{t}", dist.Bernoulli(probs_y[x.squeeze(-1)]), obs=seqs[:, t])
+
+
+def tones_brute_force(tone_mask=None):
+    total = 0.0
+    for n, seq in enumerate(SEQS):
+        terms = []
+        for path in itertools.product(range(2), repeat=seq.shape[0]):
+            lp, prev = 0.0, 0
+            for t, x in enumerate(path):
+                if t < LENGTHS[n]:
+                    lp += np.log(TRANS2[prev, x])
+                    keep = np.ones(5, bool) if tone_mask is None else tone_mask[t, n]
+                    lp += stats.bernoulli.logpmf(seq[t], PROBS_Y[x])[keep].sum()
+                prev = x
+            terms.append(lp)
+        total += logsumexp(terms)
+    return total
+
+
+TONE_MASK = RNG.random((4, 3, 5)) < 0.7
+
+
+@pytest.mark.parametrize("tone_mask", [None, TONE_MASK], ids=["per_sequence", "per_tone"])
+def test_masked_emissions_over_a_data_plate_equal_brute_force(fresh_store, tone_mask):
+    # the brute force walks every path, masked steps too (factor 1 each)
+    assert loss_of(tones_hmm, args=(SEQS, LENGTHS, tone_mask), max_plate_nesting=2) == \
+        pytest.approx(-tones_brute_force(tone_mask), rel=1e-12)
+    assert_grads_match_fd(tones_hmm, empty_guide, (SEQS, LENGTHS, tone_mask), 2)
+
+
+def test_masked_emissions_compiled_match_eager(fresh_store):
+    assert_compiled_matches_eager(tones_hmm, lambda: empty_guide, lambda: Adam({"lr": 0.05}),
+                                  lambda: TraceEnum_ELBO(max_plate_nesting=2),
+                                  args=(SEQS, LENGTHS), steps=10)
+
+
 # ---- the guide's enumeration and its continuous sites -------------------------
 
 def two_state_model(x):

@@ -124,15 +124,20 @@ def _format_table(rows):
                      for c in cells)
 
 
+def check_mask_shape(mask, log_prob, name):
+    """A site's mask must broadcast with its log_prob."""
+    m = _core.value_of(mask)
+    try:
+        _core.broadcast_shapes(tuple(m.shape), tuple(log_prob.shape))
+    except ValueError:
+        raise ValueError(f"site '{name}': mask of shape {tuple(m.shape)} does not "
+                         f"broadcast with the log_prob's shape {tuple(log_prob.shape)}") from None
+
+
 def scale_and_mask(log_prob, scale, mask, name="?"):
     """log_prob * scale with masked-out entries set to 0 (they get no gradient)."""
     if mask is not None and mask is not True:
-        m = _core.value_of(mask)
-        try:
-            _core.broadcast_shapes(tuple(m.shape), tuple(log_prob.shape))
-        except ValueError:
-            raise ValueError(f"site '{name}': mask of shape {tuple(m.shape)} does not "
-                             f"broadcast with the log_prob's shape {tuple(log_prob.shape)}") from None
+        check_mask_shape(mask, log_prob, name)
         log_prob = _core.where(mask, log_prob, 0.0)
     if scale is not None and not (type(scale) is float and scale == 1.0):
         log_prob = log_prob * scale

@@ -15,7 +15,7 @@ import math
 
 from csvi import _core
 
-__all__ = ["Factor", "eliminate", "combine"]
+__all__ = ["Factor", "eliminate", "combine", "site_variables"]
 
 
 class Factor:
@@ -31,28 +31,20 @@ class Factor:
         self.nesting = nesting
 
     @classmethod
-    def from_site(cls, name, log_prob, dim_to_id, plates, nesting):
+    def from_site(cls, name, log_prob, dim_to_id, plates, nesting, product_over=()):
         """The factor of a site's log_prob, whose dims left of the `nesting`
-        plate dims are enumeration dims named by `dim_to_id`."""
+        plate dims are enumeration dims named by `dim_to_id`; multiplied
+        over the plates `product_over` first (see plate_product), which
+        then rearranges the smaller product."""
         t = _core.astensor(log_prob)
-        shape = tuple(t.shape)
-        if len(shape) < nesting:
-            shape = (1,) * (nesting - len(shape)) + shape
-        ids, sizes = [], []
-        for axis, size in enumerate(shape[:len(shape) - nesting]):
-            if size == 1:
-                continue
-            dim = axis - len(shape)
-            if dim not in dim_to_id:
-                raise ValueError(
-                    f"site '{name}': its log_prob has shape {tuple(t.shape)}, with size "
-                    f"{size} at dim {dim}, left of the {nesting} plate dims "
-                    f"(max_plate_nesting={nesting}), where no enumerated variable lives; "
-                    "declare that batch dim with a plate (inside max_plate_nesting) or "
-                    "make it an event dim with .to_event()")
-            ids.append(dim_to_id[dim])
-            sizes.append(size)
-        tail = shape[len(shape) - nesting:]
+        ids, sizes = site_variables(name, t.shape, dim_to_id, nesting)
+        if t.ndim < nesting:
+            t = _reshaped(t, (1,) * (nesting - t.ndim) + tuple(t.shape))
+        frames = [f for f in product_over if f in plates]
+        if frames:
+            t = _plate_sum(t, frames, t.ndim - nesting, nesting)
+            plates = plates - frozenset(frames)
+        tail = tuple(t.shape[t.ndim - nesting:])
         return cls(_reshaped(t, tuple(sizes) + tail), ids, plates, nesting)
 
     @property
@@ -81,17 +73,45 @@ class Factor:
         frames = [f for f in frames if f in self.plates]
         if not frames:
             return self
-        t = self.tensor
-        axes, repeat = [], 1.0
-        for f in frames:
-            axis = len(self.ids) + self.nesting + f.dim
-            if t.shape[axis] == 1 and (f.subsample_size or 1) > 1:
-                repeat *= f.subsample_size  # a product of identical terms
-            axes.append(axis)
-        t = _core.sum(t, axis=tuple(axes), keepdims=True)
-        if repeat != 1.0:
-            t = t * repeat
+        t = _plate_sum(self.tensor, frames, len(self.ids), self.nesting)
         return Factor(t, self.ids, self.plates - frozenset(frames), self.nesting)
+
+
+def site_variables(name, shape, dim_to_id, nesting):
+    """(ids, sizes) of the enumerated variables along the dims of a site's
+    log_prob `shape` left of its `nesting` plate dims."""
+    given = tuple(shape)
+    shape = (1,) * (nesting - len(given)) + given
+    ids, sizes = [], []
+    for axis, size in enumerate(shape[:len(shape) - nesting]):
+        if size == 1:
+            continue
+        dim = axis - len(shape)
+        if dim not in dim_to_id:
+            raise ValueError(
+                f"site '{name}': its log_prob has shape {given}, with size "
+                f"{size} at dim {dim}, left of the {nesting} plate dims "
+                f"(max_plate_nesting={nesting}), where no enumerated variable lives; "
+                "declare that batch dim with a plate (inside max_plate_nesting) or "
+                "make it an event dim with .to_event()")
+        ids.append(dim_to_id[dim])
+        sizes.append(size)
+    return ids, sizes
+
+
+def _plate_sum(t, frames, lead, nesting):
+    """t summed (keeping dims) over the plates `frames`, whose dims follow
+    `lead` leading dims; a plate along which t is constant (size 1) but
+    which is subsampled multiplies it by the subsample size instead (a
+    product of identical terms)."""
+    axes, repeat = [], 1.0
+    for f in frames:
+        axis = lead + nesting + f.dim
+        if t.shape[axis] == 1 and (f.subsample_size or 1) > 1:
+            repeat *= f.subsample_size
+        axes.append(axis)
+    t = _core.sum(t, axis=tuple(axes), keepdims=True)
+    return t * repeat if repeat != 1.0 else t
 
 
 def _reshaped(t, shape):

@@ -24,9 +24,9 @@ from csvi import _core
 from csvi.handlers import Trace, replay, trace
 from csvi.handlers import queue as queued
 from csvi.handlers.enum_messenger import EnumAllocator, EnumMessenger
-from csvi.handlers.trace_struct import scale_and_mask
+from csvi.handlers.trace_struct import check_mask_shape, scale_and_mask
 from csvi.infer.elbo import ELBO, check_site_agreement
-from csvi.infer.plated_elimination import Factor, combine, eliminate
+from csvi.infer.plated_elimination import Factor, combine, eliminate, site_variables
 
 __all__ = ["TraceEnum_ELBO"]
 
@@ -141,6 +141,7 @@ def _model_costs(model_trace, guide_trace, nesting):
                   for name, site in model_trace.nodes.items()
                   if site.type == "sample" and "_enumerate_dim" in site.infer
                   and name not in guide_trace.nodes}
+    var_plates = {id_: _plates(site) for id_, (_, site) in enumerated.items()}
     costs, factors, scales = [], [], {}
     for name, site in model_trace.nodes.items():
         if site.type != "sample":
@@ -149,18 +150,51 @@ def _model_costs(model_trace, guide_trace, nesting):
         if not enumerated or enumerated.keys().isdisjoint(factor.ids):
             costs.append(factor)
             continue
-        masked = scale_and_mask(site.unscaled_log_prob, 1.0, site.mask, name)
-        factors.append(_factor(name, site, masked, nesting))
+        factors.append(_masked_factor(name, site, nesting, var_plates))
         scales[name] = site.scale
     if not factors:
         return costs
     scale = _common_scale(scales)
-    var_plates = {id_: _plates(site) for id_, (_, site) in enumerated.items()}
     for factor in eliminate(factors, enumerated, var_plates):
         if not (type(scale) is float and scale == 1.0):
             factor = Factor(factor.tensor * scale, factor.ids, factor.plates, factor.nesting)
         costs.append(factor)
     return costs
+
+
+def _masked_factor(name, site, nesting, var_plates):
+    """The site's unscaled log-density as a factor, masked.  The plates none
+    of its enumerated variables lives in are multiplied out first (the
+    elimination would do that first anyway), and a mask constant along them
+    is applied to that smaller product: a chain's emission summed over its
+    data dims is masked once per state and sequence, not once per datum."""
+    log_prob = _core.astensor(site.unscaled_log_prob)
+    mask = site.mask
+    dim_to_id = site.infer.get("_dim_to_id", {})
+    ids, _ = site_variables(name, log_prob.shape, dim_to_id, nesting)
+    plates = _plates(site)
+    outer = [f for f in plates if not any(f in var_plates[v] for v in ids)]
+    if mask is None or mask is True:
+        return Factor.from_site(name, log_prob, dim_to_id, plates, nesting, outer)
+    check_mask_shape(mask, log_prob, name)
+    tail = _mask_tail(_core.value_of(mask).shape, nesting)
+    if not outer or tail is None or any(tail[f.dim] != 1 for f in outer):
+        return _factor(name, site, scale_and_mask(log_prob, 1.0, mask, name), nesting)
+    factor = Factor.from_site(name, log_prob, dim_to_id, plates, nesting, outer)
+    shape = (1,) * len(factor.ids) + tail
+    mask = _core.reshape(mask, shape) if isinstance(mask, _core.Tensor) else np.reshape(mask, shape)
+    return Factor(_core.where(mask, factor.tensor, 0.0), factor.ids, factor.plates, nesting)
+
+
+def _mask_tail(shape, nesting):
+    """A mask's shape over the `nesting` plate dims (size 1 where it has
+    none), or None when it varies along a dim left of them (with an
+    enumerated variable)."""
+    shape = tuple(shape)
+    if any(s != 1 for s in shape[:max(len(shape) - nesting, 0)]):
+        return None
+    tail = shape[max(len(shape) - nesting, 0):]
+    return (1,) * (nesting - len(tail)) + tail
 
 
 def _common_scale(scales):
