@@ -9,12 +9,20 @@
  *   lp read only by the ELBO's SUM_N
  *     -> BERNOULLI_LOGITS_SUM(x, z[, c]), a scalar (dist_bernoulli.c)
  *
+ *   lp = BERNOULLI_LP(x, probs=p) in its table form (p broadcast over more
+ *   data, x without gradient); lp read only by a SUM over its last dim
+ *     -> BERNOULLI_PROBS_ROWSUM(x, p), the SUM's output (dist_bernoulli.c)
+ *
  * The fused kernels compute every value as the unfused ops do and add in the
  * same order (csvi_sum.h), so fusion changes speed, not results. */
 #ifndef CSVI_FUSE_H
 #define CSVI_FUSE_H
 
 #include "csvi_tape.h"
+
+/* The longest row BERNOULLI_PROBS_ROWSUM sums (its kernels keep a row on
+ * the stack). */
+#define CSVI_ROWSUM_MAX 4096
 
 /* Rewrites t's ops; the slots `keep` (the loss, the surrogate) keep their
  * values.  Returns the number of chains fused, or -1 when out of memory. */

@@ -5,7 +5,9 @@
  *   probs:  log p(x) = x log p + (1 - x) log1p(-p)
  *   logits: log p(x) = -(x softplus(-l) + (1 - x) softplus(l)), stable for any l.
  * The value gradient is that of the formula's continuous extension in x. */
+#include <string.h>
 #include "csvi_dist.h"
+#include "csvi_fuse.h"
 #include "csvi_parallel.h"
 #include "csvi_sum.h"
 
@@ -79,6 +81,17 @@ static void fill_probs_tables(const csvi_tape *t, const csvi_op *op) {
     }
 }
 
+/* v where c holds, else +0.0, by masking v's bits: a select the compiler
+ * vectorizes (a branch on random data bits would mispredict, and a
+ * conditional product it keeps as a branch). */
+static inline double kept_if(int c, double v) {
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits &= (uint64_t)0 - (uint64_t)(c != 0);
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
 /* One row of the table form: y = x log p + (1 - x) log1p(-p), each term
  * dropped where its weight is 0 (as csvi_xlogy / csvi_xlog1py do). */
 static CSVI_HOT void probs_row_lp(double *restrict y, const double *restrict x,
@@ -87,7 +100,7 @@ static CSVI_HOT void probs_row_lp(double *restrict y, const double *restrict x,
     CSVI_SIMD
     for (int64_t i = 0; i < n; i++) {
         const double xv = x[i];
-        y[i] = (xv == 0.0 ? 0.0 : xv * lp[i]) + (xv == 1.0 ? 0.0 : (1.0 - xv) * l1p[i]);
+        y[i] = kept_if(xv != 0.0, xv * lp[i]) + kept_if(xv != 1.0, (1.0 - xv) * l1p[i]);
     }
 }
 
@@ -98,8 +111,8 @@ static CSVI_HOT void probs_row_vjp(double *restrict gp, const double *restrict g
     CSVI_SIMD
     for (int64_t i = 0; i < n; i++) {
         const double xv = x[i];
-        const double d = (xv == 0.0 ? 0.0 : xv * rp[i]) - (xv == 1.0 ? 0.0 : (1.0 - xv) * r1p[i]);
-        gp[i] += g[i] == 0.0 ? 0.0 : g[i] * d;
+        const double d = kept_if(xv != 0.0, xv * rp[i]) - kept_if(xv != 1.0, (1.0 - xv) * r1p[i]);
+        gp[i] += kept_if(g[i] != 0.0, g[i] * d);
     }
 }
 
@@ -274,5 +287,76 @@ int csvi_bernoulli_logits_sum_vjp(csvi_tape *t, const csvi_op *op) {
         gc[0] += csvi_sum_terms(n, CSVI_PAR_CHEAP, residual_terms, &j);
     else if (j.gz)
         csvi_parallel_range(n, CSVI_PAR_CHEAP, residual_block, &j);
+    return CSVI_OK;
+}
+
+/* BERNOULLI_PROBS_ROWSUM, made only by the compiled program's fusion pass
+ * (fuse.c): BERNOULLI_LP in its table form (probs broadcast over more data)
+ * whose log-densities are read only by a SUM over their last dim -- an
+ * emission summed over its data plate, per state and sequence.  Inputs
+ * (x, p) and aux as BERNOULLI_LP's; the output is the SUM's; iattr[1] is the
+ * log-densities' ndim, iattr[2..] their shape, dattr[0] the SUM's scale.
+ * Each row is computed into a stack buffer and summed as SUM sums a row
+ * (csvi_sum.h), so the values are the unfused ops', without storing the
+ * log-densities or their gradient; the VJP reads one gradient per row. */
+typedef struct {
+    csvi_iter it;        /* over the rows: operands out, x, p (row offsets) */
+    int64_t len;         /* the summed dim */
+} rowsum_rows;
+
+static void rowsum_setup(rowsum_rows *r, const csvi_tape *t, const csvi_op *op) {
+    const int nd = (int)op->iattr[1];
+    int64_t rows[CSVI_MAX_DIMS];   /* the log-densities' shape, the summed dim 1 */
+    for (int d = 0; d < nd; d++) rows[d] = op->iattr[2 + d];
+    r->len = rows[nd - 1];
+    rows[nd - 1] = 1;
+    csvi_iter_start(&r->it, nd, rows);
+    csvi_iter_add(&r->it, nd, rows);
+    for (int k = 0; k < 2; k++) {  /* x and p: element offsets of each row's start */
+        const csvi_slot *in = CSVI_IN(t, op, k);
+        int64_t strides[CSVI_MAX_DIMS], step = 1;
+        for (int d = nd - 1; d >= 0; d--) {
+            const int di = d - (nd - in->ndim);
+            const int64_t size = di >= 0 ? in->shape[di] : 1;
+            strides[d] = size == 1 ? 0 : step;
+            step *= size;
+        }
+        csvi_iter_add_strided(&r->it, strides);
+    }
+    csvi_iter_finish(&r->it);
+}
+
+int csvi_bernoulli_probs_rowsum_fwd(csvi_tape *t, const csvi_op *op) {
+    rowsum_rows r;
+    rowsum_setup(&r, t, op);
+    fill_probs_tables(t, op);
+    const double *x = CSVI_IN(t, op, 0)->data;
+    const int64_t n = CSVI_IN(t, op, 1)->size, len = r.len;
+    const double *lp = CSVI_AUX(t, op)->data, *l1p = lp + n, scale = op->dattr[0];
+    csvi_slot *out = CSVI_OUT(t, op);
+    double *y = out->data, row[CSVI_ROWSUM_MAX];
+    CSVI_ITER_LOOP(&r.it, {
+        probs_row_lp(row, x + o1, lp + o2, l1p + o2, len);
+        y[o0] = out->size == 1 ? csvi_sum_array(row, len) : csvi_sum_run(row, len);
+    });
+    if (scale != 1.0)
+        for (int64_t i = 0; i < out->size; i++) y[i] *= scale;
+    return CSVI_OK;
+}
+
+int csvi_bernoulli_probs_rowsum_vjp(csvi_tape *t, const csvi_op *op) {
+    double *gp = CSVI_IN(t, op, 1)->grad;
+    if (!gp) return CSVI_OK;
+    rowsum_rows r;
+    rowsum_setup(&r, t, op);
+    const double *x = CSVI_IN(t, op, 0)->data, *g = CSVI_OUT(t, op)->grad;
+    const int64_t n = CSVI_IN(t, op, 1)->size, len = r.len;
+    const double *rp = CSVI_AUX(t, op)->data + 2 * n, *r1p = rp + n, scale = op->dattr[0];
+    double grow[CSVI_ROWSUM_MAX];
+    CSVI_ITER_LOOP(&r.it, {
+        const double gv = 0.0 + scale * g[o0];   /* as SUM's VJP hands it on */
+        for (int64_t i = 0; i < len; i++) grow[i] = gv;
+        probs_row_vjp(gp + o2, grow, x + o1, rp + o2, r1p + o2, len);
+    });
     return CSVI_OK;
 }

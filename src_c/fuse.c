@@ -5,16 +5,18 @@
 
 typedef struct {
     csvi_tape *t;
-    int32_t *uses;         /* per slot: how many op inputs read it (keep: +1) */
+    int32_t *uses;         /* per slot: how many live op inputs read it (keep: +1) */
     int32_t *producer;     /* per slot: the op writing it, or -1 */
     unsigned char *gone;   /* per op: folded into another */
+    unsigned char *live;   /* per op: the kept slots need it, or it draws (program.c
+                            * skips the others, so their reads don't count) */
 } fuser;
 
-/* The op reading slot s, when exactly one op reads it. */
+/* The live op reading slot s, when exactly one does. */
 static int32_t only_reader(const fuser *f, int32_t s) {
     if (f->uses[s] != 1) return -1;
     for (int32_t i = 0; i < f->t->n_ops; i++)
-        for (int k = 0; k < f->t->ops[i].n_in; k++)
+        for (int k = 0; k < f->t->ops[i].n_in && f->live[i]; k++)
             if (f->t->ops[i].in[k] == s) return i;
     return -1;
 }
@@ -61,21 +63,66 @@ static int fuse_bernoulli_logits(fuser *f, int32_t i) {
     return 1;
 }
 
+/* BERNOULLI_LP in its table form (aux: 4 x p's size) whose log-densities
+ * only a SUM over their last dim reads, with x and p both spanning that dim
+ * (so each summed row walks them contiguously): the fused op takes the
+ * SUM's place.  The LP stays on the tape, unread, so the program skips it
+ * -- and runs it, with what else it skips, to diagnose a non-finite step. */
+static int fuse_bernoulli_probs_rowsum(fuser *f, int32_t i) {
+    csvi_tape *t = f->t;
+    csvi_op *op = &t->ops[i];
+    if (op->code != CSVI_OP_BERNOULLI_LP || op->iattr[0] || op->n_in != 2 || op->aux < 0)
+        return 0;
+    const csvi_slot *x = &t->slots[op->in[0]], *p = &t->slots[op->in[1]],
+                    *lp = &t->slots[op->out];
+    const int nd = lp->ndim;
+    if (x->needs_grad || t->slots[op->aux].size != 4 * p->size || nd < 1 ||
+        nd > CSVI_N_IATTR - 2 || x->ndim < 1 || p->ndim < 1)
+        return 0;
+    const int64_t len = lp->shape[nd - 1];
+    if (len > CSVI_ROWSUM_MAX || x->shape[x->ndim - 1] != len || p->shape[p->ndim - 1] != len)
+        return 0;
+    const int32_t r = only_reader(f, op->out);
+    if (r < 0 || t->ops[r].code != CSVI_OP_SUM || t->ops[r].iattr[0] != ((int64_t)1 << (nd - 1)))
+        return 0;
+    csvi_op *sum = &t->ops[r];
+    const int32_t out = sum->out;
+    const double scale = sum->dattr[0];
+    *sum = *op;
+    sum->code = CSVI_OP_BERNOULLI_PROBS_ROWSUM;
+    sum->iattr[1] = nd;
+    for (int d = 0; d < nd; d++) sum->iattr[2 + d] = lp->shape[d];
+    sum->dattr[0] = scale;
+    sum->out = out;
+    f->uses[op->out] = 0;
+    return 1;
+}
+
 int csvi_fuse(csvi_tape *t, const int32_t *keep, int n_keep) {
     fuser f = {t, calloc((size_t)t->n_slots + 1, sizeof(int32_t)),
                malloc(((size_t)t->n_slots + 1) * sizeof(int32_t)),
-               calloc((size_t)t->n_ops + 1, 1)};
+               calloc((size_t)t->n_ops + 1, 1), calloc((size_t)t->n_ops + 1, 1)};
+    unsigned char *needed = calloc((size_t)t->n_slots + 1, 1);
     int fused = -1;
-    if (!f.uses || !f.producer || !f.gone) goto done;
+    if (!f.uses || !f.producer || !f.gone || !f.live || !needed) goto done;
     for (int32_t s = 0; s < t->n_slots; s++) f.producer[s] = -1;
-    for (int k = 0; k < n_keep; k++) f.uses[keep[k]] += 1;
+    for (int k = 0; k < n_keep; k++) f.uses[keep[k]] += 1, needed[keep[k]] = 1;
+    for (int32_t i = t->n_ops - 1; i >= 0; i--) {
+        const csvi_op *op = &t->ops[i];
+        if (!needed[op->out] && !(csvi_kernels[op->code].flags & CSVI_DRAWS)) continue;
+        f.live[i] = 1;
+        for (int k = 0; k < op->n_in; k++) needed[op->in[k]] = 1;
+    }
     for (int32_t i = 0; i < t->n_ops; i++) {
         const csvi_op *op = &t->ops[i];
-        for (int k = 0; k < op->n_in; k++) f.uses[op->in[k]] += 1;
         f.producer[op->out] = i;
+        if (!f.live[i]) continue;
+        for (int k = 0; k < op->n_in; k++) f.uses[op->in[k]] += 1;
     }
     fused = 0;
-    for (int32_t i = 0; i < t->n_ops; i++) fused += fuse_bernoulli_logits(&f, i);
+    for (int32_t i = 0; i < t->n_ops; i++)
+        if (f.live[i])
+            fused += fuse_bernoulli_logits(&f, i) || fuse_bernoulli_probs_rowsum(&f, i);
     int32_t n = 0;
     for (int32_t i = 0; i < t->n_ops; i++)
         if (!f.gone[i]) t->ops[n++] = t->ops[i];
@@ -84,5 +131,7 @@ done:
     free(f.uses);
     free(f.producer);
     free(f.gone);
+    free(f.live);
+    free(needed);
     return fused;
 }

@@ -331,10 +331,19 @@ def test_masked_emissions_over_a_data_plate_equal_brute_force(fresh_store, tone_
     assert_grads_match_fd(tones_hmm, empty_guide, (SEQS, LENGTHS, tone_mask), 2)
 
 
-def test_masked_emissions_compiled_match_eager(fresh_store):
+@pytest.mark.parametrize("tone_mask", [None, TONE_MASK], ids=["per_sequence", "per_tone"])
+def test_masked_emissions_compiled_match_eager(fresh_store, tone_mask):
     assert_compiled_matches_eager(tones_hmm, lambda: empty_guide, lambda: Adam({"lr": 0.05}),
                                   lambda: TraceEnum_ELBO(max_plate_nesting=2),
-                                  args=(SEQS, LENGTHS), steps=10)
+                                  args=(SEQS, LENGTHS, tone_mask), steps=10)
+
+
+def test_compiled_emissions_are_summed_over_their_data_plate_in_one_op(fresh_store):
+    svi = SVI(tones_hmm, empty_guide, Adam({"lr": 0.05}), TraceEnum_ELBO(max_plate_nesting=2))
+    names = svi.compile(SEQS, LENGTHS).op_names()
+    # one per step, in place of the step's SUM over tones (its LP stays, unread and skipped)
+    assert names.count("BERNOULLI_PROBS_ROWSUM") == SEQS.shape[1]
+    assert names.count("SUM") == 1
 
 
 # ---- the guide's enumeration and its continuous sites -------------------------

@@ -97,6 +97,10 @@ class CompiledSVI:
         """Ops in one step's forward program."""
         return self._tape.num_ops
 
+    def op_names(self):
+        """The names of one step's ops, after fusion (for inspection and tests)."""
+        return self._tape.op_names()
+
     def run(self, num_steps):
         """`num_steps` steps in one C loop; returns the losses (a NumPy array).
 
