@@ -7,6 +7,7 @@
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
 #include "csvi_sum.h"
+#include "csvi_vmath.h"
 
 /* Operand 0: output seen with reduced dims of size 1; operand 1: input. */
 static void reduce_iter(csvi_iter *it, const csvi_slot *x, int64_t mask) {
@@ -77,6 +78,33 @@ int csvi_sum_vjp(csvi_tape *t, const csvi_op *op) {
     return CSVI_OK;
 }
 
+/* LOGSUMEXP over leading dims (a variable summed out of a factor whose
+ * other dims stay): every row of the input meets a row of the output, so
+ * the rows run as vector loops (libmvec's exp) in the same order as the
+ * element loop would. */
+static CSVI_HOT void lse_row_max(double *restrict m, const double *restrict x, int64_t n) {
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) m[i] = x[i] > m[i] ? x[i] : m[i];
+}
+
+static CSVI_HOT void lse_row_exp(double *restrict y, const double *restrict m,
+                                 const double *restrict x, int64_t n) {
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) {
+        const double mv = isfinite(m[i]) ? m[i] : 0.0;
+        y[i] += exp(x[i] - mv);
+    }
+}
+
+static CSVI_HOT void lse_row_vjp(double *restrict gx, const double *restrict g,
+                                 const double *restrict y, const double *restrict x, int64_t n) {
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) {
+        const double e = exp(x[i] - y[i]);   /* NaN where y is not finite: not kept */
+        gx[i] += isfinite(y[i]) ? g[i] * e : 0.0;
+    }
+}
+
 /* LOGSUMEXP: the aux slot (output's shape) keeps the running maximum. */
 int csvi_logsumexp_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0);
@@ -89,11 +117,16 @@ int csvi_logsumexp_fwd(csvi_tape *t, const csvi_op *op) {
         m[i] = -INFINITY;
         yd[i] = 0.0;
     }
-    CSVI_ITER_LOOP(&it, { if (xd[o1] > m[o0]) m[o0] = xd[o1]; });
-    CSVI_ITER_LOOP(&it, {
-        const double mv = isfinite(m[o0]) ? m[o0] : 0.0;
-        yd[o0] += exp(xd[o1] - mv);
-    });
+    if (csvi_iter_unit_rows(&it, 2)) {
+        CSVI_ITER_ROWS(&it, lse_row_max(m + o0, xd + o1, row));
+        CSVI_ITER_ROWS(&it, lse_row_exp(yd + o0, m + o0, xd + o1, row));
+    } else {
+        CSVI_ITER_LOOP(&it, { if (xd[o1] > m[o0]) m[o0] = xd[o1]; });
+        CSVI_ITER_LOOP(&it, {
+            const double mv = isfinite(m[o0]) ? m[o0] : 0.0;
+            yd[o0] += exp(xd[o1] - mv);
+        });
+    }
     for (int64_t i = 0; i < y->size; i++) {
         const double mv = isfinite(m[i]) ? m[i] : 0.0;
         yd[i] = isfinite(m[i]) ? mv + log(yd[i]) : m[i];
@@ -108,9 +141,12 @@ int csvi_logsumexp_vjp(csvi_tape *t, const csvi_op *op) {
     if (!gx) return CSVI_OK;
     csvi_iter it;
     reduce_iter(&it, x, op->iattr[0]);
-    CSVI_ITER_LOOP(&it, {
-        if (isfinite(yd[o0])) gx[o1] += g[o0] * exp(xd[o1] - yd[o0]);
-    });
+    if (csvi_iter_unit_rows(&it, 2))
+        CSVI_ITER_ROWS(&it, lse_row_vjp(gx + o1, g + o0, yd + o0, xd + o1, row));
+    else
+        CSVI_ITER_LOOP(&it, {
+            if (isfinite(yd[o0])) gx[o1] += g[o0] * exp(xd[o1] - yd[o0]);
+        });
     return CSVI_OK;
 }
 
