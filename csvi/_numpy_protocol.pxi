@@ -223,14 +223,18 @@ class DataArray(np.ndarray):
     fresh indices by a compiled loop.  Indexing integer data gives an integer
     Tensor.  Values derived from it by NumPy stay DataArrays (scalars stay
     scalars).  C-contiguous float64 data is gathered from in place; other
-    data is converted to float64 each time it is indexed so (once for a
-    compiled program; in an eager loop, pass csvi.as_tensor(data) to convert
-    it once)."""
+    data is converted to float64 each time it is indexed so (a compiled
+    program refreshes its copy from the data before each run; in an eager
+    loop, pass csvi.as_tensor(data) to convert it once)."""
 
     def __getitem__(self, key):
         if type(key) is int:  # the common `data[i]` of a loop over data, kept fast
             return np.ndarray.__getitem__(self, key)
-        if isinstance(key, Tensor) or (type(key) is tuple and _has_tensor(key)):
+        if isinstance(key, Tensor) or (type(key) is tuple and _has_tensor(key)) or (
+                _has_index_array(key) and _compiling()):
+            # (while a step is compiled, an index array -- an unsubsampled
+            # plate's arange -- gathers on the tape too, so the program
+            # reads each run's data rather than a copy taken when traced)
             out = index(self, key)
             if self.dtype.kind in "iu":
                 (<Tensor>out)._integer = True
@@ -256,6 +260,24 @@ class DataArray(np.ndarray):
 
     def __repr__(self):
         return repr(self.view(np.ndarray))
+
+
+cdef bint _has_index_array(object key):
+    """Whether an index key holds an integer or boolean array (NumPy's
+    advanced indexing, which copies)."""
+    if isinstance(key, np.ndarray):
+        return (<cnp.ndarray>key).dtype.kind in "iub"
+    if type(key) is tuple:
+        for k in key:
+            if isinstance(k, np.ndarray) and (<cnp.ndarray>k).dtype.kind in "iub":
+                return True
+    return False
+
+
+cdef bint _compiling():
+    """Whether the innermost recording tape is a step being compiled."""
+    cdef _ThreadState st = _thread_state()
+    return bool(st.tapes) and (<Tape>st.tapes[-1]).freezing
 
 
 cpdef object as_data(object x):

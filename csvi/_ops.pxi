@@ -48,7 +48,19 @@ cdef Tensor _constant_array(object x):
     t._slot = -1
     t._leaf = True
     t.requires_grad = False
+    if isinstance(x, DataArray) and not np.may_share_memory(arr, x):
+        _note_conversion(x, arr)
     return t
+
+
+cdef _note_conversion(object data, cnp.ndarray copy):
+    """A step being compiled converted `data` (integer, or not C-contiguous)
+    to a float64 copy that the program will read: the copy is refreshed from
+    the data before every run (CompiledSVI.run), as an eager step converts
+    it each time."""
+    cdef _ThreadState st = _thread_state()
+    if st.tapes and (<Tape>st.tapes[-1]).freezing:
+        (<Tape>st.tapes[-1]).conversions.append((data, copy))
 
 
 cdef inline Tensor as_tensor(object x):

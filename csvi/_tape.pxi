@@ -23,6 +23,7 @@ cdef class Tape:
     cdef uint64_t generation
     cdef public bint record_all
     cdef public bint freezing
+    cdef public list conversions  # (data, its float64 copy) made while freezing
     cdef bint busy          # a kernel runs on it with the GIL released
     cdef readonly bint default   # a thread's default tape: backward() frees the graph
 
@@ -35,6 +36,7 @@ cdef class Tape:
         _next_generation += 1
         self.record_all = record_all
         self.freezing = False
+        self.conversions = []
         self.busy = False
         self.default = False
 

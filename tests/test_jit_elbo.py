@@ -52,6 +52,42 @@ def test_jit_steps_equal_eager_steps_with_a_new_minibatch_each_step(fresh_store,
     assert len(svi._compiled_steps._programs) == 1  # one trace served every batch
 
 
+def indexed_model(x):
+    """Data indexed by a plate's indices: integer data is converted to float64
+    when indexed, so a compiled step must convert each new minibatch."""
+    loc = csvi.sample("loc", dist.Normal(0.0, 3.0))
+    with csvi.plate("data", len(x), subsample_size=len(x)) as idx:
+        csvi.sample("x", dist.Normal(loc, 1.0), obs=x[idx])
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float32])
+def test_jit_steps_read_each_new_minibatch_of_integer_or_float32_data(fresh_store, dtype):
+    batches = [np.random.default_rng(k).integers(-3, 9, 12).astype(dtype) for k in range(6)]
+    losses = {}
+    for elbo in (JitTrace_ELBO(), Trace_ELBO()):
+        csvi.clear_param_store()
+        csvi.set_rng_seed(3)
+        svi = SVI(indexed_model, guide, Adam({"lr": 0.05}), elbo)
+        losses[type(elbo)] = [svi.step(b) for b in batches]
+    np.testing.assert_allclose(losses[JitTrace_ELBO], losses[Trace_ELBO], rtol=1e-12)
+
+
+def test_a_compiled_run_reads_integer_data_changed_in_place(fresh_store):
+    data = np.arange(12)
+    losses = []
+    for compile in (True, False):
+        csvi.clear_param_store()
+        csvi.set_rng_seed(3)
+        svi = SVI(indexed_model, guide, Adam({"lr": 0.0}), Trace_ELBO())
+        step = svi.compile(data).step if compile else (lambda: svi.step(data))
+        data[:] = np.arange(12)
+        first = step()
+        data[:] = 40 + np.arange(12)
+        losses.append((first, step()))
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-12)
+    assert losses[0][1] > losses[0][0] + 100  # the new values were read
+
+
 def test_a_new_shape_retraces(fresh_store):
     batches = [BATCHES[0], BATCHES[1][:7], BATCHES[2], BATCHES[3][:7]]
     jit_losses, jit_m, svi = run(JitTrace_ELBO(), guide, batches)

@@ -61,6 +61,7 @@ class CompiledSVI:
                              "model computes something in Python that changes between "
                              "steps); run it eagerly (svi.step)")
         self._tape, loss, surrogate, self._trace_pairs, names = again
+        self._conversions = self._tape.conversions
         store = get_param_store()
         self._names = names
         self._leaves = leaves = [store.leaf(n) for n in names]
@@ -112,6 +113,8 @@ class CompiledSVI:
             raise ValueError(f"run: num_steps must be a nonnegative integer, got {num_steps!r}")
         with self._lock:
             self._check_params_still_in_store()
+            for data, copy in self._conversions:  # integer data, as of now
+                np.copyto(copy, data, casting="unsafe")
             losses, status = self._program.run(int(num_steps))
         if status != "done":
             try:

@@ -7,6 +7,13 @@ signature changes (an array's shape or dtype, another number or object);
 arrays of the same shape are copied into the buffers the program reads, so a
 new minibatch each step reuses the program.  Draws and params equal the eager
 ELBO's from the same seed, as every compiled run's do.
+
+What the program reads of the data: the arrays themselves, their rows and
+entries picked by indices (a plate's, or any integer array: gathered on the
+tape each step) and their conversions to float64 (refreshed before each
+step).  NumPy arithmetic on the data inside the model (`x - x.mean()`) is
+evaluated once, when the step is traced, as any Python-side value is: do it
+before `svi.step`, or with csvi's functions on `csvi.as_tensor(x)`.
 """
 from collections import OrderedDict
 
