@@ -5,7 +5,6 @@
  *   probs:  log p(x) = x log p + (1 - x) log1p(-p)
  *   logits: log p(x) = -(x softplus(-l) + (1 - x) softplus(l)), stable for any l.
  * The value gradient is that of the formula's continuous extension in x. */
-#include <string.h>
 #include "csvi_dist.h"
 #include "csvi_fuse.h"
 #include "csvi_parallel.h"
@@ -81,17 +80,6 @@ static void fill_probs_tables(const csvi_tape *t, const csvi_op *op) {
     }
 }
 
-/* v where c holds, else +0.0, by masking v's bits: a select the compiler
- * vectorizes (a branch on random data bits would mispredict, and a
- * conditional product it keeps as a branch). */
-static inline double kept_if(int c, double v) {
-    uint64_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    bits &= (uint64_t)0 - (uint64_t)(c != 0);
-    memcpy(&v, &bits, sizeof v);
-    return v;
-}
-
 /* One row of the table form: y = x log p + (1 - x) log1p(-p), each term
  * dropped where its weight is 0 (as csvi_xlogy / csvi_xlog1py do). */
 static CSVI_HOT void probs_row_lp(double *restrict y, const double *restrict x,
@@ -100,7 +88,7 @@ static CSVI_HOT void probs_row_lp(double *restrict y, const double *restrict x,
     CSVI_SIMD
     for (int64_t i = 0; i < n; i++) {
         const double xv = x[i];
-        y[i] = kept_if(xv != 0.0, xv * lp[i]) + kept_if(xv != 1.0, (1.0 - xv) * l1p[i]);
+        y[i] = csvi_kept_if(xv != 0.0, xv * lp[i]) + csvi_kept_if(xv != 1.0, (1.0 - xv) * l1p[i]);
     }
 }
 
@@ -111,8 +99,9 @@ static CSVI_HOT void probs_row_vjp(double *restrict gp, const double *restrict g
     CSVI_SIMD
     for (int64_t i = 0; i < n; i++) {
         const double xv = x[i];
-        const double d = kept_if(xv != 0.0, xv * rp[i]) - kept_if(xv != 1.0, (1.0 - xv) * r1p[i]);
-        gp[i] += kept_if(g[i] != 0.0, g[i] * d);
+        const double d = csvi_kept_if(xv != 0.0, xv * rp[i])
+                         - csvi_kept_if(xv != 1.0, (1.0 - xv) * r1p[i]);
+        gp[i] += csvi_kept_if(g[i] != 0.0, g[i] * d);
     }
 }
 

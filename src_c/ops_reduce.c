@@ -82,6 +82,14 @@ int csvi_sum_vjp(csvi_tape *t, const csvi_op *op) {
  * other dims stay): every row of the input meets a row of the output, so
  * the rows run as vector loops (libmvec's exp) in the same order as the
  * element loop would. */
+/* e^d, but 0 below -708, where e^d is at most a denormal: libmvec's vector
+ * exp leaves such lanes to the scalar exp (a factor's states that the data
+ * rule out sit thousands of nats down, so most lanes would), and their sum
+ * with anything of the order of 1 is that thing. */
+static inline double exp_or_zero(double d) {
+    return csvi_kept_if(!(d < -708.0), exp(d < -708.0 ? -708.0 : d));
+}
+
 static CSVI_HOT void lse_row_max(double *restrict m, const double *restrict x, int64_t n) {
     CSVI_SIMD
     for (int64_t i = 0; i < n; i++) m[i] = x[i] > m[i] ? x[i] : m[i];
@@ -92,7 +100,7 @@ static CSVI_HOT void lse_row_exp(double *restrict y, const double *restrict m,
     CSVI_SIMD
     for (int64_t i = 0; i < n; i++) {
         const double mv = isfinite(m[i]) ? m[i] : 0.0;
-        y[i] += exp(x[i] - mv);
+        y[i] += exp_or_zero(x[i] - mv);
     }
 }
 
@@ -100,8 +108,8 @@ static CSVI_HOT void lse_row_vjp(double *restrict gx, const double *restrict g,
                                  const double *restrict y, const double *restrict x, int64_t n) {
     CSVI_SIMD
     for (int64_t i = 0; i < n; i++) {
-        const double e = exp(x[i] - y[i]);   /* NaN where y is not finite: not kept */
-        gx[i] += isfinite(y[i]) ? g[i] * e : 0.0;
+        const double e = exp_or_zero(x[i] - y[i]);   /* NaN where y is not finite: not kept */
+        gx[i] += csvi_kept_if(isfinite(y[i]), g[i] * e);
     }
 }
 
