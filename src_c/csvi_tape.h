@@ -107,6 +107,11 @@ int csvi_tape_forward_op(csvi_tape *t, int32_t i);
  * doubles) in the arena and clears the live marks; with `wanted` (per slot),
  * only the needs_grad slots it marks -- the others' grad is NULL. */
 int csvi_tape_assign_grads(csvi_tape *t, const unsigned char *wanted);
+/* Marks in `runs` (per op, zeroed by the caller) the ops whose values the
+ * slots `keep` depend on, and every op that draws (CSVI_DRAWS: a compiled
+ * step keeps the eager stream of draws).  Returns CSVI_OK or CSVI_ERR_NOMEM. */
+int csvi_tape_mark_needed(const csvi_tape *t, const int32_t *keep, int n_keep,
+                          unsigned char *runs);
 /* Reverse sweep from slot `root` seeded with ones: assigns the gradient
  * buffers, then runs the VJPs in reverse. */
 int csvi_tape_backward(csvi_tape *t, int32_t root);

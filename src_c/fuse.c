@@ -102,17 +102,11 @@ int csvi_fuse(csvi_tape *t, const int32_t *keep, int n_keep) {
     fuser f = {t, calloc((size_t)t->n_slots + 1, sizeof(int32_t)),
                malloc(((size_t)t->n_slots + 1) * sizeof(int32_t)),
                calloc((size_t)t->n_ops + 1, 1), calloc((size_t)t->n_ops + 1, 1)};
-    unsigned char *needed = calloc((size_t)t->n_slots + 1, 1);
     int fused = -1;
-    if (!f.uses || !f.producer || !f.gone || !f.live || !needed) goto done;
+    if (!f.uses || !f.producer || !f.gone || !f.live) goto done;
+    if (csvi_tape_mark_needed(t, keep, n_keep, f.live)) goto done;
     for (int32_t s = 0; s < t->n_slots; s++) f.producer[s] = -1;
-    for (int k = 0; k < n_keep; k++) f.uses[keep[k]] += 1, needed[keep[k]] = 1;
-    for (int32_t i = t->n_ops - 1; i >= 0; i--) {
-        const csvi_op *op = &t->ops[i];
-        if (!needed[op->out] && !(csvi_kernels[op->code].flags & CSVI_DRAWS)) continue;
-        f.live[i] = 1;
-        for (int k = 0; k < op->n_in; k++) needed[op->in[k]] = 1;
-    }
+    for (int k = 0; k < n_keep; k++) f.uses[keep[k]] += 1;
     for (int32_t i = 0; i < t->n_ops; i++) {
         const csvi_op *op = &t->ops[i];
         f.producer[op->out] = i;
@@ -132,6 +126,5 @@ done:
     free(f.producer);
     free(f.gone);
     free(f.live);
-    free(needed);
     return fused;
 }

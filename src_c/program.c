@@ -57,16 +57,8 @@ static int mark_particle_dims(csvi_program *p) {
  * CSVI_ERR_NOMEM. */
 static int mark_needed(csvi_program *p) {
     csvi_tape *t = p->tape;
-    unsigned char *needed = calloc((size_t)t->n_slots + 1, 1);  /* per slot: its value is read */
-    if (!needed) return CSVI_ERR_NOMEM;
-    needed[p->root] = needed[p->loss] = 1;
-    for (int32_t i = t->n_ops - 1; i >= 0; i--) {
-        const csvi_op *op = &t->ops[i];
-        if (!needed[op->out] && !(csvi_kernels[op->code].flags & CSVI_DRAWS)) continue;
-        p->runs[i] = 1;
-        for (int k = 0; k < op->n_in; k++) needed[op->in[k]] = 1;
-    }
-    free(needed);
+    const int32_t keep[2] = {p->root, p->loss};
+    if (csvi_tape_mark_needed(t, keep, 2, p->runs)) return CSVI_ERR_NOMEM;
     p->grad_wanted[p->root] = 1;
     for (int32_t i = t->n_ops - 1; i >= 0; i--) {
         const csvi_op *op = &t->ops[i];

@@ -133,6 +133,21 @@ int csvi_tape_assign_grads(csvi_tape *t, const unsigned char *wanted) {
     return CSVI_OK;
 }
 
+int csvi_tape_mark_needed(const csvi_tape *t, const int32_t *keep, int n_keep,
+                          unsigned char *runs) {
+    unsigned char *needed = calloc((size_t)t->n_slots + 1, 1);  /* per slot: its value is read */
+    if (!needed) return CSVI_ERR_NOMEM;
+    for (int k = 0; k < n_keep; k++) needed[keep[k]] = 1;
+    for (int32_t i = t->n_ops - 1; i >= 0; i--) {
+        const csvi_op *op = &t->ops[i];
+        if (!needed[op->out] && !(csvi_kernels[op->code].flags & CSVI_DRAWS)) continue;
+        runs[i] = 1;
+        for (int k = 0; k < op->n_in; k++) needed[op->in[k]] = 1;
+    }
+    free(needed);
+    return CSVI_OK;
+}
+
 int csvi_tape_backward(csvi_tape *t, int32_t root) {
     if (root < 0 || root >= t->n_slots) return CSVI_ERR_INDEX;
     int rc = csvi_tape_assign_grads(t, NULL);
