@@ -648,6 +648,11 @@ static CSVI_HOT void group_vjp(const chain_job *j, int64_t q, double *s) {
     }
     for (int64_t t = T - 1; t >= 0; t--) {
         const double *F = FF + t * K * K;
+        if (t > 0)  /* the next step's blocks: the hardware does not guess a walk back */
+            for (int64_t x = 0; x < K * K; x += 8) {
+                __builtin_prefetch(F - K * K + x, 0, 3);
+                if (dtrans) __builtin_prefetch(dtrans + (t - 1) * K * K + x, 1, 3);
+            }
         if (dtrans) {
             for (int64_t x = 0; x < K * K; x++) acc[x] = 0.0;
             for (int64_t x = 0; x < K; x++) hsum[x] = live[x] = 0.0;

@@ -1,10 +1,8 @@
 """markov_forward(normalize=True): the op normalizes each transition row
 itself (DiscreteHMM's path).  Values against brute-force sums over paths of
 the normalized logits (SciPy logsumexp), gradients against finite
-differences, the one-exp and the column-shifted factors, kept and
-recomputed factors, -inf entries."""
-import itertools
-
+differences, the one-exp and the column-shifted factors, chains alone and
+sharing one transition sequence, -inf entries."""
 import numpy as np
 import pytest
 from scipy.special import logsumexp
@@ -12,32 +10,15 @@ from scipy.special import logsumexp
 import csvi
 from csvi.ops.contract import markov_chain_logsumexp, markov_forward
 from gradcheck import assert_grads_match, numerical_grad
+from test_contract import brute_force_alphas  # alphas by enumerating every path
 
 
 def log_normalize(x):
     return x - logsumexp(x, axis=-1, keepdims=True)
 
 
-def brute_force_alphas(init, trans, obs):
-    """alpha[t][j] by enumerating every path, trans already normalized."""
-    T, K = max(trans.shape[0], obs.shape[0]), init.shape[-1]
-    out = np.empty((T, K))
-    for t in range(T):
-        for j in range(K):
-            terms = []
-            for path in itertools.product(range(K), repeat=t + 1):
-                states = path + (j,)
-                s = init[states[0]]
-                for u in range(t + 1):
-                    s += trans[u % trans.shape[0], states[u], states[u + 1]]
-                    s += obs[u % obs.shape[0], states[u + 1]]
-                terms.append(s)
-            out[t, j] = logsumexp(terms)
-    return out
-
-
-# (init, trans, obs) shapes: homogeneous; per-step with the factors kept (one
-# chain per transition sequence); per-step shared by a batch (recomputed)
+# (init, trans, obs) shapes: homogeneous; per-step, one chain per transition
+# sequence; per-step, one sequence shared by a batch (a group of chains)
 SHAPES = [((3,), (1, 3, 3), (4, 3)), ((3,), (4, 3, 3), (4, 3)),
           ((2, 3), (2, 4, 3, 3), (2, 4, 3)), ((2, 3), (4, 3, 3), (2, 4, 3))]
 
@@ -115,17 +96,17 @@ def test_gradient_with_an_all_but_never_entered_state_matches_finite_differences
     obs = rng.standard_normal((T, K))
     obs[1::2, 0] += 1000.0
     init = rng.standard_normal(K)
-    for shape in ((K,), (2, K)):  # factors kept, and recomputed
+    for shape in ((K,), (2, K)):  # one chain, and two sharing the sequence
         # values near 1000: a wider step keeps the differences' rounding small
         assert_grads_match(lambda i, t, o: markov_chain_logsumexp(i, t, o, normalize=True),
                            [np.broadcast_to(init, shape).copy(), trans, obs], eps=1e-4,
                            rtol=1e-5, atol=1e-7)
 
 
-def test_kept_and_recomputed_factors_give_the_same_bits():
-    """A batch sharing one transition sequence recomputes each step's
-    factor in the VJP; one chain alone keeps it: the same values, and the
-    shared gradient is the sum of the single chains' gradients."""
+def test_chains_sharing_transitions_give_the_bits_of_each_chain_alone():
+    """A batch sharing one transition sequence steps together on each
+    step's factor, computed once: the same values and init gradients as each
+    chain alone, and the shared gradient is the sum of the chains'."""
     rng = np.random.default_rng(25)
     K, T, B = 5, 30, 3
     init, trans, obs = (rng.standard_normal((B, K)), rng.standard_normal((T, K, K)),

@@ -269,8 +269,8 @@ def test_transition_logits_attribute_is_normalized_as_pyro():
 
 
 def test_batch_sharing_per_step_transitions_gradients_match_finite_differences():
-    """A batch of sequences sharing (T, K, K) logits (the op recomputes each
-    step's factor in its VJP) and one sequence per logits (the op keeps them)."""
+    """A batch of sequences sharing (T, K, K) logits (one group of chains in
+    the op) and one sequence per logits."""
     rng = np.random.default_rng(9)
     K, T = 3, 4
 
