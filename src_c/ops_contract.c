@@ -25,9 +25,11 @@
 #include "csvi_vmath.h"
 #include "matvec_kernels.h"
 
-/* Doubles of scratch a task keeps on its own stack (68 KiB): two 64 x 64
- * matrices and eight vectors, MARKOV_FORWARD's need at K = 64. */
-#define STACK_SCRATCH (2 * 64 * 64 + 8 * 64)
+/* Steps of r a homogeneous chain's VJP holds for one outer_sum. */
+#define R_STEPS 32
+/* Doubles of scratch a task keeps on its own stack (84 KiB): two 64 x 64
+ * matrices and 6 + R_STEPS vectors, MARKOV_FORWARD's need at K = 64. */
+#define STACK_SCRATCH (2 * 64 * 64 + (6 + R_STEPS) * 64)
 /* Multiply-adds per task when a batch is split over threads. */
 #define TASK_WORK 32768
 
@@ -378,9 +380,9 @@ static void plan_chain(chain_job *j, const csvi_tape *t, const csvi_op *op) {
     csvi_iter_add(it, j->trans->ndim - 3, j->trans->shape);
     if (j->obs) csvi_iter_add(it, j->obs->ndim - 2, j->obs->shape);
     csvi_iter_finish(it);
-    /* homogeneous: F, acc, then c, v, g, g's next value, r, h's sum, the
-     * live rows (forward: c, S) */
-    split_batch(&j->split, j->T * j->K * j->K, 2 * j->K * j->K + 7 * j->K);
+    /* homogeneous: F, acc, then c, v, g, g's next value, h's sum, the live
+     * rows and R_STEPS steps' r (forward: c, S) */
+    split_batch(&j->split, j->T * j->K * j->K, 2 * j->K * j->K + (6 + R_STEPS) * j->K);
 }
 
 /* The groups of a per-step chain as tasks: one per transition sequence,
@@ -568,21 +570,58 @@ static CSVI_HOT void chain_forward_one(const chain_job *j, const double *init,
                      IS + t * K, S);
 }
 
-/* A homogeneous chain's VJP; each gradient pointer may be NULL. */
+/* acc += sum over t of P[t]^T R[t] (P, R: T x K): each acc row's sums held
+ * in registers over the T steps, sixteen columns at a time, instead of a
+ * load-add-store of acc per step. */
+static inline __attribute__((always_inline)) void outer_sum(const double *P, const double *R,
+                                                           int64_t T, int64_t K, double *acc) {
+    const int64_t kv = K & ~(int64_t)15;
+    for (int64_t i = 0; i < K; i++) {
+        double *restrict a = acc + i * K;
+        for (int64_t x = 0; x < kv; x += 16) {
+            v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            for (int64_t t = 0; t < T; t++) {
+                const double pi = P[t * K + i];
+                const double *rt = R + t * K + x;
+                a0 += pi * load4(rt);
+                a1 += pi * load4(rt + 4);
+                a2 += pi * load4(rt + 8);
+                a3 += pi * load4(rt + 12);
+            }
+            for (int q = 0; q < 4; q++) {
+                a[x + q] += a0[q];
+                a[x + 4 + q] += a1[q];
+                a[x + 8 + q] += a2[q];
+                a[x + 12 + q] += a3[q];
+            }
+        }
+        for (int64_t x = kv; x < K; x++) {
+            double sum = 0.0;
+            for (int64_t t = 0; t < T; t++) sum += P[t * K + i] * R[t * K + x];
+            a[x] += sum;
+        }
+    }
+}
+
+/* A homogeneous chain's VJP; each gradient pointer may be NULL.  R keeps
+ * the r of R_STEPS steps for each outer_sum into acc. */
 static CSVI_HOT void chain_vjp_one(const chain_job *j, const double *trans, const double *G,
                                    const double *P, const double *IS, double *dinit,
                                    double *dtrans, double *dobs, double *s) {
     const int64_t K = j->K, T = j->T;
     double *F = s, *acc = F + K * K, *c = acc + K * K, *v = c + K, *g = v + K, *gp = g + K,
-           *r = gp + K, *hsum = r + K, *live = hsum + K;
+           *hsum = gp + K, *live = hsum + K, *R = live + K;
     step_factor(trans, K, j->normalize, F, c);
+    for (int64_t x = 0; x < K; x++) hsum[x] = live[x] = 0.0;
     if (dtrans)
         for (int64_t x = 0; x < K * K; x++) acc[x] = 0.0;
-    for (int64_t x = 0; x < K; x++) hsum[x] = live[x] = 0.0;
     for (int64_t x = 0; x < K; x++) g[x] = G[(T - 1) * K + x];
     for (int64_t t = T - 1; t >= 0; t--) {
+        const int64_t t0 = t - t % R_STEPS;
         vjp_step(K, F, P + t * K, IS + t * K, g, dobs ? dobs + (j->To > 1 ? t * K : 0) : NULL,
-                 r, gp, dtrans ? acc : NULL);
+                 R + (t - t0) * K, gp, NULL);
+        if (dtrans && t == t0)
+            outer_sum(P + t0 * K, R, T - t0 < R_STEPS ? T - t0 : R_STEPS, K, acc);
         for (int64_t x = 0; x < K; x++) {
             hsum[x] += gp[x];
             live[x] = P[t * K + x] != 0.0 ? 1.0 : live[x];
