@@ -11,8 +11,8 @@ observations under one HMM (initial logits (K,), transition logits (K, K)
 summed, and its gradient w.r.t. initial logits, transition logits and loc.
 
 - csvi: `DiscreteHMM(...).log_prob(x).sum()` on a `record_all` tape and the
-  reverse sweep, as `SVI.step` runs it (one MARKOV_FORWARD op does the
-  chain).
+  reverse sweep, as `SVI.step` runs it (one MARKOV_FORWARD op normalizes
+  the transition logits and does the chain).
 - Pyro: `pyro.distributions.DiscreteHMM(...).log_prob(x).sum().backward()`.
 - NumPyro has no DiscreteHMM; its HMM example's forward algorithm is
   written here the same way (`lax.scan` of a logsumexp step over NumPyro's
@@ -20,8 +20,12 @@ summed, and its gradient w.r.t. initial logits, transition logits and loc.
   excluded, blocked until ready.
 - floor "C fwd": the T log-space vector-matrix products alone, in C, no
   autodiff: csvi's MARKOV_FORWARD forward on precomputed observation
-  log-densities with nothing requiring grad (K exps, K^2 multiply-adds and K
-  logs per step and sequence, plus one op's Python call).
+  log-densities and normalized logits with nothing requiring grad (per
+  step: the K^2 exps of the transitions once for all the sequences that
+  share them, K exps, K^2 multiply-adds and K logs per sequence, plus one
+  op's Python call).  log_prob + gradient cannot beat it: it reads the same
+  logits and must exponentiate each once, then also runs the backward pass
+  and writes the (T, K, K) gradient.
 - floor "NumPy fwd": the same recursion as a NumPy loop (per step:
   max-shift, exp, a K x K mat-vec, log), the arithmetic a user would write.
 

@@ -33,9 +33,10 @@ def logmatmulexp(a, b):
     return _emit(OP_LOGMATMULEXP, (x, y), shape, True, iattr, None, None)
 
 
-def markov_forward(init, trans, obs=None):
+def markov_forward(init, trans, obs=None, normalize=False):
     """The forward algorithm's log messages as one op (see
-    csvi.ops.contract.markov_forward)."""
+    csvi.ops.contract.markov_forward); `normalize`: trans holds unnormalized
+    logits, each row normalized inside the op."""
     cdef Tensor ti = as_tensor(init), tt = as_tensor(trans)
     cdef Tensor to = as_tensor(obs) if obs is not None else None
     si, st = ti._value.shape, tt._value.shape
@@ -74,6 +75,19 @@ def markov_forward(init, trans, obs=None):
                              f"with init {si} and trans {st}") from None
         ins = (ti, tt, to)
     shape = batch + (T, K)
-    iattr = (T, K, len(batch), st[-3], To)
-    return _emit(OP_MARKOV_FORWARD, ins, shape, True, iattr, None,
-                 _aux_shape(OP_MARKOV_FORWARD, ins, shape, iattr))
+    # Per-step transitions: the aux slot also keeps each step's factor, T K
+    # (K + 1) per transition sequence (about trans's own size), computed once
+    # for the chains that share the sequence; the VJP runs no exp.
+    keep = st[-3] > 1 and T > 0 and K > 0
+    iattr = (T, K, len(batch), st[-3], To, 1 if normalize else 0, 1 if keep else 0)
+    aux = _aux_shape(OP_MARKOV_FORWARD, ins, shape, iattr)
+    if keep:
+        aux = (2 * _prod(shape) + _prod(st[:-3]) * T * K * (K + 1),)
+    return _emit(OP_MARKOV_FORWARD, ins, shape, True, iattr, None, aux)
+
+
+cdef Py_ssize_t _prod(tuple shape):
+    cdef Py_ssize_t n = 1
+    for d in shape:
+        n *= d
+    return n

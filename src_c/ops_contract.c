@@ -23,10 +23,13 @@
 #include "csvi_parallel.h"
 #include "csvi_v4.h"
 #include "csvi_vmath.h"
+#include "matvec_kernels.h"
 
-/* Doubles of scratch a task keeps on its own stack (68 KiB): two 64 x 64
- * matrices and eight vectors, MARKOV_FORWARD's need at K = 64. */
-#define STACK_SCRATCH (2 * 64 * 64 + 8 * 64)
+/* Steps of r a homogeneous chain's VJP holds for one outer_sum. */
+#define R_STEPS 32
+/* Doubles of scratch a task keeps on its own stack (84 KiB): two 64 x 64
+ * matrices and 6 + R_STEPS vectors, MARKOV_FORWARD's need at K = 64. */
+#define STACK_SCRATCH (2 * 64 * 64 + (6 + R_STEPS) * 64)
 /* Multiply-adds per task when a batch is split over threads. */
 #define TASK_WORK 32768
 
@@ -73,44 +76,6 @@ static CSVI_HOT void shift_cols(const double *X, int64_t rows, int64_t cols, dou
         double *restrict e = E + r * cols;
         CSVI_SIMD
         for (int64_t j = 0; j < cols; j++) e[j] = exp(x[j] - m[j]);
-    }
-}
-
-/* y[r] = M[r, :] . v for r < rows (M row-major, rows x cols), four rows at a
- * time with four-lane accumulators: the sums' order is fixed by the code,
- * not by the vector width the clone runs with.  Always inlined, so each
- * clone of its callers compiles it for its own ISA. */
-static inline __attribute__((always_inline)) void rows_dot(const double *M, int64_t rows,
-                                                          int64_t cols, const double *v,
-                                                          double *y) {
-    const int64_t cv = cols & ~(int64_t)3;
-    int64_t r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        const double *x0 = M + r * cols, *x1 = x0 + cols, *x2 = x1 + cols, *x3 = x2 + cols;
-        v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (int64_t c = 0; c < cv; c += 4) {
-            const v4 vc = load4(v + c);
-            a0 += load4(x0 + c) * vc;
-            a1 += load4(x1 + c) * vc;
-            a2 += load4(x2 + c) * vc;
-            a3 += load4(x3 + c) * vc;
-        }
-        v4 s = hsum4(a0, a1, a2, a3);
-        for (int64_t c = cv; c < cols; c++) {
-            s[0] += x0[c] * v[c];
-            s[1] += x1[c] * v[c];
-            s[2] += x2[c] * v[c];
-            s[3] += x3[c] * v[c];
-        }
-        for (int q = 0; q < 4; q++) y[r + q] = s[q];
-    }
-    for (; r < rows; r++) {
-        const double *x0 = M + r * cols;
-        v4 a0 = {0};
-        for (int64_t c = 0; c < cv; c += 4) a0 += load4(x0 + c) * load4(v + c);
-        double s = (a0[0] + a0[1]) + (a0[2] + a0[3]);
-        for (int64_t c = cv; c < cols; c++) s += x0[c] * v[c];
-        y[r] = s;
     }
 }
 
@@ -246,7 +211,7 @@ static CSVI_HOT void lme_vjp_one(const lme_job *j, const double *A, const double
     }
     if (dA) {  /* W's first k doubles hold one row of R @ exp(B - b)^T */
         for (int64_t i = 0; i < n; i++) {
-            rows_dot(EB, k, m, R + i * m, W);
+            csvi_rows_dot(EB, k, m, R + i * m, W, 0);
             for (int64_t q = 0; q < k; q++) dA[i * k + q] += EA[i * k + q] * W[q];
         }
     }
@@ -321,28 +286,77 @@ int csvi_logmatmulexp_vjp(csvi_tape *t, const csvi_op *op) {
  * (batch..., T, K):
  *
  *     alpha[-1] = init
- *     alpha[t][j] = log sum_i exp(alpha[t-1][i] + trans[t][i, j]) + obs[t][j]
+ *     alpha[t][j] = log sum_i exp(alpha[t-1][i] + L[t][i, j]) + obs[t][j]
  *
- * so logsumexp(alpha[T-1]) sums over all K^T paths in O(T K^2).  iattr:
- * [0] T, [1] K, [2] output batch dims, [3] T', [4] T''.
+ * with L = trans, or with iattr[5] = 1 ("normalize") L = trans - logsumexp
+ * of each row (unnormalized transition logits, as DiscreteHMM takes them:
+ * the op normalizes them with the same exps its product needs, instead of
+ * separate logsumexp and subtraction ops over (T, K, K) and their VJPs).
+ * logsumexp(alpha[T-1]) sums over all K^T paths in O(T K^2).  iattr: [0] T,
+ * [1] K, [2] output batch dims, [3] T', [4] T'', [5] normalize, [6] per-step
+ * factors kept (T' = T > 0).
  *
- * Each step is a vector-matrix product of p = exp(alpha[t-1] - max) and
- * E = exp(trans[t] - column max) (both in [0, 1]; an all -inf vector or
- * column is shifted by 0), S = p @ E.  The aux slot (PAIR) keeps p (aux[0])
- * and 1/S (aux[1], 0 where S = 0) for every step: O(T K) saved, and the VJP
- * needs no exp or log -- with W[i, j] = p[i] E[i, j] / S[j] (the weight of
- * state i in alpha[t][j]) and g the gradient on alpha[t]:
+ * Each step is a vector-matrix product S = p @ F of numbers in [0, 1]:
+ * p = exp(alpha[t-1] - max) (an all -inf vector is shifted by 0) and F the
+ * step's factor, exp(L[i, j]) = F[i, j] exp(c[j]) (step_factor).  The aux
+ * slot keeps p (aux[0]) and 1/S (aux[1], 0 where S = 0) for every step and
+ * chain: O(T K) per chain.  Per-step transitions also keep c and F of every
+ * step (T K (K + 1) per transition sequence, about trans's own size): the
+ * chains that share a sequence (a batch of sequences under one model) step
+ * together, each step's exps done once for all of them, and the VJP runs
+ * none.  With W[i, j] = p[i] F[i, j] / S[j] (the weight of state i in
+ * alpha[t][j]), g the gradient on alpha[t] and r = g / S:
  *
- *     d alpha[t-1][i] += sum_j W[i, j] g[j]     d trans[t][i, j] += W[i, j] g[j]
- *     d obs[t][j] += g[j]
+ *     d alpha[t-1][i] += sum_j W[i, j] g[j] = p[i] (F r)[i] =: h[i]
+ *     d L[t][i, j] += W[i, j] g[j]          d obs[t][j] += g[j]
  *
- * A homogeneous chain computes E once per chain and adds its gradient as
- * E * (sum over t of p_t r_t^T), r = g / S. */
+ * and, normalizing, d trans[t][i, j] += d L[i, j] - exp(L[i, j]) h[i]
+ * (a row's d L sums to h[i]).  d L is summed, over the chains that share
+ * the step, as acc = sum of p r^T, then multiplied by F once.  A
+ * homogeneous chain computes F once and sums over its steps the same way. */
 typedef struct {
     task_split split;           /* batch operands: out, init, trans, obs */
     int64_t T, K, Tt, To;       /* steps, states, trans and obs time sizes */
+    int normalize;              /* L = trans - logsumexp of its rows */
+    int keep;                   /* per-step: chains grouped by transitions */
+    int64_t *first, *member;    /* group q's chains: member[first[q]..first[q+1]) */
     const csvi_slot *init, *trans, *obs, *out, *aux;
 } chain_job;
+
+/* Normalized rows take the one-exp factor when every column of exp(trans -
+ * row max) reaches this: then F (those over the row sums, <= K) keeps full
+ * precision in S, as a column-shifted factor would. */
+#define ROW_SHIFT_MIN 1e-200
+
+/* Sorts the chains into groups by the transition sequence they read, in
+ * chain order within a group (first/member, freed by free_groups).
+ * Returns the largest group's size, or -1 when out of memory. */
+static int64_t group_chains(chain_job *j, int64_t groups) {
+    const csvi_iter *it = &j->split.batch;
+    int64_t *next = malloc((size_t)(groups ? groups : 1) * sizeof(int64_t));
+    j->first = calloc((size_t)groups + 1, sizeof(int64_t));
+    j->member = malloc((size_t)(it->size ? it->size : 1) * sizeof(int64_t));
+    if (!next || !j->first || !j->member) {
+        free(next);
+        return -1;
+    }
+    int64_t o[CSVI_ITER_MAX_OPERANDS], largest = 0;
+    for (int64_t idx = 0; idx < it->size; idx++) {
+        batch_offsets(it, idx, o);
+        j->first[o[2] + 1]++;
+    }
+    for (int64_t q = 0; q < groups; q++) {
+        largest = j->first[q + 1] > largest ? j->first[q + 1] : largest;
+        j->first[q + 1] += j->first[q];
+        next[q] = j->first[q];
+    }
+    for (int64_t idx = 0; idx < it->size; idx++) {
+        batch_offsets(it, idx, o);
+        j->member[next[o[2]]++] = idx;
+    }
+    free(next);
+    return largest;
+}
 
 static void plan_chain(chain_job *j, const csvi_tape *t, const csvi_op *op) {
     const csvi_slot *out = CSVI_OUT(t, op);
@@ -355,6 +369,9 @@ static void plan_chain(chain_job *j, const csvi_tape *t, const csvi_op *op) {
     j->K = op->iattr[1];
     j->Tt = op->iattr[3];
     j->To = j->obs ? op->iattr[4] : 0;
+    j->normalize = (int)op->iattr[5];
+    j->keep = (int)op->iattr[6];
+    j->first = j->member = NULL;
     const int nb = (int)op->iattr[2];
     csvi_iter *it = &j->split.batch;
     csvi_iter_start(it, nb, out->shape);
@@ -363,89 +380,350 @@ static void plan_chain(chain_job *j, const csvi_tape *t, const csvi_op *op) {
     csvi_iter_add(it, j->trans->ndim - 3, j->trans->shape);
     if (j->obs) csvi_iter_add(it, j->obs->ndim - 2, j->obs->shape);
     csvi_iter_finish(it);
-    /* E, the homogeneous gradient's sum, column maxes, S, g, g's next value, r */
-    split_batch(&j->split, j->T * j->K * j->K, 2 * j->K * j->K + 5 * j->K);
+    /* homogeneous: F, acc, then c, v, g, g's next value, h's sum, the live
+     * rows and R_STEPS steps' r (forward: c, S) */
+    split_batch(&j->split, j->T * j->K * j->K, 2 * j->K * j->K + (6 + R_STEPS) * j->K);
 }
 
-/* One chain's forward: alpha (T x K), saved p and 1/S (T x K each). */
+/* The groups of a per-step chain as tasks: one per transition sequence,
+ * with scratch for acc, six vectors and every member's g. */
+static int plan_groups(chain_job *j) {
+    const int64_t K = j->K, groups = j->trans->size / (j->Tt * K * K);
+    const int64_t largest = group_chains(j, groups);
+    if (largest < 0) return CSVI_ERR_NOMEM;
+    j->split.per_task = 1;
+    j->split.n_tasks = groups;
+    j->split.scratch = K * K + 6 * K + largest * K;
+    return CSVI_OK;
+}
+
+static void free_groups(chain_job *j) {
+    free(j->first);
+    free(j->member);
+    j->first = j->member = NULL;
+}
+
+/* Elementwise max of four lanes, keeping b where a is not greater (a NaN in
+ * a is skipped, as the scalar `x > top ? x : top`). */
+static inline __attribute__((always_inline)) v4 max4(v4 a, v4 b) {
+    const v4i m = a > b;
+    return (v4)(((v4i)a & m) | ((v4i)b & ~m));
+}
+
+/* The largest of x[0..K), K >= 1 (a NaN is skipped unless it is x[0]). */
+static inline __attribute__((always_inline)) double row_max(const double *x, int64_t K) {
+    int64_t c = 0;
+    double top = x[0];
+    if (K >= 8) {  /* two accumulators: the compares' latency, not their count */
+        v4 m0 = load4(x), m1 = load4(x + 4);
+        for (c = 8; c + 8 <= K; c += 8) {
+            m0 = max4(load4(x + c), m0);
+            m1 = max4(load4(x + c + 4), m1);
+        }
+        m0 = max4(m1, m0);
+        for (int q = 0; q < 4; q++) top = m0[q] > top ? m0[q] : top;
+    }
+    for (; c < K; c++) top = x[c] > top ? x[c] : top;
+    return top;
+}
+
+/* 1 / sum of x[0..K), two four-lane accumulators in a fixed order. */
+static inline __attribute__((always_inline)) double inv_row_sum(const double *x, int64_t K) {
+    const int64_t kv = K & ~(int64_t)7;
+    v4 a0 = {0}, a1 = {0};
+    for (int64_t c = 0; c < kv; c += 8) {
+        a0 += load4(x + c);
+        a1 += load4(x + c + 4);
+    }
+    a0 += a1;
+    double s = (a0[0] + a0[1]) + (a0[2] + a0[3]);
+    for (int64_t c = kv; c < K; c++) s += x[c];
+    return 1.0 / s;
+}
+
+/* The factor of one step with logits X (K x K): F and c with exp(L[i, j]) =
+ * F[i, j] exp(c[j]), every column of F reaching high enough that S = p @ F
+ * keeps full precision.
+ *
+ * Not normalizing: F = exp(X - column max), c the column max (0 for a
+ * column of -inf).  Normalizing: one exp per entry serves both the
+ * normalizer and the product -- F = exp(X - row max) / its row's sum,
+ * c = 0 -- when every column of exp(X - row max) reaches ROW_SHIFT_MIN;
+ * else (a state every other state all but never enters) F = exp(L - column
+ * max of L), c that max.  A row of -inf (no way out of a state) gives NaN
+ * in F, as trans - logsumexp(trans) would. */
+static CSVI_HOT void step_factor(const double *X, int64_t K, int normalize, double *F,
+                                 double *c) {
+    if (!normalize) {
+        shift_cols(X, K, K, F, c);
+        return;
+    }
+    for (int64_t x = 0; x < K; x++) c[x] = 0.0;  /* the columns' max of F, for the test */
+    for (int64_t i = 0; i < K; i++) {
+        const double *restrict xi = X + i * K;
+        double *restrict f = F + i * K, *restrict cm = c;
+        const double top = row_max(xi, K);
+        CSVI_SIMD
+        for (int64_t x = 0; x < K; x++) f[x] = exp(xi[x] - top);
+        const double u = inv_row_sum(f, K);
+        for (int64_t x = 0; x < K; x++) {
+            cm[x] = f[x] > cm[x] ? f[x] : cm[x];
+            f[x] *= u;
+        }
+    }
+    int fast = 1;
+    for (int64_t x = 0; x < K; x++) fast &= c[x] >= ROW_SHIFT_MIN;
+    if (fast) {
+        for (int64_t x = 0; x < K; x++) c[x] = 0.0;
+        return;
+    }
+    for (int64_t x = 0; x < K; x++) c[x] = -INFINITY;
+    for (int64_t i = 0; i < K; i++) {  /* F = L and c its column maxes */
+        const double *xi = X + i * K;
+        double *f = F + i * K;
+        const double top = row_max(xi, K);
+        double z = 0.0;  /* this rare path recomputes the row's normalizer */
+        for (int64_t x = 0; x < K; x++) z += exp(xi[x] - top);
+        const double lse = top + log(z);
+        for (int64_t x = 0; x < K; x++) {
+            f[x] = xi[x] - lse;
+            c[x] = f[x] > c[x] ? f[x] : c[x];
+        }
+    }
+    for (int64_t x = 0; x < K; x++) c[x] = c[x] == -INFINITY ? 0.0 : c[x];
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t x = 0; x < K; x++) F[i * K + x] = exp(F[i * K + x] - c[x]);
+}
+
+/* One forward step of one chain: a = alpha[t] from prev = alpha[t-1], the
+ * step's F and c and obs row o (or NULL); saves p and 1/S; S is scratch. */
+static inline __attribute__((always_inline)) void forward_step(
+        int64_t K, const double *F, const double *c, const double *prev, const double *o,
+        double *restrict a, double *restrict p, double *restrict is, double *restrict S) {
+    const double top = row_max(prev, K);
+    const double shift = top == -INFINITY ? 0.0 : top;
+    CSVI_SIMD
+    for (int64_t i = 0; i < K; i++) p[i] = exp(prev[i] - shift);
+    for (int64_t x = 0; x < K; x++) S[x] = 0.0;
+    for (int64_t i = 0; i < K; i++) {
+        const double pi = p[i];
+        const double *restrict f = F + i * K;
+        if (pi == 0.0) continue;
+        CSVI_SIMD
+        for (int64_t x = 0; x < K; x++) S[x] += pi * f[x];
+    }
+    const double *restrict cs = c;
+    CSVI_SIMD
+    for (int64_t x = 0; x < K; x++) a[x] = shift + cs[x] + log(S[x]);
+    for (int64_t x = 0; x < K; x++) is[x] = S[x] > 0.0 ? 1.0 / S[x] : 0.0;
+    if (o)
+        for (int64_t x = 0; x < K; x++) a[x] += o[x];
+}
+
+/* One VJP step of one chain: with g the gradient on alpha[t], adds g to
+ * d obs row d (or NULL), sets r = g / S and h = p (F r), and adds p r^T
+ * to acc (when not NULL; rows where p = 0 are skipped: they carry no
+ * weight, and F may be NaN there). */
+static inline __attribute__((always_inline)) void vjp_step(
+        int64_t K, const double *F, const double *p, const double *is, const double *g,
+        double *d, double *restrict r, double *restrict h, double *acc) {
+    if (d)
+        for (int64_t x = 0; x < K; x++) d[x] += g[x];
+    for (int64_t x = 0; x < K; x++) r[x] = g[x] * is[x];
+    csvi_rows_dot(F, K, K, r, h, 0);
+    for (int64_t i = 0; i < K; i++) {
+        const double pi = p[i];
+        h[i] *= pi;
+        if (!acc || pi == 0.0) continue;
+        double *restrict w = acc + i * K;
+        const double *restrict rr = r;
+        CSVI_SIMD
+        for (int64_t x = 0; x < K; x++) w[x] += pi * rr[x];
+    }
+}
+
+/* d trans += F (acc - hsum v^T) (normalizing; v = exp(c)) or F acc, rows
+ * no chain weighted (live[i] = 0) left alone. */
+static inline __attribute__((always_inline)) void add_trans_grad(
+        int64_t K, int normalize, const double *F, const double *acc, const double *hsum,
+        const double *v, const double *live, double *restrict dtrans) {
+    for (int64_t i = 0; i < K; i++) {
+        if (live[i] == 0.0) continue;
+        const double *restrict f = F + i * K, *restrict w = acc + i * K, *restrict vv = v;
+        double *restrict d = dtrans + i * K;
+        const double hi = normalize ? hsum[i] : 0.0;
+        CSVI_SIMD
+        for (int64_t x = 0; x < K; x++) d[x] += f[x] * (w[x] - hi * vv[x]);
+    }
+}
+
+/* A homogeneous chain's forward: F once, then every step. */
 static CSVI_HOT void chain_forward_one(const chain_job *j, const double *init,
                                        const double *trans, const double *obs, double *alpha,
                                        double *P, double *IS, double *s) {
     const int64_t K = j->K;
-    double *E = s, *c = E + 2 * K * K, *S = c + K;
-    if (j->Tt == 1) shift_cols(trans, K, K, E, c);
-    for (int64_t t = 0; t < j->T; t++) {
-        const double *restrict prev = t ? alpha + (t - 1) * K : init;
-        double *restrict p = P + t * K, *restrict is = IS + t * K, *restrict a = alpha + t * K;
-        if (j->Tt > 1) shift_cols(trans + t * K * K, K, K, E, c);
-        double top = prev[0];
-        for (int64_t i = 1; i < K; i++) top = prev[i] > top ? prev[i] : top;
-        const double shift = top == -INFINITY ? 0.0 : top;
-        CSVI_SIMD
-        for (int64_t i = 0; i < K; i++) p[i] = exp(prev[i] - shift);
-        for (int64_t x = 0; x < K; x++) S[x] = 0.0;
-        for (int64_t i = 0; i < K; i++) {
-            const double pi = p[i];
-            const double *restrict e = E + i * K;
-            if (pi == 0.0) continue;
-            CSVI_SIMD
-            for (int64_t x = 0; x < K; x++) S[x] += pi * e[x];
+    double *F = s, *c = F + 2 * K * K, *S = c + K;
+    step_factor(trans, K, j->normalize, F, c);
+    for (int64_t t = 0; t < j->T; t++)
+        forward_step(K, F, c, t ? alpha + (t - 1) * K : init,
+                     obs ? obs + (j->To > 1 ? t * K : 0) : NULL, alpha + t * K, P + t * K,
+                     IS + t * K, S);
+}
+
+/* acc += sum over t of P[t]^T R[t] (P, R: T x K): each acc row's sums held
+ * in registers over the T steps, sixteen columns at a time, instead of a
+ * load-add-store of acc per step. */
+static inline __attribute__((always_inline)) void outer_sum(const double *P, const double *R,
+                                                           int64_t T, int64_t K, double *acc) {
+    const int64_t kv = K & ~(int64_t)15;
+    for (int64_t i = 0; i < K; i++) {
+        double *restrict a = acc + i * K;
+        for (int64_t x = 0; x < kv; x += 16) {
+            v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            for (int64_t t = 0; t < T; t++) {
+                const double pi = P[t * K + i];
+                const double *rt = R + t * K + x;
+                a0 += pi * load4(rt);
+                a1 += pi * load4(rt + 4);
+                a2 += pi * load4(rt + 8);
+                a3 += pi * load4(rt + 12);
+            }
+            for (int q = 0; q < 4; q++) {
+                a[x + q] += a0[q];
+                a[x + 4 + q] += a1[q];
+                a[x + 8 + q] += a2[q];
+                a[x + 12 + q] += a3[q];
+            }
         }
-        const double *restrict cs = c, *restrict sums = S;
-        CSVI_SIMD
-        for (int64_t x = 0; x < K; x++) a[x] = shift + cs[x] + log(sums[x]);
-        for (int64_t x = 0; x < K; x++) is[x] = sums[x] > 0.0 ? 1.0 / sums[x] : 0.0;
-        if (obs) {
-            const double *restrict o = obs + (j->To > 1 ? t * K : 0);
-            for (int64_t x = 0; x < K; x++) a[x] += o[x];
+        for (int64_t x = kv; x < K; x++) {
+            double sum = 0.0;
+            for (int64_t t = 0; t < T; t++) sum += P[t * K + i] * R[t * K + x];
+            a[x] += sum;
         }
     }
 }
 
-/* One chain's VJP; each gradient pointer may be NULL. */
+/* A homogeneous chain's VJP; each gradient pointer may be NULL.  R keeps
+ * the r of R_STEPS steps for each outer_sum into acc. */
 static CSVI_HOT void chain_vjp_one(const chain_job *j, const double *trans, const double *G,
                                    const double *P, const double *IS, double *dinit,
                                    double *dtrans, double *dobs, double *s) {
     const int64_t K = j->K, T = j->T;
-    const int homogeneous = j->Tt == 1;
-    double *E = s, *acc = E + K * K, *c = acc + K * K, *g = c + K, *gp = g + K, *r = gp + K;
-    if (homogeneous) {
-        shift_cols(trans, K, K, E, c);
-        if (dtrans)
-            for (int64_t x = 0; x < K * K; x++) acc[x] = 0.0;
-    }
+    double *F = s, *acc = F + K * K, *c = acc + K * K, *v = c + K, *g = v + K, *gp = g + K,
+           *hsum = gp + K, *live = hsum + K, *R = live + K;
+    step_factor(trans, K, j->normalize, F, c);
+    for (int64_t x = 0; x < K; x++) hsum[x] = live[x] = 0.0;
+    if (dtrans)
+        for (int64_t x = 0; x < K * K; x++) acc[x] = 0.0;
     for (int64_t x = 0; x < K; x++) g[x] = G[(T - 1) * K + x];
     for (int64_t t = T - 1; t >= 0; t--) {
-        const double *restrict p = P + t * K, *restrict is = IS + t * K;
-        if (dobs) {
-            double *restrict d = dobs + (j->To > 1 ? t * K : 0);
-            for (int64_t x = 0; x < K; x++) d[x] += g[x];
-        }
-        for (int64_t x = 0; x < K; x++) r[x] = g[x] * is[x];
-        if (!homogeneous) shift_cols(trans + t * K * K, K, K, E, c);
-        rows_dot(E, K, K, r, gp);
-        for (int64_t i = 0; i < K; i++) {
-            const double *restrict e = E + i * K;
-            const double pi = p[i];
-            gp[i] *= pi;
-            if (!dtrans || pi == 0.0) continue;
-            if (homogeneous) {
-                double *restrict w = acc + i * K;
-                CSVI_SIMD
-                for (int64_t x = 0; x < K; x++) w[x] += pi * r[x];
-            } else {
-                double *restrict w = dtrans + t * K * K + i * K;
-                CSVI_SIMD
-                for (int64_t x = 0; x < K; x++) w[x] += pi * e[x] * r[x];
-            }
+        const int64_t t0 = t - t % R_STEPS;
+        vjp_step(K, F, P + t * K, IS + t * K, g, dobs ? dobs + (j->To > 1 ? t * K : 0) : NULL,
+                 R + (t - t0) * K, gp, NULL);
+        if (dtrans && t == t0)
+            outer_sum(P + t0 * K, R, T - t0 < R_STEPS ? T - t0 : R_STEPS, K, acc);
+        for (int64_t x = 0; x < K; x++) {
+            hsum[x] += gp[x];
+            live[x] = P[t * K + x] != 0.0 ? 1.0 : live[x];
         }
         const double *restrict below = t ? G + (t - 1) * K : NULL;
         for (int64_t x = 0; x < K; x++) g[x] = gp[x] + (below ? below[x] : 0.0);
     }
     if (dinit)
         for (int64_t x = 0; x < K; x++) dinit[x] += g[x];
-    if (homogeneous && dtrans)
-        for (int64_t x = 0; x < K * K; x++) dtrans[x] += E[x] * acc[x];
+    if (dtrans) {
+        for (int64_t x = 0; x < K; x++) v[x] = exp(c[x]);
+        add_trans_grad(K, j->normalize, F, acc, hsum, v, live, dtrans);
+    }
+}
+
+/* Where group q's kept c (T x K) and F (T x K x K) live in aux. */
+static double *kept_c(const chain_job *j, int64_t q) {
+    return j->aux->data + 2 * j->out->size + q * j->T * j->K;
+}
+static double *kept_f(const chain_job *j, int64_t q) {
+    const int64_t groups = j->trans->size / (j->T * j->K * j->K);
+    return j->aux->data + 2 * j->out->size + groups * j->T * j->K + q * j->T * j->K * j->K;
+}
+
+/* The chains of one transition sequence, step by step: each step's factor
+ * once (kept in aux), then every chain's step. */
+static CSVI_HOT void group_forward(const chain_job *j, int64_t q, double *s) {
+    const int64_t K = j->K, T = j->T, n = j->first[q + 1] - j->first[q];
+    const int64_t *chains = j->member + j->first[q];
+    const double *trans = j->trans->data + q * T * K * K;
+    double *C = kept_c(j, q), *FF = kept_f(j, q), *S = s;
+    int64_t o[CSVI_ITER_MAX_OPERANDS];
+    if (n == 0) return;
+    for (int64_t t = 0; t < T; t++) {
+        double *F = FF + t * K * K, *c = C + t * K;
+        step_factor(trans + t * K * K, K, j->normalize, F, c);
+        for (int64_t b = 0; b < n; b++) {
+            batch_offsets(&j->split.batch, chains[b], o);
+            double *alpha = j->out->data + o[0] * T * K;
+            const double *prev = t ? alpha + (t - 1) * K : j->init->data + o[1] * K;
+            const double *obs = j->obs ? j->obs->data + o[3] * j->To * K +
+                                             (j->To > 1 ? t * K : 0) : NULL;
+            forward_step(K, F, c, prev, obs, alpha + t * K, j->aux->data + o[0] * T * K + t * K,
+                         j->aux->data + j->out->size + o[0] * T * K + t * K, S);
+        }
+    }
+}
+
+/* The VJP of one group: steps from the last, each chain's gradient carried
+ * in g (one K row per chain), d trans of the step added once. */
+static CSVI_HOT void group_vjp(const chain_job *j, int64_t q, double *s) {
+    const int64_t K = j->K, T = j->T, n = j->first[q + 1] - j->first[q];
+    const int64_t *chains = j->member + j->first[q];
+    double *dtrans = j->trans->grad ? j->trans->grad + q * T * K * K : NULL;
+    const double *C = kept_c(j, q), *FF = kept_f(j, q);
+    double *acc = s, *v = acc + K * K, *r = v + K, *h = r + K, *hsum = h + K, *live = hsum + K,
+           *g = live + 2 * K;
+    int64_t o[CSVI_ITER_MAX_OPERANDS];
+    if (n == 0) return;
+    for (int64_t b = 0; b < n; b++) {
+        batch_offsets(&j->split.batch, chains[b], o);
+        for (int64_t x = 0; x < K; x++) g[b * K + x] = j->out->grad[o[0] * T * K + (T - 1) * K + x];
+    }
+    for (int64_t t = T - 1; t >= 0; t--) {
+        const double *F = FF + t * K * K;
+        if (t > 0)  /* the next step's blocks: the hardware does not guess a walk back */
+            for (int64_t x = 0; x < K * K; x += 8) {
+                __builtin_prefetch(F - K * K + x, 0, 3);
+                if (dtrans) __builtin_prefetch(dtrans + (t - 1) * K * K + x, 1, 3);
+            }
+        if (dtrans) {
+            for (int64_t x = 0; x < K * K; x++) acc[x] = 0.0;
+            for (int64_t x = 0; x < K; x++) hsum[x] = live[x] = 0.0;
+        }
+        for (int64_t b = 0; b < n; b++) {
+            batch_offsets(&j->split.batch, chains[b], o);
+            const double *P = j->aux->data + o[0] * T * K + t * K;
+            const double *IS = j->aux->data + j->out->size + o[0] * T * K + t * K;
+            double *dobs = j->obs && j->obs->grad ? j->obs->grad + o[3] * j->To * K +
+                                                        (j->To > 1 ? t * K : 0) : NULL;
+            double *gb = g + b * K;
+            vjp_step(K, F, P, IS, gb, dobs, r, h, dtrans ? acc : NULL);
+            if (dtrans)
+                for (int64_t x = 0; x < K; x++) {
+                    hsum[x] += h[x];
+                    live[x] = P[x] != 0.0 ? 1.0 : live[x];
+                }
+            const double *below = t ? j->out->grad + o[0] * T * K + (t - 1) * K : NULL;
+            for (int64_t x = 0; x < K; x++) gb[x] = h[x] + (below ? below[x] : 0.0);
+        }
+        if (dtrans) {
+            const double *c = C + t * K;
+            for (int64_t x = 0; x < K; x++) v[x] = exp(c[x]);
+            add_trans_grad(K, j->normalize, F, acc, hsum, v, live, dtrans + t * K * K);
+        }
+    }
+    if (j->init->grad)
+        for (int64_t b = 0; b < n; b++) {
+            batch_offsets(&j->split.batch, chains[b], o);
+            double *d = j->init->grad + o[1] * K;
+            for (int64_t x = 0; x < K; x++) d[x] += g[b * K + x];
+        }
 }
 
 static void chain_forward_task(void *ctx, int64_t task) {
@@ -453,6 +731,10 @@ static void chain_forward_task(void *ctx, int64_t task) {
     const task_split *sp = &j->split;
     double stack[STACK_SCRATCH];
     double *s = task_scratch(sp, task, stack);
+    if (j->keep) {
+        group_forward(j, task, s);
+        return;
+    }
     const int64_t lo = task * sp->per_task,
                   hi = lo + sp->per_task < sp->batch.size ? lo + sp->per_task : sp->batch.size;
     const int64_t K = j->K, so = j->T * K, st = j->Tt * K * K, sobs = j->To * K;
@@ -471,6 +753,10 @@ static void chain_vjp_task(void *ctx, int64_t task) {
     const task_split *sp = &j->split;
     double stack[STACK_SCRATCH];
     double *s = task_scratch(sp, task, stack);
+    if (j->keep) {
+        group_vjp(j, task, s);
+        return;
+    }
     const int64_t lo = task * sp->per_task,
                   hi = lo + sp->per_task < sp->batch.size ? lo + sp->per_task : sp->batch.size;
     const int64_t K = j->K, so = j->T * K, st = j->Tt * K * K, sobs = j->To * K;
@@ -490,6 +776,12 @@ int csvi_markov_forward_fwd(csvi_tape *t, const csvi_op *op) {
     chain_job j;
     plan_chain(&j, t, op);
     if (j.split.batch.size == 0 || j.T == 0 || j.K == 0) return CSVI_OK;
+    if (j.keep) {
+        int rc = plan_groups(&j);
+        if (rc == CSVI_OK) rc = run_split(&j.split, chain_forward_task, &j, 1);
+        free_groups(&j);
+        return rc;
+    }
     return run_split(&j.split, chain_forward_task, &j, 1);
 }
 
@@ -500,5 +792,13 @@ int csvi_markov_forward_vjp(csvi_tape *t, const csvi_op *op) {
     if (!j.init->grad && !j.trans->grad && !(j.obs && j.obs->grad)) return CSVI_OK;
     const int64_t K = j.K, counts[3] = {j.init->size / K, j.trans->size / (j.Tt * K * K),
                                         j.obs ? j.obs->size / (j.To * K) : j.split.batch.size};
+    if (j.keep) {  /* a group writes only its own d trans */
+        const int64_t apart[3] = {counts[0], j.split.batch.size, counts[2]};
+        int rc = plan_groups(&j);
+        if (rc == CSVI_OK)
+            rc = run_split(&j.split, chain_vjp_task, &j, unshared(&j.split, apart, 3));
+        free_groups(&j);
+        return rc;
+    }
     return run_split(&j.split, chain_vjp_task, &j, unshared(&j.split, counts, 3));
 }

@@ -14,6 +14,7 @@
 #include "csvi_parallel.h"
 #include "csvi_v4.h"
 #include "csvi_vmath.h"
+#include "matvec_kernels.h"
 
 /* Rows per task of a row-parallel kernel. */
 #define MV_ROWS 256
@@ -34,41 +35,9 @@ typedef struct {
     int64_t n_chunks;
 } mv_job;
 
-/* y[r] (+)= a[r, :] . v for r in [r0, r1), four rows at a time (four
- * accumulators hide the FMA latency; a row's sum is the same in or out of a
- * group of four). */
+/* y[r] (+)= a[r, :] . v for r in [r0, r1). */
 static CSVI_HOT void matvec_rows(const mv_job *j, int64_t r0, int64_t r1) {
-    const int64_t k = j->cols, kv = k & ~(int64_t)3;
-    const double *restrict v = j->v;
-    double *restrict y = j->y;
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        const double *x0 = j->a + r * k, *x1 = x0 + k, *x2 = x1 + k, *x3 = x2 + k;
-        v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (int64_t c = 0; c < kv; c += 4) {
-            const v4 vc = load4(v + c);
-            a0 += load4(x0 + c) * vc;
-            a1 += load4(x1 + c) * vc;
-            a2 += load4(x2 + c) * vc;
-            a3 += load4(x3 + c) * vc;
-        }
-        v4 s = hsum4(a0, a1, a2, a3);
-        for (int64_t c = kv; c < k; c++) {
-            s[0] += x0[c] * v[c];
-            s[1] += x1[c] * v[c];
-            s[2] += x2[c] * v[c];
-            s[3] += x3[c] * v[c];
-        }
-        for (int q = 0; q < 4; q++) y[r + q] = j->add ? y[r + q] + s[q] : s[q];
-    }
-    for (; r < r1; r++) {
-        const double *x0 = j->a + r * k;
-        v4 a0 = {0};
-        for (int64_t c = 0; c < kv; c += 4) a0 += load4(x0 + c) * load4(v + c);
-        double s = (a0[0] + a0[1]) + (a0[2] + a0[3]);
-        for (int64_t c = kv; c < k; c++) s += x0[c] * v[c];
-        y[r] = j->add ? y[r] + s : s;
-    }
+    csvi_rows_dot(j->a + r0 * j->cols, r1 - r0, j->cols, j->v, j->y + r0, j->add);
 }
 
 static void matvec_task(void *ctx, int64_t task) {

@@ -257,3 +257,47 @@ def test_observations_shared_by_every_state():
                       dist.Normal(np.zeros(1), 1.0))
     np.testing.assert_allclose(hmm.log_prob(value).numpy(), stats.norm.logpdf(value).sum(),
                                rtol=1e-12)
+
+
+def test_transition_logits_attribute_is_normalized_as_pyro():
+    """log_prob normalizes inside its op; the attribute is still Pyro's
+    normalized logits."""
+    rng = np.random.default_rng(8)
+    trans = 4.0 * rng.standard_normal((5, 3, 3)) + 2.0
+    hmm = DiscreteHMM(rng.standard_normal(3), trans, dist.Normal(np.zeros(3), 1.0))
+    np.testing.assert_allclose(hmm.transition_logits.numpy(), log_normalize(trans), rtol=1e-13)
+
+
+def test_batch_sharing_per_step_transitions_gradients_match_finite_differences():
+    """A batch of sequences sharing (T, K, K) logits (one group of chains in
+    the op) and one sequence per logits."""
+    rng = np.random.default_rng(9)
+    K, T = 3, 4
+
+    def log_prob(init, trans, loc, value):
+        return DiscreteHMM(init, trans, dist.Normal(loc, 0.9)).log_prob(value)
+
+    for trans_shape, value_shape in (((T, K, K), (2, T)), ((2, T, K, K), (2, T))):
+        value = rng.standard_normal(value_shape)
+        assert_grads_match(lambda i, t, l: log_prob(i, t, l, value),
+                           [rng.standard_normal(K), rng.standard_normal(trans_shape),
+                            rng.standard_normal((T, K))], rtol=1e-6, atol=1e-8)
+
+
+def test_a_rarely_entered_state_equals_brute_force():
+    """Every state enters state 0 with probability ~e^-800 and observations
+    favour it by as much: its paths still count (the op's column-shifted
+    factor), as the brute-force sum says."""
+    rng = np.random.default_rng(10)
+    K, T = 3, 4
+    trans = rng.standard_normal((T, K, K))
+    trans[:, :, 0] -= 800.0
+    loc = np.zeros((T, K))
+    loc[:, 0] = 40.0
+    value = np.full(T, 40.0)
+    obs_lp = stats.norm.logpdf(value[:, None], loc, 1.0)
+    init = rng.standard_normal(K)
+    total, last = brute_force(init, trans, obs_lp)
+    hmm = DiscreteHMM(init, trans, dist.Normal(loc, 1.0))
+    np.testing.assert_allclose(hmm.log_prob(value).numpy(), total, rtol=1e-12)
+    np.testing.assert_allclose(hmm.filter(value).logits.numpy(), last, rtol=1e-9, atol=1e-9)

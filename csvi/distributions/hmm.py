@@ -4,8 +4,9 @@ states summed out exactly.
 
 log_prob and filter are one MARKOV_FORWARD op (csvi.ops.contract, the
 forward algorithm in C, O(T K^2), whose VJP is the backward pass) on the
-observation log-densities: no (T, K, K) tensor of combined factors and no
-O(K^T) one is ever built.  Pyro's conventions: initial_logits is the state
+observation log-densities, normalizing the transition logits inside the op:
+no (T, K, K) tensor of normalized or combined factors and no O(K^T) one is
+ever built.  Pyro's conventions: initial_logits is the state
 *before* the first transition, so a length-T sequence takes T transitions;
 both logits are normalized over the last dim; time is the leftmost event
 dim.
@@ -15,7 +16,7 @@ import numpy as np
 from csvi import _core, constraints
 from csvi.distributions.discrete import Categorical
 from csvi.distributions.distribution import Distribution
-from csvi.distributions.util import broadcast_shapes, expand_to
+from csvi.distributions.util import broadcast_shapes, check_expandable, expand_to
 from csvi.distributions.validation import as_real, as_shape, bad_value, validate_default
 from csvi.ops.contract import markov_chain_logsumexp, markov_forward
 
@@ -103,12 +104,18 @@ class DiscreteHMM(Distribution):
         elif event_shape[0] != 1:
             duration = event_shape[0]
         self.initial_logits = _normalized(init)
-        self.transition_logits = _normalized(trans)
+        self._raw_transition_logits = trans  # normalized by the op (or on demand)
         self.observation_dist = observation_dist
         self._duration = duration
         self._batch_shape = batch_shape
         self._event_shape = event_shape
         self._validate = validate
+
+    @property
+    def transition_logits(self):
+        """The transition logits normalized over the new state (Pyro's
+        attribute); log_prob and filter normalize inside their op instead."""
+        return _normalized(self._raw_transition_logits)
 
     @property
     def duration(self):
@@ -144,15 +151,15 @@ class DiscreteHMM(Distribution):
         return value
 
     def _factors(self, value, method):
-        """(initial, transition (..., T or 1, K, K), observation (..., T, K))
-        log factors for markov_forward."""
+        """(initial, unnormalized transition (..., T or 1, K, K), observation
+        (..., T, K)) log factors for markov_forward(normalize=True)."""
         value = self._check_value(value, method)
         obs = self.observation_dist
         lp = obs.log_prob(_core.expand_dims(value, -1 - obs.event_dim))
         K = self.initial_logits.shape[-1]
         if lp.shape[-1] != K:
             lp = expand_to(lp, lp.shape[:-1] + (K,))
-        trans = self.transition_logits
+        trans = self._raw_transition_logits
         if trans.ndim == 2:
             trans = _core.expand_dims(trans, 0)
         return self.initial_logits, trans, lp
@@ -160,13 +167,13 @@ class DiscreteHMM(Distribution):
     def log_prob(self, value):
         """log p(value), every state path summed out: shape the broadcast of
         value's batch dims and batch_shape."""
-        return markov_chain_logsumexp(*self._factors(value, "log_prob"))
+        return markov_chain_logsumexp(*self._factors(value, "log_prob"), normalize=True)
 
     def filter(self, value):
         """The posterior over the state at the last time step given the
         observations `value`, a Categorical (its logits can serve as the
         initial_logits of a model that continues the sequence)."""
-        alpha = markov_forward(*self._factors(value, "filter"))
+        alpha = markov_forward(*self._factors(value, "filter"), normalize=True)
         if alpha.shape[-2] == 0:
             raise ValueError("DiscreteHMM.filter: value has no time steps")
         return Categorical(logits=alpha[..., -1, :], validate_args=self._validate)
@@ -177,13 +184,7 @@ class DiscreteHMM(Distribution):
         batch_shape = as_shape(batch_shape, "DiscreteHMM.expand", "batch_shape")
         if batch_shape == self._batch_shape:
             return self
-        try:
-            ok = broadcast_shapes(self._batch_shape, batch_shape) == batch_shape
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(f"DiscreteHMM.expand: batch_shape {self._batch_shape} cannot be "
-                             f"expanded to {batch_shape}")
+        check_expandable("DiscreteHMM", self._batch_shape, batch_shape)
         new = DiscreteHMM.__new__(DiscreteHMM)
         new.__dict__.update(self.__dict__)
         K = self.initial_logits.shape[-1]
@@ -202,7 +203,7 @@ class DiscreteHMM(Distribution):
         sample_shape = shape[:len(shape) - len(self._batch_shape) - len(self._event_shape)]
         lead = sample_shape + self._batch_shape
         init = np.broadcast_to(_core.value_of(self.initial_logits), lead + (K,))
-        trans = _core.value_of(self.transition_logits)
+        trans = _core.value_of(self._raw_transition_logits)  # Categorical normalizes
         trans = trans.reshape((1,) * (3 - trans.ndim) + trans.shape)
         trans = np.broadcast_to(trans, lead + (T, K, K))
         states = np.empty(lead + (T,), dtype=np.intp)
@@ -219,4 +220,4 @@ class DiscreteHMM(Distribution):
 
     def __repr__(self):
         return (f"DiscreteHMM(initial_logits: {self.initial_logits.shape}, transition_logits: "
-                f"{self.transition_logits.shape}, observation_dist: {self.observation_dist!r})")
+                f"{self._raw_transition_logits.shape}, observation_dist: {self.observation_dist!r})")

@@ -18,7 +18,7 @@ from csvi import _core, constraints, linalg
 from csvi.distributions.distribution import Distribution
 from csvi.distributions.draws import standard_normal
 from csvi.distributions.kl import register_kl
-from csvi.distributions.util import broadcast_shapes, expand_to
+from csvi.distributions.util import broadcast_shapes, check_expandable, expand_to
 from csvi.distributions.validation import as_real, as_shape, bad_arg, validate_default
 
 __all__ = ["LowRankMultivariateNormal", "MultivariateNormal"]
@@ -98,13 +98,7 @@ class _Gaussian(Distribution):
         batch_shape = as_shape(batch_shape, f"{name}.expand", "batch_shape")
         if batch_shape == self._batch_shape:
             return self
-        try:
-            ok = broadcast_shapes(self._batch_shape, batch_shape) == batch_shape
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(f"{name}.expand: batch_shape {self._batch_shape} cannot be "
-                             f"expanded to {batch_shape}")
+        check_expandable(name, self._batch_shape, batch_shape)
         new = copy.copy(self)
         new._batch_shape = batch_shape
         new.loc = expand_to(self._loc, batch_shape + self._event_shape)

@@ -33,6 +33,19 @@ def expand_to(x, shape):
     return apply(OP_DIST_EXPAND, (x,), shape)
 
 
+def check_expandable(owner, batch_shape, new_shape):
+    """Raises `owner`.expand's ValueError unless batch_shape broadcasts to
+    exactly new_shape (Pyro's expand rule: dims may be added on the left and
+    size-1 dims grown, nothing shrunk)."""
+    try:
+        ok = broadcast_shapes(batch_shape, new_shape) == new_shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{owner}.expand: batch_shape {batch_shape} cannot be expanded to "
+                         f"{new_shape}")
+
+
 def full(shape, value):
     """A constant Tensor of `shape` filled with `value`."""
     return astensor(np.full(shape, value, dtype=np.float64))

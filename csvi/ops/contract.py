@@ -22,7 +22,7 @@ def logmatmulexp(a, b):
     return _core.logmatmulexp(a, b)
 
 
-def markov_forward(init, trans, obs=None):
+def markov_forward(init, trans, obs=None, normalize=False):
     """The forward algorithm's log messages alpha, shape (..., T, K), of a
     chain with log initial factor `init` (..., K), log transition factors
     `trans` (..., T or 1, K, K) (old state, new state) and optional log
@@ -32,15 +32,21 @@ def markov_forward(init, trans, obs=None):
 
     with alpha[-1] = init; T is the larger of the two time sizes, batch dims
     broadcast.  One op: O(T K^2) time, O(T K) saved, its VJP the backward
-    pass.  alpha[..., -1, :] is the filtered (unnormalized) last state."""
-    return _core.markov_forward(init, trans, obs)
+    pass.  alpha[..., -1, :] is the filtered (unnormalized) last state.
+
+    normalize=True reads `trans` as unnormalized transition logits and uses
+    trans - logsumexp(trans, -1) in their place, inside the op: the exps
+    that normalize a row also serve the step's product, and no normalized
+    (T, K, K) copy or its gradient is built."""
+    return _core.markov_forward(init, trans, obs, normalize)
 
 
-def markov_chain_logsumexp(init, trans, obs=None):
+def markov_chain_logsumexp(init, trans, obs=None, normalize=False):
     """log of the sum over all K^(T+1) state paths x0..xT of exp(init[x0] +
     sum_t trans[t][x(t-1), x(t)] + obs[t][x(t)]) -- logsumexp of
-    markov_forward's last message -- with shape the broadcast batch dims."""
-    alpha = _core.markov_forward(init, trans, obs)
+    markov_forward's last message -- with shape the broadcast batch dims
+    (`normalize` as markov_forward's)."""
+    alpha = _core.markov_forward(init, trans, obs, normalize)
     if alpha.shape[-2] == 0:  # no step: the initial factor alone
         return _core.logsumexp(init + np.zeros(alpha.shape[:-2] + alpha.shape[-1:]), axis=-1)
     return _core.logsumexp(alpha[..., -1, :], axis=-1)
