@@ -30,6 +30,7 @@ typedef struct {
     const double *b;        /* bias or NULL */
     const double *g;        /* VJP: output gradient */
     double *gz;             /* VJP: gradient of the pre-activation */
+    float *gz32;            /* VJP, float32: gz rounded, for the products (or NULL) */
     int64_t n, m, rows_per_task;
     int act;
     double threshold;
@@ -146,6 +147,11 @@ static CSVI_HOT void dense_rows_vjp(void *ctx, int64_t task) {
             for (int64_t c = 0; c < m; c++) gz[c] = g[c];
             break;
         }
+        if (j->gz32) {  /* while the row is in cache */
+            float *restrict gz32 = j->gz32 + r * m;
+            CSVI_SIMD
+            for (int64_t c = 0; c < m; c++) gz32[c] = (float)gz[c];
+        }
     }
 }
 
@@ -161,14 +167,39 @@ static int64_t parallel_from(int act) {
                                                             : CSVI_PAR_TRANSCENDENTAL;
 }
 
-static void narrow(const double *restrict a, int64_t size, float *restrict out) {
+/* The float32 conversions: memory-bound passes over W-sized arrays, split
+ * over csvi's threads (elementwise, so any split gives the same bits). */
+typedef struct {
+    const double *from64;
+    float *to32;
+    const float *from32;
+    double *into64;
+} convert_job;
+
+static CSVI_HOT void narrow_range(void *ctx, int64_t lo, int64_t hi) {
+    const convert_job *j = ctx;
+    const double *restrict a = j->from64;
+    float *restrict out = j->to32;
     CSVI_SIMD
-    for (int64_t i = 0; i < size; i++) out[i] = (float)a[i];
+    for (int64_t i = lo; i < hi; i++) out[i] = (float)a[i];
 }
 
-static void widen_add(const float *restrict a, int64_t size, double *restrict out) {
+static CSVI_HOT void widen_add_range(void *ctx, int64_t lo, int64_t hi) {
+    const convert_job *j = ctx;
+    const float *restrict a = j->from32;
+    double *restrict out = j->into64;
     CSVI_SIMD
-    for (int64_t i = 0; i < size; i++) out[i] += (double)a[i];
+    for (int64_t i = lo; i < hi; i++) out[i] += (double)a[i];
+}
+
+static void narrow(const double *a, int64_t size, float *out) {
+    convert_job j = {.from64 = a, .to32 = out};
+    csvi_parallel_range(size, CSVI_PAR_CHEAP, narrow_range, &j);
+}
+
+static void widen_add(const float *a, int64_t size, double *out) {
+    convert_job j = {.from32 = a, .into64 = out};
+    csvi_parallel_range(size, CSVI_PAR_CHEAP, widen_add_range, &j);
 }
 
 /* A float32 record's aux slot: the pre-activation z (n * m doubles, with an
@@ -250,16 +281,26 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
     const int float32 = op->iattr[1] == CSVI_DENSE_FLOAT32;
     if (n == 0 || m == 0) return CSVI_OK;
     if (!x->grad && !w->grad && !(b && b->grad)) return CSVI_OK;
+    /* float32: the forward's copies of x and W, and gz rounded once for both
+     * products (by the activation's pass while each row is in cache) */
+    dense32_layout l = {0};
+    const int products32 = k > 0 && float32 && (x->grad || w->grad);
+    if (products32) {
+        l = dense32_at(CSVI_AUX(t, op), act != CSVI_DENSE_NONE ? y->size : 0, n, k, m);
+        if (!l.x) return CSVI_ERR_SHAPE;
+    }
     double *gz = y->grad, *scratch = NULL;
     if (act != CSVI_DENSE_NONE) {
         scratch = malloc((size_t)n * (size_t)m * sizeof(double));
         if (!scratch) return CSVI_ERR_NOMEM;
-        dense_job j = {.z = t->slots[op->aux].data, .g = y->grad, .gz = scratch, .n = n,
-                       .m = m, .act = act, .threshold = op->dattr[0]};
+        dense_job j = {.z = t->slots[op->aux].data, .g = y->grad, .gz = scratch, .gz32 = l.prod,
+                       .n = n, .m = m, .act = act, .threshold = op->dattr[0]};
         int64_t n_tasks;
         split_rows(&j, &n_tasks);
         csvi_parallel_tasks(n_tasks, y->size >= parallel_from(act), 0, dense_rows_vjp, &j);
         gz = scratch;
+    } else if (products32) {
+        narrow(gz, (int64_t)n * m, l.prod);
     }
     if (b && b->grad) {  /* db += column sums of gz, rows in order */
         double *restrict db = b->grad;
@@ -270,16 +311,8 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
         }
     }
     char N = 'N', T = 'T';
-    if (k > 0 && float32 && (x->grad || w->grad)) {
-        /* the forward's copies of x and W; gz rounded once for both products */
-        dense32_layout l = dense32_at(CSVI_AUX(t, op), act != CSVI_DENSE_NONE ? y->size : 0,
-                                      n, k, m);
-        if (!l.x) {
-            free(scratch);
-            return CSVI_ERR_SHAPE;
-        }
+    if (products32) {
         float one = 1.0f, zero = 0.0f;
-        narrow(gz, (int64_t)n * m, l.prod);
         if (x->grad) {  /* dx += gz W */
             csvi_ext.sgemm(&N, &N, &k, &n, &m, &one, l.w, &k, l.prod, &m, &zero, l.grad, &k);
             widen_add(l.grad, (int64_t)n * k, x->grad);
