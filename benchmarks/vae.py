@@ -19,7 +19,8 @@ step.  Configurations:
   one thread, with csvi's default thread policy and with two BLAS threads;
   and the same networks as Sequential blocks (Linear + activation fused);
 - the same with float32 products (`vae.float()`: sgemm, params and Adam in
-  float64), eager, compiled, and compiled with fused layers;
+  float64), eager, compiled, and compiled with fused layers (also with csvi's
+  own pool on one thread, OMP_NUM_THREADS=1, beside Pyro's one torch thread);
 - Pyro `svi.step`, torch float32 (its default), torch's default threads and one;
 - NumPyro `jax.jit(svi.update)`, float32 (its default);
 - the floor: the step's 14 GEMMs (5 forward, 5 weight gradients, 4 input
@@ -62,6 +63,10 @@ CONFIGS = {
                                                   "CSVI_BENCH_FLOAT32": "1"},
                                 "csvi compiled, Sequential (fused) layers, float32 products, "
                                 "BLAS 1 thread"),
+    "csvi-compiled-fused-f32-1": ("csvi_compiled", dict(ONE_THREAD, CSVI_BENCH_FUSED="1",
+                                                      CSVI_BENCH_FLOAT32="1"),
+                                  "csvi compiled, fused, float32 products, BLAS and csvi's "
+                                  "pool 1 thread"),
     "csvi-compiled-default": ("csvi_compiled", {}, "csvi compiled, float64, default threads"),
     "csvi-compiled-blas2": ("csvi_compiled", {"CSVI_BLAS_THREADS": "2"},
                             "csvi compiled, float64, 2 BLAS threads (the old default)"),

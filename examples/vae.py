@@ -13,8 +13,8 @@ Each epoch runs len(train) / batch_size compiled steps, each on a fresh
 minibatch drawn by the subsampled plate (`--eager` runs Python steps instead;
 from the same seed both give the same params), and prints the train and test
 ELBO per image.  `--float32` multiplies in float32 (`vae.float()`, as in
-torch: each Linear's products through sgemm, params and Adam in float64),
-about 1.7x faster per product.  At the end it saves a figure of test digits, their
+torch: each Linear's products through sgemm, about 2x faster; params and
+Adam stay float64).  At the end it saves a figure of test digits, their
 reconstructions and samples from the prior (`--figure`, matplotlib).
 """
 import argparse

@@ -28,20 +28,20 @@ def test_vae_example_runs_a_few_steps(tmp_path, capsys, eager, float32):
         except ImportError:
             pass
     args = ["--epochs", "2", "--batch-size", "128", "--hidden-dim", "32", "--z-dim", "4",
-            "--test-frequency", "1", "--figure", figure] + (["--eager"] if eager else []) + (["--float32"] if float32 else [])
+            "--test-frequency", "1", "--figure", figure]
+    args += (["--eager"] if eager else []) + (["--float32"] if float32 else [])
     example = load_example()
-    if float32:  # the flag reaches every layer
-        float32_layers = []
-        build = example.VAE.__init__
+    built = []  # the VAE main builds: --float32 must reach each of its layers
+    init = example.VAE.__init__
 
-        def spy(vae, *a):
-            build(vae, *a)
-            float32_layers.append(vae)
-        example.VAE.__init__ = spy
+    def recording_init(vae, *a):
+        init(vae, *a)
+        built.append(vae)
+    example.VAE.__init__ = recording_init
     history = example.main(args)
-    if float32:
-        layers = [m for m in float32_layers[0].modules() if type(m).__name__ == "Linear"]
-        assert len(layers) == 5 and all(m.dtype == "float32" for m in layers)
+    layers = [m for m in built[0].modules() if type(m).__name__ == "Linear"]
+    assert len(layers) == 5
+    assert all(m.dtype == ("float32" if float32 else "float64") for m in layers)
     out = capsys.readouterr().out
     assert len(history["train_elbo"]) == 2 and len(history["test_elbo"]) == 2
     assert all(math.isfinite(e) and e < 0 for e in history["train_elbo"])

@@ -18,8 +18,8 @@ class Linear(Module):
     `csvi.set_rng_seed` reproduces them.
 
     `dtype=np.float32` (or `module.float()`, as in torch) multiplies in
-    float32: the input and weight are rounded to float32 for sgemm, about
-    1.7x faster than float64's dgemm, and the products widened back.  The
+    float32: the input and weight are rounded to float32 for sgemm (about
+    2x faster than float64's dgemm here), and the products widened back.  The
     params, their gradients, the bias, the activation and the optimizer stay
     float64, so results differ from float64 by float32 rounding in the
     products only (torch's float32 layer rounds everything).  The default,
