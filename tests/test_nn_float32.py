@@ -209,3 +209,22 @@ def test_float32_vae_compiles_bit_for_bit_as_eager_and_tracks_float64():
     for name in params64:
         assert params32[name].dtype == np.float64
         np.testing.assert_allclose(params32[name], params64[name], atol=1e-4, err_msg=name)
+
+
+def test_float32_vae_with_several_particles_compiles_as_eager():
+    """Each particle's records keep their own float32 copies (the aux slot is
+    per particle), so several particles agree to rounding, as in float64."""
+    model, guide, data = vae_parts(True)
+    assert_compiled_matches_eager(model, guide, lambda: Adam({"lr": 0.01}),
+                                  lambda: Trace_ELBO(num_particles=3), args=(data,), steps=5,
+                                  rtol=1e-12, atol=1e-12)
+
+
+def test_empty_inputs_in_float32():
+    for shape in [(0, 4), (3, 0)]:
+        x = csvi.tensor(np.ones(shape), requires_grad=True)
+        w = csvi.tensor(np.ones((2, shape[1])), requires_grad=True)
+        y = _core.dense(x, w, None, "tanh", 20.0, True)
+        y.sum().backward()
+        np.testing.assert_array_equal(y.numpy(), np.zeros((shape[0], 2)))
+        np.testing.assert_array_equal(w.grad, np.zeros((2, shape[1])))
