@@ -18,6 +18,9 @@ step.  Configurations:
   examples/vae.py's tutorial classes (each layer its own records) with BLAS on
   one thread, with csvi's default thread policy and with two BLAS threads;
   and the same networks as Sequential blocks (Linear + activation fused);
+- the same with float32 products (`vae.float()`: sgemm, params and Adam in
+  float64), eager, compiled, and compiled with fused layers (also with csvi's
+  own pool on one thread, OMP_NUM_THREADS=1, beside Pyro's one torch thread);
 - Pyro `svi.step`, torch float32 (its default), torch's default threads and one;
 - NumPyro `jax.jit(svi.update)`, float32 (its default);
 - the floor: the step's 14 GEMMs (5 forward, 5 weight gradients, 4 input
@@ -50,6 +53,20 @@ CONFIGS = {
     "csvi-compiled-fused": ("csvi_compiled", {"OPENBLAS_NUM_THREADS": "1",
                                               "CSVI_BENCH_FUSED": "1"},
                             "csvi compiled, Sequential (fused) layers, BLAS 1 thread"),
+    "csvi-eager-f32": ("csvi_eager", {"OPENBLAS_NUM_THREADS": "1", "CSVI_BENCH_FLOAT32": "1"},
+                       "csvi eager, float32 products, BLAS 1 thread"),
+    "csvi-compiled-f32": ("csvi_compiled", {"OPENBLAS_NUM_THREADS": "1",
+                                            "CSVI_BENCH_FLOAT32": "1"},
+                          "csvi compiled, float32 products, BLAS 1 thread"),
+    "csvi-compiled-fused-f32": ("csvi_compiled", {"OPENBLAS_NUM_THREADS": "1",
+                                                  "CSVI_BENCH_FUSED": "1",
+                                                  "CSVI_BENCH_FLOAT32": "1"},
+                                "csvi compiled, Sequential (fused) layers, float32 products, "
+                                "BLAS 1 thread"),
+    "csvi-compiled-fused-f32-1": ("csvi_compiled", dict(ONE_THREAD, CSVI_BENCH_FUSED="1",
+                                                      CSVI_BENCH_FLOAT32="1"),
+                                  "csvi compiled, fused, float32 products, BLAS and csvi's "
+                                  "pool 1 thread"),
     "csvi-compiled-default": ("csvi_compiled", {}, "csvi compiled, float64, default threads"),
     "csvi-compiled-blas2": ("csvi_compiled", {"CSVI_BLAS_THREADS": "2"},
                             "csvi compiled, float64, 2 BLAS threads (the old default)"),
@@ -86,7 +103,8 @@ def synthetic_images(n=N_IMAGES, seed=0):
 def _csvi_svi(data):
     """examples/vae.py's VAE (the tutorial's classes, layers called one by
     one); with CSVI_BENCH_FUSED=1 its networks rebuilt from Sequential blocks,
-    so each Linear + activation runs as one fused record."""
+    so each Linear + activation runs as one fused record; with
+    CSVI_BENCH_FLOAT32=1 every Linear multiplies in float32 (`vae.float()`)."""
     import importlib.util
     import csvi
     from csvi import nn
@@ -113,6 +131,8 @@ def _csvi_svi(data):
         vae.encoder = Encoder()
         vae.decoder = nn.Sequential(nn.Linear(Z_DIM, HIDDEN), nn.Softplus(),
                                     nn.Linear(HIDDEN, X_DIM), nn.Sigmoid())
+    if os.environ.get("CSVI_BENCH_FLOAT32") == "1":
+        vae.float()  # every Linear's products through sgemm
     return SVI(vae.model, vae.guide, Adam({"lr": LR}), loss=Trace_ELBO())
 
 
@@ -325,6 +345,10 @@ def floor(data, steps, warmup):
 WORKERS = {"csvi_eager": csvi_eager, "csvi_compiled": csvi_compiled, "pyro": pyro,
            "numpyro": numpyro, "floor": floor}
 EPOCH_WORKERS = {"csvi_epochs": csvi_epochs, "pyro_epochs": pyro_epochs}
+# the ELBO-by-epoch rows: (label, worker, extra environment)
+EPOCH_ROWS = [("csvi (compiled, float64)", "csvi_epochs", {}),
+              ("csvi (compiled, float32 products)", "csvi_epochs", {"CSVI_BENCH_FLOAT32": "1"}),
+              ("pyro (float32)", "pyro_epochs", {})]
 
 
 def worker(args):
@@ -408,8 +432,8 @@ def main(argv=None):
         lines.append(f"| {CONFIGS[n][2]} | {ms:.1f} | " + " | ".join(cells) + f" | {rss:.0f} |")
 
     if args.epochs > 0:
-        elbos = {name.split("_")[0]: spawn(name, {"OPENBLAS_NUM_THREADS": "1"}, args, args.epochs)
-                 for name in EPOCH_WORKERS if available(name.split("_")[0])}
+        elbos = {label: spawn(name, dict(env, OPENBLAS_NUM_THREADS="1"), args, args.epochs)
+                 for label, name, env in EPOCH_ROWS if available(name.split("_")[0])}
         lines += ["", f"Train ELBO per image by epoch ({N_IMAGES // BATCH} steps each; "
                   "independent initialisations)", "",
                   "| library | " + " | ".join(f"epoch {e + 1}" for e in range(args.epochs)) + " |",

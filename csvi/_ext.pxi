@@ -10,6 +10,9 @@ cdef extern from "csvi_ext.h":
     ctypedef void (*csvi_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
                                    double *alpha, double *a, int *lda, double *b,
                                    int *ldb, double *beta, double *c, int *ldc) noexcept nogil
+    ctypedef void (*csvi_sgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
+                                   float *alpha, float *a, int *lda, float *b,
+                                   int *ldb, float *beta, float *c, int *ldc) noexcept nogil
     ctypedef void (*csvi_dtrxm_fn)(char *side, char *uplo, char *transa, char *diag, int *m,
                                    int *n, double *alpha, double *a, int *lda, double *b,
                                    int *ldb) noexcept nogil
@@ -20,6 +23,7 @@ cdef extern from "csvi_ext.h":
         csvi_dtrxm_fn dtrsm
         csvi_dtrxm_fn dtrmm
         csvi_dpotrf_fn dpotrf
+        csvi_sgemm_fn sgemm
     csvi_ext_table csvi_ext
 
 cdef extern from "csvi_linalg.h":
@@ -49,3 +53,12 @@ cdef inline void _require_ext(int code, tuple iattr) except *:
         from scipy.linalg import cython_blas
         csvi_ext.dgemm = <csvi_dgemm_fn>_capi_function(cython_blas, "dgemm", "void (char *")
         _on_blas_loaded()
+
+
+cdef void _require_sgemm() except *:
+    """Loads sgemm before the first float32 dense record (with dgemm, so the
+    thread policy is applied once, when BLAS first loads)."""
+    _require_ext(OP_MATMUL_NT, None)
+    if csvi_ext.sgemm == NULL:
+        from scipy.linalg import cython_blas
+        csvi_ext.sgemm = <csvi_sgemm_fn>_capi_function(cython_blas, "sgemm", "void (char *")

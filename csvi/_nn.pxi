@@ -6,12 +6,15 @@
 DENSE_ACTIVATIONS = {None: 0, "relu": 1, "softplus": 2, "sigmoid": 3, "tanh": 4}
 
 
-def dense(input, weight, bias=None, activation=None, double threshold=20.0):
+def dense(input, weight, bias=None, activation=None, double threshold=20.0,
+          bint float32=False):
     """activation(input @ weight.T + bias) for a matrix input (n, in_features),
     weight (out_features, in_features) and bias (out_features,) or None: one
     dgemm with bias and activation in its output pass, and a VJP of one pass
     plus two dgemms.  `activation` is None or a name of DENSE_ACTIVATIONS;
-    softplus is torch's with beta 1 (x itself above `threshold`)."""
+    softplus is torch's with beta 1 (x itself above `threshold`).  With
+    `float32` the three products run through sgemm on float32 copies of their
+    operands (values, bias, activation and gradients stay float64)."""
     cdef Tensor x = as_tensor(input), w = as_tensor(weight)
     cdef tuple sx = x._value.shape, sw = w._value.shape
     if activation not in DENSE_ACTIVATIONS:
@@ -27,9 +30,21 @@ def dense(input, weight, bias=None, activation=None, double threshold=20.0):
             raise ValueError(f"dense: bias of shape {b._value.shape} does not match weight "
                              f"of shape {sw}: it must have shape ({sw[0]},)")
         ins = (x, w, b)
-    _require_ext(OP_MATMUL_NT, None)  # loads dgemm, which DENSE calls as MATMUL_NT does
+    if float32:
+        _require_sgemm()
+    else:
+        _require_ext(OP_MATMUL_NT, None)  # loads dgemm, which DENSE calls as MATMUL_NT does
     cdef int act = DENSE_ACTIVATIONS[activation]
-    if act == 0:
-        return _emit(OP_DENSE, ins, (sx[0], sw[0]), True, None, None, None)
-    return _emit(OP_DENSE_ACT, ins, (sx[0], sw[0]), True, (act,), (threshold,),
-                 (sx[0], sw[0]))
+    cdef tuple iattr = (act, 1 if float32 else 0)  # csvi_dense_precision's order
+    cdef int64_t n = sx[0], k = sx[1], m = sw[0]
+    aux = None if act == 0 else (n, m)  # the pre-activation
+    if float32:  # and the float32 operands (dense32_layout, src_c/ops_nn.c)
+        aux = ((n * m if act else 0) + (_dense32_floats(n, k, m) + 1) // 2,)
+    return _emit(OP_DENSE_ACT if act else OP_DENSE, ins, (n, m), True, iattr,
+                 (threshold,) if act else None, aux)
+
+
+cdef inline int64_t _dense32_floats(int64_t n, int64_t k, int64_t m):
+    """Floats of a float32 dense record's operands and products, as
+    dense32_floats in src_c/ops_nn.c."""
+    return n * k + m * k + n * m + max(n, m) * k

@@ -12,7 +12,9 @@ at run time), pixel intensities scaled to [0, 1] as the tutorial's MNIST.
 Each epoch runs len(train) / batch_size compiled steps, each on a fresh
 minibatch drawn by the subsampled plate (`--eager` runs Python steps instead;
 from the same seed both give the same params), and prints the train and test
-ELBO per image.  At the end it saves a figure of test digits, their
+ELBO per image.  `--float32` multiplies in float32 (`vae.float()`, as in
+torch: each Linear's products through sgemm, about 2x faster; params and
+Adam stay float64).  At the end it saves a figure of test digits, their
 reconstructions and samples from the prior (`--figure`, matplotlib).
 """
 import argparse
@@ -172,6 +174,8 @@ def main(argv=None):
                    help="compute the test ELBO every this many epochs (and after the last)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eager", action="store_true", help="Python steps instead of compiled")
+    p.add_argument("--float32", action="store_true",
+                   help="the layers' matrix products in float32 (torch's default precision)")
     p.add_argument("--figure", default="vae_digits.png",
                    help="where to save the figure ('' for none)")
     args = p.parse_args(argv)
@@ -182,6 +186,8 @@ def main(argv=None):
     batch = min(args.batch_size, len(train))
     steps_per_epoch = max(len(train) // batch, 1)
     vae = VAE(train.shape[1], args.z_dim, args.hidden_dim)
+    if args.float32:
+        vae.float()
     svi = SVI(vae.model, vae.guide, Adam({"lr": args.lr}), loss=Trace_ELBO())
     compiled = None if args.eager else svi.compile(train, batch)
 

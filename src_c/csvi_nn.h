@@ -13,4 +13,12 @@ typedef enum {
     CSVI_DENSE_ACT_COUNT
 } csvi_dense_act;
 
+/* The precision of a DENSE record's matrix products (its iattr[1]): float64
+ * throughout, or x and W rounded to float32 for sgemm, the products widened
+ * back (params, bias, activation and gradients stay float64). */
+typedef enum {
+    CSVI_DENSE_FLOAT64 = 0,
+    CSVI_DENSE_FLOAT32 = 1
+} csvi_dense_precision;
+
 #endif

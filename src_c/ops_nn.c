@@ -5,6 +5,14 @@
  * forms gz = g * act'(z) in one pass, sums it over rows into the bias's
  * gradient, and gives x's and W's gradients by two dgemms.
  *
+ * With iattr[1] = CSVI_DENSE_FLOAT32 the three products run through sgemm:
+ * x, W and gz are rounded to float32, and each product is widened back to
+ * float64 (added into the gradients), so params, bias, activation and the
+ * optimizer stay float64 while the GEMMs, most of a network's time, run at
+ * float32 speed (torch's default precision).  The float32 operands live in
+ * the aux slot (dense32_layout), so the forward's copies of x and W serve
+ * the VJP and a compiled step allocates nothing.
+ *
  * Values and derivatives are those of the composed ops (ops_unary.c's forms,
  * softplus with torch's threshold as csvi.nn.functional.softplus), element by
  * element, so fused and composed agree to rounding; the bias's gradient adds
@@ -18,9 +26,11 @@
 
 typedef struct {
     double *y, *z;          /* forward: output (holding x @ W^T on entry), pre-activation */
+    const float *y32;       /* forward, float32: x @ W^T (then y holds nothing on entry) */
     const double *b;        /* bias or NULL */
     const double *g;        /* VJP: output gradient */
     double *gz;             /* VJP: gradient of the pre-activation */
+    float *gz32;            /* VJP, float32: gz rounded, for the products (or NULL) */
     int64_t n, m, rows_per_task;
     int act;
     double threshold;
@@ -32,7 +42,7 @@ static inline double sigmoid_of(double z) {
 }
 
 /* z = y + b and y = act(z) with z in aux (DENSE_ACT), or y += b in place
- * (DENSE). */
+ * (DENSE); in float32, the product y32 widened in the same pass. */
 static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
     const dense_job *j = ctx;
     const int64_t r0 = task * j->rows_per_task;
@@ -42,13 +52,23 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
     const double *restrict b = j->b;
     for (int64_t r = r0; r < r1; r++) {
         double *restrict y = j->y + r * m;
-        if (!j->z) {
+        double *restrict z = j->z ? j->z + r * m : NULL;
+        if (j->y32) {  /* the pre-activation, widened from the float32 product */
+            const float *restrict y32 = j->y32 + r * m;
+            double *restrict pre = z ? z : y;
+            if (b) {
+                CSVI_SIMD
+                for (int64_t c = 0; c < m; c++) pre[c] = (double)y32[c] + b[c];
+            } else {
+                CSVI_SIMD
+                for (int64_t c = 0; c < m; c++) pre[c] = (double)y32[c];
+            }
+            if (!z) continue;
+        } else if (!z) {
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) y[c] += b[c];
             continue;
-        }
-        double *restrict z = j->z + r * m;
-        if (b) {
+        } else if (b) {
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) z[c] = y[c] + b[c];
         } else {
@@ -127,6 +147,11 @@ static CSVI_HOT void dense_rows_vjp(void *ctx, int64_t task) {
             for (int64_t c = 0; c < m; c++) gz[c] = g[c];
             break;
         }
+        if (j->gz32) {  /* while the row is in cache */
+            float *restrict gz32 = j->gz32 + r * m;
+            CSVI_SIMD
+            for (int64_t c = 0; c < m; c++) gz32[c] = (float)gz[c];
+        }
     }
 }
 
@@ -142,25 +167,105 @@ static int64_t parallel_from(int act) {
                                                             : CSVI_PAR_TRANSCENDENTAL;
 }
 
+/* The float32 conversions: memory-bound passes over W-sized arrays, split
+ * over csvi's threads (elementwise, so any split gives the same bits). */
+typedef struct {
+    const double *from64;
+    float *to32;
+    const float *from32;
+    double *into64;
+} convert_job;
+
+static CSVI_HOT void narrow_range(void *ctx, int64_t lo, int64_t hi) {
+    const convert_job *j = ctx;
+    const double *restrict a = j->from64;
+    float *restrict out = j->to32;
+    CSVI_SIMD
+    for (int64_t i = lo; i < hi; i++) out[i] = (float)a[i];
+}
+
+static CSVI_HOT void widen_add_range(void *ctx, int64_t lo, int64_t hi) {
+    const convert_job *j = ctx;
+    const float *restrict a = j->from32;
+    double *restrict out = j->into64;
+    CSVI_SIMD
+    for (int64_t i = lo; i < hi; i++) out[i] += (double)a[i];
+}
+
+static void narrow(const double *a, int64_t size, float *out) {
+    convert_job j = {.from64 = a, .to32 = out};
+    csvi_parallel_range(size, CSVI_PAR_CHEAP, narrow_range, &j);
+}
+
+static void widen_add(const float *a, int64_t size, double *out) {
+    convert_job j = {.from32 = a, .into64 = out};
+    csvi_parallel_range(size, CSVI_PAR_CHEAP, widen_add_range, &j);
+}
+
+/* A float32 record's aux slot: the pre-activation z (n * m doubles, with an
+ * activation), then float32 copies of x (n * k) and W (m * k), then the
+ * product x W^T in the forward and gz in the VJP (n * m), then the VJP's
+ * products, one after the other (max(m, n) * k).  csvi/_nn.pxi sizes the
+ * slot by the same count (_dense32_floats). */
+typedef struct {
+    float *x, *w, *prod, *grad;
+} dense32_layout;
+
+static int64_t dense32_floats(int64_t n, int64_t k, int64_t m) {
+    return n * k + m * k + n * m + (n > m ? n : m) * k;
+}
+
+/* The float32 part of a float32 record's aux, or all NULL if the slot is too
+ * small for it. */
+static dense32_layout dense32_at(const csvi_slot *aux, int64_t z_size, int64_t n, int64_t k,
+                                 int64_t m) {
+    dense32_layout l = {0};
+    if (aux->size * 2 < z_size * 2 + dense32_floats(n, k, m)) return l;
+    l.x = (float *)(aux->data + z_size);
+    l.w = l.x + n * k;
+    l.prod = l.w + m * k;
+    l.grad = l.prod + n * m;
+    return l;
+}
+
 int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *w = CSVI_IN(t, op, 1);
     csvi_slot *y = CSVI_OUT(t, op);
     int n = (int)x->shape[0], k = (int)x->shape[1], m = (int)w->shape[0];
-    const int act = (int)op->iattr[0];
-    if (act < 0 || act >= CSVI_DENSE_ACT_COUNT || (act != CSVI_DENSE_NONE && op->aux < 0))
+    const int act = (int)op->iattr[0], precision = (int)op->iattr[1];
+    const int float32 = precision == CSVI_DENSE_FLOAT32;
+    if (act < 0 || act >= CSVI_DENSE_ACT_COUNT
+        || ((act != CSVI_DENSE_NONE || float32) && op->aux < 0)
+        || (!float32 && precision != CSVI_DENSE_FLOAT64)
+        || (float32 && csvi_ext.sgemm == NULL))
         return CSVI_ERR_VALUE;
+    const int64_t z_size = act != CSVI_DENSE_NONE ? y->size : 0;
+    dense32_layout l = {0};
+    if (float32) {
+        l = dense32_at(CSVI_AUX(t, op), z_size, n, k, m);
+        if (!l.x) return CSVI_ERR_SHAPE;
+    }
     if (n == 0 || m == 0) return CSVI_OK;
+    char N = 'N', T = 'T';
     if (k == 0) {
-        for (int64_t i = 0; i < y->size; i++) y->data[i] = 0.0;
+        if (float32) {
+            for (int64_t i = 0; i < y->size; i++) l.prod[i] = 0.0f;
+        } else {
+            for (int64_t i = 0; i < y->size; i++) y->data[i] = 0.0;
+        }
+    } else if (float32) {
+        float one = 1.0f, zero = 0.0f;
+        narrow(x->data, (int64_t)n * k, l.x);
+        narrow(w->data, (int64_t)m * k, l.w);
+        csvi_ext.sgemm(&T, &N, &m, &n, &k, &one, l.w, &k, l.x, &k, &zero, l.prod, &m);
     } else {
-        char N = 'N', T = 'T';
         double one = 1.0, zero = 0.0;
         csvi_ext.dgemm(&T, &N, &m, &n, &k, &one, w->data, &k, x->data, &k, &zero, y->data, &m);
     }
-    dense_job j = {.y = y->data, .z = op->aux >= 0 ? t->slots[op->aux].data : NULL,
+    dense_job j = {.y = y->data, .z = z_size ? CSVI_AUX(t, op)->data : NULL, .y32 = l.prod,
                    .b = op->n_in > 2 ? CSVI_IN(t, op, 2)->data : NULL, .n = n, .m = m,
                    .act = act, .threshold = op->dattr[0]};
-    if (j.b == NULL && j.z == NULL) return CSVI_OK;
+    if (j.b == NULL && j.z == NULL && j.y32 == NULL) return CSVI_OK;
     int64_t n_tasks;
     split_rows(&j, &n_tasks);
     csvi_parallel_tasks(n_tasks, y->size >= parallel_from(act), 0, dense_rows_fwd, &j);
@@ -173,18 +278,29 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *y = CSVI_OUT(t, op);
     int n = (int)x->shape[0], k = (int)x->shape[1], m = (int)w->shape[0];
     const int act = (int)op->iattr[0];
+    const int float32 = op->iattr[1] == CSVI_DENSE_FLOAT32;
     if (n == 0 || m == 0) return CSVI_OK;
     if (!x->grad && !w->grad && !(b && b->grad)) return CSVI_OK;
+    /* float32: the forward's copies of x and W, and gz rounded once for both
+     * products (by the activation's pass while each row is in cache) */
+    dense32_layout l = {0};
+    const int products32 = k > 0 && float32 && (x->grad || w->grad);
+    if (products32) {
+        l = dense32_at(CSVI_AUX(t, op), act != CSVI_DENSE_NONE ? y->size : 0, n, k, m);
+        if (!l.x) return CSVI_ERR_SHAPE;
+    }
     double *gz = y->grad, *scratch = NULL;
     if (act != CSVI_DENSE_NONE) {
         scratch = malloc((size_t)n * (size_t)m * sizeof(double));
         if (!scratch) return CSVI_ERR_NOMEM;
-        dense_job j = {.z = t->slots[op->aux].data, .g = y->grad, .gz = scratch, .n = n,
-                       .m = m, .act = act, .threshold = op->dattr[0]};
+        dense_job j = {.z = t->slots[op->aux].data, .g = y->grad, .gz = scratch, .gz32 = l.prod,
+                       .n = n, .m = m, .act = act, .threshold = op->dattr[0]};
         int64_t n_tasks;
         split_rows(&j, &n_tasks);
         csvi_parallel_tasks(n_tasks, y->size >= parallel_from(act), 0, dense_rows_vjp, &j);
         gz = scratch;
+    } else if (products32) {
+        narrow(gz, (int64_t)n * m, l.prod);
     }
     if (b && b->grad) {  /* db += column sums of gz, rows in order */
         double *restrict db = b->grad;
@@ -194,8 +310,18 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
             for (int64_t c = 0; c < m; c++) db[c] += row[c];
         }
     }
-    if (k > 0) {
-        char N = 'N', T = 'T';
+    char N = 'N', T = 'T';
+    if (products32) {
+        float one = 1.0f, zero = 0.0f;
+        if (x->grad) {  /* dx += gz W */
+            csvi_ext.sgemm(&N, &N, &k, &n, &m, &one, l.w, &k, l.prod, &m, &zero, l.grad, &k);
+            widen_add(l.grad, (int64_t)n * k, x->grad);
+        }
+        if (w->grad) {  /* dW += gz^T x */
+            csvi_ext.sgemm(&N, &T, &k, &m, &n, &one, l.x, &k, l.prod, &m, &zero, l.grad, &k);
+            widen_add(l.grad, (int64_t)m * k, w->grad);
+        }
+    } else if (k > 0) {
         double one = 1.0;
         if (x->grad)  /* dx += gz W */
             csvi_ext.dgemm(&N, &N, &k, &n, &m, &one, w->data, &k, gz, &m, &one, x->grad, &k);

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stddef.h>
 #include "csvi_optim.h"
+#include "csvi_parallel.h"
 #include "csvi_vmath.h"
 
 csvi_optim_config csvi_optim_defaults(int32_t kind) {
@@ -137,6 +138,24 @@ static CSVI_HOT void adam_block(double *restrict param, const double *restrict g
     }
 }
 
+/* Adam on the raw gradient, in blocks over csvi's threads: a network's
+ * weights are ~10^5-10^6 elements read and written three times a step, bound
+ * by memory, and each element's update is independent (any split, the same
+ * bits). */
+typedef struct {
+    double *param, *m, *v, *vmax;
+    const double *grad;
+    double b1, b2, step_size, bc2_sqrt, eps;
+    int amsgrad;
+} adam_job;
+
+static void adam_range(void *ctx, int64_t lo, int64_t hi) {
+    const adam_job *j = ctx;
+    adam_block(j->param + lo, j->grad + lo, j->m + lo, j->v + lo,
+               j->amsgrad ? j->vmax + lo : NULL, hi - lo, j->b1, j->b2, j->step_size,
+               j->bc2_sqrt, j->eps, j->amsgrad);
+}
+
 void csvi_adam_update(const csvi_optim_config *c, double *param, const double *grad,
                       double *state, int64_t n, int64_t step, double scale) {
     const double b1 = c->beta1, b2 = c->beta2, eps = c->eps;
@@ -146,7 +165,10 @@ void csvi_adam_update(const csvi_optim_config *c, double *param, const double *g
     const int amsgrad = (c->flags & CSVI_OPTIM_AMSGRAD) != 0;
     double *m = state, *v = state + n, *vmax = amsgrad ? state + 2 * n : NULL;
     if (grad_is_raw(c, scale)) {
-        adam_block(param, grad, m, v, vmax, n, b1, b2, step_size, bc2_sqrt, eps, amsgrad);
+        adam_job j = {.param = param, .m = m, .v = v, .vmax = vmax, .grad = grad, .b1 = b1,
+                      .b2 = b2, .step_size = step_size, .bc2_sqrt = bc2_sqrt, .eps = eps,
+                      .amsgrad = amsgrad};
+        csvi_parallel_range(n, CSVI_PAR_DIVIDE, adam_range, &j);
         return;
     }
     double g[OPTIM_BLOCK];

@@ -104,7 +104,8 @@ def test_bad_input_names_the_shapes():
 
 
 def test_thread_count_changes_no_bit():
-    """Rows split over csvi's pool; the bias gradient adds rows in order."""
+    """Rows (and the float32 conversions) split over csvi's pool; the bias
+    gradient adds rows in order."""
     code = (
         "import hashlib, numpy as np, csvi; from csvi import _core\n"
         "rng = np.random.default_rng(0)\n"
@@ -112,8 +113,9 @@ def test_thread_count_changes_no_bit():
         "w = csvi.tensor(rng.standard_normal((90, 70)), requires_grad=True)\n"
         "b = csvi.tensor(rng.standard_normal(90), requires_grad=True)\n"
         "y = _core.dense(x, w, b, 'softplus')\n"
-        "(y * y).sum().backward()\n"
-        "arrays = (y.numpy(), x.grad, w.grad, b.grad)\n"
+        "y32 = _core.dense(x, w, b, 'tanh', 20.0, True)\n"  # float32 products
+        "((y * y).sum() + (y32 * y32).sum()).backward()\n"
+        "arrays = (y.numpy(), y32.numpy(), x.grad, w.grad, b.grad)\n"
         "print(hashlib.sha256(b''.join(a.tobytes() for a in arrays)).hexdigest())\n")
     outs = set()
     for threads in ("1", "2", "3"):

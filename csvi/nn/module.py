@@ -243,6 +243,24 @@ class Module:
         """Evaluation mode (Dropout passes its input through); same as train(False)."""
         return self.train(False)
 
+    def float(self):
+        """torch's way to run a network in float32: every Linear in this module
+        multiplies in float32 (`Linear(..., dtype=np.float32)`).  Params,
+        optimizer state and elementwise work stay float64."""
+        for m in self.modules():
+            m._multiply_in("float32")
+        return self
+
+    def double(self):
+        """Every Linear in this module multiplies in float64 (the default)."""
+        for m in self.modules():
+            m._multiply_in("float64")
+        return self
+
+    def _multiply_in(self, dtype):
+        """The precision of this layer's own matrix products: layers that have
+        them (Linear) override this."""
+
     def requires_grad_(self, requires_grad=True):
         for p in self.parameters():
             p.requires_grad = bool(requires_grad)
