@@ -145,9 +145,9 @@ class plate(Messenger):
             return fn()
         return send("subsample", self.name, fn, (), None, None, False, None, stack)
 
-    def _allocate_dim(self):
-        taken = {h._frame.dim for h in get_stack()
-                 if isinstance(h, plate) and h._frame is not None}
+    def _allocate_dim(self, taken):
+        """This plate's dim: its own, or the rightmost one the active plates
+        (`taken`: their dims) leave free."""
         if self.dim is not None:
             if self.dim in taken:
                 other = next(h.name for h in get_stack() if isinstance(h, plate)
@@ -163,11 +163,14 @@ class plate(Messenger):
     def __enter__(self):
         if self._frame is not None:
             raise ValueError(f"plate '{self.name}' is already active (nested in itself)")
+        taken = []
         for h in get_stack():
-            if isinstance(h, plate) and h._frame is not None and h.name == self.name:
-                raise ValueError(f"plate '{self.name}' is already active (two nested plates "
-                                 "share its name)")
-        frame = CondIndepStackFrame(self.name, self._allocate_dim(), self.size,
+            if isinstance(h, plate) and h._frame is not None:
+                if h.name == self.name:
+                    raise ValueError(f"plate '{self.name}' is already active (two nested "
+                                     "plates share its name)")
+                taken.append(h._frame.dim)
+        frame = CondIndepStackFrame(self.name, self._allocate_dim(taken), self.size,
                                     self.subsample_size)
         super().__enter__()
         self._frame = frame
