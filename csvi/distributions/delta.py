@@ -28,7 +28,8 @@ class Delta(Distribution):
         split = v.ndim - event_dim
         self._batch_shape = v.shape[:split]
         self._event_shape = v.shape[split:]
-        self.log_density = ld = as_real(log_density, "Delta", "log_density")
+        self.log_density = ld = log_density if type(log_density) is _core.Tensor else \
+            as_real(log_density, "Delta", "log_density")
         if ld.shape != () and ld.shape != self._batch_shape:
             shape = broadcast_args("Delta", ("batch_shape of v", "log_density"),
                                    (self._batch_shape, ld.shape))
