@@ -151,6 +151,20 @@ def sample(name, fn, *args, obs=None, infer=None, **kwargs):
                              obs is not None, infer), stack).value
 
 
+def trace_postprocess_message(self, Message msg):
+    """TraceMessenger.postprocess_message (compiled: every message of every
+    traced run passes it): record msg under its name; a repeated name goes
+    to Trace.add_node, which decides."""
+    if self.param_only and msg.type != "param":
+        return
+    trace = self.trace
+    nodes = trace.nodes
+    if msg.name in nodes:
+        trace.add_node(msg)
+    else:
+        nodes[msg.name] = msg
+
+
 cdef _bad_sample_fn(name, fn):
     if isinstance(fn, type):
         raise TypeError(f"sample site '{name}': got the class {fn.__name__}, not a "

@@ -498,8 +498,36 @@ def getitem(x, key):
         return _take_in_key(t, (key,))
     if isinstance(key, tuple) and _has_tensor(key):
         return _take_in_key(t, key)
-    positions = np.asarray(_flat_positions(t._value.shape)[key], order="C")
+    if t._value.ndim == 1 and type(key) is not tuple and isinstance(key, np.ndarray) \
+            and (key.dtype.kind == "i" or (key.dtype.kind == "u" and key.dtype.itemsize < 8)):
+        positions = _vector_positions(key, t._value.shape[0])
+    else:
+        positions = np.asarray(_flat_positions(t._value.shape)[key], order="C")
     return _emit(OP_GATHER, (t, _constant(positions)), positions.shape, True, None, None, None)
+
+
+cdef cnp.ndarray _vector_positions(key, Py_ssize_t size):
+    """The gather positions of a vector indexed by an integer array (x[group]
+    in a hierarchical model, every step): the indices as float64, negative
+    ones counted from the end, with NumPy's bounds check and error."""
+    cdef cnp.ndarray idx = np.ascontiguousarray(key, dtype=np.int64)
+    cdef cnp.ndarray out = np.empty(np.shape(key), dtype=np.float64)
+    cdef const int64_t *src = <const int64_t *>cnp.PyArray_DATA(idx)
+    cdef double *dst = <double *>cnp.PyArray_DATA(out)
+    cdef Py_ssize_t i, n = cnp.PyArray_SIZE(idx), bad = -1
+    cdef int64_t k
+    with nogil:
+        for i in range(n):
+            k = src[i]
+            if k < 0:
+                k += size
+            if k < 0 or k >= size:
+                bad = i
+                break
+            dst[i] = <double>k
+    if bad >= 0:
+        raise IndexError(f"index {src[bad]} is out of bounds for axis 0 with size {size}")
+    return out
 
 
 def draw_subsample(int64_t size, int64_t subsample_size):

@@ -58,16 +58,17 @@ _FULL_INDICES = {}
 
 
 def _full_indices(size):
-    """np.arange(size), read-only and made once per size: a plate that is not
-    subsampled is entered every step, and its indices never change."""
-    idx = _FULL_INDICES.get(size)
-    if idx is None:
+    """The _SubsampleFn giving np.arange(size) (read-only), made once per
+    size: a plate that is not subsampled is made every step, and its indices
+    never change."""
+    fn = _FULL_INDICES.get(size)
+    if fn is None:
         if len(_FULL_INDICES) >= 64:
             _FULL_INDICES.clear()
         idx = np.arange(size)
         idx.flags.writeable = False
-        _FULL_INDICES[size] = idx
-    return idx
+        fn = _FULL_INDICES[size] = _SubsampleFn(None, None, idx)
+    return fn
 
 
 class plate(Messenger):
@@ -136,8 +137,10 @@ class plate(Messenger):
     def _draw_indices(self, subsample_size, given):
         """The indices for this run, through the handlers (replay supplies
         the guide's)."""
-        if given is not None or subsample_size is None or subsample_size == self.size:
-            fn = _SubsampleFn(None, None, _full_indices(self.size) if given is None else given)
+        if given is None and (subsample_size is None or subsample_size == self.size):
+            fn = _full_indices(self.size)
+        elif given is not None:
+            fn = _SubsampleFn(None, None, given)
         else:
             fn = _SubsampleFn(self.size, int(subsample_size), None)
         stack = get_stack()
@@ -145,9 +148,9 @@ class plate(Messenger):
             return fn()
         return send("subsample", self.name, fn, (), None, None, False, None, stack)
 
-    def _allocate_dim(self):
-        taken = {h._frame.dim for h in get_stack()
-                 if isinstance(h, plate) and h._frame is not None}
+    def _allocate_dim(self, taken):
+        """This plate's dim: its own, or the rightmost one the active plates
+        (`taken`: their dims) leave free."""
         if self.dim is not None:
             if self.dim in taken:
                 other = next(h.name for h in get_stack() if isinstance(h, plate)
@@ -163,11 +166,14 @@ class plate(Messenger):
     def __enter__(self):
         if self._frame is not None:
             raise ValueError(f"plate '{self.name}' is already active (nested in itself)")
+        taken = []
         for h in get_stack():
-            if isinstance(h, plate) and h._frame is not None and h.name == self.name:
-                raise ValueError(f"plate '{self.name}' is already active (two nested plates "
-                                 "share its name)")
-        frame = CondIndepStackFrame(self.name, self._allocate_dim(), self.size,
+            if isinstance(h, plate) and h._frame is not None:
+                if h.name == self.name:
+                    raise ValueError(f"plate '{self.name}' is already active (two nested "
+                                     "plates share its name)")
+                taken.append(h._frame.dim)
+        frame = CondIndepStackFrame(self.name, self._allocate_dim(taken), self.size,
                                     self.subsample_size)
         super().__enter__()
         self._frame = frame

@@ -7,6 +7,8 @@ from csvi.distributions.validation import as_count, as_real, check_args, validat
 
 OP_DELTA_LP = _core.OPCODES["DELTA_LP"]
 OP_DIST_EXPAND = _core.OPCODES["DIST_EXPAND"]
+# the supports of Deltas with 0..3 event dims, made once (log_prob reads one per call)
+_REAL_SUPPORTS = tuple(constraints.independent(constraints.real, n) for n in range(4))
 
 
 class Delta(Distribution):
@@ -17,15 +19,17 @@ class Delta(Distribution):
     has_rsample = True
 
     def __init__(self, v, log_density=0.0, event_dim=0, validate_args=None):
-        self.v = v = as_real(v, "Delta", "v")
-        event_dim = as_count(event_dim, "Delta", "event_dim")
+        self.v = v = v if type(v) is _core.Tensor else as_real(v, "Delta", "v")
+        if type(event_dim) is not int or event_dim < 0:  # (an autoguide's int: every step)
+            event_dim = as_count(event_dim, "Delta", "event_dim")
         if event_dim > v.ndim:
             raise ValueError(f"Delta: event_dim must be between 0 and v.ndim = {v.ndim}, "
                              f"got {event_dim}")
         split = v.ndim - event_dim
         self._batch_shape = v.shape[:split]
         self._event_shape = v.shape[split:]
-        self.log_density = ld = as_real(log_density, "Delta", "log_density")
+        self.log_density = ld = log_density if type(log_density) is _core.Tensor else \
+            as_real(log_density, "Delta", "log_density")
         if ld.shape != () and ld.shape != self._batch_shape:
             shape = broadcast_args("Delta", ("batch_shape of v", "log_density"),
                                    (self._batch_shape, ld.shape))
@@ -38,7 +42,9 @@ class Delta(Distribution):
 
     @property
     def support(self):
-        return constraints.independent(constraints.real, len(self._event_shape))
+        n = len(self._event_shape)
+        return _REAL_SUPPORTS[n] if n < len(_REAL_SUPPORTS) else \
+            constraints.independent(constraints.real, n)
 
     def log_prob(self, value):
         value = self._as_value(value)

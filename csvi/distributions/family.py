@@ -31,7 +31,7 @@ class Family(Distribution):
         by `names` unless `_named_params` is False), set the broadcast batch
         shape, and check each against arg_constraints when validating.  This
         runs for every site of every step, hence straight-line code for the
-        one-parameter families and plain loops for the others."""
+        one- and two-parameter families and plain loops for the others."""
         validate = _validation._validation if validate_args is None else bool(validate_args)
         self._validate = validate
         if len(values) == 1:
@@ -44,6 +44,29 @@ class Family(Distribution):
                 setattr(self, names[0], v)
             if validate and self.arg_constraints[names[0]].first_violation(v) >= 0:
                 raise bad_arg(type(self).__name__, names[0], v, self.arg_constraints[names[0]])
+            return
+        if len(values) == 2:  # most families (Normal, Gamma, Beta, ...): straight-line
+            a, b = values
+            if type(a) is not Tensor:
+                a = astensor(a) if type(a) is float else as_real(a, type(self).__name__,
+                                                                 names[0])
+            if type(b) is not Tensor:
+                b = astensor(b) if type(b) is float else as_real(b, type(self).__name__,
+                                                                 names[1])
+            shape = a.shape
+            if b.shape != shape:
+                shape = broadcast_args(type(self).__name__, names, [shape, b.shape])
+            self._params = (a, b)
+            self._batch_shape = shape
+            if self._named_params:
+                setattr(self, names[0], a)
+                setattr(self, names[1], b)
+            if validate:
+                declared = self.arg_constraints
+                if declared[names[0]].first_violation(a) >= 0:
+                    raise bad_arg(type(self).__name__, names[0], a, declared[names[0]])
+                if declared[names[1]].first_violation(b) >= 0:
+                    raise bad_arg(type(self).__name__, names[1], b, declared[names[1]])
             return
         params = []
         shape = None

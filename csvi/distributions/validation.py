@@ -83,6 +83,8 @@ def as_real(value, owner, arg):
 def as_count(value, owner, arg, low=0):
     """`value` as a Python int >= low, or an error naming `owner` and `arg`
     (a fractional 1.5 is refused rather than truncated)."""
+    if type(value) is int and value >= low:  # the every-step case
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         if isinstance(value, (float, np.floating)) and float(value).is_integer():
             value = int(value)
@@ -96,8 +98,12 @@ def as_count(value, owner, arg, low=0):
 def as_shape(shape, owner, arg="sample_shape"):
     """A shape as a tuple of ints >= 0 (an int, a tuple or a list of them);
     a string, a fraction or a negative dim is an error naming `arg`."""
-    if type(shape) is tuple and not shape:
-        return ()
+    if type(shape) is tuple:  # the every-step case: a tuple of ints >= 0 as it stands
+        for d in shape:
+            if type(d) is not int or d < 0:
+                break
+        else:
+            return shape
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
         dims = (shape,)
     elif isinstance(shape, (tuple, list)) or (isinstance(shape, np.ndarray) and shape.ndim == 1):

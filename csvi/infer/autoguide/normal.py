@@ -75,6 +75,12 @@ class AutoNormal(AutoGuide):
             self._event_dims[name] = event_dim
             self._transforms[name] = t
             self._init_locs[name] = np.array(init_loc, order="C")
+        # what forward needs of each site, worked out once rather than every step
+        self._site_plans = [
+            (name, site, name + "_unconstrained", t, site.fn.event_dim,
+             None if _is_identity(t) else t.inv)
+            for (name, site), t in zip(latent_sites(self.prototype_trace),
+                                       self._transforms.values())]
 
     def _loc_name(self, name):
         return f"{self._pyro_name}.locs.{name}"
@@ -97,15 +103,12 @@ class AutoNormal(AutoGuide):
             self._setup_prototype(*args, **kwargs)
         plates = self._create_plates(*args, **kwargs)
         result = {}
-        for name, site in latent_sites(self.prototype_trace):
-            t = self._transforms[name]
-            event_dim = site.fn.event_dim
+        for name, site, aux_name, t, event_dim, inverse in self._site_plans:
             with self._site_plates(site, plates):
                 loc, scale = self._get_loc_and_scale(name)
-                u = sample(name + "_unconstrained",
-                                Normal(loc, scale).to_event(self._event_dims[name]),
-                                infer={"is_auxiliary": True})
-                result[name] = sample(name, constrained_delta(t, u, event_dim))
+                u = sample(aux_name, Normal(loc, scale).to_event(self._event_dims[name]),
+                           infer={"is_auxiliary": True})
+                result[name] = sample(name, constrained_delta(t, u, event_dim, inverse))
         return result
 
     def _stored(self, name):
@@ -142,13 +145,17 @@ class AutoNormal(AutoGuide):
         return result
 
 
-def constrained_delta(t, u, event_dim):
+def constrained_delta(t, u, event_dim, inverse=False):
     """The Delta at t(u) whose log-density is -log|det dt/du| summed over the
-    site's event dims: with u's Normal density it makes the density of t(u)."""
+    site's event dims: with u's Normal density it makes the density of t(u).
+    `inverse`: t.inv, or None when t is the identity (a caller running every
+    step passes what it worked out once; False: work it out here)."""
     value = t(u)
-    if _is_identity(t):
+    if inverse is False:
+        inverse = None if _is_identity(t) else t.inv
+    if inverse is None:
         return Delta(value, event_dim=event_dim)
-    log_density = t.inv.log_abs_det_jacobian(value, u)
+    log_density = inverse.log_abs_det_jacobian(value, u)
     log_density = sum_rightmost(log_density, log_density.ndim - value.ndim + event_dim)
     return Delta(value, log_density=log_density, event_dim=event_dim)
 

@@ -1,0 +1,52 @@
+"""first_outside (src_c/checks.c): its blockwise vectorized pass must find the
+same first violation as an element-by-element scan, wherever in which block
+a NaN, an infinity or an out-of-bounds value sits."""
+import numpy as np
+import pytest
+
+from csvi import _core
+
+BOUNDS = [(-np.inf, np.inf), (0.0, np.inf), (0.0, 1.0), (-1.0, 1.0)]
+SPECIAL = [np.nan, np.inf, -np.inf, 0.0, 1.0, -1.0, 2.0, -2.0, 1e300]
+
+
+def reference(x, lo, hi, lo_open, hi_open):
+    with np.errstate(invalid="ignore"):
+        ok = ((x > lo) if lo_open else (x >= lo)) & ((x < hi) if hi_open else (x <= hi))
+    bad = np.flatnonzero(~ok)
+    return int(bad[0]) if bad.size else -1
+
+
+@pytest.mark.parametrize("lo,hi", BOUNDS)
+@pytest.mark.parametrize("lo_open,hi_open", [(False, False), (True, True), (True, False),
+                                             (False, True)])
+def test_first_outside_matches_a_scan(lo, hi, lo_open, hi_open):
+    rng = np.random.default_rng(0)
+    for n in [0, 1, 7, 255, 256, 257, 700, 2000]:
+        for _ in range(20):
+            x = rng.uniform(0.05, 0.95, n)
+            for _ in range(rng.integers(0, 4)):  # a few specials anywhere
+                if n:
+                    x[rng.integers(n)] = SPECIAL[rng.integers(len(SPECIAL))]
+            assert _core.first_outside(x, lo, hi, lo_open, hi_open) == \
+                reference(x, lo, hi, lo_open, hi_open)
+
+
+def test_an_allowed_infinity_does_not_hide_a_later_violation():
+    # the first block holds +inf (allowed by a closed upper end at inf): the
+    # exact rescan of that block finds nothing, and the NaN in a later block
+    # must still be found
+    x = np.full(1000, 0.5)
+    x[3] = np.inf
+    x[900] = np.nan
+    assert _core.first_outside(x, 0.0, np.inf) == 900
+    x[900] = -0.5
+    assert _core.first_outside(x, 0.0, np.inf) == 900
+    x[900] = 0.5
+    assert _core.first_outside(x, 0.0, np.inf) == -1
+
+
+def test_integer_checks_whole_numbers():
+    x = np.array([0.0, 1.0, 2.0, 2.5, 3.0])
+    assert _core.first_outside(x, 0.0, np.inf, False, False, True) == 3
+    assert _core.first_outside(x[:3], 0.0, np.inf, False, False, True) == -1
