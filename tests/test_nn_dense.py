@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import csvi
-import csvi.distributions as dist
 from csvi import _core, nn
 from csvi.infer import Trace_ELBO
 from csvi.nn import functional as F
@@ -19,6 +18,7 @@ from csvi.optim import Adam
 sys.path.insert(0, os.path.dirname(__file__))
 from compiled_check import assert_compiled_matches_eager  # noqa: E402
 from gradcheck import assert_grads_match  # noqa: E402
+from small_vae import small_vae  # noqa: E402
 
 COMPOSED = {
     None: lambda z: z,
@@ -162,29 +162,6 @@ def test_sequential_does_not_fuse_what_would_change_the_result():
 
 
 def test_amortized_guide_with_fused_layers_compiles_as_eager():
-    data = (np.random.default_rng(3).random((40, 6)) < 0.4).astype(float)
-    csvi.set_rng_seed(0)
-    encoder = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4))
-    decoder = nn.Sequential(nn.Linear(2, 8), nn.Softplus(), nn.Linear(8, 6), nn.Sigmoid())
-    start = [{k: np.array(v) for k, v in m.state_dict().items()} for m in (encoder, decoder)]
-
-    def model(data):
-        csvi.module("decoder", decoder)
-        with csvi.plate("data", 40, subsample_size=10) as idx:
-            z = csvi.sample("z", dist.Normal(np.zeros((10, 2)), 1.0).to_event(1))
-            csvi.sample("x", dist.Bernoulli(decoder(z), validate_args=False).to_event(1),
-                        obs=data[idx])
-
-    def guide(data):
-        csvi.module("encoder", encoder)
-        with csvi.plate("data", 40, subsample_size=10) as idx:
-            out = encoder(data[idx])
-            csvi.sample("z", dist.Normal(out[:, :2], csvi.exp(out[:, 2:])).to_event(1))
-
-    def fresh_guide():
-        for m, state in zip((encoder, decoder), start):  # each run from the same weights
-            m.load_state_dict(state)
-        return guide
-
+    model, fresh_guide, data = small_vae(nn.Tanh)
     assert_compiled_matches_eager(model, fresh_guide, lambda: Adam({"lr": 0.01}), Trace_ELBO,
                                   args=(data,), steps=10)

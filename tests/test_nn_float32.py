@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 import csvi
-import csvi.distributions as dist
 from csvi import _core, nn
 from csvi.infer import Trace_ELBO
 from csvi.optim import Adam
 
 sys.path.insert(0, os.path.dirname(__file__))
 from compiled_check import assert_compiled_matches_eager  # noqa: E402
+from small_vae import small_vae  # noqa: E402
 
 U32 = 2.0 ** -24
 F64_SLACK = 1e-13  # the float64 parts (bias, activation) against numpy's forms
@@ -164,42 +164,12 @@ def test_bad_dtype_names_the_layer(dtype):
     assert fc.dtype == np.float64
 
 
-def vae_parts(float32):
-    data = (np.random.default_rng(3).random((40, 6)) < 0.4).astype(float)
-    csvi.set_rng_seed(0)
-    encoder = nn.Sequential(nn.Linear(6, 8), nn.Softplus(), nn.Linear(8, 4))
-    decoder = nn.Sequential(nn.Linear(2, 8), nn.Softplus(), nn.Linear(8, 6), nn.Sigmoid())
-    if float32:
-        encoder.float(), decoder.float()
-    start = [{k: np.array(v) for k, v in m.state_dict().items()} for m in (encoder, decoder)]
-
-    def model(data):
-        csvi.module("decoder", decoder)
-        with csvi.plate("data", 40, subsample_size=10) as idx:
-            z = csvi.sample("z", dist.Normal(np.zeros((10, 2)), 1.0).to_event(1))
-            csvi.sample("x", dist.Bernoulli(decoder(z), validate_args=False).to_event(1),
-                        obs=data[idx])
-
-    def guide(data):
-        csvi.module("encoder", encoder)
-        with csvi.plate("data", 40, subsample_size=10) as idx:
-            out = encoder(data[idx])
-            csvi.sample("z", dist.Normal(out[:, :2], csvi.exp(out[:, 2:])).to_event(1))
-
-    def fresh_guide():
-        for m, state in zip((encoder, decoder), start):  # each run from the same weights
-            m.load_state_dict(state)
-        return guide
-
-    return model, fresh_guide, data
-
-
 def test_float32_vae_compiles_bit_for_bit_as_eager_and_tracks_float64():
-    model, guide, data = vae_parts(True)
+    model, guide, data = small_vae(nn.Softplus, float32=True)
     losses32, params32 = assert_compiled_matches_eager(
         model, guide, lambda: Adam({"lr": 0.01}), Trace_ELBO, args=(data,), steps=10,
         rtol=0.0, atol=0.0)
-    model, guide, data = vae_parts(False)
+    model, guide, data = small_vae(nn.Softplus)
     losses64, params64 = assert_compiled_matches_eager(
         model, guide, lambda: Adam({"lr": 0.01}), Trace_ELBO, args=(data,), steps=10)
     # same draws and minibatches: float32 products move the trajectory a little
@@ -214,7 +184,7 @@ def test_float32_vae_compiles_bit_for_bit_as_eager_and_tracks_float64():
 def test_float32_vae_with_several_particles_compiles_as_eager():
     """Each particle's records keep their own float32 copies (the aux slot is
     per particle), so several particles agree to rounding, as in float64."""
-    model, guide, data = vae_parts(True)
+    model, guide, data = small_vae(nn.Softplus, float32=True)
     assert_compiled_matches_eager(model, guide, lambda: Adam({"lr": 0.01}),
                                   lambda: Trace_ELBO(num_particles=3), args=(data,), steps=5,
                                   rtol=1e-12, atol=1e-12)

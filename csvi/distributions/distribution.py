@@ -16,7 +16,7 @@ kernels.
 import numpy as np
 
 from csvi import _core, constraints
-from csvi.distributions.util import astensor, broadcast_shapes, expand_to
+from csvi.distributions.util import astensor, broadcast_shapes, check_expandable, expand_to
 from csvi.distributions.validation import (
     as_count, as_real, as_shape, bad_value, describe_bad, validate_default,
 )
@@ -289,14 +289,7 @@ class ExpandedDistribution(_Wrapper):
     def __init__(self, base_dist, batch_shape, validate_args=None):
         super().__init__(base_dist)
         batch_shape = as_shape(batch_shape, f"{type(base_dist).__name__}.expand", "batch_shape")
-        old = base_dist.batch_shape
-        try:
-            ok = broadcast_shapes(old, batch_shape) == batch_shape
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(f"{type(base_dist).__name__}.expand: batch_shape {old} cannot be "
-                             f"expanded to {batch_shape}")
+        check_expandable(type(base_dist).__name__, base_dist.batch_shape, batch_shape)
         self._batch_shape = batch_shape
         self._event_shape = base_dist.event_shape
         if validate_args is not None:
