@@ -1,14 +1,23 @@
-"""A small VAE (6 inputs, 2 latents, minibatches of 10 from 40 rows) for the
-dense-layer tests: model, a guide factory that restarts from the same
-weights, and the data.
+"""What the dense-layer tests share: the activations in NumPy (the
+reference for csvi's fused forms) and a small VAE (6 inputs, 2 latents,
+minibatches of 10 from 40 rows): model, a guide factory that restarts from
+the same weights, and the data.
 
-    from small_vae import small_vae
+    from small_vae import NUMPY_ACTIVATIONS, small_vae
 """
 import numpy as np
 
 import csvi
 import csvi.distributions as dist
 from csvi import nn
+
+NUMPY_ACTIVATIONS = {
+    None: lambda z: z,
+    "relu": lambda z: np.maximum(z, 0.0),
+    "softplus": lambda z: np.where(z > 20.0, z, np.logaddexp(0.0, z)),
+    "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
+    "tanh": np.tanh,
+}
 
 
 def small_vae(encoder_activation, float32=False):
