@@ -1,5 +1,5 @@
 # C declarations of src_c/ used by the glue.
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t, uintptr_t
 
 cdef extern from "numpy/random/bitgen.h":
     ctypedef struct bitgen_t:

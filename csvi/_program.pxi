@@ -38,6 +38,8 @@ cdef extern from "csvi_program.h":
         double *hook_buffer
 
     int64_t csvi_program_hook_size(const csvi_program *p)
+    void csvi_program_bind(csvi_program *p, const int32_t *slots, const int64_t *offsets,
+                           int32_t n, double *base)
     int csvi_program_init(csvi_program *p, int32_t particles, int fuse)
     void csvi_program_free(csvi_program *p)
     int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) nogil
@@ -118,6 +120,45 @@ cdef class Program:
         self.p.hook_buffer = <double *>cnp.PyArray_DATA(self.hook_buffer)
         self.p.hook_ctx = <void *>self
         self.p.grad_hook = _call_grad_hook
+
+    def slots_in(self, cnp.ndarray buffer):
+        """(slots, offsets): the slots whose values the program reads from
+        `buffer`'s memory (an array it was compiled on, or a view of one) and
+        where each starts, in doubles (see bind)."""
+        cdef uintptr_t lo = <uintptr_t>cnp.PyArray_DATA(buffer)
+        cdef uintptr_t hi = lo + <uintptr_t>buffer.nbytes
+        cdef uintptr_t d
+        cdef int32_t s
+        slots, offsets = [], []
+        for s in range(self.tape.c.n_slots):
+            d = <uintptr_t>self.tape.c.slots[s].data
+            if (self.tape.c.slots[s].size > 0 and lo <= d and (d - lo) % sizeof(double) == 0
+                    and d + <uintptr_t>self.tape.c.slots[s].size * sizeof(double) <= hi):
+                slots.append(s)
+                offsets.append((d - lo) // sizeof(double))
+        return np.array(slots, dtype=np.int32), np.array(offsets, dtype=np.int64)
+
+    def bind(self, cnp.ndarray slots, cnp.ndarray offsets, cnp.ndarray array):
+        """Points `slots` (from slots_in) at `array` + offsets: the next steps
+        read `array`, which must have the layout of the buffer slots_in was
+        given (float64, C-contiguous, aligned, at least as large) and which
+        the caller keeps alive while the program may run."""
+        if slots.dtype != np.int32 or offsets.dtype != np.int64 or slots.size != offsets.size:
+            raise TypeError("Program.bind: slots and offsets must come from slots_in")
+        if array.dtype != np.float64 or not array.flags.c_contiguous or not array.flags.aligned:
+            raise ValueError("Program.bind: the array must be C-contiguous, aligned float64")
+        cdef cnp.ndarray s = np.ascontiguousarray(slots), o = np.ascontiguousarray(offsets)
+        cdef int32_t *sp = <int32_t *>cnp.PyArray_DATA(s)
+        cdef int64_t *op = <int64_t *>cnp.PyArray_DATA(o)
+        cdef int32_t k
+        for k in range(s.size):
+            if sp[k] < 0 or sp[k] >= self.tape.c.n_slots:
+                raise ValueError(f"Program.bind: slot {sp[k]} is not on the tape")
+            if op[k] < 0 or op[k] + self.tape.c.slots[sp[k]].size > array.size:
+                raise ValueError(f"Program.bind: slot {sp[k]} reaches past the array's "
+                                 f"{array.size} elements")
+        _check_idle(self.tape)
+        csvi_program_bind(&self.p, sp, op, <int32_t>s.size, <double *>cnp.PyArray_DATA(array))
 
     @property
     def hook_size(self):

@@ -89,6 +89,12 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse);
 /* Frees what init allocated and gives the tape's slots back their buffers. */
 void csvi_program_free(csvi_program *p);
 
+/* Points slots[k] at base + offsets[k] doubles, in every particle's view
+ * too: slots the program reads from an argument's memory then read another
+ * array of the same layout, with no copy (csvi/infer/compiled.py, feed). */
+void csvi_program_bind(csvi_program *p, const int32_t *slots, const int64_t *offsets,
+                       int32_t n, double *base);
+
 /* Doubles in the gradient hook's buffer: the params' sizes, loss, flag. */
 int64_t csvi_program_hook_size(const csvi_program *p);
 

@@ -154,6 +154,15 @@ void csvi_program_free(csvi_program *p) {
     p->copy_rc = NULL;
 }
 
+void csvi_program_bind(csvi_program *p, const int32_t *slots, const int64_t *offsets,
+                       int32_t n, double *base) {
+    for (int32_t k = 0; k < n; k++) {
+        p->tape->slots[slots[k]].data = base + offsets[k];
+        for (int64_t c = 0; p->views && c < p->particles; c++)
+            p->views[c].slots[slots[k]].data = base + offsets[k];
+    }
+}
+
 typedef struct {
     csvi_program *p;
     const csvi_op *op;

@@ -88,6 +88,56 @@ def test_a_compiled_run_reads_integer_data_changed_in_place(fresh_store):
     assert losses[0][1] > losses[0][0] + 100  # the new values were read
 
 
+def column_model(table):
+    """Reads a dataset's rows by a subsample and a non-contiguous column (a
+    float64 copy the trace makes, refreshed each step)."""
+    loc = csvi.sample("loc", dist.Normal(0.0, 3.0))
+    with csvi.plate("rows", table.shape[0], subsample_size=5) as idx:
+        csvi.sample("x", dist.Normal(loc, 1.0), obs=table[idx, 1])
+    with csvi.plate("all", table.shape[0]):
+        csvi.sample("first", dist.Normal(loc, 2.0), obs=table[:, 0])
+
+
+def run_tables(elbo, tables):
+    csvi.clear_param_store()
+    csvi.set_rng_seed(5)
+    svi = SVI(column_model, guide, Adam({"lr": 0.05}), elbo)
+    losses = []
+    for table, change in tables:
+        table[:] += change  # changed in place before the step reads it
+        losses.append(svi.step(table))
+    return np.array(losses), svi
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+@pytest.mark.parametrize("particles", [1, 3])
+def test_jit_steps_read_datasets_in_place_and_leave_them_alone(fresh_store, layout, particles):
+    """The same dataset passed each step is read where it lies (no copy a
+    step), datasets passed in turn are each read as they are now and never
+    written to, and arrays of another layout are copied: equal to eager."""
+    def tables():
+        a = np.random.default_rng(0).normal(size=(12, 3))
+        b = np.random.default_rng(1).normal(size=(12, 3))
+        if layout == "F":
+            a, b = np.asfortranarray(a), np.asfortranarray(b)
+        elif layout == "strided":
+            a, b = np.repeat(a, 2, axis=0)[::2], np.repeat(b, 2, axis=0)[::2]
+        return a, b, [(a, 0.0), (a, 0.5), (b, 0.0), (a, 0.0), (b, -1.0), (b, 0.0), (a, 2.0)]
+
+    kw = dict(num_particles=particles, vectorize_particles=particles > 1)
+    a, b, order = tables()
+    jit_losses, svi = run_tables(JitTrace_ELBO(**kw), order)
+    jit_tables, last = (a.copy(), b.copy()), order[-1][0]
+    a, b, order = tables()
+    eager_losses, _ = run_tables(Trace_ELBO(**kw), order)
+    np.testing.assert_allclose(jit_losses, eager_losses, rtol=1e-12 if particles == 1 else 1e-9)
+    np.testing.assert_array_equal(jit_tables[0], a)  # only the caller's changes
+    np.testing.assert_array_equal(jit_tables[1], b)
+    (compiled, (traced,), _), = svi._compiled_steps._programs.values()
+    bound = compiled._arguments[id(traced)].bound
+    assert (bound is last) if layout == "C" else (bound is traced)
+
+
 def test_a_new_shape_retraces(fresh_store):
     batches = [BATCHES[0], BATCHES[1][:7], BATCHES[2], BATCHES[3][:7]]
     jit_losses, jit_m, svi = run(JitTrace_ELBO(), guide, batches)
@@ -105,3 +155,20 @@ def test_jit_step_refuses_python_control_flow_on_draws(fresh_store):
     svi = SVI(branching_model, guide, Adam({"lr": 0.05}), JitTrace_ELBO())
     with pytest.raises(Exception, match="compil|traced|freez"):
         svi.step(BATCHES[0])
+
+
+def test_a_program_refuses_to_read_an_array_too_small_for_its_slots(fresh_store):
+    eager_losses = run(Trace_ELBO(), guide, BATCHES[:2])[0]
+    csvi.clear_param_store()
+    csvi.set_rng_seed(11)
+    svi = SVI(model, guide, Adam({"lr": 0.05}), JitTrace_ELBO())
+    svi.step(BATCHES[0])
+    (compiled, (traced,), _), = svi._compiled_steps._programs.values()
+    binding = compiled._arguments[id(traced)]
+    slots, offsets = binding.slots, binding.offsets
+    assert slots.size >= 1 and binding.bound is BATCHES[0]
+    with pytest.raises(ValueError, match="reaches past"):
+        compiled._program.bind(slots, offsets, np.zeros(3))
+    with pytest.raises(ValueError, match="C-contiguous, aligned float64"):
+        compiled._program.bind(slots, offsets, np.zeros(20, dtype=np.float32))
+    assert svi.step(BATCHES[1]) == eager_losses[1]  # nothing was re-pointed

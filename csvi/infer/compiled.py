@@ -28,6 +28,7 @@ and a second trace that records a different program raises here.
 import numpy as np
 
 from csvi import _core
+from csvi.infer.data_binding import ArgumentBinding
 from csvi.infer.sites import param_names
 from csvi.infer.elbo import raise_non_finite
 from csvi.params import get_param_store
@@ -61,7 +62,8 @@ class CompiledSVI:
                              "model computes something in Python that changes between "
                              "steps); run it eagerly (svi.step)")
         self._tape, loss, surrogate, self._trace_pairs, names = again
-        self._conversions = self._tape.conversions
+        self._conversions = list(self._tape.conversions)
+        self._arguments = {}  # id(traced array) -> its ArgumentBinding
         store = get_param_store()
         self._names = names
         self._leaves = leaves = [store.leaf(n) for n in names]
@@ -123,6 +125,18 @@ class CompiledSVI:
                 e.losses = losses
                 raise
         return losses
+
+    def read(self, traced, array):
+        """The next steps read `array` wherever they read `traced`, an array
+        argument the program was compiled on (same shape and dtype): in
+        place when the layouts match, else copied into `traced`
+        (csvi/infer/data_binding.py)."""
+        with self._lock:
+            binding = self._arguments.get(id(traced))
+            if binding is None or binding.traced is not traced:
+                binding = ArgumentBinding(self._program, traced, self._conversions)
+                self._arguments[id(traced)] = binding
+            binding.read(array)
 
     def _check_params_still_in_store(self):
         """The program updates the buffers it was built on; a param removed or

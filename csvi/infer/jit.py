@@ -4,8 +4,10 @@ call step() get the compiled speed without `svi.run(..., compile=True)`.
 
 The step is traced on the first call and again whenever the arguments'
 signature changes (an array's shape or dtype, another number or object);
-arrays of the same shape are copied into the buffers the program reads, so a
-new minibatch each step reuses the program.  Draws and params equal the eager
+an array of the same shape is read in place (or copied into the program's
+buffer when its layout differs: csvi/infer/data_binding.py), so a new
+minibatch each step reuses the program and a dataset the model subsamples is
+never copied.  Draws and params equal the eager
 ELBO's from the same seed, as every compiled run's do.
 
 What the program reads of the data: the arrays themselves, their rows and
@@ -78,11 +80,11 @@ class CompiledSteps:
             self._programs.move_to_end(key)
         compiled, buffers, kw_buffers = entry
         for buffer, new in zip(buffers, args):
-            if isinstance(new, np.ndarray) and new is not buffer:
-                np.copyto(buffer, new)
+            if isinstance(new, np.ndarray):
+                compiled.read(buffer, new)
         for k, new in kwargs.items():
-            if isinstance(new, np.ndarray) and new is not kw_buffers[k]:
-                np.copyto(kw_buffers[k], new)
+            if isinstance(new, np.ndarray):
+                compiled.read(kw_buffers[k], new)
         return compiled.step()
 
 
