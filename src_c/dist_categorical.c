@@ -53,6 +53,21 @@ static inline double row_lognorm(const double *r, int64_t K, int logits) {
     return m + log(s);
 }
 
+/* A kernel call works out every parameter row's normalizer once, before its
+ * loop, when there are at most this many rows and fewer rows than output
+ * elements: an HMM's transition row is read once per next state. */
+#define CAT_NORM_ROWS 256
+
+/* Fills lz[r] with row r's normalizer and returns 1, or returns 0 (the loop
+ * then computes each row's as it reads it; the numbers are the same). */
+static int row_lognorms(const csvi_slot *par, const csvi_slot *out, int64_t K, int logits,
+                        double *lz) {
+    const int64_t rows = par->size / K;
+    if (rows > CAT_NORM_ROWS || rows >= out->size) return 0;
+    for (int64_t r = 0; r < rows; r++) lz[r] = row_lognorm(par->data + r * K, K, logits);
+    return 1;
+}
+
 static int par_check(const csvi_slot *par) {
     return par->ndim >= 1 && par->shape[par->ndim - 1] >= 1 ? CSVI_OK : CSVI_ERR_SHAPE;
 }
@@ -67,6 +82,8 @@ int csvi_categorical_lp_fwd(csvi_tape *t, const csvi_op *op) {
     cat_iter(&it, out, x, par);
     const double *xd = x->data, *pd = par->data;
     double *y = out->data;
+    double lz_rows[CAT_NORM_ROWS];
+    const int once = row_lognorms(par, out, K, logits, lz_rows);
     int rc = CSVI_OK;
     CSVI_ITER_LOOP(&it, {
         const double *r = pd + o2;
@@ -75,7 +92,7 @@ int csvi_categorical_lp_fwd(csvi_tape *t, const csvi_op *op) {
             rc = CSVI_ERR_INDEX;
             y[o0] = -INFINITY;
         } else {
-            const double lz = row_lognorm(r, K, logits);
+            const double lz = once ? lz_rows[o2 / K] : row_lognorm(r, K, logits);
             y[o0] = (logits ? r[v] : log(r[v])) - lz;
         }
     });
@@ -94,6 +111,8 @@ int csvi_categorical_lp_vjp(csvi_tape *t, const csvi_op *op) {
     csvi_iter it;
     cat_iter(&it, out, x, par);
     const double *xd = x->data, *pd = par->data, *g = out->grad;
+    double lz_rows[CAT_NORM_ROWS];
+    const int once = row_lognorms(par, out, K, logits, lz_rows);
     int rc = CSVI_OK;
     CSVI_ITER_LOOP(&it, {
         const double gv = g[o0];
@@ -103,7 +122,7 @@ int csvi_categorical_lp_vjp(csvi_tape *t, const csvi_op *op) {
         } else if (gv != 0.0) {
             const double *r = pd + o2;
             double *gr = gp + o2;
-            const double lz = row_lognorm(r, K, logits);
+            const double lz = once ? lz_rows[o2 / K] : row_lognorm(r, K, logits);
             if (logits) {
                 if (isfinite(lz))
                     for (int64_t k = 0; k < K; k++) gr[k] -= gv * exp(r[k] - lz);

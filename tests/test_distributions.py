@@ -225,6 +225,26 @@ def test_categorical_gradients_match_finite_differences(logits, data, seed):
     _check_grads(make, value, {"p": param}, shape, seed, value_grad=False)
 
 
+@pytest.mark.parametrize("logits", [False, True], ids=["probs", "logits"])
+@pytest.mark.parametrize("vshape, pshape", [
+    ((5, 1, 1), (1, 4, 5)),    # an HMM's transition rows, each read once per next state
+    ((2, 1, 1), (1, 300, 3)),  # more rows than a kernel call normalizes up front
+])
+def test_categorical_rows_read_many_times_match_scipy_and_finite_differences(logits, vshape,
+                                                                            pshape):
+    rng = np.random.default_rng(7)
+    K = pshape[-1]
+    param = rng.normal(0, 2, pshape) if logits else rng.uniform(0.1, 2.0, pshape)
+    value = rng.integers(0, K, vshape).astype(float)
+    make = (lambda p: dist.Categorical(logits=p)) if logits else (lambda p: dist.Categorical(p))
+    p = sp.softmax(param, -1) if logits else param / param.sum(-1, keepdims=True)
+    shape = np.broadcast_shapes(vshape, pshape[:-1])
+    ref = np.log(np.take_along_axis(np.broadcast_to(p, shape + (K,)),
+                                    np.broadcast_to(value, shape)[..., None].astype(int), -1))
+    np.testing.assert_allclose(make(param).log_prob(value).numpy(), ref[..., 0], rtol=1e-12)
+    _check_grads(make, value, {"p": param}, shape, 3, value_grad=False)
+
+
 def test_discrete_value_gradients_are_the_formula_derivative():
     # Bernoulli/Poisson log_prob are smooth in the value's continuous extension
     x = csvi.tensor(np.array([0.0, 1.0]), requires_grad=True)
