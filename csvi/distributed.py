@@ -45,7 +45,7 @@ import json
 import numpy as np
 
 from csvi import _core, archive
-from csvi.infer.checkpoint import (_BIT_GENERATORS, _from_json, _to_json,
+from csvi.infer.checkpoint import (_from_json, _to_json, bit_generator_from_state,
                                    checkpoint_contents, restore_checkpoint)
 from csvi.infer.compiled import CompiledSVI
 from csvi.infer.elbo import checked_value
@@ -497,16 +497,8 @@ def _restore_rank_generator(contents, comm):
     states = contents.header.get("rank_generators")
     ranks, rank = comm.Get_size(), comm.Get_rank()
     if isinstance(states, list) and len(states) == ranks:
-        state = _from_json(states[rank])
-        name = state.get("bit_generator") if isinstance(state, dict) else None
-        if name not in _BIT_GENERATORS:
-            raise contents.error(f"corrupt checkpoint: rank {rank}'s generator is invalid")
-        bit_generator = getattr(np.random, name)()
-        try:
-            bit_generator.state = state
-        except (TypeError, ValueError, KeyError, OverflowError):
-            raise contents.error(f"corrupt checkpoint: rank {rank}'s generator state is "
-                                 "invalid") from None
+        bit_generator = bit_generator_from_state(_from_json(states[rank]), contents,
+                                                 f"rank {rank}'s")
     else:  # another number of ranks: fresh independent streams, reproducibly
         saved = json.dumps(contents.header.get("generator"), sort_keys=True).encode()
         entropy = int.from_bytes(hashlib.sha256(saved).digest(), "little")

@@ -185,7 +185,7 @@ def test_a_newer_or_inconsistent_file_is_refused(saved, tmp_path):
         load_checkpoint(step, svi)
     gen = tmp_path / "gen.npz"
     rewrite(path, gen, lambda h, a: h["generator"].__setitem__("bit_generator", "Mersenne"))
-    with pytest.raises(ValueError, match="gen.npz: corrupt checkpoint: unknown bit generator"):
+    with pytest.raises(ValueError, match="gen.npz: corrupt checkpoint: the generator is an unknown bit generator"):
         load_checkpoint(gen, svi)
 
 

@@ -80,14 +80,22 @@ def _bit_generator(contents):
         state = _from_json(contents.field("generator", dict))
     except (TypeError, ValueError):
         raise contents.error("corrupt checkpoint: the generator state is invalid") from None
-    name = state.get("bit_generator")
+    return bit_generator_from_state(state, contents, "the")
+
+
+def bit_generator_from_state(state, contents, whose):
+    """A new bit generator in `state` (a saved `bit_generator.state`); one
+    NumPy does not make or refuses is a corrupt checkpoint, the error naming
+    `whose` generator ("the", "rank 3's")."""
+    name = state.get("bit_generator") if isinstance(state, dict) else None
     if name not in _BIT_GENERATORS:
-        raise contents.error(f"corrupt checkpoint: unknown bit generator {name!r}")
+        raise contents.error(f"corrupt checkpoint: {whose} generator is an unknown bit "
+                             f"generator {name!r}")
     bit_generator = getattr(np.random, name)()
     try:
         bit_generator.state = state
     except (TypeError, ValueError, KeyError, OverflowError):
-        raise contents.error(f"corrupt checkpoint: the {name} generator state is "
+        raise contents.error(f"corrupt checkpoint: {whose} {name} generator state is "
                              "invalid") from None
     return bit_generator
 
