@@ -29,6 +29,20 @@ void csvi_iter_add_strided(csvi_iter *it, const int64_t *strides);
  * dims, so the inner loop is as long as possible. Call after the last add. */
 void csvi_iter_finish(csvi_iter *it);
 
+/* Moves the four operands' row offsets b0..b3 to the next row: an odometer
+ * over every dim but the last, _ctr its counters. */
+#define CSVI_ITER_NEXT_ROW_(_it, _nd, _ctr, b0, b1, b2, b3)                     \
+    for (int _d = (_nd) - 2; _d >= 0; _d--) {                                    \
+        b0 += (_it)->stride[0][_d]; b1 += (_it)->stride[1][_d];                  \
+        b2 += (_it)->stride[2][_d]; b3 += (_it)->stride[3][_d];                  \
+        if (++(_ctr)[_d] < (_it)->shape[_d]) break;                              \
+        b0 -= (_it)->stride[0][_d] * (_it)->shape[_d];                           \
+        b1 -= (_it)->stride[1][_d] * (_it)->shape[_d];                           \
+        b2 -= (_it)->stride[2][_d] * (_it)->shape[_d];                           \
+        b3 -= (_it)->stride[3][_d] * (_it)->shape[_d];                           \
+        (_ctr)[_d] = 0;                                                          \
+    }
+
 /* The loop body (the variadic part, so it may hold commas) sees element
  * offsets o0..o3, one per operand.  The contiguous
  * case is a flat loop the compiler can vectorize. */
@@ -60,16 +74,7 @@ void csvi_iter_finish(csvi_iter *it);
                 o0 += _s0; o1 += _s1; o2 += _s2; o3 += _s3;                      \
             }                                                                    \
             (void)o0; (void)o1; (void)o2; (void)o3;                              \
-            for (int _d = _nd - 2; _d >= 0; _d--) {                              \
-                _b0 += _it->stride[0][_d]; _b1 += _it->stride[1][_d];            \
-                _b2 += _it->stride[2][_d]; _b3 += _it->stride[3][_d];            \
-                if (++_ctr[_d] < _it->shape[_d]) break;                          \
-                _b0 -= _it->stride[0][_d] * _it->shape[_d];                      \
-                _b1 -= _it->stride[1][_d] * _it->shape[_d];                      \
-                _b2 -= _it->stride[2][_d] * _it->shape[_d];                      \
-                _b3 -= _it->stride[3][_d] * _it->shape[_d];                      \
-                _ctr[_d] = 0;                                                    \
-            }                                                                    \
+            CSVI_ITER_NEXT_ROW_(_it, _nd, _ctr, _b0, _b1, _b2, _b3);             \
         }                                                                        \
     } while (0)
 
@@ -106,16 +111,7 @@ static inline int csvi_iter_unit_rows(const csvi_iter *it, int n) {
         int64_t o0 = 0, o1 = 0, o2 = 0, o3 = 0;                                  \
         for (int64_t _o = 0; _o < _it->size / row; _o++) {                       \
             __VA_ARGS__;                                                         \
-            for (int _d = _nd - 2; _d >= 0; _d--) {                              \
-                o0 += _it->stride[0][_d]; o1 += _it->stride[1][_d];              \
-                o2 += _it->stride[2][_d]; o3 += _it->stride[3][_d];              \
-                if (++_ctr[_d] < _it->shape[_d]) break;                          \
-                o0 -= _it->stride[0][_d] * _it->shape[_d];                       \
-                o1 -= _it->stride[1][_d] * _it->shape[_d];                       \
-                o2 -= _it->stride[2][_d] * _it->shape[_d];                       \
-                o3 -= _it->stride[3][_d] * _it->shape[_d];                       \
-                _ctr[_d] = 0;                                                    \
-            }                                                                    \
+            CSVI_ITER_NEXT_ROW_(_it, _nd, _ctr, o0, o1, o2, o3);                 \
         }                                                                        \
     } while (0)
 
