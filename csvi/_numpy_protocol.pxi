@@ -244,7 +244,7 @@ class DataArray(np.ndarray):
     def long(self):
         """torch's `.long()`, which Pyro models call on observed values: the
         values as int64 (rounded toward zero), still a DataArray."""
-        return self.astype(np.int64)
+        return self.astype(np.int64, copy=False)
 
     def __array_wrap__(self, arr, context=None, return_scalar=False):
         if return_scalar:
@@ -256,7 +256,12 @@ class DataArray(np.ndarray):
         return np.expand_dims(self, dim)
 
     def float(self):
-        return self.astype(np.float64)
+        """float64 values: the array itself when it is float64 already; while
+        a step is compiled, integer data becomes a Tensor whose conversion
+        the program refreshes each run (a NumPy copy would be frozen)."""
+        if self.dtype != np.float64 and _compiling():
+            return as_tensor(self)
+        return self.astype(np.float64, copy=False)
 
     def __repr__(self):
         return repr(self.view(np.ndarray))
@@ -274,6 +279,35 @@ cdef bint _has_index_array(object key):
     return False
 
 
+cdef bint _computed_from_data(object x):
+    """Whether the DataArray x holds values NumPy computed from an argument,
+    rather than the argument's memory: the views of an argument lead back to
+    the DataArray that as_data made of it (NumPy stops collapsing a view's
+    bases at a base of another type), a computed array does not."""
+    while isinstance(x, DataArray):
+        if getattr(x, "_argument", False):
+            return False
+        x = x.base
+    return True
+
+
+class NewDataEachStep:
+    """Context for compiling a Jit* ELBO's step, whose later steps bring new
+    arrays: an array NumPy computes from them in the model would keep the
+    traced step's values, so it is refused (an error saying what to do)."""
+
+    def __enter__(self):
+        _thread_state().new_data_each_step = True
+        return self
+
+    def __exit__(self, *exc):
+        _thread_state().new_data_each_step = False
+
+
+cdef bint _refusing_computed_data():
+    return _thread_state().new_data_each_step and _compiling()
+
+
 cdef bint _compiling():
     """Whether the innermost recording tape is a step being compiled."""
     cdef _ThreadState st = _thread_state()
@@ -283,7 +317,9 @@ cdef bint _compiling():
 cpdef object as_data(object x):
     """x as a DataArray view when it is a float or integer ndarray, else x."""
     if type(x) is np.ndarray and x.dtype.kind in "fiu":
-        return x.view(DataArray)
+        view = x.view(DataArray)
+        view._argument = True
+        return view
     return x
 
 

@@ -48,8 +48,16 @@ cdef Tensor _constant_array(object x):
     t._slot = -1
     t._leaf = True
     t.requires_grad = False
-    if isinstance(x, DataArray) and not np.may_share_memory(arr, x):
-        _note_conversion(x, arr)
+    if isinstance(x, DataArray):
+        if _refusing_computed_data() and _computed_from_data(x):
+            raise ValueError(
+                f"csvi: an array of shape {np.shape(x)} that NumPy computed from the step's "
+                "data (`x - x.mean()`, `np.log(x)`, `x.astype(...)`) is used by the model "
+                "while a Jit* ELBO's step is compiled; the compiled step would use these "
+                "values whatever data later steps bring.  Compute it before calling svi.step "
+                "and pass the result, or compute it with csvi's ops on csvi.as_tensor(x)")
+        if not np.may_share_memory(arr, x):
+            _note_conversion(x, arr)
     return t
 
 

@@ -195,6 +195,7 @@ cdef class _ThreadState:
     cdef object acquire         # its bit generator's lock (NumPy's own methods take
     cdef object release         # it), as bound methods: the cheapest call
     cdef bitgen_t *bitgen
+    cdef bint new_data_each_step  # compiling a Jit* ELBO's step (see NewDataEachStep)
     cdef object __weakref__
 
     def __cinit__(self):

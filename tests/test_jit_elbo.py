@@ -172,3 +172,41 @@ def test_a_program_refuses_to_read_an_array_too_small_for_its_slots(fresh_store)
     with pytest.raises(ValueError, match="C-contiguous, aligned float64"):
         compiled._program.bind(slots, offsets, np.zeros(20, dtype=np.float32))
     assert svi.step(BATCHES[1]) == eager_losses[1]  # nothing was re-pointed
+
+
+def centred_model(x):
+    loc = csvi.sample("loc", dist.Normal(0.0, 3.0))
+    with csvi.plate("data", len(x)):
+        csvi.sample("x", dist.Normal(loc, 1.0), obs=x - x.mean())
+
+
+def test_jit_step_refuses_an_array_numpy_computed_from_the_data(fresh_store):
+    """`x - x.mean()` in NumPy would be frozen at the traced step's values:
+    compiling refuses it, eager steps run it."""
+    svi = SVI(centred_model, guide, Adam({"lr": 0.05}), JitTrace_ELBO())
+    with pytest.raises(ValueError, match=r"shape \(20,\) that NumPy computed from the step's "
+                                         r"data .* csvi.as_tensor"):
+        svi.step(BATCHES[0])
+    assert np.isfinite(SVI(centred_model, guide, Adam({"lr": 0.05}), Trace_ELBO())
+                       .step(BATCHES[0]))
+
+
+def views_model(counts):
+    """Views of the data and torch's `.float()` of integer data: read afresh
+    by every compiled step."""
+    loc = csvi.sample("loc", dist.Normal(0.0, 3.0))
+    with csvi.plate("rows", counts.shape[0]):
+        csvi.sample("x", dist.Normal(loc, 1.0).expand([2]).to_event(1),
+                    obs=counts.float()[:, ::2])
+        csvi.sample("y", dist.Normal(loc, 2.0), obs=counts.T[1])
+
+
+def test_jit_steps_read_views_and_float_of_integer_data_afresh(fresh_store):
+    batches = [np.random.default_rng(k).integers(-3, 9, (6, 4)) for k in range(5)]
+    losses = {}
+    for elbo in (JitTrace_ELBO(), Trace_ELBO()):
+        csvi.clear_param_store()
+        csvi.set_rng_seed(3)
+        svi = SVI(views_model, guide, Adam({"lr": 0.05}), elbo)
+        losses[type(elbo)] = [svi.step(b) for b in batches]
+    np.testing.assert_allclose(losses[JitTrace_ELBO], losses[Trace_ELBO], rtol=1e-12)

@@ -10,17 +10,21 @@ minibatch each step reuses the program and a dataset the model subsamples is
 never copied.  Draws and params equal the eager
 ELBO's from the same seed, as every compiled run's do.
 
-What the program reads of the data: the arrays themselves, their rows and
-entries picked by indices (a plate's, or any integer array: gathered on the
-tape each step) and their conversions to float64 (refreshed before each
-step).  NumPy arithmetic on the data inside the model (`x - x.mean()`) is
-evaluated once, when the step is traced, as any Python-side value is: do it
-before `svi.step`, or with csvi's functions on `csvi.as_tensor(x)`.
+What the program reads of the data: the arrays themselves, their views,
+rows and entries picked by indices (a plate's, or any integer array:
+gathered on the tape each step) and their conversions to float64 (refreshed
+before each step; `x.float()` of integer data is one).  An array NumPy
+computes from the data inside the model (`x - x.mean()`) would keep the
+traced step's values, so compiling refuses it: compute it before
+`svi.step`, or with csvi's functions on `csvi.as_tensor(x)`.  Python values
+computed from the data (`int(lengths.max())`, a NumPy scalar) are evaluated
+once, when the step is traced.
 """
 from collections import OrderedDict
 
 import numpy as np
 
+from csvi import _core
 from csvi.infer.trace_elbo import Trace_ELBO
 from csvi.infer.trace_mean_field_elbo import TraceMeanField_ELBO
 from csvi.infer.traceenum_elbo import TraceEnum_ELBO
@@ -72,7 +76,8 @@ class CompiledSteps:
             buffers = [np.array(a, order="C") if isinstance(a, np.ndarray) else a for a in args]
             kw_buffers = {k: np.array(v, order="C") if isinstance(v, np.ndarray) else v
                           for k, v in kwargs.items()}
-            entry = self.svi.compile(*buffers, **kw_buffers), buffers, kw_buffers
+            with _core.NewDataEachStep():
+                entry = self.svi.compile(*buffers, **kw_buffers), buffers, kw_buffers
             self._programs[key] = entry
             while len(self._programs) > self.capacity:
                 self._programs.popitem(last=False)
