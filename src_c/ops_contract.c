@@ -324,7 +324,9 @@ typedef struct {
     int keep;                   /* per-step: chains grouped by transitions */
     int check;                  /* set *bad when trans holds a NaN */
     int *bad;                   /* the forward's NaN flag (tasks only set it) */
-    int64_t *first, *member;    /* group q's chains: member[first[q]..first[q+1]) */
+    int64_t *first, *member;    /* group q's chains: their operand offsets (as
+                                 * batch_offsets gives them, CSVI_ITER_MAX_OPERANDS
+                                 * each) at member[first[q]..first[q+1]) */
     const csvi_slot *init, *trans, *obs, *out, *aux;
 } chain_job;
 
@@ -334,18 +336,20 @@ typedef struct {
 #define ROW_SHIFT_MIN 1e-200
 
 /* Sorts the chains into groups by the transition sequence they read, in
- * chain order within a group (first/member, freed by free_groups).
+ * chain order within a group (first/member, freed by free_groups), their
+ * offsets worked out once rather than at every step.
  * Returns the largest group's size, or -1 when out of memory. */
 static int64_t group_chains(chain_job *j, int64_t groups) {
     const csvi_iter *it = &j->split.batch;
     int64_t *next = malloc((size_t)(groups ? groups : 1) * sizeof(int64_t));
     j->first = calloc((size_t)groups + 1, sizeof(int64_t));
-    j->member = malloc((size_t)(it->size ? it->size : 1) * sizeof(int64_t));
+    j->member = malloc((size_t)(it->size ? it->size : 1) * CSVI_ITER_MAX_OPERANDS *
+                       sizeof(int64_t));
     if (!next || !j->first || !j->member) {
         free(next);
         return -1;
     }
-    int64_t o[CSVI_ITER_MAX_OPERANDS], largest = 0;
+    int64_t o[CSVI_ITER_MAX_OPERANDS] = {0}, largest = 0;
     for (int64_t idx = 0; idx < it->size; idx++) {
         batch_offsets(it, idx, o);
         j->first[o[2] + 1]++;
@@ -357,7 +361,8 @@ static int64_t group_chains(chain_job *j, int64_t groups) {
     }
     for (int64_t idx = 0; idx < it->size; idx++) {
         batch_offsets(it, idx, o);
-        j->member[next[o[2]]++] = idx;
+        int64_t *m = j->member + next[o[2]]++ * CSVI_ITER_MAX_OPERANDS;
+        for (int q = 0; q < CSVI_ITER_MAX_OPERANDS; q++) m[q] = o[q];
     }
     free(next);
     return largest;
@@ -610,6 +615,19 @@ static inline __attribute__((always_inline)) void add_trans_grad_sum(
     }
 }
 
+/* Steps ahead the VJPs prefetch a chain's rows (saved p and 1/S, the
+ * gradient on alpha and on obs): they walk back through time, which the hardware's
+ * prefetchers do not follow once the rows outgrow the L2 cache. */
+#define PREFETCH_STEPS 4
+
+/* Prefetches the K doubles of row x for reading, or for adding into. */
+static inline __attribute__((always_inline)) void prefetch_row(const double *x, int64_t K) {
+    for (int64_t c = 0; c < K; c += 8) __builtin_prefetch(x + c, 0, 3);
+}
+static inline __attribute__((always_inline)) void prefetch_row_rw(double *x, int64_t K) {
+    for (int64_t c = 0; c < K; c += 8) __builtin_prefetch(x + c, 1, 3);
+}
+
 /* A homogeneous chain's forward: F once, then every step. */
 static CSVI_HOT void chain_forward_one(const chain_job *j, const double *init,
                                        const double *trans, const double *obs, double *alpha,
@@ -670,7 +688,13 @@ static CSVI_HOT void chain_vjp_one(const chain_job *j, const double *trans, cons
         for (int64_t x = 0; x < K * K; x++) acc[x] = 0.0;
     for (int64_t x = 0; x < K; x++) g[x] = G[(T - 1) * K + x];
     for (int64_t t = T - 1; t >= 0; t--) {
-        const int64_t t0 = t - t % R_STEPS;
+        const int64_t t0 = t - t % R_STEPS, ahead = t - PREFETCH_STEPS;
+        if (ahead >= 0) {
+            prefetch_row(P + ahead * K, K);
+            prefetch_row(IS + ahead * K, K);
+            prefetch_row(G + ahead * K, K);
+            if (dobs && j->To > 1) prefetch_row_rw(dobs + ahead * K, K);
+        }
         vjp_step(K, F, P + t * K, IS + t * K, g, dobs ? dobs + (j->To > 1 ? t * K : 0) : NULL,
                  R + (t - t0) * K, gp);
         if (dtrans && t == t0)
@@ -703,16 +727,15 @@ static double *kept_f(const chain_job *j, int64_t q) {
  * once (kept in aux), then every chain's step. */
 static CSVI_HOT void group_forward(const chain_job *j, int64_t q, double *s) {
     const int64_t K = j->K, T = j->T, n = j->first[q + 1] - j->first[q];
-    const int64_t *chains = j->member + j->first[q];
+    const int64_t *chains = j->member + j->first[q] * CSVI_ITER_MAX_OPERANDS;
     const double *trans = j->trans->data + q * T * K * K;
     double *C = kept_c(j, q), *FF = kept_f(j, q), *S = s;
-    int64_t o[CSVI_ITER_MAX_OPERANDS];
     if (n == 0) return;
     for (int64_t t = 0; t < T; t++) {
         double *F = FF + t * K * K, *c = C + t * K;
         if (step_factor(trans + t * K * K, K, j->normalize, j->check, F, c)) flag_nan(j);
         for (int64_t b = 0; b < n; b++) {
-            batch_offsets(&j->split.batch, chains[b], o);
+            const int64_t *o = chains + b * CSVI_ITER_MAX_OPERANDS;
             double *alpha = j->out->data + o[0] * T * K;
             const double *prev = t ? alpha + (t - 1) * K : j->init->data + o[1] * K;
             const double *obs = j->obs ? j->obs->data + o[3] * j->To * K +
@@ -728,15 +751,14 @@ static CSVI_HOT void group_forward(const chain_job *j, int64_t q, double *s) {
  * d trans, added once for the group. */
 static CSVI_HOT void group_vjp(const chain_job *j, int64_t q, double *s) {
     const int64_t K = j->K, T = j->T, n = j->first[q + 1] - j->first[q];
-    const int64_t *chains = j->member + j->first[q];
+    const int64_t *chains = j->member + j->first[q] * CSVI_ITER_MAX_OPERANDS;
     double *dtrans = j->trans->grad ? j->trans->grad + q * T * K * K : NULL;
     const double *C = kept_c(j, q), *FF = kept_f(j, q);
     double *v = s, *h = v + K, *hsum = h + K, *live = hsum + K, *g = live + K, *Pm = g + n * K,
            *R = Pm + n * K;
-    int64_t o[CSVI_ITER_MAX_OPERANDS];
     if (n == 0) return;
     for (int64_t b = 0; b < n; b++) {
-        batch_offsets(&j->split.batch, chains[b], o);
+        const int64_t *o = chains + b * CSVI_ITER_MAX_OPERANDS;
         for (int64_t x = 0; x < K; x++) g[b * K + x] = j->out->grad[o[0] * T * K + (T - 1) * K + x];
     }
     for (int64_t t = T - 1; t >= 0; t--) {
@@ -748,11 +770,18 @@ static CSVI_HOT void group_vjp(const chain_job *j, int64_t q, double *s) {
             }
         for (int64_t x = 0; x < K; x++) hsum[x] = live[x] = 0.0;
         for (int64_t b = 0; b < n; b++) {
-            batch_offsets(&j->split.batch, chains[b], o);
+            const int64_t *o = chains + b * CSVI_ITER_MAX_OPERANDS;
             const double *P = j->aux->data + o[0] * T * K + t * K;
             const double *IS = j->aux->data + j->out->size + o[0] * T * K + t * K;
+            if (t >= PREFETCH_STEPS) {
+                prefetch_row(P - PREFETCH_STEPS * K, K);
+                prefetch_row(IS - PREFETCH_STEPS * K, K);
+                prefetch_row(j->out->grad + o[0] * T * K + (t - PREFETCH_STEPS) * K, K);
+            }
             double *dobs = j->obs && j->obs->grad ? j->obs->grad + o[3] * j->To * K +
                                                         (j->To > 1 ? t * K : 0) : NULL;
+            if (dobs && j->To > 1 && t >= PREFETCH_STEPS)
+                prefetch_row_rw(dobs - PREFETCH_STEPS * K, K);
             double *gb = g + b * K;
             vjp_step(K, F, P, IS, gb, dobs, R + b * K, h);
             for (int64_t x = 0; x < K; x++) {
@@ -770,7 +799,7 @@ static CSVI_HOT void group_vjp(const chain_job *j, int64_t q, double *s) {
     }
     if (j->init->grad)
         for (int64_t b = 0; b < n; b++) {
-            batch_offsets(&j->split.batch, chains[b], o);
+            const int64_t *o = chains + b * CSVI_ITER_MAX_OPERANDS;
             double *d = j->init->grad + o[1] * K;
             for (int64_t x = 0; x < K; x++) d[x] += g[b * K + x];
         }
