@@ -581,16 +581,37 @@ static inline __attribute__((always_inline)) void add_trans_grad(
     }
 }
 
+/* Steps ahead the VJPs prefetch a chain's rows (saved p and 1/S, the
+ * gradients on alpha and on obs): they walk back through time, which the
+ * hardware's prefetchers do not follow once the rows outgrow the L2 cache. */
+#define PREFETCH_STEPS 4
+
+/* Prefetches the K doubles of row x for reading, or for adding into. */
+static inline __attribute__((always_inline)) void prefetch_row(const double *x, int64_t K) {
+    for (int64_t c = 0; c < K; c += 8) __builtin_prefetch(x + c, 0, 3);
+}
+static inline __attribute__((always_inline)) void prefetch_row_rw(double *x, int64_t K) {
+    for (int64_t c = 0; c < K; c += 8) __builtin_prefetch(x + c, 1, 3);
+}
+
 /* d trans += F (A - hsum v^T) (normalizing) or F A, where A = sum over
  * the n chains that read the step of P[b]^T R[b] (their p r^T; P, R: n x
  * K): each row of A summed in registers, sixteen columns at a time, and
  * used at once, so no K x K accumulator is cleared, filled and read back.
- * Rows no chain weighted (live[i] = 0) are left alone: F may be NaN there. */
+ * Rows no chain weighted (live[i] = 0) are left alone: F may be NaN there.
+ * With next_f (the previous step's F and d trans, next in the walk back),
+ * each row prefetches the same row there: spread over the step, not a burst
+ * the load queues drop. */
 static inline __attribute__((always_inline)) void add_trans_grad_sum(
         int64_t K, int64_t n, int normalize, const double *F, const double *P, const double *R,
-        const double *hsum, const double *v, const double *live, double *restrict dtrans) {
+        const double *hsum, const double *v, const double *live, double *restrict dtrans,
+        const double *next_f, double *next_d) {
     const int64_t kv = K & ~(int64_t)15;
     for (int64_t i = 0; i < K; i++) {
+        if (next_f) {
+            prefetch_row(next_f + i * K, K);
+            prefetch_row_rw(next_d + i * K, K);
+        }
         if (live[i] == 0.0) continue;
         const double *f = F + i * K;
         double *d = dtrans + i * K;
@@ -613,19 +634,6 @@ static inline __attribute__((always_inline)) void add_trans_grad_sum(
             d[x] += f[x] * (sum - hi * v[x]);
         }
     }
-}
-
-/* Steps ahead the VJPs prefetch a chain's rows (saved p and 1/S, the
- * gradient on alpha and on obs): they walk back through time, which the hardware's
- * prefetchers do not follow once the rows outgrow the L2 cache. */
-#define PREFETCH_STEPS 4
-
-/* Prefetches the K doubles of row x for reading, or for adding into. */
-static inline __attribute__((always_inline)) void prefetch_row(const double *x, int64_t K) {
-    for (int64_t c = 0; c < K; c += 8) __builtin_prefetch(x + c, 0, 3);
-}
-static inline __attribute__((always_inline)) void prefetch_row_rw(double *x, int64_t K) {
-    for (int64_t c = 0; c < K; c += 8) __builtin_prefetch(x + c, 1, 3);
 }
 
 /* A homogeneous chain's forward: F once, then every step. */
@@ -763,11 +771,8 @@ static CSVI_HOT void group_vjp(const chain_job *j, int64_t q, double *s) {
     }
     for (int64_t t = T - 1; t >= 0; t--) {
         const double *F = FF + t * K * K;
-        if (t > 0)  /* the next step's blocks: the hardware does not guess a walk back */
-            for (int64_t x = 0; x < K * K; x += 8) {
-                __builtin_prefetch(F - K * K + x, 0, 3);
-                if (dtrans) __builtin_prefetch(dtrans + (t - 1) * K * K + x, 1, 3);
-            }
+        if (t > 0 && !dtrans)  /* the next step's F: the hardware does not guess a walk back */
+            for (int64_t x = 0; x < K * K; x += 8) __builtin_prefetch(F - K * K + x, 0, 3);
         for (int64_t x = 0; x < K; x++) hsum[x] = live[x] = 0.0;
         for (int64_t b = 0; b < n; b++) {
             const int64_t *o = chains + b * CSVI_ITER_MAX_OPERANDS;
@@ -794,7 +799,8 @@ static CSVI_HOT void group_vjp(const chain_job *j, int64_t q, double *s) {
         }
         if (dtrans) {
             for (int64_t x = 0; x < K; x++) v[x] = exp(C[t * K + x]);
-            add_trans_grad_sum(K, n, j->normalize, F, Pm, R, hsum, v, live, dtrans + t * K * K);
+            add_trans_grad_sum(K, n, j->normalize, F, Pm, R, hsum, v, live, dtrans + t * K * K,
+                               t ? F - K * K : NULL, t ? dtrans + (t - 1) * K * K : NULL);
         }
     }
     if (j->init->grad)
