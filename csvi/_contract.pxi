@@ -33,10 +33,11 @@ def logmatmulexp(a, b):
     return _emit(OP_LOGMATMULEXP, (x, y), shape, True, iattr, None, None)
 
 
-def markov_forward(init, trans, obs=None, normalize=False):
+def markov_forward(init, trans, obs=None, normalize=False, check_nan=False):
     """The forward algorithm's log messages as one op (see
     csvi.ops.contract.markov_forward); `normalize`: trans holds unnormalized
-    logits, each row normalized inside the op."""
+    logits, each row normalized inside the op; `check_nan`: a NaN in trans
+    is a ValueError, found in the op's own pass over trans."""
     cdef Tensor ti = as_tensor(init), tt = as_tensor(trans)
     cdef Tensor to = as_tensor(obs) if obs is not None else None
     si, st = ti._value.shape, tt._value.shape
@@ -79,11 +80,19 @@ def markov_forward(init, trans, obs=None, normalize=False):
     # (K + 1) per transition sequence (about trans's own size), computed once
     # for the chains that share the sequence; the VJP runs no exp.
     keep = st[-3] > 1 and T > 0 and K > 0
-    iattr = (T, K, len(batch), st[-3], To, 1 if normalize else 0, 1 if keep else 0)
+    iattr = (T, K, len(batch), st[-3], To, 1 if normalize else 0, 1 if keep else 0,
+             1 if check_nan else 0)
     aux = _aux_shape(OP_MARKOV_FORWARD, ins, shape, iattr)
     if keep:
         aux = (2 * _prod(shape) + _prod(st[:-3]) * T * K * (K + 1),)
-    return _emit(OP_MARKOV_FORWARD, ins, shape, True, iattr, None, aux)
+    try:
+        return _emit(OP_MARKOV_FORWARD, ins, shape, True, iattr, None, aux)
+    except ValueError:
+        nan = np.flatnonzero(np.isnan(tt._value)) if check_nan else ()
+        if len(nan) == 0:
+            raise
+        raise ValueError(f"markov_forward: trans must not hold NaN, got NaN at flat index "
+                         f"{nan[0]} of shape {st}") from None
 
 
 cdef Py_ssize_t _prod(tuple shape):

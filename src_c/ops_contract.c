@@ -294,7 +294,9 @@ int csvi_logmatmulexp_vjp(csvi_tape *t, const csvi_op *op) {
  * separate logsumexp and subtraction ops over (T, K, K) and their VJPs).
  * logsumexp(alpha[T-1]) sums over all K^T paths in O(T K^2).  iattr: [0] T,
  * [1] K, [2] output batch dims, [3] T', [4] T'', [5] normalize, [6] per-step
- * factors kept (T' = T > 0).
+ * factors kept (T' = T > 0), [7] check: a NaN in trans is CSVI_ERR_VALUE
+ * (validation's check, found in the pass that exponentiates the logits
+ * instead of a pass of its own; the glue names the entry).
  *
  * Each step is a vector-matrix product S = p @ F of numbers in [0, 1]:
  * p = exp(alpha[t-1] - max) (an all -inf vector is shifted by 0) and F the
@@ -312,14 +314,19 @@ int csvi_logmatmulexp_vjp(csvi_tape *t, const csvi_op *op) {
  *
  * and, normalizing, d trans[t][i, j] += d L[i, j] - exp(L[i, j]) h[i]
  * (a row's d L sums to h[i]).  d L is summed, over the chains that share
- * the step, as acc = sum of p r^T, then multiplied by F once.  A
- * homogeneous chain computes F once and sums over its steps the same way. */
+ * the step, as sum of p r^T (in registers, a row at a time), then
+ * multiplied by F once.  A homogeneous chain computes F once and sums over
+ * its steps the same way (in acc, blocks of R_STEPS steps). */
 typedef struct {
     task_split split;           /* batch operands: out, init, trans, obs */
     int64_t T, K, Tt, To;       /* steps, states, trans and obs time sizes */
     int normalize;              /* L = trans - logsumexp of its rows */
     int keep;                   /* per-step: chains grouped by transitions */
-    int64_t *first, *member;    /* group q's chains: member[first[q]..first[q+1]) */
+    int check;                  /* set *bad when trans holds a NaN */
+    int *bad;                   /* the forward's NaN flag (tasks only set it) */
+    int64_t *first, *member;    /* group q's chains: their operand offsets (as
+                                 * batch_offsets gives them, CSVI_ITER_MAX_OPERANDS
+                                 * each) at member[first[q]..first[q+1]) */
     const csvi_slot *init, *trans, *obs, *out, *aux;
 } chain_job;
 
@@ -329,18 +336,20 @@ typedef struct {
 #define ROW_SHIFT_MIN 1e-200
 
 /* Sorts the chains into groups by the transition sequence they read, in
- * chain order within a group (first/member, freed by free_groups).
+ * chain order within a group (first/member, freed by free_groups), their
+ * offsets worked out once rather than at every step.
  * Returns the largest group's size, or -1 when out of memory. */
 static int64_t group_chains(chain_job *j, int64_t groups) {
     const csvi_iter *it = &j->split.batch;
     int64_t *next = malloc((size_t)(groups ? groups : 1) * sizeof(int64_t));
     j->first = calloc((size_t)groups + 1, sizeof(int64_t));
-    j->member = malloc((size_t)(it->size ? it->size : 1) * sizeof(int64_t));
+    j->member = malloc((size_t)(it->size ? it->size : 1) * CSVI_ITER_MAX_OPERANDS *
+                       sizeof(int64_t));
     if (!next || !j->first || !j->member) {
         free(next);
         return -1;
     }
-    int64_t o[CSVI_ITER_MAX_OPERANDS], largest = 0;
+    int64_t o[CSVI_ITER_MAX_OPERANDS] = {0}, largest = 0;
     for (int64_t idx = 0; idx < it->size; idx++) {
         batch_offsets(it, idx, o);
         j->first[o[2] + 1]++;
@@ -352,7 +361,8 @@ static int64_t group_chains(chain_job *j, int64_t groups) {
     }
     for (int64_t idx = 0; idx < it->size; idx++) {
         batch_offsets(it, idx, o);
-        j->member[next[o[2]]++] = idx;
+        int64_t *m = j->member + next[o[2]]++ * CSVI_ITER_MAX_OPERANDS;
+        for (int q = 0; q < CSVI_ITER_MAX_OPERANDS; q++) m[q] = o[q];
     }
     free(next);
     return largest;
@@ -371,6 +381,8 @@ static void plan_chain(chain_job *j, const csvi_tape *t, const csvi_op *op) {
     j->To = j->obs ? op->iattr[4] : 0;
     j->normalize = (int)op->iattr[5];
     j->keep = (int)op->iattr[6];
+    j->check = (int)op->iattr[7];
+    j->bad = NULL;
     j->first = j->member = NULL;
     const int nb = (int)op->iattr[2];
     csvi_iter *it = &j->split.batch;
@@ -386,14 +398,14 @@ static void plan_chain(chain_job *j, const csvi_tape *t, const csvi_op *op) {
 }
 
 /* The groups of a per-step chain as tasks: one per transition sequence,
- * with scratch for acc, six vectors and every member's g. */
+ * with scratch for four vectors and every member's g, p and r. */
 static int plan_groups(chain_job *j) {
     const int64_t K = j->K, groups = j->trans->size / (j->Tt * K * K);
     const int64_t largest = group_chains(j, groups);
     if (largest < 0) return CSVI_ERR_NOMEM;
     j->split.per_task = 1;
     j->split.n_tasks = groups;
-    j->split.scratch = K * K + 6 * K + largest * K;
+    j->split.scratch = 4 * K + 3 * largest * K;
     return CSVI_OK;
 }
 
@@ -441,9 +453,18 @@ static inline __attribute__((always_inline)) double inv_row_sum(const double *x,
     return 1.0 / s;
 }
 
+/* Whether x[0..n) holds a NaN: the exact scan behind a cheap sign of one. */
+static int holds_nan(const double *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] != x[i]) return 1;
+    return 0;
+}
+
 /* The factor of one step with logits X (K x K): F and c with exp(L[i, j]) =
  * F[i, j] exp(c[j]), every column of F reaching high enough that S = p @ F
- * keeps full precision.
+ * keeps full precision.  Returns 1 when `check` and X holds a NaN, found
+ * from the factor's own pass: a NaN makes its row's sum (normalizing) or
+ * F's sum NaN, and only then is X scanned (an infinity can too).
  *
  * Not normalizing: F = exp(X - column max), c the column max (0 for a
  * column of -inf).  Normalizing: one exp per entry serves both the
@@ -452,11 +473,16 @@ static inline __attribute__((always_inline)) double inv_row_sum(const double *x,
  * else (a state every other state all but never enters) F = exp(L - column
  * max of L), c that max.  A row of -inf (no way out of a state) gives NaN
  * in F, as trans - logsumexp(trans) would. */
-static CSVI_HOT void step_factor(const double *X, int64_t K, int normalize, double *F,
-                                 double *c) {
+static CSVI_HOT int step_factor(const double *X, int64_t K, int normalize, int check,
+                                double *F, double *c) {
+    int bad = 0;
     if (!normalize) {
         shift_cols(X, K, K, F, c);
-        return;
+        if (!check) return 0;
+        double z = 0.0;
+        _Pragma("omp simd reduction(+:z)")
+        for (int64_t x = 0; x < K * K; x++) z += F[x];
+        return z != z && holds_nan(X, K * K);
     }
     for (int64_t x = 0; x < K; x++) c[x] = 0.0;  /* the columns' max of F, for the test */
     for (int64_t i = 0; i < K; i++) {
@@ -466,6 +492,7 @@ static CSVI_HOT void step_factor(const double *X, int64_t K, int normalize, doub
         CSVI_SIMD
         for (int64_t x = 0; x < K; x++) f[x] = exp(xi[x] - top);
         const double u = inv_row_sum(f, K);
+        if (u != u && check) bad |= holds_nan(xi, K);
         for (int64_t x = 0; x < K; x++) {
             cm[x] = f[x] > cm[x] ? f[x] : cm[x];
             f[x] *= u;
@@ -475,7 +502,7 @@ static CSVI_HOT void step_factor(const double *X, int64_t K, int normalize, doub
     for (int64_t x = 0; x < K; x++) fast &= c[x] >= ROW_SHIFT_MIN;
     if (fast) {
         for (int64_t x = 0; x < K; x++) c[x] = 0.0;
-        return;
+        return bad;
     }
     for (int64_t x = 0; x < K; x++) c[x] = -INFINITY;
     for (int64_t i = 0; i < K; i++) {  /* F = L and c its column maxes */
@@ -493,6 +520,12 @@ static CSVI_HOT void step_factor(const double *X, int64_t K, int normalize, doub
     for (int64_t x = 0; x < K; x++) c[x] = c[x] == -INFINITY ? 0.0 : c[x];
     for (int64_t i = 0; i < K; i++)
         for (int64_t x = 0; x < K; x++) F[i * K + x] = exp(F[i * K + x] - c[x]);
+    return bad;
+}
+
+/* Flags the forward's NaN (tasks on other threads may set it too). */
+static void flag_nan(const chain_job *j) {
+    __atomic_store_n(j->bad, 1, __ATOMIC_RELAXED);
 }
 
 /* One forward step of one chain: a = alpha[t] from prev = alpha[t-1], the
@@ -521,25 +554,16 @@ static inline __attribute__((always_inline)) void forward_step(
 }
 
 /* One VJP step of one chain: with g the gradient on alpha[t], adds g to
- * d obs row d (or NULL), sets r = g / S and h = p (F r), and adds p r^T
- * to acc (when not NULL; rows where p = 0 are skipped: they carry no
- * weight, and F may be NaN there). */
+ * d obs row d (or NULL), sets r = g / S and h = p (F r); the step's d L is
+ * p r^T (summed by the caller). */
 static inline __attribute__((always_inline)) void vjp_step(
         int64_t K, const double *F, const double *p, const double *is, const double *g,
-        double *d, double *restrict r, double *restrict h, double *acc) {
+        double *d, double *restrict r, double *restrict h) {
     if (d)
         for (int64_t x = 0; x < K; x++) d[x] += g[x];
     for (int64_t x = 0; x < K; x++) r[x] = g[x] * is[x];
     csvi_rows_dot(F, K, K, r, h, 0);
-    for (int64_t i = 0; i < K; i++) {
-        const double pi = p[i];
-        h[i] *= pi;
-        if (!acc || pi == 0.0) continue;
-        double *restrict w = acc + i * K;
-        const double *restrict rr = r;
-        CSVI_SIMD
-        for (int64_t x = 0; x < K; x++) w[x] += pi * rr[x];
-    }
+    for (int64_t i = 0; i < K; i++) h[i] *= p[i];
 }
 
 /* d trans += F (acc - hsum v^T) (normalizing; v = exp(c)) or F acc, rows
@@ -557,13 +581,68 @@ static inline __attribute__((always_inline)) void add_trans_grad(
     }
 }
 
+/* Steps ahead the VJPs prefetch a chain's rows (saved p and 1/S, the
+ * gradients on alpha and on obs): they walk back through time, which the
+ * hardware's prefetchers do not follow once the rows outgrow the L2 cache. */
+#define PREFETCH_STEPS 4
+
+/* Prefetches the K doubles of row x for reading, or for adding into. */
+static inline __attribute__((always_inline)) void prefetch_row(const double *x, int64_t K) {
+    for (int64_t c = 0; c < K; c += 8) __builtin_prefetch(x + c, 0, 3);
+}
+static inline __attribute__((always_inline)) void prefetch_row_rw(double *x, int64_t K) {
+    for (int64_t c = 0; c < K; c += 8) __builtin_prefetch(x + c, 1, 3);
+}
+
+/* d trans += F (A - hsum v^T) (normalizing) or F A, where A = sum over
+ * the n chains that read the step of P[b]^T R[b] (their p r^T; P, R: n x
+ * K): each row of A summed in registers, sixteen columns at a time, and
+ * used at once, so no K x K accumulator is cleared, filled and read back.
+ * Rows no chain weighted (live[i] = 0) are left alone: F may be NaN there.
+ * With next_f (the previous step's F and d trans, next in the walk back),
+ * each row prefetches the same row there: spread over the step, not a burst
+ * the load queues drop. */
+static inline __attribute__((always_inline)) void add_trans_grad_sum(
+        int64_t K, int64_t n, int normalize, const double *F, const double *P, const double *R,
+        const double *hsum, const double *v, const double *live, double *restrict dtrans,
+        const double *next_f, double *next_d) {
+    const int64_t kv = K & ~(int64_t)15;
+    for (int64_t i = 0; i < K; i++) {
+        if (next_f) {
+            prefetch_row(next_f + i * K, K);
+            prefetch_row_rw(next_d + i * K, K);
+        }
+        if (live[i] == 0.0) continue;
+        const double *f = F + i * K;
+        double *d = dtrans + i * K;
+        const double hi = normalize ? hsum[i] : 0.0;
+        for (int64_t x = 0; x < kv; x += 16) {
+            v4 a[4] = {{0}, {0}, {0}, {0}};
+            for (int64_t b = 0; b < n; b++) {
+                const double pi = P[b * K + i];
+                const double *rb = R + b * K + x;
+                for (int q = 0; q < 4; q++) a[q] += pi * load4(rb + 4 * q);
+            }
+            for (int q = 0; q < 4; q++) {
+                const int64_t c = x + 4 * q;
+                *(v4 *)(d + c) = load4(d + c) + load4(f + c) * (a[q] - hi * load4(v + c));
+            }
+        }
+        for (int64_t x = kv; x < K; x++) {
+            double sum = 0.0;
+            for (int64_t b = 0; b < n; b++) sum += P[b * K + i] * R[b * K + x];
+            d[x] += f[x] * (sum - hi * v[x]);
+        }
+    }
+}
+
 /* A homogeneous chain's forward: F once, then every step. */
 static CSVI_HOT void chain_forward_one(const chain_job *j, const double *init,
                                        const double *trans, const double *obs, double *alpha,
                                        double *P, double *IS, double *s) {
     const int64_t K = j->K;
     double *F = s, *c = F + 2 * K * K, *S = c + K;
-    step_factor(trans, K, j->normalize, F, c);
+    if (step_factor(trans, K, j->normalize, j->check, F, c)) flag_nan(j);
     for (int64_t t = 0; t < j->T; t++)
         forward_step(K, F, c, t ? alpha + (t - 1) * K : init,
                      obs ? obs + (j->To > 1 ? t * K : 0) : NULL, alpha + t * K, P + t * K,
@@ -611,15 +690,21 @@ static CSVI_HOT void chain_vjp_one(const chain_job *j, const double *trans, cons
     const int64_t K = j->K, T = j->T;
     double *F = s, *acc = F + K * K, *c = acc + K * K, *v = c + K, *g = v + K, *gp = g + K,
            *hsum = gp + K, *live = hsum + K, *R = live + K;
-    step_factor(trans, K, j->normalize, F, c);
+    step_factor(trans, K, j->normalize, 0, F, c);
     for (int64_t x = 0; x < K; x++) hsum[x] = live[x] = 0.0;
     if (dtrans)
         for (int64_t x = 0; x < K * K; x++) acc[x] = 0.0;
     for (int64_t x = 0; x < K; x++) g[x] = G[(T - 1) * K + x];
     for (int64_t t = T - 1; t >= 0; t--) {
-        const int64_t t0 = t - t % R_STEPS;
+        const int64_t t0 = t - t % R_STEPS, ahead = t - PREFETCH_STEPS;
+        if (ahead >= 0) {
+            prefetch_row(P + ahead * K, K);
+            prefetch_row(IS + ahead * K, K);
+            prefetch_row(G + ahead * K, K);
+            if (dobs && j->To > 1) prefetch_row_rw(dobs + ahead * K, K);
+        }
         vjp_step(K, F, P + t * K, IS + t * K, g, dobs ? dobs + (j->To > 1 ? t * K : 0) : NULL,
-                 R + (t - t0) * K, gp, NULL);
+                 R + (t - t0) * K, gp);
         if (dtrans && t == t0)
             outer_sum(P + t0 * K, R, T - t0 < R_STEPS ? T - t0 : R_STEPS, K, acc);
         for (int64_t x = 0; x < K; x++) {
@@ -650,16 +735,15 @@ static double *kept_f(const chain_job *j, int64_t q) {
  * once (kept in aux), then every chain's step. */
 static CSVI_HOT void group_forward(const chain_job *j, int64_t q, double *s) {
     const int64_t K = j->K, T = j->T, n = j->first[q + 1] - j->first[q];
-    const int64_t *chains = j->member + j->first[q];
+    const int64_t *chains = j->member + j->first[q] * CSVI_ITER_MAX_OPERANDS;
     const double *trans = j->trans->data + q * T * K * K;
     double *C = kept_c(j, q), *FF = kept_f(j, q), *S = s;
-    int64_t o[CSVI_ITER_MAX_OPERANDS];
     if (n == 0) return;
     for (int64_t t = 0; t < T; t++) {
         double *F = FF + t * K * K, *c = C + t * K;
-        step_factor(trans + t * K * K, K, j->normalize, F, c);
+        if (step_factor(trans + t * K * K, K, j->normalize, j->check, F, c)) flag_nan(j);
         for (int64_t b = 0; b < n; b++) {
-            batch_offsets(&j->split.batch, chains[b], o);
+            const int64_t *o = chains + b * CSVI_ITER_MAX_OPERANDS;
             double *alpha = j->out->data + o[0] * T * K;
             const double *prev = t ? alpha + (t - 1) * K : j->init->data + o[1] * K;
             const double *obs = j->obs ? j->obs->data + o[3] * j->To * K +
@@ -671,56 +755,57 @@ static CSVI_HOT void group_forward(const chain_job *j, int64_t q, double *s) {
 }
 
 /* The VJP of one group: steps from the last, each chain's gradient carried
- * in g (one K row per chain), d trans of the step added once. */
+ * in g (one K row per chain), its p and r kept in Pm and R for the step's
+ * d trans, added once for the group. */
 static CSVI_HOT void group_vjp(const chain_job *j, int64_t q, double *s) {
     const int64_t K = j->K, T = j->T, n = j->first[q + 1] - j->first[q];
-    const int64_t *chains = j->member + j->first[q];
+    const int64_t *chains = j->member + j->first[q] * CSVI_ITER_MAX_OPERANDS;
     double *dtrans = j->trans->grad ? j->trans->grad + q * T * K * K : NULL;
     const double *C = kept_c(j, q), *FF = kept_f(j, q);
-    double *acc = s, *v = acc + K * K, *r = v + K, *h = r + K, *hsum = h + K, *live = hsum + K,
-           *g = live + 2 * K;
-    int64_t o[CSVI_ITER_MAX_OPERANDS];
+    double *v = s, *h = v + K, *hsum = h + K, *live = hsum + K, *g = live + K, *Pm = g + n * K,
+           *R = Pm + n * K;
     if (n == 0) return;
     for (int64_t b = 0; b < n; b++) {
-        batch_offsets(&j->split.batch, chains[b], o);
+        const int64_t *o = chains + b * CSVI_ITER_MAX_OPERANDS;
         for (int64_t x = 0; x < K; x++) g[b * K + x] = j->out->grad[o[0] * T * K + (T - 1) * K + x];
     }
     for (int64_t t = T - 1; t >= 0; t--) {
         const double *F = FF + t * K * K;
-        if (t > 0)  /* the next step's blocks: the hardware does not guess a walk back */
-            for (int64_t x = 0; x < K * K; x += 8) {
-                __builtin_prefetch(F - K * K + x, 0, 3);
-                if (dtrans) __builtin_prefetch(dtrans + (t - 1) * K * K + x, 1, 3);
-            }
-        if (dtrans) {
-            for (int64_t x = 0; x < K * K; x++) acc[x] = 0.0;
-            for (int64_t x = 0; x < K; x++) hsum[x] = live[x] = 0.0;
-        }
+        if (t > 0 && !dtrans)  /* the next step's F: the hardware does not guess a walk back */
+            for (int64_t x = 0; x < K * K; x += 8) __builtin_prefetch(F - K * K + x, 0, 3);
+        for (int64_t x = 0; x < K; x++) hsum[x] = live[x] = 0.0;
         for (int64_t b = 0; b < n; b++) {
-            batch_offsets(&j->split.batch, chains[b], o);
+            const int64_t *o = chains + b * CSVI_ITER_MAX_OPERANDS;
             const double *P = j->aux->data + o[0] * T * K + t * K;
             const double *IS = j->aux->data + j->out->size + o[0] * T * K + t * K;
+            if (t >= PREFETCH_STEPS) {
+                prefetch_row(P - PREFETCH_STEPS * K, K);
+                prefetch_row(IS - PREFETCH_STEPS * K, K);
+                prefetch_row(j->out->grad + o[0] * T * K + (t - PREFETCH_STEPS) * K, K);
+            }
             double *dobs = j->obs && j->obs->grad ? j->obs->grad + o[3] * j->To * K +
                                                         (j->To > 1 ? t * K : 0) : NULL;
+            if (dobs && j->To > 1 && t >= PREFETCH_STEPS)
+                prefetch_row_rw(dobs - PREFETCH_STEPS * K, K);
             double *gb = g + b * K;
-            vjp_step(K, F, P, IS, gb, dobs, r, h, dtrans ? acc : NULL);
-            if (dtrans)
-                for (int64_t x = 0; x < K; x++) {
-                    hsum[x] += h[x];
-                    live[x] = P[x] != 0.0 ? 1.0 : live[x];
-                }
+            vjp_step(K, F, P, IS, gb, dobs, R + b * K, h);
+            for (int64_t x = 0; x < K; x++) {
+                Pm[b * K + x] = P[x];
+                hsum[x] += h[x];
+                live[x] = P[x] != 0.0 ? 1.0 : live[x];
+            }
             const double *below = t ? j->out->grad + o[0] * T * K + (t - 1) * K : NULL;
             for (int64_t x = 0; x < K; x++) gb[x] = h[x] + (below ? below[x] : 0.0);
         }
         if (dtrans) {
-            const double *c = C + t * K;
-            for (int64_t x = 0; x < K; x++) v[x] = exp(c[x]);
-            add_trans_grad(K, j->normalize, F, acc, hsum, v, live, dtrans + t * K * K);
+            for (int64_t x = 0; x < K; x++) v[x] = exp(C[t * K + x]);
+            add_trans_grad_sum(K, n, j->normalize, F, Pm, R, hsum, v, live, dtrans + t * K * K,
+                               t ? F - K * K : NULL, t ? dtrans + (t - 1) * K * K : NULL);
         }
     }
     if (j->init->grad)
         for (int64_t b = 0; b < n; b++) {
-            batch_offsets(&j->split.batch, chains[b], o);
+            const int64_t *o = chains + b * CSVI_ITER_MAX_OPERANDS;
             double *d = j->init->grad + o[1] * K;
             for (int64_t x = 0; x < K; x++) d[x] += g[b * K + x];
         }
@@ -774,15 +859,19 @@ static void chain_vjp_task(void *ctx, int64_t task) {
 
 int csvi_markov_forward_fwd(csvi_tape *t, const csvi_op *op) {
     chain_job j;
+    int bad = 0, rc;
     plan_chain(&j, t, op);
-    if (j.split.batch.size == 0 || j.T == 0 || j.K == 0) return CSVI_OK;
+    j.bad = &bad;
+    if (j.split.batch.size == 0 || j.T == 0 || j.K == 0)  /* no step reads trans */
+        return j.check && holds_nan(j.trans->data, j.trans->size) ? CSVI_ERR_VALUE : CSVI_OK;
     if (j.keep) {
-        int rc = plan_groups(&j);
+        rc = plan_groups(&j);
         if (rc == CSVI_OK) rc = run_split(&j.split, chain_forward_task, &j, 1);
         free_groups(&j);
-        return rc;
+    } else {
+        rc = run_split(&j.split, chain_forward_task, &j, 1);
     }
-    return run_split(&j.split, chain_forward_task, &j, 1);
+    return rc == CSVI_OK && bad ? CSVI_ERR_VALUE : rc;
 }
 
 int csvi_markov_forward_vjp(csvi_tape *t, const csvi_op *op) {

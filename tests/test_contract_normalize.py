@@ -172,3 +172,17 @@ def test_a_state_with_no_way_out_is_nan_as_the_normalized_logits_are():
     with np.errstate(invalid="ignore"):
         expected = markov_forward(init, log_normalize(trans)).numpy()
     np.testing.assert_array_equal(markov_forward(init, trans, normalize=True).numpy(), expected)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("si,st,so", [((19,), (2, 19, 19), (2, 19)),
+                                      ((3, 19), (2, 19, 19), (3, 2, 19))])
+def test_transition_gradient_in_register_blocks_and_tail(si, st, so, normalize):
+    """K = 19: the transition gradient's rows in one sixteen-column register
+    block and a three-column tail, for a chain alone on its sequence and for
+    three chains sharing it."""
+    rng = np.random.default_rng(24)
+    init, trans, obs = (rng.standard_normal(s) for s in (si, st, so))
+    trans = trans if normalize else log_normalize(trans)
+    assert_grads_match(lambda i, t, o: markov_forward(i, t, o, normalize=normalize),
+                       [init, trans, obs], rtol=1e-6, atol=1e-8)

@@ -6,7 +6,9 @@ log_prob and filter are one MARKOV_FORWARD op (csvi.ops.contract, the
 forward algorithm in C, O(T K^2), whose VJP is the backward pass) on the
 observation log-densities, normalizing the transition logits inside the op:
 no (T, K, K) tensor of normalized or combined factors and no O(K^T) one is
-ever built.  Pyro's conventions: initial_logits is the state
+ever built; validation's NaN check of the transition logits runs in that
+op's pass over them (an error from log_prob, not from the constructor).
+Pyro's conventions: initial_logits is the state
 *before* the first transition, so a length-T sequence takes T transitions;
 both logits are normalized over the last dim; time is the leftmost event
 dim.
@@ -63,7 +65,7 @@ class DiscreteHMM(Distribution):
                  duration=None):
         validate = validate_default(validate_args)
         init = _checked_logits(initial_logits, "initial_logits", validate)
-        trans = _checked_logits(transition_logits, "transition_logits", validate)
+        trans = as_real(transition_logits, "DiscreteHMM", "transition_logits")
         if init.ndim < 1:
             raise ValueError("DiscreteHMM: initial_logits must have at least one dim (..., K), "
                              f"got shape {init.shape}")
@@ -115,7 +117,7 @@ class DiscreteHMM(Distribution):
     def transition_logits(self):
         """The transition logits normalized over the new state (Pyro's
         attribute); log_prob and filter normalize inside their op instead."""
-        return _normalized(self._raw_transition_logits)
+        return _normalized(self._checked_transitions())
 
     @property
     def duration(self):
@@ -150,6 +152,22 @@ class DiscreteHMM(Distribution):
             raise bad_value(self, value, method)
         return value
 
+    def _checked_transitions(self):
+        """The raw transition logits, NaN-checked when validating (paths that
+        do not run the chain op, which checks them itself)."""
+        return _checked_logits(self._raw_transition_logits, "transition_logits",
+                               self._validate)
+
+    def _chain(self, chain_op, value, method):
+        """chain_op (markov_forward or markov_chain_logsumexp) on the
+        factors, checking the transition logits in its pass over them."""
+        factors = self._factors(value, method)
+        try:
+            return chain_op(*factors, normalize=True, check_nan=self._validate)
+        except ValueError:
+            self._checked_transitions()  # a NaN: the error that names the argument
+            raise
+
     def _factors(self, value, method):
         """(initial, unnormalized transition (..., T or 1, K, K), observation
         (..., T, K)) log factors for markov_forward(normalize=True)."""
@@ -167,13 +185,13 @@ class DiscreteHMM(Distribution):
     def log_prob(self, value):
         """log p(value), every state path summed out: shape the broadcast of
         value's batch dims and batch_shape."""
-        return markov_chain_logsumexp(*self._factors(value, "log_prob"), normalize=True)
+        return self._chain(markov_chain_logsumexp, value, "log_prob")
 
     def filter(self, value):
         """The posterior over the state at the last time step given the
         observations `value`, a Categorical (its logits can serve as the
         initial_logits of a model that continues the sequence)."""
-        alpha = markov_forward(*self._factors(value, "filter"), normalize=True)
+        alpha = self._chain(markov_forward, value, "filter")
         if alpha.shape[-2] == 0:
             raise ValueError("DiscreteHMM.filter: value has no time steps")
         return Categorical(logits=alpha[..., -1, :], validate_args=self._validate)
@@ -203,7 +221,7 @@ class DiscreteHMM(Distribution):
         sample_shape = shape[:len(shape) - len(self._batch_shape) - len(self._event_shape)]
         lead = sample_shape + self._batch_shape
         init = np.broadcast_to(_core.value_of(self.initial_logits), lead + (K,))
-        trans = _core.value_of(self._raw_transition_logits)  # Categorical normalizes
+        trans = _core.value_of(self._checked_transitions())  # Categorical normalizes
         trans = trans.reshape((1,) * (3 - trans.ndim) + trans.shape)
         trans = np.broadcast_to(trans, lead + (T, K, K))
         states = np.empty(lead + (T,), dtype=np.intp)

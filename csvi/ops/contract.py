@@ -22,7 +22,7 @@ def logmatmulexp(a, b):
     return _core.logmatmulexp(a, b)
 
 
-def markov_forward(init, trans, obs=None, normalize=False):
+def markov_forward(init, trans, obs=None, normalize=False, check_nan=False):
     """The forward algorithm's log messages alpha, shape (..., T, K), of a
     chain with log initial factor `init` (..., K), log transition factors
     `trans` (..., T or 1, K, K) (old state, new state) and optional log
@@ -37,16 +37,20 @@ def markov_forward(init, trans, obs=None, normalize=False):
     normalize=True reads `trans` as unnormalized transition logits and uses
     trans - logsumexp(trans, -1) in their place, inside the op: the exps
     that normalize a row also serve the step's product, and no normalized
-    (T, K, K) copy or its gradient is built."""
-    return _core.markov_forward(init, trans, obs, normalize)
+    (T, K, K) copy or its gradient is built.
+
+    check_nan=True makes a NaN in `trans` a ValueError naming its flat
+    index, found in the op's own pass over `trans` rather than in a pass of
+    its own (validation of a (T, K, K) input costs a read of it)."""
+    return _core.markov_forward(init, trans, obs, normalize, check_nan)
 
 
-def markov_chain_logsumexp(init, trans, obs=None, normalize=False):
+def markov_chain_logsumexp(init, trans, obs=None, normalize=False, check_nan=False):
     """log of the sum over all K^(T+1) state paths x0..xT of exp(init[x0] +
     sum_t trans[t][x(t-1), x(t)] + obs[t][x(t)]) -- logsumexp of
     markov_forward's last message -- with shape the broadcast batch dims
-    (`normalize` as markov_forward's)."""
-    alpha = _core.markov_forward(init, trans, obs, normalize)
+    (`normalize` and `check_nan` as markov_forward's)."""
+    alpha = _core.markov_forward(init, trans, obs, normalize, check_nan)
     if alpha.shape[-2] == 0:  # no step: the initial factor alone
         return _core.logsumexp(init + np.zeros(alpha.shape[:-2] + alpha.shape[-1:]), axis=-1)
     return _core.logsumexp(alpha[..., -1, :], axis=-1)
