@@ -20,12 +20,15 @@ step.  Configurations:
   and the same networks as Sequential blocks (Linear + activation fused);
 - the same with float32 products (`vae.float()`: sgemm, params and Adam in
   float64), eager, compiled, and compiled with fused layers (also with csvi's
-  own pool on one thread, OMP_NUM_THREADS=1, beside Pyro's one torch thread);
+  own pool on one thread, OMP_NUM_THREADS=1, beside Pyro's one torch thread,
+  and with two BLAS threads, CSVI_BLAS_THREADS=2, with csvi's pool on two
+  threads or one: the thread policy's evidence);
 - Pyro `svi.step`, torch float32 (its default), torch's default threads and one;
-- NumPyro `jax.jit(svi.update)`, float32 (its default);
+- NumPyro `jax.jit(svi.update)`, float32 (its default), on every core and
+  pinned to one (`CSVI_BENCH_CPUS=1`, as `taskset`);
 - the floor: the step's 14 GEMMs (5 forward, 5 weight gradients, 4 input
   gradients) through scipy.linalg.blas.dgemm (float64) and sgemm (float32),
-  one BLAS thread, into preallocated outputs.
+  one BLAS thread (sgemm also two), into preallocated outputs.
 
 `--epochs` also trains csvi (compiled) and Pyro for a few epochs over the same
 data and prints the train ELBO per image per epoch of each.
@@ -67,16 +70,30 @@ CONFIGS = {
                                                       CSVI_BENCH_FLOAT32="1"),
                                   "csvi compiled, fused, float32 products, BLAS and csvi's "
                                   "pool 1 thread"),
+    "csvi-compiled-fused-f32-blas2": ("csvi_compiled", {"CSVI_BLAS_THREADS": "2",
+                                                        "CSVI_BENCH_FUSED": "1",
+                                                        "CSVI_BENCH_FLOAT32": "1"},
+                                      "csvi compiled, fused, float32 products, 2 BLAS threads"),
+    "csvi-compiled-fused-f32-blas2-pool1": ("csvi_compiled", {"CSVI_BLAS_THREADS": "2",
+                                                              "OMP_NUM_THREADS": "1",
+                                                              "CSVI_BENCH_FUSED": "1",
+                                                              "CSVI_BENCH_FLOAT32": "1"},
+                                            "csvi compiled, fused, float32 products, 2 BLAS "
+                                            "threads, csvi's pool 1 thread"),
     "csvi-compiled-default": ("csvi_compiled", {}, "csvi compiled, float64, default threads"),
     "csvi-compiled-blas2": ("csvi_compiled", {"CSVI_BLAS_THREADS": "2"},
                             "csvi compiled, float64, 2 BLAS threads (the old default)"),
     "pyro": ("pyro", {}, "Pyro svi.step, float32, torch default threads"),
     "pyro-1": ("pyro", {"CSVI_BENCH_TORCH_THREADS": "1"}, "Pyro svi.step, float32, torch 1 thread"),
     "numpyro": ("numpyro", {}, "NumPyro jit(svi.update), float32"),
+    "numpyro-1core": ("numpyro", {"CSVI_BENCH_CPUS": "1"},
+                      "NumPyro jit(svi.update), float32, pinned to one core"),
     "floor-64": ("floor", dict(ONE_THREAD, CSVI_BENCH_DTYPE="float64"),
                  "floor: the 14 GEMMs, dgemm, 1 thread"),
     "floor-32": ("floor", dict(ONE_THREAD, CSVI_BENCH_DTYPE="float32"),
                  "floor: the 14 GEMMs, sgemm, 1 thread"),
+    "floor-32-2": ("floor", dict(ONE_THREAD, OPENBLAS_NUM_THREADS="2", CSVI_BENCH_DTYPE="float32"),
+                   "floor: the 14 GEMMs, sgemm, 2 threads"),
 }
 
 
@@ -352,6 +369,9 @@ EPOCH_ROWS = [("csvi (compiled, float64)", "csvi_epochs", {}),
 
 
 def worker(args):
+    if "CSVI_BENCH_CPUS" in os.environ:  # as `taskset`: the first n CPUs we may use
+        cpus = sorted(os.sched_getaffinity(0))[:int(os.environ["CSVI_BENCH_CPUS"])]
+        os.sched_setaffinity(0, cpus)
     data = synthetic_images()
     if args.worker in EPOCH_WORKERS:
         result = {"elbo": EPOCH_WORKERS[args.worker](data, args.epochs)}

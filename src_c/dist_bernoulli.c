@@ -1,7 +1,8 @@
 /* Bernoulli over {0, 1}, parameterized by probs p (iattr[0] = 0) or logits l
  * (iattr[0] = 1).  Inputs: LP (value, param), RS (param); with logits, LP has an
  * aux slot of the output's shape (see lp_logits_block); with probs broadcast
- * over a larger output, one of the param's tables (see probs_tables).
+ * over a larger output, one of the param's tables (see probs_tables); probs
+ * of the value's shape run flat (see flat_probs).
  *   probs:  log p(x) = x log p + (1 - x) log1p(-p)
  *   logits: log p(x) = -(x softplus(-l) + (1 - x) softplus(l)), stable for any l.
  * The value gradient is that of the formula's continuous extension in x. */
@@ -110,6 +111,51 @@ static int flat_logits(const csvi_iter *it, const csvi_op *op) {
     return op->iattr[0] && it->contiguous && op->aux >= 0;
 }
 
+/* Probs over equal shapes (a decoder's pixel probabilities against its
+ * images): the per-element formula of the general path, with each term
+ * dropped where its weight is 0 (csvi_xlogy / csvi_xlog1py's rule) by a mask
+ * rather than a branch, in loops that call libmvec's log and log1p, over
+ * csvi's threads for a large batch. */
+static int flat_probs(const csvi_iter *it, const csvi_op *op) {
+    return !op->iattr[0] && it->contiguous && op->aux < 0;
+}
+
+typedef struct {
+    double *y, *gp;
+    const double *x, *p, *g;
+} probs_job;
+
+/* Two loops, one libmvec call each (as lp_logits_block); y holds log p
+ * between them. */
+static CSVI_HOT void lp_probs_block(void *ctx, int64_t lo, int64_t hi) {
+    const probs_job *j = ctx;
+    double *restrict y = j->y;
+    const double *restrict x = j->x, *restrict p = j->p;
+    CSVI_SIMD
+    for (int64_t i = lo; i < hi; i++) y[i] = log(p[i]);
+    CSVI_SIMD
+    for (int64_t i = lo; i < hi; i++) {
+        const double xv = x[i];
+        y[i] = csvi_kept_if(xv != 0.0, xv * y[i])
+               + csvi_kept_if(xv != 1.0, (1.0 - xv) * log1p(-p[i]));
+    }
+}
+
+/* gp += g (x / p - (1 - x) / (1 - p)), as the general path's csvi_gmul:
+ * g == 0 adds nothing. */
+static CSVI_HOT void lp_probs_vjp_block(void *ctx, int64_t lo, int64_t hi) {
+    const probs_job *j = ctx;
+    double *restrict gp = j->gp;
+    const double *restrict x = j->x, *restrict p = j->p, *restrict g = j->g;
+    CSVI_SIMD
+    for (int64_t i = lo; i < hi; i++) {
+        const double xv = x[i], pv = p[i];
+        const double d = csvi_kept_if(xv != 0.0, xv / pv)
+                         - csvi_kept_if(xv != 1.0, (1.0 - xv) / (1.0 - pv));
+        gp[i] += csvi_kept_if(g[i] != 0.0, g[i] * d);
+    }
+}
+
 int csvi_bernoulli_lp_fwd(csvi_tape *t, const csvi_op *op) {
     csvi_iter it;
     if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
@@ -118,6 +164,9 @@ int csvi_bernoulli_lp_fwd(csvi_tape *t, const csvi_op *op) {
     if (flat_logits(&it, op)) {
         lp_job job = {y, CSVI_AUX(t, op)->data, NULL, x, p, NULL};
         csvi_parallel_range(it.size, CSVI_PAR_TRANSCENDENTAL, lp_logits_block, &job);
+    } else if (flat_probs(&it, op)) {
+        probs_job job = {y, NULL, x, p, NULL};
+        csvi_parallel_range(it.size, CSVI_PAR_TRANSCENDENTAL, lp_probs_block, &job);
     } else if (op->iattr[0])
         CSVI_ITER_LOOP(&it, { y[o0] = lp_logits(x[o1], p[o2]); });
     else if (probs_tables(t, op)) {
@@ -147,6 +196,9 @@ int csvi_bernoulli_lp_vjp(csvi_tape *t, const csvi_op *op) {
     if (flat_logits(&it, op) && gp && !gx) {
         lp_job job = {NULL, CSVI_AUX(t, op)->data, gp, x, p, g};
         csvi_parallel_range(it.size, CSVI_PAR_DIVIDE, lp_logits_vjp_block, &job);
+    } else if (flat_probs(&it, op) && gp && !gx) {
+        probs_job job = {NULL, gp, x, p, g};
+        csvi_parallel_range(it.size, CSVI_PAR_DIVIDE, lp_probs_vjp_block, &job);
     } else if (op->iattr[0]) {
         /* d/dl = x - sigmoid(l), d/dx = l */
         CSVI_ITER_LOOP(&it, {

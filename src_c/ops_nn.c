@@ -202,11 +202,12 @@ static void widen_add(const float *a, int64_t size, double *out) {
     csvi_parallel_range(size, CSVI_PAR_CHEAP, widen_add_range, &j);
 }
 
-/* A float32 record's aux slot: the pre-activation z (n * m doubles, with an
- * activation), then float32 copies of x (n * k) and W (m * k), then the
- * product x W^T in the forward and gz in the VJP (n * m), then the VJP's
- * products, one after the other (max(m, n) * k).  csvi/_nn.pxi sizes the
- * slot by the same count (_dense32_floats). */
+/* A float32 record's aux slot: with an activation, the pre-activation z and
+ * the VJP's gz in float64 (n * m doubles each; gz feeds the bias's gradient),
+ * then float32 copies of x (n * k) and W (m * k), then the product x W^T in
+ * the forward and gz in the VJP (n * m), then the VJP's products, one after
+ * the other (max(m, n) * k).  csvi/_nn.pxi sizes the slot by the same count
+ * (_dense32_floats). */
 typedef struct {
     float *x, *w, *prod, *grad;
 } dense32_layout;
@@ -215,13 +216,13 @@ static int64_t dense32_floats(int64_t n, int64_t k, int64_t m) {
     return n * k + m * k + n * m + (n > m ? n : m) * k;
 }
 
-/* The float32 part of a float32 record's aux, or all NULL if the slot is too
- * small for it. */
-static dense32_layout dense32_at(const csvi_slot *aux, int64_t z_size, int64_t n, int64_t k,
+/* The float32 part of a float32 record's aux, after its first `head`
+ * doubles (z and gz), or all NULL if the slot is too small for it. */
+static dense32_layout dense32_at(const csvi_slot *aux, int64_t head, int64_t n, int64_t k,
                                  int64_t m) {
     dense32_layout l = {0};
-    if (aux->size * 2 < z_size * 2 + dense32_floats(n, k, m)) return l;
-    l.x = (float *)(aux->data + z_size);
+    if (aux->size * 2 < head * 2 + dense32_floats(n, k, m)) return l;
+    l.x = (float *)(aux->data + head);
     l.w = l.x + n * k;
     l.prod = l.w + m * k;
     l.grad = l.prod + n * m;
@@ -241,8 +242,8 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
         return CSVI_ERR_VALUE;
     const int64_t z_size = act != CSVI_DENSE_NONE ? y->size : 0;
     dense32_layout l = {0};
-    if (float32) {
-        l = dense32_at(CSVI_AUX(t, op), z_size, n, k, m);
+    if (float32) {  /* z and gz, then the float32 part */
+        l = dense32_at(CSVI_AUX(t, op), 2 * z_size, n, k, m);
         if (!l.x) return CSVI_ERR_SHAPE;
     }
     if (n == 0 || m == 0) return CSVI_OK;
@@ -285,20 +286,27 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
      * products (by the activation's pass while each row is in cache) */
     dense32_layout l = {0};
     const int products32 = k > 0 && float32 && (x->grad || w->grad);
+    const int64_t z_size = act != CSVI_DENSE_NONE ? y->size : 0;
     if (products32) {
-        l = dense32_at(CSVI_AUX(t, op), act != CSVI_DENSE_NONE ? y->size : 0, n, k, m);
+        l = dense32_at(CSVI_AUX(t, op), 2 * z_size, n, k, m);
         if (!l.x) return CSVI_ERR_SHAPE;
     }
     double *gz = y->grad, *scratch = NULL;
     if (act != CSVI_DENSE_NONE) {
-        scratch = malloc((size_t)n * (size_t)m * sizeof(double));
-        if (!scratch) return CSVI_ERR_NOMEM;
-        dense_job j = {.z = t->slots[op->aux].data, .g = y->grad, .gz = scratch, .gz32 = l.prod,
+        /* gz: after z in a float32 record's aux; else a block of its own */
+        if (float32) {
+            if (CSVI_AUX(t, op)->size < 2 * z_size) return CSVI_ERR_SHAPE;
+            gz = CSVI_AUX(t, op)->data + z_size;
+        } else {
+            scratch = malloc((size_t)n * (size_t)m * sizeof(double));
+            if (!scratch) return CSVI_ERR_NOMEM;
+            gz = scratch;
+        }
+        dense_job j = {.z = t->slots[op->aux].data, .g = y->grad, .gz = gz, .gz32 = l.prod,
                        .n = n, .m = m, .act = act, .threshold = op->dattr[0]};
         int64_t n_tasks;
         split_rows(&j, &n_tasks);
         csvi_parallel_tasks(n_tasks, y->size >= parallel_from(act), 0, dense_rows_vjp, &j);
-        gz = scratch;
     } else if (products32) {
         narrow(gz, (int64_t)n * m, l.prod);
     }
