@@ -69,16 +69,24 @@ static int probs_tables(const csvi_tape *t, const csvi_op *op) {
     return !op->iattr[0] && op->aux >= 0 && CSVI_AUX(t, op)->size == 4 * CSVI_IN(t, op, 1)->size;
 }
 
-static void fill_probs_tables(const csvi_tape *t, const csvi_op *op) {
-    const double *p = CSVI_IN(t, op, 1)->data;
-    const int64_t n = CSVI_IN(t, op, 1)->size;
-    double *lp = CSVI_AUX(t, op)->data, *l1p = lp + n, *rp = lp + 2 * n, *r1p = lp + 3 * n;
+static CSVI_HOT void probs_tables_of(const double *restrict p, int64_t n, double *restrict lp,
+                                     double *restrict l1p, double *restrict rp,
+                                     double *restrict r1p) {
+    CSVI_SIMD
     for (int64_t i = 0; i < n; i++) {
         lp[i] = log(p[i]);
         l1p[i] = log1p(-p[i]);
         rp[i] = 1.0 / p[i];
         r1p[i] = 1.0 / (1.0 - p[i]);
     }
+}
+
+/* The tables of the probs in op's input 1, in its aux slot (vector log and
+ * log1p: an HMM's emission tables are refilled at every time step). */
+static void fill_probs_tables(const csvi_tape *t, const csvi_op *op) {
+    const int64_t n = CSVI_IN(t, op, 1)->size;
+    double *lp = CSVI_AUX(t, op)->data;
+    probs_tables_of(CSVI_IN(t, op, 1)->data, n, lp, lp + n, lp + 2 * n, lp + 3 * n);
 }
 
 /* One row of the table form: y = x log p + (1 - x) log1p(-p), each term

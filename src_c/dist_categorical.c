@@ -111,8 +111,9 @@ int csvi_categorical_lp_vjp(csvi_tape *t, const csvi_op *op) {
     csvi_iter it;
     cat_iter(&it, out, x, par);
     const double *xd = x->data, *pd = par->data, *g = out->grad;
-    double lz_rows[CAT_NORM_ROWS];
+    double lz_rows[CAT_NORM_ROWS], inv_rows[CAT_NORM_ROWS];  /* inv: 1 / sum p */
     const int once = row_lognorms(par, out, K, logits, lz_rows);
+    for (int64_t r = 0; once && !logits && r < par->size / K; r++) inv_rows[r] = exp(-lz_rows[r]);
     int rc = CSVI_OK;
     CSVI_ITER_LOOP(&it, {
         const double gv = g[o0];
@@ -128,7 +129,7 @@ int csvi_categorical_lp_vjp(csvi_tape *t, const csvi_op *op) {
                     for (int64_t k = 0; k < K; k++) gr[k] -= gv * exp(r[k] - lz);
                 gr[v] += gv;
             } else {
-                const double inv = exp(-lz);
+                const double inv = once ? inv_rows[o2 / K] : exp(-lz);
                 for (int64_t k = 0; k < K; k++) gr[k] -= gv * inv;
                 gr[v] += gv / r[v];
             }
