@@ -37,6 +37,12 @@ static CSVI_HOT void normal_lp_run(double *restrict y, const double *restrict x,
                 const double z = (x[i] - mu[i]) / sv;
                 y[i] = -0.5 * z * z - ls - CSVI_LOG_SQRT_2PI;
             }
+        } else if (st[0]) {  /* one loc too: a latent vector under one prior */
+            const double mv = mu[0];
+            for (int64_t i = 0; i < n; i++) {
+                const double z = (x[i] - mv) / sv;
+                y[i] = -0.5 * z * z - ls - CSVI_LOG_SQRT_2PI;
+            }
         } else {
             for (int64_t i = 0; i < n; i++) {
                 const double z = (x[i * st[0]] - mu[i * st[1]]) / sv;
