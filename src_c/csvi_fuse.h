@@ -13,6 +13,11 @@
  *   data, x without gradient); lp read only by a SUM over its last dim
  *     -> BERNOULLI_PROBS_ROWSUM(x, p), the SUM's output (dist_bernoulli.c)
  *
+ *   m = GATHER(a, index) read only by lp = NORMAL_LP(x, m, s), x without
+ *   gradient, s one number; lp read only by the ELBO's SUM_N
+ *     -> NORMAL_GATHER_SUM(x, a, index, s), a scalar, in the GATHER's place,
+ *        m its aux (dist_normal.c)
+ *
  * The fused kernels compute every value as the unfused ops do and add in the
  * same order (csvi_sum.h), so fusion changes speed, not results. */
 #ifndef CSVI_FUSE_H

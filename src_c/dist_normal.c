@@ -4,6 +4,8 @@
  *   LogNormal  z = exp(loc + scale eps)
  *   HalfNormal z = scale |eps|   (aux keeps |eps|) */
 #include "csvi_dist.h"
+#include "csvi_parallel.h"
+#include "csvi_sum.h"
 
 /* ---- Normal ------------------------------------------------------------- */
 
@@ -33,6 +35,12 @@ static CSVI_HOT void normal_lp_run(double *restrict y, const double *restrict x,
         if (st[0] && st[1]) {
             for (int64_t i = 0; i < n; i++) {
                 const double z = (x[i] - mu[i]) / sv;
+                y[i] = -0.5 * z * z - ls - CSVI_LOG_SQRT_2PI;
+            }
+        } else if (st[0]) {  /* one loc too: a latent vector under one prior */
+            const double mv = mu[0];
+            for (int64_t i = 0; i < n; i++) {
+                const double z = (x[i] - mv) / sv;
                 y[i] = -0.5 * z * z - ls - CSVI_LOG_SQRT_2PI;
             }
         } else {
@@ -104,6 +112,25 @@ int csvi_normal_lp_fwd(csvi_tape *t, const csvi_op *op) {
 }
 
 /* d/dx = -z/s, d/dloc = z/s, d/dscale = (z^2 - 1)/s with z = (x - loc)/s. */
+/* The flat VJP when loc and scale are single numbers (a latent vector under
+ * one prior): their gradients sum in registers, in the iterator path's
+ * order and with its expressions (so not CSVI_HOT: no contraction the
+ * iterator path does not make). */
+static void normal_lp_vjp_shared(const double *g, const double *x, double mu, double sv,
+                                 double *gx, double *gm, double *gs, int64_t n) {
+    double am = gm ? *gm : 0.0, as = gs ? *gs : 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const double inv = 1.0 / sv;
+        const double z = (x[i] - mu) * inv;
+        const double gz = g[i] * z * inv;
+        if (gx) gx[i] -= gz;
+        am += gz;
+        as += g[i] * (z * z - 1.0) * inv;
+    }
+    if (gm) *gm = am;
+    if (gs) *gs = as;
+}
+
 int csvi_normal_lp_vjp(csvi_tape *t, const csvi_op *op) {
     csvi_iter it;
     if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
@@ -117,6 +144,11 @@ int csvi_normal_lp_vjp(csvi_tape *t, const csvi_op *op) {
         normal_lp_vjp_run(g, x, mu, s, st, gx, gm, gs, it.size);
         return CSVI_OK;
     }
+    if (normal_flat(&it, st) && st[0] && !st[1] && !st[2] && (!gm || gm != gs) &&
+        (!gx || (gx != gm && gx != gs))) {
+        normal_lp_vjp_shared(g, x, mu[0], s[0], gx, gm, gs, it.size);
+        return CSVI_OK;
+    }
     CSVI_ITER_LOOP(&it, {
         const double inv = 1.0 / s[o3];
         const double z = (x[o1] - mu[o2]) * inv;
@@ -125,6 +157,122 @@ int csvi_normal_lp_vjp(csvi_tape *t, const csvi_op *op) {
         if (gm) gm[o2] += gz;
         if (gs) gs[o3] += g[o0] * (z * z - 1.0) * inv;
     });
+    return CSVI_OK;
+}
+
+/* ---- NORMAL_GATHER_SUM: GATHER + NORMAL_LP + the ELBO's SUM_N ------------
+ * Made only by the compiled program's fusion pass (fuse.c): the total over i
+ * of Normal(x[i] | loc[index[i]], scale), scale one number -- an observed
+ * `Normal(a[group], s)` summed by the ELBO -- without storing the
+ * log-densities or any gradient but loc's.  Inputs (x, loc, index, scale);
+ * aux the GATHER's old output (the gathered locs, which the VJP reads); the
+ * output a scalar.  Each block of terms is the unfused kernels' own work
+ * (normal_lp_run, normal_lp_vjp_run and GATHER's run-wise scatter), summed
+ * in SUM's order, so the values are the unfused ops', bit for bit. */
+typedef struct {
+    const double *x, *loc, *index, *s;
+    double *m;  /* the gathered locs (aux) */
+    int64_t n_loc;
+} gather_sum_job;
+
+/* The positions index[0..n) as int32 (fuse.c fuses only a loc of fewer than
+ * 2^31 elements), 0 for one out of range; returns whether one is.  Vector
+ * conversions: one scalar double-to-int64 conversion per element made the
+ * gather ~15% slower. */
+static CSVI_HOT int block_positions(const double *restrict index, int64_t n, int64_t n_loc,
+                                    int32_t *restrict p) {
+    const double limit = (double)n_loc;
+    int bad = 0;
+    for (int64_t k = 0; k < n; k++) {
+        const double d = index[k];
+        const int ok = (d >= 0.0) & (d < limit);  /* no branch: blends */
+        p[k] = (int32_t)(ok ? d : 0.0);
+        bad |= !ok;
+    }
+    return bad;
+}
+
+/* m[k] = loc[index[k]] for k in [lo, hi), and its terms; NaN where an index
+ * is out of range (the forward then reports it). */
+static void gather_sum_terms(void *ctx, int64_t lo, int64_t hi, double *terms) {
+    const gather_sum_job *j = ctx;
+    int32_t p[CSVI_SUM_BLOCK];
+    const int64_t st[3] = {1, 1, 0}, n = hi - lo;
+    double *m = j->m + lo;
+    const int bad = block_positions(j->index + lo, n, j->n_loc, p);
+    for (int64_t k = 0; k < n; k++) m[k] = j->loc[p[k]];
+    if (bad)
+        for (int64_t k = 0; k < n; k++)
+            if (!(j->index[lo + k] >= 0.0 && j->index[lo + k] < (double)j->n_loc)) m[k] = NAN;
+    normal_lp_run(terms, j->x + lo, m, j->s, st, n);
+}
+
+int csvi_normal_gather_sum_fwd(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *x = CSVI_IN(t, op, 0), *loc = CSVI_IN(t, op, 1), *ix = CSVI_IN(t, op, 2);
+    csvi_slot *m = CSVI_AUX(t, op);
+    if (ix->size != x->size || m->size != x->size || CSVI_IN(t, op, 3)->size != 1)
+        return CSVI_ERR_SHAPE;
+    gather_sum_job j = {x->data, loc->data, ix->data, CSVI_IN(t, op, 3)->data, m->data,
+                        loc->size};
+    const double total = csvi_sum_terms(x->size, CSVI_PAR_CHEAP, gather_sum_terms, &j);
+    if (isnan(total))  /* GATHER's check, off the hot path */
+        for (int64_t k = 0; k < ix->size; k++)
+            if (!(ix->data[k] >= 0.0 && ix->data[k] < (double)loc->size)) return CSVI_ERR_INDEX;
+    CSVI_OUT(t, op)->data[0] = total;
+    return CSVI_OK;
+}
+
+/* gm[k] = 0 + d/dloc of term k and gs += its d/dscale, element by element:
+ * NORMAL_LP's iterator path, which the unfused VJP takes when the scale (one
+ * number) wants a gradient. */
+static void gather_sum_vjp_scale(double g, const double *x, const double *m, double sv,
+                                 double *gm, double *gs, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const double inv = 1.0 / sv;
+        const double z = (x[i] - m[i]) * inv;
+        const double gz = g * z * inv;
+        gm[i] = 0.0 + gz;
+        *gs += g * (z * z - 1.0) * inv;
+    }
+}
+
+int csvi_normal_gather_sum_vjp(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *x = CSVI_IN(t, op, 0), *loc = CSVI_IN(t, op, 1), *ix = CSVI_IN(t, op, 2),
+                    *s = CSVI_IN(t, op, 3);
+    const double *m = CSVI_AUX(t, op)->data, *index = ix->data;
+    double *ga = loc->grad, *gs = s->grad;
+    const int64_t n = x->size;
+    if ((!ga && !gs) || n == 0) return CSVI_OK;
+    const int64_t st[3] = {1, 1, 0};
+    /* SUM_N's VJP hands each log-density 0 + g; GATHER's adds a run of equal
+     * indices in a register (carried across blocks here), converting an
+     * index only where the run changes */
+    const double g = 0.0 + CSVI_OUT(t, op)->grad[0];
+    double gb[CSVI_SUM_BLOCK], gm[CSVI_SUM_BLOCK];
+    for (int64_t i = 0; i < CSVI_SUM_BLOCK; i++) gb[i] = g;
+    double at = index[0];
+    int64_t k = (int64_t)at;
+    double acc = ga ? ga[k] : 0.0;
+    for (int64_t lo = 0; lo < n; lo += CSVI_SUM_BLOCK) {
+        const int64_t len = n - lo < CSVI_SUM_BLOCK ? n - lo : CSVI_SUM_BLOCK;
+        if (gs) {
+            gather_sum_vjp_scale(g, x->data + lo, m + lo, s->data[0], gm, gs, len);
+        } else {
+            for (int64_t i = 0; i < len; i++) gm[i] = 0.0;
+            normal_lp_vjp_run(gb, x->data + lo, m + lo, s->data, st, NULL, gm, NULL, len);
+        }
+        if (!ga) continue;
+        for (int64_t i = 0; i < len; i++) {
+            if (index[lo + i] != at) {
+                ga[k] = acc;
+                at = index[lo + i];
+                k = (int64_t)at;
+                acc = ga[k];
+            }
+            acc += gm[i];
+        }
+    }
+    if (ga) ga[k] = acc;
     return CSVI_OK;
 }
 

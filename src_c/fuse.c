@@ -98,6 +98,53 @@ static int fuse_bernoulli_probs_rowsum(fuser *f, int32_t i) {
     return 1;
 }
 
+/* Whether a live op strictly between ops a and b reads slot s. */
+static int read_between(const fuser *f, int32_t a, int32_t b, int32_t s) {
+    for (int32_t i = a + 1; i < b; i++)
+        for (int k = 0; k < f->t->ops[i].n_in && f->live[i]; k++)
+            if (f->t->ops[i].in[k] == s) return 1;
+    return 0;
+}
+
+/* NORMAL_LP of data x (no gradient) against locs gathered by a GATHER that
+ * only it reads, with one scale, its result read only by a SUM_N -- an
+ * observed `Normal(a[group], s)` -- becomes NORMAL_GATHER_SUM(x, a, index,
+ * s), a scalar, in the GATHER's place, the gathered locs its aux
+ * (dist_normal.c).  The reverse sweep
+ * then adds a's gradient where the GATHER did; the scale's gradient moves
+ * with it, so a scale that wants one must be read by nothing in between. */
+static int fuse_normal_gather_sum(fuser *f, int32_t i) {
+    csvi_tape *t = f->t;
+    csvi_op *op = &t->ops[i];
+    if (op->code != CSVI_OP_NORMAL_LP || op->n_in != 3) return 0;
+    const int32_t x = op->in[0], l = op->in[1], s = op->in[2], o = op->out;
+    const int32_t g = f->producer[l];
+    csvi_slot *so = &t->slots[o];
+    if (g < 0 || t->ops[g].code != CSVI_OP_GATHER || f->uses[l] != 1 ||
+        t->slots[t->ops[g].in[0]].size > INT32_MAX ||
+        t->slots[x].needs_grad || t->slots[s].size != 1 ||
+        !csvi_slot_same_shape(&t->slots[x], so) || !csvi_slot_same_shape(&t->slots[l], so) ||
+        f->producer[x] >= g || f->producer[s] >= g ||
+        (t->slots[s].needs_grad && read_between(f, g, i, s)))
+        return 0;
+    const int32_t reader = only_reader(f, o);
+    if (reader < 0 || t->ops[reader].code != CSVI_OP_SUM_N) return 0;
+    csvi_op fused = *op;
+    fused.code = CSVI_OP_NORMAL_GATHER_SUM;
+    fused.n_in = 4;
+    fused.in[0] = x;
+    fused.in[1] = t->ops[g].in[0];
+    fused.in[2] = t->ops[g].in[1];
+    fused.in[3] = s;
+    fused.aux = l;
+    so->ndim = 0;
+    so->size = 1;
+    t->slots[l].needs_grad = 0;
+    t->ops[g] = fused;
+    f->gone[i] = 1;
+    return 1;
+}
+
 int csvi_fuse(csvi_tape *t, const int32_t *keep, int n_keep) {
     fuser f = {t, calloc((size_t)t->n_slots + 1, sizeof(int32_t)),
                malloc(((size_t)t->n_slots + 1) * sizeof(int32_t)),
@@ -116,7 +163,8 @@ int csvi_fuse(csvi_tape *t, const int32_t *keep, int n_keep) {
     fused = 0;
     for (int32_t i = 0; i < t->n_ops; i++)
         if (f.live[i])
-            fused += fuse_bernoulli_logits(&f, i) || fuse_bernoulli_probs_rowsum(&f, i);
+            fused += fuse_bernoulli_logits(&f, i) || fuse_bernoulli_probs_rowsum(&f, i) ||
+                     fuse_normal_gather_sum(&f, i);
     int32_t n = 0;
     for (int32_t i = 0; i < t->n_ops; i++)
         if (!f.gone[i]) t->ops[n++] = t->ops[i];

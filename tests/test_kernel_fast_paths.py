@@ -8,7 +8,7 @@ clip_args / weight decay / maximize), the binary ops' row form (a row or
 column vector against a matrix), WHERE's flat form, SOLVE_TRIANGULAR with one
 right-hand side (a vector solve instead of dtrsm), matmul_nt with one row
 (a mat-vec), v @ B with B wider than 64 columns (A^T v without dgemm) and the
-Normal log-density's flat form."""
+Normal log-density's flat form (also with one loc and one scale)."""
 import numpy as np
 import pytest
 import scipy.linalg
@@ -218,6 +218,20 @@ def test_normal_log_prob_flat_form_values_and_gradients(loc_shape, scale_shape):
     np.testing.assert_allclose(lp.numpy(), scipy.stats.norm(loc, scale).logpdf(x), rtol=1e-13)
     assert_grads_match(lambda x, loc, scale: csvi.distributions.Normal(loc, scale).log_prob(x),
                        [x, loc, scale])
+
+
+def test_normal_log_prob_with_one_loc_and_one_scale_sums_their_gradients():
+    # a latent vector under one prior: loc's and scale's gradients are sums over
+    # the vector (in registers), also when loc and scale are one tensor
+    rng = np.random.default_rng(12)
+    x, g = rng.normal(size=300), rng.normal(size=300)
+    loc, scale = csvi.tensor(0.3, requires_grad=True), csvi.tensor(1.4, requires_grad=True)
+    (csvi.distributions.Normal(loc, scale).log_prob(x) * g).sum().backward()
+    z = (x - 0.3) / 1.4
+    np.testing.assert_allclose(loc.grad, np.sum(g * z / 1.4), rtol=1e-12)
+    np.testing.assert_allclose(scale.grad, np.sum(g * (z * z - 1) / 1.4), rtol=1e-12)
+    assert_grads_match(lambda x, p: csvi.distributions.Normal(p, p).log_prob(x),
+                       [rng.normal(size=40), np.array(1.3)])
 
 
 def test_normal_log_prob_of_its_own_loc_accumulates_both_gradients():
