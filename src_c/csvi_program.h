@@ -91,7 +91,7 @@ void csvi_program_free(csvi_program *p);
 
 /* Points slots[k] at base + offsets[k] doubles, in every particle's view
  * too: slots the program reads from an argument's memory then read another
- * array of the same layout, with no copy (csvi/infer/compiled.py, feed). */
+ * array of the same layout, with no copy (CompiledSVI.read). */
 void csvi_program_bind(csvi_program *p, const int32_t *slots, const int64_t *offsets,
                        int32_t n, double *base);
 
