@@ -48,8 +48,6 @@ from csvi import _core, archive
 from csvi.infer.checkpoint import (_from_json, _to_json, bit_generator_from_state,
                                    checkpoint_contents, restore_checkpoint)
 from csvi.infer.compiled import CompiledSVI
-from csvi.infer.elbo import checked_value
-from csvi.infer.jit import CompiledSteps
 from csvi.infer.sites import param_names
 from csvi.infer.svi import SVI
 from csvi.handlers.runtime import get_stack
@@ -279,9 +277,7 @@ class DistributedSVI(SVI):
         DistributedStepError and no param or optimizer state changes."""
         kwargs.update(self.static_kwargs)
         if getattr(self.loss, "compiled_steps", False):  # a Jit* ELBO: compiled steps
-            if self._compiled_steps is None:
-                self._compiled_steps = CompiledSteps(self)
-            return self._compiled_steps.step(args, kwargs)
+            return self._compiled_step(args, kwargs)
         args, kwargs = _core.data_args(args, kwargs)
         if self._layout is None:
             self._start(args, kwargs)
@@ -294,11 +290,7 @@ class DistributedSVI(SVI):
             buffer[:] = 0.0
             error = None
             try:
-                loss_t, surrogate, traces = _core.record_call(
-                    tape, self.loss.loss_tensors, self.model, self.guide, args, kwargs)
-                loss = checked_value(loss_t, traces)
-                if surrogate.requires_grad:
-                    tape.backward(surrogate, False)
+                loss, traces = self._loss_and_gradients(tape, args, kwargs)
                 self._pack(tape, traces, store, loss)
             except Exception as e:
                 error = e

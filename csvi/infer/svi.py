@@ -54,20 +54,14 @@ class SVI:
         indices, `locs[k]` with a discrete draw) is recorded on the tape."""
         kwargs.update(self.static_kwargs)
         if getattr(self.loss, "compiled_steps", False):  # a Jit* ELBO
-            if self._compiled_steps is None:
-                self._compiled_steps = CompiledSteps(self)
-            return self._compiled_steps.step(args, kwargs)
+            return self._compiled_step(args, kwargs)
         args, kwargs = _core.data_args(args, kwargs)
         store = get_param_store()
         with self._lock:
             tape = self._tape
             tape.clear()
             try:
-                loss_t, surrogate, traces = _core.record_call(
-                    tape, self.loss.loss_tensors, self.model, self.guide, args, kwargs)
-                loss = checked_value(loss_t, traces)
-                if surrogate.requires_grad:
-                    tape.backward(surrogate, False)
+                loss, traces = self._loss_and_gradients(tape, args, kwargs)
                 updates = []
                 for name in param_names(traces):
                     grad = tape.grad_of(store.leaf(name))
@@ -84,6 +78,22 @@ class SVI:
             finally:
                 tape.clear()
         return loss
+
+    def _compiled_step(self, args, kwargs):
+        """A Jit* ELBO's step: compiled per argument signature (infer/jit.py)."""
+        if self._compiled_steps is None:
+            self._compiled_steps = CompiledSteps(self)
+        return self._compiled_steps.step(args, kwargs)
+
+    def _loss_and_gradients(self, tape, args, kwargs):
+        """Records one step's loss on `tape` and sweeps back from its
+        surrogate: (loss, traces), the params' gradients left on the tape."""
+        loss_t, surrogate, traces = _core.record_call(
+            tape, self.loss.loss_tensors, self.model, self.guide, args, kwargs)
+        loss = checked_value(loss_t, traces)
+        if surrogate.requires_grad:
+            tape.backward(surrogate, False)
+        return loss, traces
 
     def evaluate_loss(self, *args, **kwargs):
         """The loss estimate, with no gradient step."""
