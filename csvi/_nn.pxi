@@ -37,8 +37,8 @@ def dense(input, weight, bias=None, activation=None, double threshold=20.0,
     cdef int act = DENSE_ACTIVATIONS[activation]
     cdef tuple iattr = (act, 1 if float32 else 0)  # csvi_dense_precision's order
     cdef int64_t n = sx[0], k = sx[1], m = sw[0]
-    aux = None if act == 0 else (n, m)  # the pre-activation
-    if float32:  # and the VJP's gz, and the float32 operands (dense32_layout, src_c/ops_nn.c)
+    aux = None if act == 0 else (2 * n * m,)  # the pre-activation and the VJP's gz
+    if float32:  # and the float32 operands (dense32_layout, src_c/ops_nn.c)
         aux = ((2 * n * m if act else 0) + (_dense32_floats(n, k, m) + 1) // 2,)
     return _emit(OP_DENSE_ACT if act else OP_DENSE, ins, (n, m), True, iattr,
                  (threshold,) if act else None, aux)

@@ -202,9 +202,9 @@ static void widen_add(const float *a, int64_t size, double *out) {
     csvi_parallel_range(size, CSVI_PAR_CHEAP, widen_add_range, &j);
 }
 
-/* A float32 record's aux slot: with an activation, the pre-activation z and
- * the VJP's gz in float64 (n * m doubles each; gz feeds the bias's gradient),
- * then float32 copies of x (n * k) and W (m * k), then the product x W^T in
+/* A record's aux slot: with an activation, the pre-activation z and the
+ * VJP's gz in float64 (n * m doubles each; gz feeds the bias's gradient); in
+ * a float32 record, then float32 copies of x (n * k) and W (m * k), then the product x W^T in
  * the forward and gz in the VJP (n * m), then the VJP's products, one after
  * the other (max(m, n) * k).  csvi/_nn.pxi sizes the slot by the same count
  * (_dense32_floats). */
@@ -291,17 +291,10 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
         l = dense32_at(CSVI_AUX(t, op), 2 * z_size, n, k, m);
         if (!l.x) return CSVI_ERR_SHAPE;
     }
-    double *gz = y->grad, *scratch = NULL;
-    if (act != CSVI_DENSE_NONE) {
-        /* gz: after z in a float32 record's aux; else a block of its own */
-        if (float32) {
-            if (CSVI_AUX(t, op)->size < 2 * z_size) return CSVI_ERR_SHAPE;
-            gz = CSVI_AUX(t, op)->data + z_size;
-        } else {
-            scratch = malloc((size_t)n * (size_t)m * sizeof(double));
-            if (!scratch) return CSVI_ERR_NOMEM;
-            gz = scratch;
-        }
+    double *gz = y->grad;
+    if (act != CSVI_DENSE_NONE) {  /* gz: after z in the record's aux */
+        if (CSVI_AUX(t, op)->size < 2 * z_size) return CSVI_ERR_SHAPE;
+        gz = CSVI_AUX(t, op)->data + z_size;
         dense_job j = {.z = t->slots[op->aux].data, .g = y->grad, .gz = gz, .gz32 = l.prod,
                        .n = n, .m = m, .act = act, .threshold = op->dattr[0]};
         int64_t n_tasks;
@@ -336,6 +329,5 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
         if (w->grad)  /* dW += gz^T x */
             csvi_ext.dgemm(&N, &T, &k, &m, &n, &one, x->data, &k, gz, &m, &one, w->grad, &k);
     }
-    free(scratch);
     return CSVI_OK;
 }
