@@ -165,6 +165,71 @@ def trace_postprocess_message(self, Message msg):
         nodes[msg.name] = msg
 
 
+cdef object _check_replayed = None  # csvi.distributions.validation's, imported on first use
+
+
+def replay_process_message(self, Message msg):
+    """ReplayMessenger.process_message (compiled: every latent site of the
+    model passes it in every eager step): a sample or subsample site of
+    the replayed trace takes its value; the reused draw must fit the
+    model's distribution there (`check_replayed`)."""
+    global _check_replayed
+    if msg.type != "sample" and msg.type != "subsample":
+        return
+    obj = self.trace.nodes.get(msg.name)
+    if obj is None or msg.is_observed:
+        return
+    cdef Message old = <Message?>obj
+    if old.type != msg.type:
+        raise ValueError(f"replay: site '{msg.name}' is a {old.type} site in the replayed "
+                         f"trace but a {msg.type} site here")
+    if old.is_observed:
+        raise ValueError(f"replay: site '{msg.name}' is observed in the replayed trace, "
+                         "so there is no draw to reuse")
+    if msg.type == "sample":
+        if _check_replayed is None:
+            from csvi.distributions.validation import check_replayed
+            _check_replayed = check_replayed
+        _check_replayed(msg.name, msg.fn, old.value, enumerated="_enumerate_dim" in old.infer)
+    msg.value = old.value
+    msg.infer = dict(old.infer)  # handlers of this run may add fields
+    msg.done = True
+
+
+def plate_process_message(self, Message msg):
+    """plate.process_message (compiled: every sample site inside a plate
+    passes it in every step): put the plate's frame on the site's
+    cond_indep_stack, scale a subsampled site by size / subsample_size, and
+    expand the site's distribution to the plate's (subsample) size at the
+    plate's dim."""
+    if msg.type != "sample":
+        return
+    frame = self._frame
+    if frame is None:
+        return
+    msg.cond_indep_stack = (frame,) + msg.cond_indep_stack
+    size = self.size
+    if size is None:
+        return
+    subsample_size = self.subsample_size
+    if size != subsample_size:
+        msg.scale = msg.scale * (size / subsample_size)
+    fn = msg.fn
+    cdef tuple batch = tuple(fn.batch_shape)
+    cdef Py_ssize_t dim = frame.dim
+    cdef Py_ssize_t need = -dim, pos
+    if len(batch) < need:
+        batch = (1,) * (need - len(batch)) + batch
+    pos = len(batch) + dim
+    if batch[pos] == 1:
+        msg.fn = fn.expand(batch[:pos] + (subsample_size,) + batch[pos + 1:])
+    elif batch[pos] != subsample_size:
+        raise ValueError(
+            f"site '{msg.name}': its batch shape {tuple(fn.batch_shape)} has size "
+            f"{batch[pos]} at dim {dim}, but it is inside plate "
+            f"'{self.name}' of size {subsample_size}")
+
+
 cdef _bad_sample_fn(name, fn):
     if isinstance(fn, type):
         raise TypeError(f"sample site '{name}': got the class {fn.__name__}, not a "

@@ -193,29 +193,7 @@ class plate(Messenger):
             with _SequentialFrame(self.name, i, self.size, scale):
                 yield i
 
-    def process_message(self, msg):
-        if msg.type != "sample" or self._frame is None:
-            return
-        msg.cond_indep_stack = (self._frame,) + msg.cond_indep_stack
-        if self.size is None:
-            return
-        if self.size != self.subsample_size:
-            msg.scale = msg.scale * (self.size / self.subsample_size)
-        fn = msg.fn
-        batch = tuple(fn.batch_shape)
-        need = -self._frame.dim
-        if len(batch) < need:
-            batch = (1,) * (need - len(batch)) + batch
-        pos = len(batch) + self._frame.dim
-        if batch[pos] == 1:
-            batch = batch[:pos] + (self.subsample_size,) + batch[pos + 1:]
-            msg.fn = fn.expand(batch)
-        elif batch[pos] != self.subsample_size:
-            raise ValueError(
-                f"site '{msg.name}': its batch shape {tuple(fn.batch_shape)} has size "
-                f"{batch[pos]} at dim {self._frame.dim}, but it is inside plate "
-                f"'{self.name}' of size {self.subsample_size}")
-
+    process_message = _core.plate_process_message  # compiled: run for every site inside
 
     def postprocess_message(self, msg):
         """Index a param declared with `event_dim` by this plate's subsample."""

@@ -17,11 +17,21 @@ from csvi.optim import SGD, Adam
 FUSED = "NORMAL_GATHER_SUM"
 
 
-def data(groups, per_group, shuffled, seed=0):
+ORDERS = ["sorted", "shuffled", "runs"]
+
+
+def data(groups, per_group, order, seed=0):
+    """order "runs": runs of 1-7 equal indices in a shuffled order, so runs
+    differ in length and a position's runs lie apart (the VJP sums runs side
+    by side)."""
     rng = np.random.default_rng(seed)
     group = np.repeat(np.arange(groups), per_group)
-    if shuffled:
+    if order == "shuffled":
         rng.shuffle(group)
+    elif order == "runs":
+        cuts = np.cumsum(rng.integers(1, 8, size=group.size))
+        pieces = np.split(group, cuts[cuts < group.size])
+        group = np.concatenate([pieces[i] for i in rng.permutation(len(pieces))])
     y = rng.normal(size=groups)[group] + rng.normal(size=group.size)
     return y, group
 
@@ -52,11 +62,11 @@ def one_step(model, *args):
 
 
 @pytest.mark.parametrize("learned_scale", [False, True])
-@pytest.mark.parametrize("shuffled", [False, True])
+@pytest.mark.parametrize("order", ORDERS)
 @pytest.mark.parametrize("n_groups,per_group", [(1, 1), (7, 3), (300, 20)])
 def test_value_matches_scipy_and_gradients_match_central_differences(
-        n_groups, per_group, shuffled, learned_scale):
-    y, group = data(n_groups, per_group, shuffled)
+        n_groups, per_group, order, learned_scale):
+    y, group = data(n_groups, per_group, order)
     a0 = np.linspace(-1.0, 1.0, n_groups)
     loss, steps, ops = one_step(params_model(learned_scale), y, group, a0)
     assert FUSED in ops and "GATHER" not in ops
@@ -102,10 +112,10 @@ def run(how, args, particles, steps=12):
 
 
 @pytest.mark.parametrize("learned_scale", [False, True])
-@pytest.mark.parametrize("shuffled", [False, True])
+@pytest.mark.parametrize("order", ORDERS)
 @pytest.mark.parametrize("particles", [1, 3])
-def test_fusion_changes_no_bit_of_a_compiled_run(particles, shuffled, learned_scale):
-    y, group = data(40, 130, shuffled)  # 5,200 points: the sum runs in chunks
+def test_fusion_changes_no_bit_of_a_compiled_run(particles, order, learned_scale):
+    y, group = data(40, 130, order)  # 5,200 points: the sum runs in chunks
     args = (y, group, 40, learned_scale)
     runs = {how: run(how, args, particles) for how in ("fused", "unfused", "eager")}
     hows = ("unfused", "eager") if particles == 1 else ("unfused",)

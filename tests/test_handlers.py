@@ -45,6 +45,23 @@ def test_replay_reuses_latent_values_but_not_observations():
     assert model_tr.nodes["x"]["value"] == 7.0
 
 
+def test_replay_of_an_observed_site_names_it_and_a_replayed_subsample_is_reused():
+    def observed(x):
+        csvi.sample("z", dist.Normal(0.0, 1.0), obs=x)
+
+    def latent(x):
+        return csvi.sample("z", dist.Normal(0.0, 1.0))
+
+    tr = handlers.trace(observed).get_trace(0.5)
+    with pytest.raises(ValueError, match="replay: site 'z' is observed in the replayed trace"):
+        handlers.replay(latent, trace=tr)(0.5)
+    # the site's msg.infer is a copy: handlers of the replayed run may add fields
+    guide_tr = handlers.trace(latent).get_trace(0.0)
+    model_tr = handlers.trace(handlers.replay(latent, trace=guide_tr)).get_trace(0.0)
+    assert model_tr.nodes["z"]["infer"] == guide_tr.nodes["z"]["infer"]
+    assert model_tr.nodes["z"]["infer"] is not guide_tr.nodes["z"]["infer"]
+
+
 def test_condition_observes_named_sites():
     tr = handlers.trace(handlers.condition(two_site, data={"z": 0.25})).get_trace(1.0)
     assert tr.nodes["z"]["is_observed"]

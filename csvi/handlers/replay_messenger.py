@@ -1,5 +1,5 @@
 """replay: reuse a trace's draws (Pyro's `poutine.replay`)."""
-from csvi.distributions.validation import check_replayed
+from csvi import _core
 from csvi.handlers.messenger import Messenger
 
 __all__ = ["ReplayMessenger"]
@@ -25,21 +25,4 @@ class ReplayMessenger(Messenger):
             raise ValueError("replay: a trace is required")
         self.trace = trace
 
-    def process_message(self, msg):
-        if msg.type not in ("sample", "subsample"):
-            return
-        old = self.trace.nodes.get(msg.name)
-        if old is None or msg.is_observed:
-            return
-        if old.type != msg.type:
-            raise ValueError(f"replay: site '{msg.name}' is a {old.type} site in the replayed "
-                             f"trace but a {msg.type} site here")
-        if old.is_observed:
-            raise ValueError(f"replay: site '{msg.name}' is observed in the replayed trace, "
-                             "so there is no draw to reuse")
-        if msg.type == "sample":
-            check_replayed(msg.name, msg.fn, old.value,
-                           enumerated="_enumerate_dim" in old.infer)
-        msg.value = old.value
-        msg.infer = dict(old.infer)  # handlers of this run may add fields
-        msg.done = True
+    process_message = _core.replay_process_message  # compiled: run for every latent site

@@ -77,8 +77,7 @@ class AutoNormal(AutoGuide):
             self._init_locs[name] = np.array(init_loc, order="C")
         # what forward needs of each site, worked out once rather than every step
         self._site_plans = [
-            (name, site, name + "_unconstrained", t, site.fn.event_dim,
-             None if _is_identity(t) else t.inv)
+            _SitePlan(self, name, site, t)
             for (name, site), t in zip(latent_sites(self.prototype_trace),
                                        self._transforms.values())]
 
@@ -88,27 +87,18 @@ class AutoNormal(AutoGuide):
     def _scale_name(self, name):
         return f"{self._pyro_name}.scales.{name}"
 
-    def _get_loc_and_scale(self, name):
-        """This call's loc and scale of `name` (inside its plates: subsampled)."""
-        init = self._init_locs[name]
-        event_dim = self._event_dims[name]
-        loc = param(self._loc_name(name), init, constraints.real, event_dim=event_dim)
-        scale = param(self._scale_name(name), lambda: np.full(init.shape, self._init_scale),
-                           self.scale_constraint, event_dim=event_dim)
-        return loc, scale
-
     def forward(self, *args, **kwargs):
         """Draw every latent site; returns {name: value}."""
         if self.prototype_trace is None:
             self._setup_prototype(*args, **kwargs)
         plates = self._create_plates(*args, **kwargs)
         result = {}
-        for name, site, aux_name, t, event_dim, inverse in self._site_plans:
-            with self._site_plates(site, plates):
-                loc, scale = self._get_loc_and_scale(name)
-                u = sample(aux_name, Normal(loc, scale).to_event(self._event_dims[name]),
-                           infer={"is_auxiliary": True})
-                result[name] = sample(name, constrained_delta(t, u, event_dim, inverse))
+        for plan in self._site_plans:
+            if plan.in_plates:
+                with self._site_plates(plan.site, plates):
+                    result[plan.name] = plan.draw()
+            else:
+                result[plan.name] = plan.draw()
         return result
 
     def _stored(self, name):
@@ -143,6 +133,42 @@ class AutoNormal(AutoGuide):
             with _core.off_tape():
                 result[name] = constant(self._transforms[name](u))
         return result
+
+
+class _SitePlan:
+    """One latent site's draw in AutoNormal.forward, with what does not
+    change between steps (param names and inits, the transform and its
+    inverse, event dims) worked out once: an eager step runs `draw` for every
+    site."""
+
+    __slots__ = ("name", "site", "in_plates", "loc_name", "scale_name", "init_loc",
+                 "init_scale", "event_dim", "aux_name", "transform", "site_event_dim",
+                 "inverse", "scale_constraint")
+
+    def __init__(self, guide, name, site, t):
+        self.name, self.site, self.transform = name, site, t
+        self.in_plates = bool(site.cond_indep_stack)
+        self.loc_name, self.scale_name = guide._loc_name(name), guide._scale_name(name)
+        self.init_loc = guide._init_locs[name]
+        init_scale, shape = guide._init_scale, self.init_loc.shape
+        self.init_scale = lambda: np.full(shape, init_scale)
+        self.event_dim = guide._event_dims[name]
+        self.aux_name = name + "_unconstrained"
+        self.site_event_dim = site.fn.event_dim
+        self.inverse = None if _is_identity(t) else t.inv
+        self.scale_constraint = guide.scale_constraint
+
+    def draw(self):
+        """u ~ Normal(loc, scale) as the auxiliary site, then the site itself
+        as the Delta at t(u); the caller has entered the site's plates."""
+        event_dim = self.event_dim
+        loc = param(self.loc_name, self.init_loc, constraints.real, event_dim=event_dim)
+        scale = param(self.scale_name, self.init_scale, self.scale_constraint,
+                      event_dim=event_dim)
+        u = sample(self.aux_name, Normal(loc, scale).to_event(event_dim),
+                   infer={"is_auxiliary": True})
+        return sample(self.name, constrained_delta(self.transform, u, self.site_event_dim,
+                                                   self.inverse))
 
 
 def constrained_delta(t, u, event_dim, inverse=False):
