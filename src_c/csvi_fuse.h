@@ -15,8 +15,8 @@
  *
  *   m = GATHER(a, index) read only by lp = NORMAL_LP(x, m, s), x without
  *   gradient, s one number; lp read only by the ELBO's SUM_N
- *     -> NORMAL_GATHER_SUM(x, a, index, s), a scalar, in the GATHER's place,
- *        m its aux (dist_normal.c)
+ *     -> NORMAL_GATHER_SUM(x, a, index, s), a scalar, in the GATHER's place;
+ *        m is never stored (dist_normal.c)
  *
  * The fused kernels compute every value as the unfused ops do and add in the
  * same order (csvi_sum.h), so fusion changes speed, not results. */

@@ -163,15 +163,16 @@ int csvi_normal_lp_vjp(csvi_tape *t, const csvi_op *op) {
 /* ---- NORMAL_GATHER_SUM: GATHER + NORMAL_LP + the ELBO's SUM_N ------------
  * Made only by the compiled program's fusion pass (fuse.c): the total over i
  * of Normal(x[i] | loc[index[i]], scale), scale one number -- an observed
- * `Normal(a[group], s)` summed by the ELBO -- without storing the
- * log-densities or any gradient but loc's.  Inputs (x, loc, index, scale);
- * aux the GATHER's old output (the gathered locs, which the VJP reads); the
- * output a scalar.  Each block of terms is the unfused kernels' own work
- * (normal_lp_run, normal_lp_vjp_run and GATHER's run-wise scatter), summed
- * in SUM's order, so the values are the unfused ops', bit for bit. */
+ * `Normal(a[group], s)` summed by the ELBO -- without storing the gathered
+ * locs, the log-densities or any gradient but loc's.  Inputs (x, loc, index,
+ * scale); the output a scalar.  Each block of terms is the unfused kernels'
+ * own work (normal_lp_run, NORMAL_LP's VJP and GATHER's run-wise scatter),
+ * summed in SUM's order, so the values are the unfused ops', bit for bit.
+ * The gathered locs live in a block on the stack, not in a 10,000-element
+ * buffer written by the forward and read back by the VJP: that buffer's
+ * stores were most of the forward's time. */
 typedef struct {
     const double *x, *loc, *index, *s;
-    double *m;  /* the gathered locs (aux) */
     int64_t n_loc;
 } gather_sum_job;
 
@@ -192,13 +193,13 @@ static CSVI_HOT int block_positions(const double *restrict index, int64_t n, int
     return bad;
 }
 
-/* m[k] = loc[index[k]] for k in [lo, hi), and its terms; NaN where an index
- * is out of range (the forward then reports it). */
+/* The terms of [lo, hi) against m[k] = loc[index[lo + k]]; NaN where an
+ * index is out of range (the forward then reports it). */
 static void gather_sum_terms(void *ctx, int64_t lo, int64_t hi, double *terms) {
     const gather_sum_job *j = ctx;
     int32_t p[CSVI_SUM_BLOCK];
+    double m[CSVI_SUM_BLOCK];
     const int64_t st[3] = {1, 1, 0}, n = hi - lo;
-    double *m = j->m + lo;
     const int bad = block_positions(j->index + lo, n, j->n_loc, p);
     for (int64_t k = 0; k < n; k++) m[k] = j->loc[p[k]];
     if (bad)
@@ -209,11 +210,8 @@ static void gather_sum_terms(void *ctx, int64_t lo, int64_t hi, double *terms) {
 
 int csvi_normal_gather_sum_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *loc = CSVI_IN(t, op, 1), *ix = CSVI_IN(t, op, 2);
-    csvi_slot *m = CSVI_AUX(t, op);
-    if (ix->size != x->size || m->size != x->size || CSVI_IN(t, op, 3)->size != 1)
-        return CSVI_ERR_SHAPE;
-    gather_sum_job j = {x->data, loc->data, ix->data, CSVI_IN(t, op, 3)->data, m->data,
-                        loc->size};
+    if (ix->size != x->size || CSVI_IN(t, op, 3)->size != 1) return CSVI_ERR_SHAPE;
+    gather_sum_job j = {x->data, loc->data, ix->data, CSVI_IN(t, op, 3)->data, loc->size};
     const double total = csvi_sum_terms(x->size, CSVI_PAR_CHEAP, gather_sum_terms, &j);
     if (isnan(total))  /* GATHER's check, off the hot path */
         for (int64_t k = 0; k < ix->size; k++)
@@ -236,31 +234,55 @@ static void gather_sum_vjp_scale(double g, const double *x, const double *m, dou
     }
 }
 
+/* loc's gradient when the scale wants none, in one pass: within a run of
+ * equal indices the gathered loc is one number, each term's d/dloc is
+ * 0 + (g z) / s with z = (x - loc) / s as NORMAL_LP's VJP makes it (into a
+ * cleared buffer, after SUM_N's 0 + g), added in a register as GATHER's VJP
+ * adds a run.  Not CSVI_HOT: no contraction the unfused kernels' rounding
+ * does not have. */
+static void gather_sum_vjp_loc(double g, const double *x, const double *loc,
+                               const double *index, double sv, double *ga, int64_t n) {
+    const double inv = 1.0 / sv;
+    double at = index[0];
+    int64_t k = (int64_t)at;
+    double mk = loc[k], acc = ga[k];
+    for (int64_t i = 0; i < n; i++) {
+        if (index[i] != at) {
+            ga[k] = acc;
+            at = index[i];
+            k = (int64_t)at;
+            mk = loc[k];
+            acc = ga[k];
+        }
+        const double z = (x[i] - mk) * inv;
+        acc += 0.0 + g * z * inv;
+    }
+    ga[k] = acc;
+}
+
 int csvi_normal_gather_sum_vjp(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *loc = CSVI_IN(t, op, 1), *ix = CSVI_IN(t, op, 2),
                     *s = CSVI_IN(t, op, 3);
-    const double *m = CSVI_AUX(t, op)->data, *index = ix->data;
+    const double *index = ix->data;
     double *ga = loc->grad, *gs = s->grad;
     const int64_t n = x->size;
     if ((!ga && !gs) || n == 0) return CSVI_OK;
-    const int64_t st[3] = {1, 1, 0};
     /* SUM_N's VJP hands each log-density 0 + g; GATHER's adds a run of equal
-     * indices in a register (carried across blocks here), converting an
-     * index only where the run changes */
+     * indices in a register (carried across blocks), converting an index
+     * only where the run changes.  The forward has checked the indices. */
     const double g = 0.0 + CSVI_OUT(t, op)->grad[0];
-    double gb[CSVI_SUM_BLOCK], gm[CSVI_SUM_BLOCK];
-    for (int64_t i = 0; i < CSVI_SUM_BLOCK; i++) gb[i] = g;
+    if (!gs) {
+        gather_sum_vjp_loc(g, x->data, loc->data, index, s->data[0], ga, n);
+        return CSVI_OK;
+    }
+    double m[CSVI_SUM_BLOCK], gm[CSVI_SUM_BLOCK];
     double at = index[0];
     int64_t k = (int64_t)at;
     double acc = ga ? ga[k] : 0.0;
     for (int64_t lo = 0; lo < n; lo += CSVI_SUM_BLOCK) {
         const int64_t len = n - lo < CSVI_SUM_BLOCK ? n - lo : CSVI_SUM_BLOCK;
-        if (gs) {
-            gather_sum_vjp_scale(g, x->data + lo, m + lo, s->data[0], gm, gs, len);
-        } else {
-            for (int64_t i = 0; i < len; i++) gm[i] = 0.0;
-            normal_lp_vjp_run(gb, x->data + lo, m + lo, s->data, st, NULL, gm, NULL, len);
-        }
+        for (int64_t i = 0; i < len; i++) m[i] = loc->data[(int64_t)index[lo + i]];
+        gather_sum_vjp_scale(g, x->data + lo, m, s->data[0], gm, gs, len);
         if (!ga) continue;
         for (int64_t i = 0; i < len; i++) {
             if (index[lo + i] != at) {

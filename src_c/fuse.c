@@ -109,8 +109,8 @@ static int read_between(const fuser *f, int32_t a, int32_t b, int32_t s) {
 /* NORMAL_LP of data x (no gradient) against locs gathered by a GATHER that
  * only it reads, with one scale, its result read only by a SUM_N -- an
  * observed `Normal(a[group], s)` -- becomes NORMAL_GATHER_SUM(x, a, index,
- * s), a scalar, in the GATHER's place, the gathered locs its aux
- * (dist_normal.c).  The reverse sweep
+ * s), a scalar, in the GATHER's place (dist_normal.c; the gathered locs
+ * are never stored).  The reverse sweep
  * then adds a's gradient where the GATHER did; the scale's gradient moves
  * with it, so a scale that wants one must be read by nothing in between. */
 static int fuse_normal_gather_sum(fuser *f, int32_t i) {
@@ -136,7 +136,7 @@ static int fuse_normal_gather_sum(fuser *f, int32_t i) {
     fused.in[1] = t->ops[g].in[0];
     fused.in[2] = t->ops[g].in[1];
     fused.in[3] = s;
-    fused.aux = l;
+    fused.aux = -1;
     so->ndim = 0;
     so->size = 1;
     t->slots[l].needs_grad = 0;
