@@ -208,11 +208,19 @@ static void gather_sum_terms(void *ctx, int64_t lo, int64_t hi, double *terms) {
     normal_lp_run(terms, j->x + lo, m, j->s, st, n);
 }
 
+/* Threads from 65,536 terms, not CSVI_PAR_CHEAP's 8,192: at 10,000 terms
+ * (~10 us) this sum was the only job of a ~60 us compiled step that woke
+ * csvi's second thread, which did ~10% of its blocks, and whenever another
+ * process shared the cores each step then waited for that thread's time
+ * slice: wall time per step 1.7x one thread's (benchmarks/RESULTS.md,
+ * session 24). */
+#define GATHER_SUM_MIN_PARALLEL 65536
+
 int csvi_normal_gather_sum_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *loc = CSVI_IN(t, op, 1), *ix = CSVI_IN(t, op, 2);
     if (ix->size != x->size || CSVI_IN(t, op, 3)->size != 1) return CSVI_ERR_SHAPE;
     gather_sum_job j = {x->data, loc->data, ix->data, CSVI_IN(t, op, 3)->data, loc->size};
-    const double total = csvi_sum_terms(x->size, CSVI_PAR_CHEAP, gather_sum_terms, &j);
+    const double total = csvi_sum_terms(x->size, GATHER_SUM_MIN_PARALLEL, gather_sum_terms, &j);
     if (isnan(total))  /* GATHER's check, off the hot path */
         for (int64_t k = 0; k < ix->size; k++)
             if (!(ix->data[k] >= 0.0 && ix->data[k] < (double)loc->size)) return CSVI_ERR_INDEX;
