@@ -18,6 +18,9 @@
  *     -> NORMAL_GATHER_SUM(x, a, index, s), a scalar, in the GATHER's place,
  *        m its aux (dist_normal.c)
  *
+ *   e = DIST_EXPAND(lp) read only by WHERE(mask, e, 0) of e's shape
+ *     -> WHERE(mask, lp, 0), broadcasting lp itself
+ *
  * The fused kernels compute every value as the unfused ops do and add in the
  * same order (csvi_sum.h), so fusion changes speed, not results. */
 #ifndef CSVI_FUSE_H
