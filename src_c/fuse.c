@@ -77,7 +77,7 @@ static int fuse_bernoulli_probs_rowsum(fuser *f, int32_t i) {
                     *lp = &t->slots[op->out];
     const int nd = lp->ndim;
     if (x->needs_grad || t->slots[op->aux].size != 4 * p->size || nd < 1 ||
-        nd > CSVI_N_IATTR - 2 || x->ndim < 1 || p->ndim < 1)
+        nd > CSVI_IATTR_TABLES - 2 || x->ndim < 1 || p->ndim < 1)
         return 0;
     const int64_t len = lp->shape[nd - 1];
     if (len > CSVI_ROWSUM_MAX || x->shape[x->ndim - 1] != len || p->shape[p->ndim - 1] != len)
