@@ -104,18 +104,26 @@ static int table_form(const csvi_tape *t, const csvi_op *op) {
            (op->code == CSVI_OP_BERNOULLI_LP && probs_tables(t, op));
 }
 
+/* The first ops of each probs size and phase that others link to; a program
+ * with more distinct tables than this links the rest to nothing. */
+#define TABLE_ANCHORS 64
+
 void csvi_bernoulli_link_tables(csvi_tape *t, const unsigned char *runs,
                                 const unsigned char *phase) {
+    int32_t anchors[TABLE_ANCHORS];
+    int n_anchors = 0;
     for (int32_t i = 0; i < t->n_ops; i++) {
         csvi_op *op = &t->ops[i];
         if (!runs[i] || !table_form(t, op)) continue;
         const int64_t n = CSVI_IN(t, op, 1)->size;
-        for (int32_t j = 0; j < i; j++)
-            if (runs[j] && phase[j] == phase[i] && table_form(t, &t->ops[j]) &&
-                !t->ops[j].iattr[CSVI_IATTR_TABLES] && CSVI_IN(t, &t->ops[j], 1)->size == n) {
-                op->iattr[CSVI_IATTR_TABLES] = j + 1;
-                break;
-            }
+        int a = 0;
+        while (a < n_anchors && !(phase[anchors[a]] == phase[i] &&
+                                  CSVI_IN(t, &t->ops[anchors[a]], 1)->size == n))
+            a++;
+        if (a < n_anchors)
+            op->iattr[CSVI_IATTR_TABLES] = anchors[a] + 1;
+        else if (n_anchors < TABLE_ANCHORS)
+            anchors[n_anchors++] = i;
     }
 }
 
