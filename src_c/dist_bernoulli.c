@@ -152,6 +152,19 @@ static CSVI_HOT void probs_row_vjp(double *restrict gp, const double *restrict g
     }
 }
 
+/* probs_row_vjp with one g for the whole row (a row's sum's gradient). */
+static CSVI_HOT void probs_row_vjp_one(double *restrict gp, double g, const double *restrict x,
+                                       const double *restrict rp, const double *restrict r1p,
+                                       int64_t n) {
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) {
+        const double xv = x[i];
+        const double d = csvi_kept_if(xv != 0.0, xv * rp[i])
+                         - csvi_kept_if(xv != 1.0, (1.0 - xv) * r1p[i]);
+        gp[i] += csvi_kept_if(g != 0.0, g * d);
+    }
+}
+
 /* The fast path: logits, one contiguous run, and the aux slot for u. */
 static int flat_logits(const csvi_iter *it, const csvi_op *op) {
     return op->iattr[0] && it->contiguous && op->aux >= 0;
@@ -437,11 +450,9 @@ int csvi_bernoulli_probs_rowsum_vjp(csvi_tape *t, const csvi_op *op) {
     const double *x = CSVI_IN(t, op, 0)->data, *g = CSVI_OUT(t, op)->grad;
     const int64_t n = CSVI_IN(t, op, 1)->size, len = r.len;
     const double *rp = probs_tables_for(t, op, 0) + 2 * n, *r1p = rp + n, scale = op->dattr[0];
-    double grow[CSVI_ROWSUM_MAX];
     CSVI_ITER_LOOP(&r.it, {
         const double gv = 0.0 + scale * g[o0];   /* as SUM's VJP hands it on */
-        for (int64_t i = 0; i < len; i++) grow[i] = gv;
-        probs_row_vjp(gp + o2, grow, x + o1, rp + o2, r1p + o2, len);
+        probs_row_vjp_one(gp + o2, gv, x + o1, rp + o2, r1p + o2, len);
     });
     return CSVI_OK;
 }
