@@ -202,6 +202,70 @@ static void widen_add(const float *a, int64_t size, double *out) {
     csvi_parallel_range(size, CSVI_PAR_CHEAP, widen_add_range, &j);
 }
 
+/* One GEMM split over csvi's pool: OpenBLAS stays on one thread (its own
+ * threads and csvi's both spin between jobs, and on a 2-core machine two
+ * spinning pools starve each other), and each task multiplies one block of
+ * C's columns (or rows) through a one-thread call.  The split is fixed by
+ * the sizes alone (a power of two of tasks, blocks of at least GEMM_MIN_DIM
+ * and GEMM_MIN_WORK multiply-adds), so one thread runs the same calls in a
+ * loop and every thread count gives the same bits.  It cuts the dimension
+ * whose other operand is the smaller one, since each task packs that operand
+ * whole.  Column-major as BLAS sees it: C (m x n) = op(A) (m x k) op(B)
+ * (k x n). */
+#define GEMM_MAX_TASKS 2
+#define GEMM_MIN_DIM 64
+#define GEMM_MIN_WORK (1 << 21)
+
+typedef struct {
+    char ta, tb;
+    int m, n, k, lda, ldb, ldc, per_task, split_columns, single;
+    const void *a, *b;
+    void *c;
+    double alpha, beta;
+} gemm_job;
+
+static void gemm_task(void *ctx, int64_t task) {
+    const gemm_job *j = ctx;
+    const int64_t lo = task * j->per_task;
+    const int dim = j->split_columns ? j->n : j->m;
+    int part = (int)(lo + j->per_task < dim ? j->per_task : dim - lo);
+    int m = j->split_columns ? j->m : part, n = j->split_columns ? part : j->n;
+    int k = j->k, lda = j->lda, ldb = j->ldb, ldc = j->ldc;
+    char ta = j->ta, tb = j->tb;
+    /* offsets, in elements, of the task's block of op(A) or op(B), and of C */
+    const int64_t a_off = j->split_columns ? 0 : (ta == 'N' ? lo : lo * lda);
+    const int64_t b_off = j->split_columns ? (tb == 'N' ? lo * ldb : lo) : 0;
+    const int64_t c_off = j->split_columns ? lo * ldc : lo;
+    if (j->single) {
+        float alpha = (float)j->alpha, beta = (float)j->beta;
+        csvi_ext.sgemm(&ta, &tb, &m, &n, &k, &alpha, (float *)j->a + a_off, &lda,
+                       (float *)j->b + b_off, &ldb, &beta, (float *)j->c + c_off, &ldc);
+    } else {
+        double alpha = j->alpha, beta = j->beta;
+        csvi_ext.dgemm(&ta, &tb, &m, &n, &k, &alpha, (double *)j->a + a_off, &lda,
+                       (double *)j->b + b_off, &ldb, &beta, (double *)j->c + c_off, &ldc);
+    }
+}
+
+/* C = alpha op(A) op(B) + beta C, in float32 when `single`, over the pool. */
+static void gemm(int single, char ta, char tb, int m, int n, int k, double alpha,
+                 const void *a, int lda, const void *b, int ldb, double beta, void *c,
+                 int ldc) {
+    gemm_job j = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb,
+                  .ldc = ldc, .single = single, .a = a, .b = b, .c = c, .alpha = alpha,
+                  .beta = beta};
+    /* cutting C's columns repacks op(A) (m x k) in every task, its rows op(B) */
+    j.split_columns = m <= n;
+    const int dim = j.split_columns ? n : m;
+    const int64_t work = (int64_t)m * n * k;
+    int tasks = 1;
+    while (tasks < GEMM_MAX_TASKS && dim / (2 * tasks) >= GEMM_MIN_DIM
+           && work / (2 * tasks) >= GEMM_MIN_WORK)
+        tasks *= 2;
+    j.per_task = (dim + tasks - 1) / tasks;
+    csvi_parallel_tasks(tasks, tasks > 1, 0, gemm_task, &j);
+}
+
 /* A record's aux slot: with an activation, the pre-activation z and the
  * VJP's gz in float64 (n * m doubles each; gz feeds the bias's gradient); in
  * a float32 record, then float32 copies of x (n * k) and W (m * k), then the product x W^T in
@@ -247,7 +311,6 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
         if (!l.x) return CSVI_ERR_SHAPE;
     }
     if (n == 0 || m == 0) return CSVI_OK;
-    char N = 'N', T = 'T';
     if (k == 0) {
         if (float32) {
             for (int64_t i = 0; i < y->size; i++) l.prod[i] = 0.0f;
@@ -255,13 +318,11 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
             for (int64_t i = 0; i < y->size; i++) y->data[i] = 0.0;
         }
     } else if (float32) {
-        float one = 1.0f, zero = 0.0f;
         narrow(x->data, (int64_t)n * k, l.x);
         narrow(w->data, (int64_t)m * k, l.w);
-        csvi_ext.sgemm(&T, &N, &m, &n, &k, &one, l.w, &k, l.x, &k, &zero, l.prod, &m);
+        gemm(1, 'T', 'N', m, n, k, 1.0, l.w, k, l.x, k, 0.0, l.prod, m);
     } else {
-        double one = 1.0, zero = 0.0;
-        csvi_ext.dgemm(&T, &N, &m, &n, &k, &one, w->data, &k, x->data, &k, &zero, y->data, &m);
+        gemm(0, 'T', 'N', m, n, k, 1.0, w->data, k, x->data, k, 0.0, y->data, m);
     }
     dense_job j = {.y = y->data, .z = z_size ? CSVI_AUX(t, op)->data : NULL, .y32 = l.prod,
                    .b = op->n_in > 2 ? CSVI_IN(t, op, 2)->data : NULL, .n = n, .m = m,
@@ -311,23 +372,20 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
             for (int64_t c = 0; c < m; c++) db[c] += row[c];
         }
     }
-    char N = 'N', T = 'T';
     if (products32) {
-        float one = 1.0f, zero = 0.0f;
         if (x->grad) {  /* dx += gz W */
-            csvi_ext.sgemm(&N, &N, &k, &n, &m, &one, l.w, &k, l.prod, &m, &zero, l.grad, &k);
+            gemm(1, 'N', 'N', k, n, m, 1.0, l.w, k, l.prod, m, 0.0, l.grad, k);
             widen_add(l.grad, (int64_t)n * k, x->grad);
         }
         if (w->grad) {  /* dW += gz^T x */
-            csvi_ext.sgemm(&N, &T, &k, &m, &n, &one, l.x, &k, l.prod, &m, &zero, l.grad, &k);
+            gemm(1, 'N', 'T', k, m, n, 1.0, l.x, k, l.prod, m, 0.0, l.grad, k);
             widen_add(l.grad, (int64_t)m * k, w->grad);
         }
     } else if (k > 0) {
-        double one = 1.0;
         if (x->grad)  /* dx += gz W */
-            csvi_ext.dgemm(&N, &N, &k, &n, &m, &one, w->data, &k, gz, &m, &one, x->grad, &k);
+            gemm(0, 'N', 'N', k, n, m, 1.0, w->data, k, gz, m, 1.0, x->grad, k);
         if (w->grad)  /* dW += gz^T x */
-            csvi_ext.dgemm(&N, &T, &k, &m, &n, &one, x->data, &k, gz, &m, &one, w->grad, &k);
+            gemm(0, 'N', 'T', k, m, n, 1.0, x->data, k, gz, m, 1.0, w->grad, k);
     }
     return CSVI_OK;
 }
