@@ -25,24 +25,25 @@
 #include "csvi_vmath.h"
 
 typedef struct {
-    double *y, *z;          /* forward: output (holding x @ W^T on entry), pre-activation */
+    double *y, *z;          /* forward: output (holding x @ W^T on entry), pre-activation
+                             * (then the kept derivative: dense_rows_fwd) */
     const float *y32;       /* forward, float32: x @ W^T (then y holds nothing on entry) */
     const double *b;        /* bias or NULL */
     const double *g;        /* VJP: output gradient */
-    double *gz;             /* VJP: gradient of the pre-activation */
+    double *gz;             /* VJP: gradient of the pre-activation (forward: scratch) */
     float *gz32;            /* VJP, float32: gz rounded, for the products (or NULL) */
     int64_t n, m, rows_per_task;
     int act;
     double threshold;
 } dense_job;
 
-static inline double sigmoid_of(double z) {
-    const double e = exp(-fabs(z));
-    return (z >= 0.0 ? 1.0 : e) / (1.0 + e);
-}
-
 /* z = y + b and y = act(z) with z in aux (DENSE_ACT), or y += b in place
- * (DENSE); in float32, the product y32 widened in the same pass. */
+ * (DENSE); in float32, the product y32 widened in the same pass.
+ *
+ * Softplus and sigmoid then overwrite z in aux with act'(z), from the same
+ * e = exp(-|z|) as the value (the kept derivative): the VJP is one product
+ * g * act'(z) and calls no exp.  The forms are the composed ops' (softplus'
+ * is 1.0 above the threshold, and g * 1.0 is g). */
 static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
     const dense_job *j = ctx;
     const int64_t r0 = task * j->rows_per_task;
@@ -53,6 +54,7 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
     for (int64_t r = r0; r < r1; r++) {
         double *restrict y = j->y + r * m;
         double *restrict z = j->z ? j->z + r * m : NULL;
+        double *restrict e_row = j->gz ? j->gz + r * m : NULL;
         if (j->y32) {  /* the pre-activation, widened from the float32 product */
             const float *restrict y32 = j->y32 + r * m;
             double *restrict pre = z ? z : y;
@@ -81,18 +83,29 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
             for (int64_t c = 0; c < m; c++) y[c] = z[c] > 0 ? z[c] : 0.0;
             break;
         case CSVI_DENSE_SOFTPLUS:
-            /* two loops: a call under a condition would keep the first scalar */
+            /* two loops: a select would sink the calls into its branch,
+             * and a call under a condition keeps the loop scalar; e waits
+             * in gz's place, which the forward does not use */
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) {
-                const double x = z[c];
-                y[c] = (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x)));
+                const double x = z[c], e = exp(-fabs(x));
+                e_row[c] = e;
+                y[c] = (x > 0.0 ? x : 0.0) + log1p(e);
             }
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) y[c] = z[c] > p ? z[c] : y[c];
+            for (int64_t c = 0; c < m; c++) {  /* then softplus'(z) in z's place */
+                const double x = z[c], e = e_row[c];
+                y[c] = x > p ? x : y[c];
+                z[c] = x > p ? 1.0 : (x >= 0.0 ? 1.0 : e) / (1.0 + e);
+            }
             break;
         case CSVI_DENSE_SIGMOID:
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) y[c] = sigmoid_of(z[c]);
+            for (int64_t c = 0; c < m; c++) {
+                const double x = z[c], e = exp(-fabs(x));
+                y[c] = (x >= 0.0 ? 1.0 : e) / (1.0 + e);
+                z[c] = e / ((1.0 + e) * (1.0 + e));
+            }
             break;
         case CSVI_DENSE_TANH:
             CSVI_SIMD
@@ -107,14 +120,14 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
 }
 
 /* gz = g * act'(z), in the forms of ops_unary.c (full relative precision
- * where sigmoid and tanh saturate). */
+ * where sigmoid and tanh saturate); softplus' and sigmoid' kept by the
+ * forward. */
 static CSVI_HOT void dense_rows_vjp(void *ctx, int64_t task) {
     const dense_job *j = ctx;
     const int64_t r0 = task * j->rows_per_task;
     const int64_t r1 = r0 + j->rows_per_task < j->n ? r0 + j->rows_per_task : j->n;
     const int64_t m = j->m;
-    const double p = j->threshold;
-    for (int64_t r = r0; r < r1; r++) {
+        for (int64_t r = r0; r < r1; r++) {
         const double *restrict z = j->z + r * m, *restrict g = j->g + r * m;
         double *restrict gz = j->gz + r * m;
         switch (j->act) {
@@ -123,17 +136,9 @@ static CSVI_HOT void dense_rows_vjp(void *ctx, int64_t task) {
             for (int64_t c = 0; c < m; c++) gz[c] = z[c] > 0 ? g[c] : 0.0;
             break;
         case CSVI_DENSE_SOFTPLUS:
+        case CSVI_DENSE_SIGMOID:  /* aux holds act'(z) (dense_rows_fwd) */
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) gz[c] = g[c] * sigmoid_of(z[c]);
-            CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) gz[c] = z[c] > p ? g[c] : gz[c];
-            break;
-        case CSVI_DENSE_SIGMOID:
-            CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) {
-                const double e = exp(-fabs(z[c]));
-                gz[c] = g[c] * (e / ((1.0 + e) * (1.0 + e)));
-            }
+            for (int64_t c = 0; c < m; c++) gz[c] = g[c] * z[c];
             break;
         case CSVI_DENSE_TANH:
             CSVI_SIMD
@@ -152,6 +157,28 @@ static CSVI_HOT void dense_rows_vjp(void *ctx, int64_t task) {
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) gz32[c] = (float)gz[c];
         }
+    }
+}
+
+/* The bias's gradient over blocks of columns: each column still adds its
+ * rows in order, so every split gives the same bits. */
+#define BIAS_COLUMNS 128
+
+typedef struct {
+    const double *gz;
+    double *db;
+    int64_t n, m;
+} bias_job;
+
+static CSVI_HOT void bias_columns(void *ctx, int64_t task) {
+    const bias_job *j = ctx;
+    const int64_t c0 = task * BIAS_COLUMNS;
+    const int64_t c1 = c0 + BIAS_COLUMNS < j->m ? c0 + BIAS_COLUMNS : j->m;
+    double *restrict db = j->db;
+    for (int64_t r = 0; r < j->n; r++) {
+        const double *restrict row = j->gz + r * j->m;
+        CSVI_SIMD
+        for (int64_t c = c0; c < c1; c++) db[c] += row[c];
     }
 }
 
@@ -266,9 +293,10 @@ static void gemm(int single, char ta, char tb, int m, int n, int k, double alpha
     csvi_parallel_tasks(tasks, tasks > 1, 0, gemm_task, &j);
 }
 
-/* A record's aux slot: with an activation, the pre-activation z and the
- * VJP's gz in float64 (n * m doubles each; gz feeds the bias's gradient); in
- * a float32 record, then float32 copies of x (n * k) and W (m * k), then the product x W^T in
+/* A record's aux slot: with an activation, the pre-activation z (softplus'
+ * or sigmoid' in its place: dense_rows_fwd) and the VJP's gz in float64
+ * (n * m doubles each; gz feeds the bias's gradient); in a float32 record,
+ * then float32 copies of x (n * k) and W (m * k), then the product x W^T in
  * the forward and gz in the VJP (n * m), then the VJP's products, one after
  * the other (max(m, n) * k).  csvi/_nn.pxi sizes the slot by the same count
  * (_dense32_floats). */
@@ -305,6 +333,7 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
         || (float32 && csvi_ext.sgemm == NULL))
         return CSVI_ERR_VALUE;
     const int64_t z_size = act != CSVI_DENSE_NONE ? y->size : 0;
+    if (z_size && CSVI_AUX(t, op)->size < 2 * z_size) return CSVI_ERR_SHAPE;
     dense32_layout l = {0};
     if (float32) {  /* z and gz, then the float32 part */
         l = dense32_at(CSVI_AUX(t, op), 2 * z_size, n, k, m);
@@ -324,7 +353,8 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
     } else {
         gemm(0, 'T', 'N', m, n, k, 1.0, w->data, k, x->data, k, 0.0, y->data, m);
     }
-    dense_job j = {.y = y->data, .z = z_size ? CSVI_AUX(t, op)->data : NULL, .y32 = l.prod,
+    dense_job j = {.y = y->data, .z = z_size ? CSVI_AUX(t, op)->data : NULL,
+                   .gz = z_size ? CSVI_AUX(t, op)->data + z_size : NULL, .y32 = l.prod,
                    .b = op->n_in > 2 ? CSVI_IN(t, op, 2)->data : NULL, .n = n, .m = m,
                    .act = act, .threshold = op->dattr[0]};
     if (j.b == NULL && j.z == NULL && j.y32 == NULL) return CSVI_OK;
@@ -365,12 +395,9 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
         narrow(gz, (int64_t)n * m, l.prod);
     }
     if (b && b->grad) {  /* db += column sums of gz, rows in order */
-        double *restrict db = b->grad;
-        for (int64_t r = 0; r < n; r++) {
-            const double *restrict row = gz + r * (int64_t)m;
-            CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) db[c] += row[c];
-        }
+        bias_job bj = {.gz = gz, .db = b->grad, .n = n, .m = m};
+        csvi_parallel_tasks((m + BIAS_COLUMNS - 1) / BIAS_COLUMNS,
+                            (int64_t)n * m >= CSVI_PAR_CHEAP, 0, bias_columns, &bj);
     }
     if (products32) {
         if (x->grad) {  /* dx += gz W */
