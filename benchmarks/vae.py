@@ -23,8 +23,9 @@ step.  Configurations:
   float64), eager, compiled, and compiled with fused layers (also with csvi's
   own pool on one thread, OMP_NUM_THREADS=1, beside Pyro's one torch thread,
   and with two BLAS threads, CSVI_BLAS_THREADS=2, with csvi's pool on two
-  threads or one: the thread policy's evidence).  csvi's pool, not BLAS's
-  threads, splits the products (one-thread BLAS calls on blocks of C);
+  threads or one: the thread policy's evidence; and with the products split
+  in two over csvi's own pool, CSVI_PRODUCT_TASKS=2, on its two threads or
+  one);
 - Pyro `svi.step`, torch float32 (its default), torch's default threads and one;
 - NumPyro `jax.jit(svi.update)`, float32 (its default), on every core and
   pinned to one (`CSVI_BENCH_CPUS=1`, as `taskset`);
@@ -82,6 +83,17 @@ CONFIGS = {
                                                               "CSVI_BENCH_FLOAT32": "1"},
                                             "csvi compiled, fused, float32 products, 2 BLAS "
                                             "threads, csvi's pool 1 thread"),
+    "csvi-compiled-fused-f32-split2": ("csvi_compiled", {"OPENBLAS_NUM_THREADS": "1",
+                                                         "CSVI_PRODUCT_TASKS": "2",
+                                                         "CSVI_BENCH_FUSED": "1",
+                                                         "CSVI_BENCH_FLOAT32": "1"},
+                                       "csvi compiled, fused, float32 products split in 2 "
+                                       "over csvi's pool (CSVI_PRODUCT_TASKS=2), BLAS 1 thread"),
+    "csvi-compiled-fused-f32-split2-1": ("csvi_compiled", dict(ONE_THREAD, CSVI_PRODUCT_TASKS="2",
+                                                             CSVI_BENCH_FUSED="1",
+                                                             CSVI_BENCH_FLOAT32="1"),
+                                         "csvi compiled, fused, float32 products split in 2, "
+                                         "BLAS and csvi's pool 1 thread"),
     "csvi-compiled-default": ("csvi_compiled", {}, "csvi compiled, float64, default threads"),
     "csvi-compiled-blas2": ("csvi_compiled", {"CSVI_BLAS_THREADS": "2"},
                             "csvi compiled, float64, 2 BLAS threads (the old default)"),

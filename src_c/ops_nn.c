@@ -17,6 +17,7 @@
  * softplus with torch's threshold as csvi.nn.functional.softplus), element by
  * element, so fused and composed agree to rounding; the bias's gradient adds
  * rows in order, the same for any thread count. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include "csvi_ext.h"
 #include "csvi_nn.h"
@@ -229,19 +230,33 @@ static void widen_add(const float *a, int64_t size, double *out) {
     csvi_parallel_range(size, CSVI_PAR_CHEAP, widen_add_range, &j);
 }
 
-/* One GEMM split over csvi's pool: OpenBLAS stays on one thread (its own
- * threads and csvi's both spin between jobs, and on a 2-core machine two
- * spinning pools starve each other), and each task multiplies one block of
- * C's columns (or rows) through a one-thread call.  The split is fixed by
- * the sizes alone (a power of two of tasks, blocks of at least GEMM_MIN_DIM
- * and GEMM_MIN_WORK multiply-adds), so one thread runs the same calls in a
- * loop and every thread count gives the same bits.  It cuts the dimension
- * whose other operand is the smaller one, since each task packs that operand
- * whole.  Column-major as BLAS sees it: C (m x n) = op(A) (m x k) op(B)
+/* One GEMM split over csvi's pool, when csvi_dense_set_product_tasks asks
+ * for more than one task: OpenBLAS stays on one thread (its own threads and
+ * csvi's both spin between jobs, and on a 2-core machine two spinning pools
+ * starve each other), and each task multiplies one block of C's columns (or
+ * rows) through a one-thread call.  The split is fixed by the setting and
+ * the sizes (blocks of at least GEMM_MIN_DIM rows or columns and
+ * GEMM_MIN_WORK multiply-adds), never by the thread count: one thread runs
+ * the same calls in a loop and every thread count gives the same bits
+ * (halving C changes OpenBLAS's bits for many shapes).  It cuts the
+ * dimension whose other operand is the smaller one, since each task packs
+ * that operand whole: that repacking is the split's cost on one thread, and
+ * a task waiting for a descheduled worker its cost on a busy machine, hence
+ * opt-in.  Column-major as BLAS sees it: C (m x n) = op(A) (m x k) op(B)
  * (k x n). */
-#define GEMM_MAX_TASKS 2
 #define GEMM_MIN_DIM 64
 #define GEMM_MIN_WORK (1 << 21)
+
+static _Atomic int product_tasks = 1;
+
+void csvi_dense_set_product_tasks(int n) {
+    const int clamped = n < 1 ? 1 : n > CSVI_DENSE_MAX_TASKS ? CSVI_DENSE_MAX_TASKS : n;
+    atomic_store_explicit(&product_tasks, clamped, memory_order_relaxed);
+}
+
+int csvi_dense_product_tasks(void) {
+    return atomic_load_explicit(&product_tasks, memory_order_relaxed);
+}
 
 typedef struct {
     char ta, tb;
@@ -285,10 +300,11 @@ static void gemm(int single, char ta, char tb, int m, int n, int k, double alpha
     j.split_columns = m <= n;
     const int dim = j.split_columns ? n : m;
     const int64_t work = (int64_t)m * n * k;
+    const int cap = csvi_dense_product_tasks();
     int tasks = 1;
-    while (tasks < GEMM_MAX_TASKS && dim / (2 * tasks) >= GEMM_MIN_DIM
-           && work / (2 * tasks) >= GEMM_MIN_WORK)
-        tasks *= 2;
+    while (tasks < cap && dim / (tasks + 1) >= GEMM_MIN_DIM
+           && work / (tasks + 1) >= GEMM_MIN_WORK)
+        tasks++;
     j.per_task = (dim + tasks - 1) / tasks;
     csvi_parallel_tasks(tasks, tasks > 1, 0, gemm_task, &j);
 }

@@ -1,10 +1,11 @@
-"""The dense layer's products split over csvi's pool (gemm in src_c/ops_nn.c):
-each product past the split's sizes (a block of at least 64 rows or columns
-and 2^21 multiply-adds a task) runs as blocks of C through one-thread BLAS
-calls.  Checked: every block lands where it belongs (values and gradients
-against NumPy, in both split directions, float64 and float32, with
-gradients accumulated into a buffer that already holds one), and the thread
-count changes no bit."""
+"""The dense layer's products split over csvi's pool (gemm in src_c/ops_nn.c,
+csvi.nn.set_product_tasks): with the setting above 1, each product past the
+split's sizes (a block of at least 64 rows or columns and 2^21 multiply-adds
+a task) runs as blocks of C through one-thread BLAS calls.  Checked: every
+block lands where it belongs (values and gradients against NumPy, in both
+split directions, float64 and float32, with gradients accumulated into a
+buffer that already holds one), the thread count changes no bit, and the
+setting's bad values are refused."""
 import os
 import subprocess
 import sys
@@ -13,9 +14,16 @@ import numpy as np
 import pytest
 
 import csvi
-from csvi import _core
+from csvi import _core, nn
 
 U32 = 2.0 ** -24
+
+@pytest.fixture(params=[1, 2, 3], ids=lambda n: f"tasks{n}")
+def product_tasks(request):
+    nn.set_product_tasks(request.param)
+    yield request.param
+    nn.set_product_tasks(1)
+
 
 # (n, k, m): batch, in_features, out_features.  The first cuts the forward's
 # and dx's C by columns (batch rows) and dW's by rows; the second cuts the
@@ -46,7 +54,7 @@ def gamma(j):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_float64_blocks_land_in_place(shape):
+def test_float64_blocks_land_in_place(shape, product_tasks):
     x, w, b, g = problem(*shape)
     y, dx, dw, db = run_twice(x, w, b, g, False)
     np.testing.assert_allclose(y, 2 * (x @ w.T + b), rtol=1e-12, atol=1e-11)
@@ -56,7 +64,7 @@ def test_float64_blocks_land_in_place(shape):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_float32_blocks_land_in_place(shape):
+def test_float32_blocks_land_in_place(shape, product_tasks):
     """Within the float32 bound of a k-term product (Higham 3.5; rounding x,
     W and g to float32 counts as two more terms), twice for the two records."""
     x, w, b, g = problem(*shape, seed=1)
@@ -88,9 +96,32 @@ def test_thread_count_changes_no_bit():
     outs = set()
     for threads in ("1", "2", "3"):
         env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS="1",
+                   CSVI_PRODUCT_TASKS="2",
                    PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(csvi.__file__))))
         # cwd: the tests' folder, so `-c` cannot import the source tree's csvi
         outs.add(subprocess.run([sys.executable, "-c", code], env=env, check=True,
                                 capture_output=True, text=True,
                                 cwd=os.path.dirname(os.path.abspath(__file__))).stdout)
     assert len(outs) == 1
+
+
+@pytest.mark.parametrize("bad", [0, 9, 2.0, True, "2"])
+def test_bad_settings_are_refused(bad):
+    with pytest.raises(ValueError, match="set_product_tasks: n must be an integer from 1 to 8"):
+        nn.set_product_tasks(bad)
+    assert nn.get_product_tasks() == 1
+
+
+def test_environment_sets_it_when_blas_loads():
+    code = ("import numpy as np, csvi; from csvi import _core, nn\n"
+            "before = nn.get_product_tasks()\n"
+            "_core.dense(csvi.tensor(np.ones((4, 3))), csvi.tensor(np.ones((2, 3))))\n"
+            "print(before, nn.get_product_tasks())\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(csvi.__file__)))
+    cwd = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=root,
+                         CSVI_PRODUCT_TASKS="3"), capture_output=True, text=True, cwd=cwd)
+    assert out.stdout.split() == ["1", "3"], out.stderr
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=root,
+                         CSVI_PRODUCT_TASKS="many"), capture_output=True, text=True, cwd=cwd)
+    assert "CSVI_PRODUCT_TASKS must be an integer from 1 to 8, got 'many'" in out.stderr
