@@ -2,6 +2,7 @@
 and the floor, the step's matrix products alone through SciPy's BLAS.
 
     python benchmarks/vae.py [--repeats 5] [--steps 20] [--epochs 3] [--out FILE]
+                             [--configs a,b,...] [--baseline OTHER_TREE]
 
 The architecture is Pyro's VAE tutorial: encoder 784-400-(50, 50) and decoder
 50-400-784 with softplus hidden layers, exp for the guide's scale, a sigmoid
@@ -22,7 +23,9 @@ step.  Configurations:
   float64), eager, compiled, and compiled with fused layers (also with csvi's
   own pool on one thread, OMP_NUM_THREADS=1, beside Pyro's one torch thread,
   and with two BLAS threads, CSVI_BLAS_THREADS=2, with csvi's pool on two
-  threads or one: the thread policy's evidence);
+  threads or one: the thread policy's evidence; and with the products split
+  in two over csvi's own pool, CSVI_PRODUCT_TASKS=2, on its two threads or
+  one);
 - Pyro `svi.step`, torch float32 (its default), torch's default threads and one;
 - NumPyro `jax.jit(svi.update)`, float32 (its default), on every core and
   pinned to one (`CSVI_BENCH_CPUS=1`, as `taskset`);
@@ -80,6 +83,17 @@ CONFIGS = {
                                                               "CSVI_BENCH_FLOAT32": "1"},
                                             "csvi compiled, fused, float32 products, 2 BLAS "
                                             "threads, csvi's pool 1 thread"),
+    "csvi-compiled-fused-f32-split2": ("csvi_compiled", {"OPENBLAS_NUM_THREADS": "1",
+                                                         "CSVI_PRODUCT_TASKS": "2",
+                                                         "CSVI_BENCH_FUSED": "1",
+                                                         "CSVI_BENCH_FLOAT32": "1"},
+                                       "csvi compiled, fused, float32 products split in 2 "
+                                       "over csvi's pool (CSVI_PRODUCT_TASKS=2), BLAS 1 thread"),
+    "csvi-compiled-fused-f32-split2-1": ("csvi_compiled", dict(ONE_THREAD, CSVI_PRODUCT_TASKS="2",
+                                                             CSVI_BENCH_FUSED="1",
+                                                             CSVI_BENCH_FLOAT32="1"),
+                                         "csvi compiled, fused, float32 products split in 2, "
+                                         "BLAS and csvi's pool 1 thread"),
     "csvi-compiled-default": ("csvi_compiled", {}, "csvi compiled, float64, default threads"),
     "csvi-compiled-blas2": ("csvi_compiled", {"CSVI_BLAS_THREADS": "2"},
                             "csvi compiled, float64, 2 BLAS threads (the old default)"),
@@ -408,6 +422,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=3, help="ELBO agreement epochs (0: none)")
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--out", help="also write the markdown here")
+    p.add_argument("--baseline", help="a source tree of csvi (its csvi/ built) to run each "
+                   "csvi configuration on too, interleaved: rows 'baseline: ...'")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -417,6 +433,13 @@ def main(argv=None):
     unknown = set(names) - set(CONFIGS)
     if unknown:
         raise SystemExit(f"unknown configs {sorted(unknown)}; choose from {list(CONFIGS)}")
+    if args.baseline:  # each csvi row also on the other tree, next to it
+        tree = os.path.abspath(args.baseline)
+        for n in [n for n in names if n.startswith("csvi")]:
+            worker_name, env, label = CONFIGS[n]
+            CONFIGS[n + "@baseline"] = (worker_name, dict(env, PYTHONPATH=tree),
+                                        "baseline: " + label)
+            names.insert(names.index(n), n + "@baseline")
     results = {n: [] for n in names}
     skipped = {n: "not installed" for n in names if not available(CONFIGS[n][0])}
     for r in range(args.repeats):

@@ -15,6 +15,8 @@ cdef extern from "csvi_tape.h":
         CSVI_AUX_BERNOULLI
         CSVI_AUX_IN0
         CSVI_AUX_SET
+        CSVI_AUX_IN0_OUT
+        CSVI_AUX_JOINT_OUT
     enum:
         CSVI_MAX_DIMS
         CSVI_MAX_INPUTS

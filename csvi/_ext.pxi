@@ -41,9 +41,11 @@ cdef void *_capi_function(module, str name, str signature) except NULL:
 
 
 cdef void _on_blas_loaded() except *:
-    """csvi's BLAS thread policy (csvi/blas_threads.py), when BLAS first loads."""
+    """csvi's BLAS thread policy (csvi/blas_threads.py) and its products'
+    split (CSVI_PRODUCT_TASKS, _nn.pxi), when BLAS first loads."""
     from csvi import blas_threads
     blas_threads.apply_default()
+    _apply_product_tasks_env()
 
 
 cdef inline void _require_ext(int code, tuple iattr) except *:

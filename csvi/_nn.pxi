@@ -48,3 +48,34 @@ cdef inline int64_t _dense32_floats(int64_t n, int64_t k, int64_t m):
     """Floats of a float32 dense record's operands and products, as
     dense32_floats in src_c/ops_nn.c."""
     return n * k + m * k + n * m + max(n, m) * k
+
+
+cdef extern from "csvi_nn.h":
+    int CSVI_DENSE_MAX_TASKS
+    void csvi_dense_set_product_tasks(int n) nogil
+    int csvi_dense_product_tasks() nogil
+
+
+PRODUCT_TASKS_MAX = CSVI_DENSE_MAX_TASKS
+
+
+def _set_product_tasks(n, where="set_product_tasks: n"):
+    """csvi.nn.set_product_tasks (csvi/nn/products.py): the split of the dense
+    products over csvi's pool (src_c/ops_nn.c's gemm)."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= PRODUCT_TASKS_MAX:
+        raise ValueError(f"{where} must be an integer from 1 to {PRODUCT_TASKS_MAX}, "
+                         f"got {n!r}")
+    csvi_dense_set_product_tasks(n)
+
+
+def _get_product_tasks():
+    return csvi_dense_product_tasks()
+
+
+cdef void _apply_product_tasks_env() except *:
+    """CSVI_PRODUCT_TASKS, if set, when csvi first loads BLAS."""
+    import os
+    value = os.environ.get("CSVI_PRODUCT_TASKS")
+    if value is not None:
+        _set_product_tasks(int(value) if value.strip().isdigit() else value,
+                           "CSVI_PRODUCT_TASKS")

@@ -118,6 +118,17 @@ cdef tuple _aux_shape(int code, tuple ins, tuple shape, tuple iattr):
         return (4,) + param.shape if 2 * param.size <= size else None
     if rule == CSVI_AUX_IN0:
         return (<Tensor>ins[0])._value.shape
+    if rule == CSVI_AUX_IN0_OUT or rule == CSVI_AUX_JOINT_OUT:
+        for n in shape:
+            size *= n
+        if rule == CSVI_AUX_IN0_OUT:
+            return ((<Tensor>ins[0])._value.size + size,)
+        joint = ()
+        for x in ins:
+            joint = broadcast_shapes(joint, (<Tensor>x)._value.shape)
+        for n in joint:
+            table *= n
+        return (table + size,)
     for n in shape:
         size *= n
     while table < 2 * size:
@@ -130,7 +141,8 @@ def op_registry():
     the src_c/*.def columns, flags and rule by their C names."""
     rules = {CSVI_AUX_NONE: "CSVI_AUX_NONE", CSVI_AUX_OUT: "CSVI_AUX_OUT",
              CSVI_AUX_PAIR: "CSVI_AUX_PAIR", CSVI_AUX_BERNOULLI: "CSVI_AUX_BERNOULLI",
-             CSVI_AUX_IN0: "CSVI_AUX_IN0", CSVI_AUX_SET: "CSVI_AUX_SET"}
+             CSVI_AUX_IN0: "CSVI_AUX_IN0", CSVI_AUX_SET: "CSVI_AUX_SET",
+             CSVI_AUX_IN0_OUT: "CSVI_AUX_IN0_OUT", CSVI_AUX_JOINT_OUT: "CSVI_AUX_JOINT_OUT"}
     return {csvi_kernels[i].name.decode(): (
                 i, "CSVI_DRAWS" if csvi_kernels[i].flags & CSVI_DRAWS else "0",
                 rules[csvi_kernels[i].aux])
@@ -426,6 +438,28 @@ def logsumexp(x, axis=None, keepdims=False):
     shape = _reduced_shape(t._value.shape, axes, keepdims)
     return _emit(OP_LOGSUMEXP, (t,), shape, True, (_mask(axes),), None,
                  _aux_shape(OP_LOGSUMEXP, (t,), shape, None))
+
+
+def logsumexp_of_sum(tensors, axis):
+    """logsumexp over `axis` of the broadcast sum of 2 or 3 `tensors`, as one
+    op: a variable summed out of the product of the factors that hold it
+    (plated_elimination), the joint never a tape value nor a gradient to
+    clear.  Sums left to right, as `(a + b) + c`."""
+    cdef tuple ts = tuple(as_tensor(x) for x in tensors)
+    if not 2 <= len(ts) <= 3:  # the joint and 3 inputs: the C iterator's 4 operands
+        raise ValueError(f"logsumexp_of_sum: takes 2 or 3 tensors, got {len(ts)}")
+    joint = ()
+    for x in ts:
+        try:
+            joint = broadcast_shapes(joint, (<Tensor>x)._value.shape)
+        except ValueError:
+            raise ValueError("logsumexp_of_sum: shapes "
+                             f"{[tuple((<Tensor>y)._value.shape) for y in ts]} cannot be "
+                             "broadcast together") from None
+    axes = _normalize_axes(axis, len(joint), "logsumexp_of_sum")
+    shape = _reduced_shape(joint, axes, False)
+    return _emit(OP_SUM_LOGSUMEXP, ts, shape, True, (_mask(axes),), None,
+                 _aux_shape(OP_SUM_LOGSUMEXP, ts, shape, None))
 
 
 # ---- shape and indexing ----------------------------------------------------

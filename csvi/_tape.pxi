@@ -65,6 +65,22 @@ cdef class Tape:
         """Names of the recorded ops, in order (for debugging and tests)."""
         return [csvi_kernels[self.c.ops[i].code].name.decode() for i in range(self.c.n_ops)]
 
+    def op_table(self):
+        """(name, input shapes, output shape) of each recorded op, in order:
+        where a program's elements go (for profiling and tests)."""
+        table = []
+        cdef const csvi_op *op
+        cdef int32_t i, k
+        for i in range(self.c.n_ops):
+            op = &self.c.ops[i]
+            ins = tuple(self._slot_shape(op.in_[k]) for k in range(op.n_in))
+            table.append((csvi_kernels[op.code].name.decode(), ins, self._slot_shape(op.out)))
+        return table
+
+    cdef tuple _slot_shape(self, int32_t slot):
+        cdef csvi_slot *s = &self.c.slots[slot]
+        return tuple(s.shape[d] for d in range(s.ndim))
+
     cdef int32_t add_array(self, cnp.ndarray arr, bint needs_grad) except -1:
         cdef int64_t shape[16]
         cdef int nd = cnp.PyArray_NDIM(arr)

@@ -18,6 +18,9 @@
  *     -> NORMAL_GATHER_SUM(x, a, index, s), a scalar, in the GATHER's place;
  *        m is never stored (dist_normal.c)
  *
+ *   e = DIST_EXPAND(lp) read only by WHERE(mask, e, 0) of e's shape
+ *     -> WHERE(mask, lp, 0), broadcasting lp itself
+ *
  * The fused kernels compute every value as the unfused ops do and add in the
  * same order (csvi_sum.h), so fusion changes speed, not results. */
 #ifndef CSVI_FUSE_H
@@ -32,5 +35,21 @@
 /* Rewrites t's ops; the slots `keep` (the loss, the surrogate) keep their
  * values.  Returns the number of chains fused, or -1 when out of memory. */
 int csvi_fuse(csvi_tape *t, const int32_t *keep, int n_keep);
+
+/* The iattr of a Bernoulli op in its table form (BERNOULLI_LP with probs
+ * broadcast over more data, BERNOULLI_PROBS_ROWSUM) naming, plus one, an
+ * earlier op whose tables it reads when its probs hold the same numbers
+ * (0: none; eager ops never have one). */
+#define CSVI_IATTR_TABLES (CSVI_N_IATTR - 1)
+
+/* In a frozen program, links each table-form Bernoulli op that runs to the
+ * first one before it with probs of its size, run in the same phase
+ * (`runs`, `phase`: per op, as program.c marks them): an HMM's emission
+ * probs, gathered afresh at every time step, are the same table each time,
+ * so the tables (a log, a log1p and two divisions per entry) are worked out
+ * once per step instead of once per time step.  Whether the numbers are the
+ * same is checked each step (dist_bernoulli.c), so results never change. */
+void csvi_bernoulli_link_tables(csvi_tape *t, const unsigned char *runs,
+                                const unsigned char *phase);
 
 #endif

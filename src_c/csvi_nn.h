@@ -21,4 +21,13 @@ typedef enum {
     CSVI_DENSE_FLOAT32 = 1
 } csvi_dense_precision;
 
+/* How many blocks csvi splits each large dense product into, as one-thread
+ * BLAS calls over its own pool (ops_nn.c's gemm): 1 (the default) to
+ * CSVI_DENSE_MAX_TASKS; other values are clamped.  The products' bits depend
+ * on this setting (as on a BLAS's own thread count), not on the pool's
+ * thread count.  csvi.nn.set_product_tasks sets it. */
+#define CSVI_DENSE_MAX_TASKS 8
+void csvi_dense_set_product_tasks(int n);
+int csvi_dense_product_tasks(void);
+
 #endif

@@ -76,7 +76,9 @@ typedef enum {
     CSVI_AUX_BERNOULLI,     /* logits (iattr[0] = 1): the output's shape; probs over an output
                              * at least twice input 1's size: (4,) + input 1's shape; else none */
     CSVI_AUX_IN0,           /* input 0's shape */
-    CSVI_AUX_SET            /* (the least power of two >= 2 * output size,) */
+    CSVI_AUX_SET,           /* (the least power of two >= 2 * output size,) */
+    CSVI_AUX_IN0_OUT,       /* (input 0's size + the output's size,) */
+    CSVI_AUX_JOINT_OUT      /* (the inputs' broadcast size + the output's size,) */
 } csvi_aux_rule;
 
 typedef struct {

@@ -6,6 +6,7 @@
  *   probs:  log p(x) = x log p + (1 - x) log1p(-p)
  *   logits: log p(x) = -(x softplus(-l) + (1 - x) softplus(l)), stable for any l.
  * The value gradient is that of the formula's continuous extension in x. */
+#include <string.h>
 #include "csvi_dist.h"
 #include "csvi_fuse.h"
 #include "csvi_parallel.h"
@@ -81,12 +82,49 @@ static CSVI_HOT void probs_tables_of(const double *restrict p, int64_t n, double
     }
 }
 
-/* The tables of the probs in op's input 1, in its aux slot (vector log and
- * log1p: an HMM's emission tables are refilled at every time step). */
-static void fill_probs_tables(const csvi_tape *t, const csvi_op *op) {
-    const int64_t n = CSVI_IN(t, op, 1)->size;
+/* The tables of the probs in op's input 1: those of the earlier op it is
+ * linked to (CSVI_IATTR_TABLES) when that op's probs hold the same bytes
+ * now, else its own aux slot's, filled here (vector log and log1p) when
+ * `fill` (the forward; the VJP reads what the forward chose). */
+static const double *probs_tables_for(const csvi_tape *t, const csvi_op *op, int fill) {
+    const int64_t n = CSVI_IN(t, op, 1)->size, link = op->iattr[CSVI_IATTR_TABLES];
+    const double *p = CSVI_IN(t, op, 1)->data;
+    if (link > 0) {
+        const csvi_op *first = &t->ops[link - 1];
+        if (memcmp(CSVI_IN(t, first, 1)->data, p, (size_t)n * sizeof(double)) == 0)
+            return CSVI_AUX(t, first)->data;
+    }
     double *lp = CSVI_AUX(t, op)->data;
-    probs_tables_of(CSVI_IN(t, op, 1)->data, n, lp, lp + n, lp + 2 * n, lp + 3 * n);
+    if (fill) probs_tables_of(p, n, lp, lp + n, lp + 2 * n, lp + 3 * n);
+    return lp;
+}
+
+static int table_form(const csvi_tape *t, const csvi_op *op) {
+    return op->code == CSVI_OP_BERNOULLI_PROBS_ROWSUM ||
+           (op->code == CSVI_OP_BERNOULLI_LP && probs_tables(t, op));
+}
+
+/* The first ops of each probs size and phase that others link to; a program
+ * with more distinct tables than this links the rest to nothing. */
+#define TABLE_ANCHORS 64
+
+void csvi_bernoulli_link_tables(csvi_tape *t, const unsigned char *runs,
+                                const unsigned char *phase) {
+    int32_t anchors[TABLE_ANCHORS];
+    int n_anchors = 0;
+    for (int32_t i = 0; i < t->n_ops; i++) {
+        csvi_op *op = &t->ops[i];
+        if (!runs[i] || !table_form(t, op)) continue;
+        const int64_t n = CSVI_IN(t, op, 1)->size;
+        int a = 0;
+        while (a < n_anchors && !(phase[anchors[a]] == phase[i] &&
+                                  CSVI_IN(t, &t->ops[anchors[a]], 1)->size == n))
+            a++;
+        if (a < n_anchors)
+            op->iattr[CSVI_IATTR_TABLES] = anchors[a] + 1;
+        else if (n_anchors < TABLE_ANCHORS)
+            anchors[n_anchors++] = i;
+    }
 }
 
 /* One row of the table form: y = x log p + (1 - x) log1p(-p), each term
@@ -111,6 +149,19 @@ static CSVI_HOT void probs_row_vjp(double *restrict gp, const double *restrict g
         const double d = csvi_kept_if(xv != 0.0, xv * rp[i])
                          - csvi_kept_if(xv != 1.0, (1.0 - xv) * r1p[i]);
         gp[i] += csvi_kept_if(g[i] != 0.0, g[i] * d);
+    }
+}
+
+/* probs_row_vjp with one g for the whole row (a row's sum's gradient). */
+static CSVI_HOT void probs_row_vjp_one(double *restrict gp, double g, const double *restrict x,
+                                       const double *restrict rp, const double *restrict r1p,
+                                       int64_t n) {
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) {
+        const double xv = x[i];
+        const double d = csvi_kept_if(xv != 0.0, xv * rp[i])
+                         - csvi_kept_if(xv != 1.0, (1.0 - xv) * r1p[i]);
+        gp[i] += csvi_kept_if(g != 0.0, g * d);
     }
 }
 
@@ -178,9 +229,8 @@ int csvi_bernoulli_lp_fwd(csvi_tape *t, const csvi_op *op) {
     } else if (op->iattr[0])
         CSVI_ITER_LOOP(&it, { y[o0] = lp_logits(x[o1], p[o2]); });
     else if (probs_tables(t, op)) {
-        fill_probs_tables(t, op);
         const int64_t n = CSVI_IN(t, op, 1)->size;
-        const double *lp = CSVI_AUX(t, op)->data, *l1p = lp + n;
+        const double *lp = probs_tables_for(t, op, 1), *l1p = lp + n;
         if (csvi_iter_unit_rows(&it, 3))
             CSVI_ITER_ROWS(&it, probs_row_lp(y + o0, x + o1, lp + o2, l1p + o2, row));
         else
@@ -215,7 +265,7 @@ int csvi_bernoulli_lp_vjp(csvi_tape *t, const csvi_op *op) {
         });
     } else if (probs_tables(t, op)) {
         const int64_t n = CSVI_IN(t, op, 1)->size;
-        const double *lp = CSVI_AUX(t, op)->data, *l1p = lp + n, *rp = lp + 2 * n,
+        const double *lp = probs_tables_for(t, op, 0), *l1p = lp + n, *rp = lp + 2 * n,
                      *r1p = lp + 3 * n;
         if (gp && !gx && csvi_iter_unit_rows(&it, 3))
             CSVI_ITER_ROWS(&it, probs_row_vjp(gp + o2, g + o0, x + o1, rp + o2, r1p + o2, row));
@@ -378,10 +428,9 @@ static void rowsum_setup(rowsum_rows *r, const csvi_tape *t, const csvi_op *op) 
 int csvi_bernoulli_probs_rowsum_fwd(csvi_tape *t, const csvi_op *op) {
     rowsum_rows r;
     rowsum_setup(&r, t, op);
-    fill_probs_tables(t, op);
     const double *x = CSVI_IN(t, op, 0)->data;
     const int64_t n = CSVI_IN(t, op, 1)->size, len = r.len;
-    const double *lp = CSVI_AUX(t, op)->data, *l1p = lp + n, scale = op->dattr[0];
+    const double *lp = probs_tables_for(t, op, 1), *l1p = lp + n, scale = op->dattr[0];
     csvi_slot *out = CSVI_OUT(t, op);
     double *y = out->data, row[CSVI_ROWSUM_MAX];
     CSVI_ITER_LOOP(&r.it, {
@@ -400,12 +449,10 @@ int csvi_bernoulli_probs_rowsum_vjp(csvi_tape *t, const csvi_op *op) {
     rowsum_setup(&r, t, op);
     const double *x = CSVI_IN(t, op, 0)->data, *g = CSVI_OUT(t, op)->grad;
     const int64_t n = CSVI_IN(t, op, 1)->size, len = r.len;
-    const double *rp = CSVI_AUX(t, op)->data + 2 * n, *r1p = rp + n, scale = op->dattr[0];
-    double grow[CSVI_ROWSUM_MAX];
+    const double *rp = probs_tables_for(t, op, 0) + 2 * n, *r1p = rp + n, scale = op->dattr[0];
     CSVI_ITER_LOOP(&r.it, {
         const double gv = 0.0 + scale * g[o0];   /* as SUM's VJP hands it on */
-        for (int64_t i = 0; i < len; i++) grow[i] = gv;
-        probs_row_vjp(gp + o2, grow, x + o1, rp + o2, r1p + o2, len);
+        probs_row_vjp_one(gp + o2, gv, x + o1, rp + o2, r1p + o2, len);
     });
     return CSVI_OK;
 }

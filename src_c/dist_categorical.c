@@ -68,6 +68,17 @@ static int row_lognorms(const csvi_slot *par, const csvi_slot *out, int64_t K, i
     return 1;
 }
 
+/* With the normalizers worked out once and at most this many parameters,
+ * a probs kernel takes the log of every parameter in one vector loop before
+ * its element loop reads them (an HMM's transition matrix, read once per
+ * next state: libmvec's log instead of one scalar log per element). */
+#define CAT_LOG_TABLE 1024
+
+static CSVI_HOT void log_table(double *restrict out, const double *restrict p, int64_t n) {
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) out[i] = log(p[i]);
+}
+
 static int par_check(const csvi_slot *par) {
     return par->ndim >= 1 && par->shape[par->ndim - 1] >= 1 ? CSVI_OK : CSVI_ERR_SHAPE;
 }
@@ -82,8 +93,10 @@ int csvi_categorical_lp_fwd(csvi_tape *t, const csvi_op *op) {
     cat_iter(&it, out, x, par);
     const double *xd = x->data, *pd = par->data;
     double *y = out->data;
-    double lz_rows[CAT_NORM_ROWS];
+    double lz_rows[CAT_NORM_ROWS], logp[CAT_LOG_TABLE];
     const int once = row_lognorms(par, out, K, logits, lz_rows);
+    const int tabled = once && !logits && par->size <= CAT_LOG_TABLE && par->size <= out->size;
+    if (tabled) log_table(logp, pd, par->size);
     int rc = CSVI_OK;
     CSVI_ITER_LOOP(&it, {
         const double *r = pd + o2;
@@ -93,14 +106,16 @@ int csvi_categorical_lp_fwd(csvi_tape *t, const csvi_op *op) {
             y[o0] = -INFINITY;
         } else {
             const double lz = once ? lz_rows[o2 / K] : row_lognorm(r, K, logits);
-            y[o0] = (logits ? r[v] : log(r[v])) - lz;
+            y[o0] = (logits ? r[v] : tabled ? logp[o2 + v] : log(r[v])) - lz;
         }
     });
     return rc;
 }
 
 /* logits: d/dl_k = 1[k = v] - softmax_k;  probs: d/dp_k = 1[k = v]/p_v - 1/sum p.
- * The value (an index) gets no gradient. */
+ * The value (an index) gets no gradient.  With the normalizers worked out
+ * once, the terms every k of a row shares are summed per row first and
+ * spread over the row once after the loop. */
 int csvi_categorical_lp_vjp(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *par = CSVI_IN(t, op, 1);
     const csvi_slot *out = CSVI_OUT(t, op);
@@ -111,9 +126,10 @@ int csvi_categorical_lp_vjp(csvi_tape *t, const csvi_op *op) {
     csvi_iter it;
     cat_iter(&it, out, x, par);
     const double *xd = x->data, *pd = par->data, *g = out->grad;
-    double lz_rows[CAT_NORM_ROWS], inv_rows[CAT_NORM_ROWS];  /* inv: 1 / sum p */
+    double lz_rows[CAT_NORM_ROWS], g_rows[CAT_NORM_ROWS];  /* g_rows: each row's sum of g */
     const int once = row_lognorms(par, out, K, logits, lz_rows);
-    for (int64_t r = 0; once && !logits && r < par->size / K; r++) inv_rows[r] = exp(-lz_rows[r]);
+    const int64_t rows = par->size / K;
+    for (int64_t r = 0; once && r < rows; r++) g_rows[r] = 0.0;
     int rc = CSVI_OK;
     CSVI_ITER_LOOP(&it, {
         const double gv = g[o0];
@@ -123,18 +139,34 @@ int csvi_categorical_lp_vjp(csvi_tape *t, const csvi_op *op) {
         } else if (gv != 0.0) {
             const double *r = pd + o2;
             double *gr = gp + o2;
-            const double lz = once ? lz_rows[o2 / K] : row_lognorm(r, K, logits);
-            if (logits) {
-                if (isfinite(lz))
-                    for (int64_t k = 0; k < K; k++) gr[k] -= gv * exp(r[k] - lz);
-                gr[v] += gv;
+            if (once) {
+                g_rows[o2 / K] += gv;
+                gr[v] += logits ? gv : gv / r[v];
             } else {
-                const double inv = once ? inv_rows[o2 / K] : exp(-lz);
-                for (int64_t k = 0; k < K; k++) gr[k] -= gv * inv;
-                gr[v] += gv / r[v];
+                const double lz = row_lognorm(r, K, logits);
+                if (logits) {
+                    if (isfinite(lz))
+                        for (int64_t k = 0; k < K; k++) gr[k] -= gv * exp(r[k] - lz);
+                    gr[v] += gv;
+                } else {
+                    const double inv = exp(-lz);
+                    for (int64_t k = 0; k < K; k++) gr[k] -= gv * inv;
+                    gr[v] += gv / r[v];
+                }
             }
         }
     });
+    for (int64_t r = 0; once && r < rows; r++) {
+        const double gs = g_rows[r], lz = lz_rows[r], *pr = pd + r * K;
+        double *gr = gp + r * K;
+        if (gs == 0.0 || (logits && !isfinite(lz))) continue;
+        if (logits) {
+            for (int64_t k = 0; k < K; k++) gr[k] -= gs * exp(pr[k] - lz);
+        } else {
+            const double inv = exp(-lz);  /* 1 / sum p */
+            for (int64_t k = 0; k < K; k++) gr[k] -= gs * inv;
+        }
+    }
     return rc;
 }
 

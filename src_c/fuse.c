@@ -77,7 +77,7 @@ static int fuse_bernoulli_probs_rowsum(fuser *f, int32_t i) {
                     *lp = &t->slots[op->out];
     const int nd = lp->ndim;
     if (x->needs_grad || t->slots[op->aux].size != 4 * p->size || nd < 1 ||
-        nd > CSVI_N_IATTR - 2 || x->ndim < 1 || p->ndim < 1)
+        nd > CSVI_IATTR_TABLES - 2 || x->ndim < 1 || p->ndim < 1)
         return 0;
     const int64_t len = lp->shape[nd - 1];
     if (len > CSVI_ROWSUM_MAX || x->shape[x->ndim - 1] != len || p->shape[p->ndim - 1] != len)
@@ -145,6 +145,33 @@ static int fuse_normal_gather_sum(fuser *f, int32_t i) {
     return 1;
 }
 
+/* DIST_EXPAND (a distribution's log-density broadcast to its plates' batch
+ * shape) read only by a WHERE of that same shape -- the mask of a masked
+ * site: the WHERE reads the unexpanded input itself, broadcasting it as the
+ * expand did.  Its VJP then sums the gradient over the broadcast dims in
+ * the expand's order (both walk the output row-major), at the same point of
+ * the reverse sweep as long as nothing in between reads the input; the
+ * masked-out entries the expand's VJP added as +0.0 change nothing (a
+ * gradient starts at +0.0, so no sum is ever -0.0).  The expand stays
+ * on the tape, unread, for the diagnostic run of skipped ops. */
+static int fuse_expand_into_where(fuser *f, int32_t i) {
+    csvi_tape *t = f->t;
+    const csvi_op *op = &t->ops[i];
+    if (op->code != CSVI_OP_DIST_EXPAND || op->n_in != 1) return 0;
+    const int32_t e = op->out;
+    const int32_t r = only_reader(f, e);
+    if (r < 0 || t->ops[r].code != CSVI_OP_WHERE ||
+        !csvi_slot_same_shape(&t->slots[t->ops[r].out], &t->slots[e]) ||
+        read_between(f, i, r, op->in[0]))
+        return 0;
+    for (int k = 0; k < t->ops[r].n_in; k++)
+        if (t->ops[r].in[k] == e) t->ops[r].in[k] = op->in[0];
+    f->uses[e] = 0;
+    f->uses[op->in[0]] += 1;
+    t->slots[e].needs_grad = 0;
+    return 1;
+}
+
 int csvi_fuse(csvi_tape *t, const int32_t *keep, int n_keep) {
     fuser f = {t, calloc((size_t)t->n_slots + 1, sizeof(int32_t)),
                malloc(((size_t)t->n_slots + 1) * sizeof(int32_t)),
@@ -164,7 +191,7 @@ int csvi_fuse(csvi_tape *t, const int32_t *keep, int n_keep) {
     for (int32_t i = 0; i < t->n_ops; i++)
         if (f.live[i])
             fused += fuse_bernoulli_logits(&f, i) || fuse_bernoulli_probs_rowsum(&f, i) ||
-                     fuse_normal_gather_sum(&f, i);
+                     fuse_normal_gather_sum(&f, i) || fuse_expand_into_where(&f, i);
     int32_t n = 0;
     for (int32_t i = 0; i < t->n_ops; i++)
         if (!f.gone[i]) t->ops[n++] = t->ops[i];

@@ -36,16 +36,15 @@ static int flat_form(const csvi_iter *it, int64_t *sa, int64_t *sb) {
     return *sa + *sb == 1;
 }
 
-/* A row form: two dims, the output's rows contiguous, and along a row each
- * operand either walks contiguously or holds one number (a row or column
- * vector against a matrix: scale[:, None] * L, X + bias).  The strides of
- * a and b between rows go to *ra, *rb, along a row to *sa, *sb. */
-static int row_form(const csvi_iter *it, int64_t *ra, int64_t *rb, int64_t *sa, int64_t *sb) {
-    if (it->ndim != 2 || it->stride[0][1] != 1 || it->stride[0][0] != it->shape[1]) return 0;
-    *sa = it->stride[1][1];
-    *sb = it->stride[2][1];
-    *ra = it->stride[1][0];
-    *rb = it->stride[2][0];
+/* A row form: the output's rows (its innermost run) contiguous, and along a
+ * row each operand either walks contiguously or holds one number (a row or
+ * column vector against a matrix: scale[:, None] * L, X + bias; a factor
+ * broadcast over some of a log-space sum's dims).  The strides along a row
+ * go to *sa, *sb; CSVI_ITER_ROWS gives each row's offsets. */
+static int row_form(const csvi_iter *it, int64_t *sa, int64_t *sb) {
+    if (it->ndim < 2 || it->stride[0][it->ndim - 1] != 1) return 0;
+    *sa = it->stride[1][it->ndim - 1];
+    *sb = it->stride[2][it->ndim - 1];
     return (*sa == 0 || *sa == 1) && (*sb == 0 || *sb == 1) && *sa + *sb >= 1;
 }
 
@@ -104,15 +103,13 @@ typedef struct {
             csvi_parallel_range(it_.size, CSVI_PAR_CHEAP, name##_fwd_block, &j); \
             return CSVI_OK;                                                  \
         }                                                                    \
-        int64_t ra, rb;                                                      \
-        if (row_form(&it_, &ra, &rb, &j.sa, &j.sb)) {                        \
-            const int64_t rows = it_.shape[0], cols = it_.shape[1];          \
-            for (int64_t r = 0; r < rows; r++) {                             \
-                j.a = a + r * ra;                                            \
-                j.b = b + r * rb;                                            \
-                j.out = y + r * cols;                                        \
-                name##_fwd_block(&j, 0, cols);                               \
-            }                                                                \
+        if (row_form(&it_, &j.sa, &j.sb)) {                                  \
+            CSVI_ITER_ROWS(&it_, {                                           \
+                j.a = a + o1;                                                \
+                j.b = b + o2;                                                \
+                j.out = y + o0;                                              \
+                name##_fwd_block(&j, 0, row);                                \
+            });                                                              \
             return CSVI_OK;                                                  \
         }                                                                    \
         CSVI_ITER_LOOP(&it_, {                                               \
@@ -173,31 +170,27 @@ typedef struct {
     }                                                                        \
     /* The row form, row by row: a walking operand's gradient as in the   \
      * flat form, a per-row number's as one fixed-order sum per row. */       \
-    static void name##_vjp_rows(binary_job *j, const csvi_iter *it, int64_t ra, \
-                                int64_t rb) {                                \
+    static void name##_vjp_rows(const binary_job *j, const csvi_iter *it) {  \
         const double *a = j->a, *b = j->b, *y = j->y, *g = j->g;             \
         double *ga = j->ga, *gb = j->gb;                                     \
-        const int64_t rows = it->shape[0], cols = it->shape[1];              \
-        for (int64_t r = 0; r < rows; r++) {                                 \
-            binary_job row = {a + r * ra, b + r * rb, y + r * cols, g + r * cols, \
-                              NULL, ga ? ga + r * ra : NULL, gb ? gb + r * rb : NULL, \
-                              j->sa, j->sb};                                 \
-            name##_vjp_block(&row, 0, cols);                                 \
-            if (ga && !row.sa)                                               \
-                ga[r * ra] += csvi_sum_terms(cols, INT64_MAX, name##_ga_terms, &row); \
-            if (gb && !row.sb)                                               \
-                gb[r * rb] += csvi_sum_terms(cols, INT64_MAX, name##_gb_terms, &row); \
-        }                                                                    \
+        CSVI_ITER_ROWS(it, {                                                 \
+            binary_job r_ = {a + o1, b + o2, y + o0, g + o0, NULL,           \
+                             ga ? ga + o1 : NULL, gb ? gb + o2 : NULL,       \
+                             j->sa, j->sb};                                  \
+            name##_vjp_block(&r_, 0, row);                                   \
+            if (ga && !r_.sa)                                                \
+                ga[o1] += csvi_sum_terms(row, INT64_MAX, name##_ga_terms, &r_); \
+            if (gb && !r_.sb)                                                \
+                gb[o2] += csvi_sum_terms(row, INT64_MAX, name##_gb_terms, &r_); \
+        });                                                                  \
     }                                                                        \
     int csvi_##name##_vjp(csvi_tape *t, const csvi_op *op) {                 \
         BINARY_SETUP;                                                        \
         const double *g = out_->grad;                                        \
         double *ga = CSVI_IN(t, op, 0)->grad, *gb = CSVI_IN(t, op, 1)->grad; \
         binary_job j = {a, b, y, g, NULL, ga, gb, 0, 0};                     \
-        int64_t ra, rb;                                                      \
-        if (!flat_form(&it_, &j.sa, &j.sb) &&                                \
-            row_form(&it_, &ra, &rb, &j.sa, &j.sb)) {                        \
-            name##_vjp_rows(&j, &it_, ra, rb);                               \
+        if (!flat_form(&it_, &j.sa, &j.sb) && row_form(&it_, &j.sa, &j.sb)) { \
+            name##_vjp_rows(&j, &it_);                                       \
             return CSVI_OK;                                                  \
         }                                                                    \
         if (!flat_form(&it_, &j.sa, &j.sb)) {                                \
@@ -291,6 +284,36 @@ static CSVI_HOT void where_grad_run(double *restrict gx, const double *restrict 
     }
 }
 
+/* The row form: nd >= 2, each row of the output contiguous with the
+ * condition walking it (a mask over a plate), a and b each walking it or
+ * holding one number per row (a factor broadcast over the plate). */
+static int where_rows(const csvi_iter *it, int64_t *sa, int64_t *sb) {
+    const int last = it->ndim - 1;
+    if (it->ndim < 2 || it->stride[0][last] != 1 || it->stride[1][last] != 1) return 0;
+    *sa = it->stride[2][last];
+    *sb = it->stride[3][last];
+    return (*sa == 0 || *sa == 1) && (*sb == 0 || *sb == 1);
+}
+
+/* gx[0] += g[i] where cond[i] picks x, over one run along which x holds one
+ * number: summed in a register in the order the element loop adds through
+ * memory, so the result is that loop's to the bit. */
+static CSVI_HOT void where_grad_one(double *restrict gx, const double *restrict g,
+                                    const double *restrict c, int pick, int64_t n) {
+    double acc = gx[0];
+    for (int64_t i = 0; i < n; i++)
+        if ((c[i] != 0.0) == pick) acc += g[i];
+    gx[0] = acc;
+}
+
+static void where_grad_rows(const csvi_iter *it, double *gx, const double *g,
+                            const double *c, int pick, int64_t sx) {
+    if (sx)
+        CSVI_ITER_ROWS(it, where_grad_run(gx + (pick ? o2 : o3), g + o0, c + o1, pick, row));
+    else
+        CSVI_ITER_ROWS(it, where_grad_one(gx + (pick ? o2 : o3), g + o0, c + o1, pick, row));
+}
+
 int csvi_where_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *ins[3] = {CSVI_IN(t, op, 0), CSVI_IN(t, op, 1), CSVI_IN(t, op, 2)};
     csvi_slot *out = CSVI_OUT(t, op);
@@ -301,6 +324,10 @@ int csvi_where_fwd(csvi_tape *t, const csvi_op *op) {
     int64_t sa, sb;
     if (where_flat(&it, &sa, &sb)) {
         where_run(y, c, a, sa, b, sb, it.size);
+        return CSVI_OK;
+    }
+    if (where_rows(&it, &sa, &sb)) {
+        CSVI_ITER_ROWS(&it, where_run(y + o0, c + o1, a + o2, sa, b + o3, sb, row));
         return CSVI_OK;
     }
     CSVI_ITER_LOOP(&it, { y[o0] = c[o1] != 0.0 ? a[o2] : b[o3]; });
@@ -316,6 +343,11 @@ int csvi_where_vjp(csvi_tape *t, const csvi_op *op) {
     double *ga = CSVI_IN(t, op, 1)->grad, *gb = CSVI_IN(t, op, 2)->grad;
     int64_t sa, sb;
     const int flat = where_flat(&it, &sa, &sb);
+    if (!flat && where_rows(&it, &sa, &sb)) {
+        if (ga) where_grad_rows(&it, ga, g, c, 1, sa);
+        if (gb) where_grad_rows(&it, gb, g, c, 0, sb);
+        return CSVI_OK;
+    }
     if (ga && flat && sa) where_grad_run(ga, g, c, 1, it.size);
     else if (ga) CSVI_ITER_LOOP(&it, { if (c[o1] != 0.0) ga[o2] += g[o0]; });
     if (gb && flat && sb) where_grad_run(gb, g, c, 0, it.size);

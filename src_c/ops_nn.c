@@ -17,6 +17,7 @@
  * softplus with torch's threshold as csvi.nn.functional.softplus), element by
  * element, so fused and composed agree to rounding; the bias's gradient adds
  * rows in order, the same for any thread count. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include "csvi_ext.h"
 #include "csvi_nn.h"
@@ -25,24 +26,25 @@
 #include "csvi_vmath.h"
 
 typedef struct {
-    double *y, *z;          /* forward: output (holding x @ W^T on entry), pre-activation */
+    double *y, *z;          /* forward: output (holding x @ W^T on entry), pre-activation
+                             * (then the kept derivative: dense_rows_fwd) */
     const float *y32;       /* forward, float32: x @ W^T (then y holds nothing on entry) */
     const double *b;        /* bias or NULL */
     const double *g;        /* VJP: output gradient */
-    double *gz;             /* VJP: gradient of the pre-activation */
+    double *gz;             /* VJP: gradient of the pre-activation (forward: scratch) */
     float *gz32;            /* VJP, float32: gz rounded, for the products (or NULL) */
     int64_t n, m, rows_per_task;
     int act;
     double threshold;
 } dense_job;
 
-static inline double sigmoid_of(double z) {
-    const double e = exp(-fabs(z));
-    return (z >= 0.0 ? 1.0 : e) / (1.0 + e);
-}
-
 /* z = y + b and y = act(z) with z in aux (DENSE_ACT), or y += b in place
- * (DENSE); in float32, the product y32 widened in the same pass. */
+ * (DENSE); in float32, the product y32 widened in the same pass.
+ *
+ * Softplus and sigmoid then overwrite z in aux with act'(z), from the same
+ * e = exp(-|z|) as the value (the kept derivative): the VJP is one product
+ * g * act'(z) and calls no exp.  The forms are the composed ops' (softplus'
+ * is 1.0 above the threshold, and g * 1.0 is g). */
 static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
     const dense_job *j = ctx;
     const int64_t r0 = task * j->rows_per_task;
@@ -53,6 +55,7 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
     for (int64_t r = r0; r < r1; r++) {
         double *restrict y = j->y + r * m;
         double *restrict z = j->z ? j->z + r * m : NULL;
+        double *restrict e_row = j->gz ? j->gz + r * m : NULL;
         if (j->y32) {  /* the pre-activation, widened from the float32 product */
             const float *restrict y32 = j->y32 + r * m;
             double *restrict pre = z ? z : y;
@@ -81,18 +84,29 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
             for (int64_t c = 0; c < m; c++) y[c] = z[c] > 0 ? z[c] : 0.0;
             break;
         case CSVI_DENSE_SOFTPLUS:
-            /* two loops: a call under a condition would keep the first scalar */
+            /* two loops: a select would sink the calls into its branch,
+             * and a call under a condition keeps the loop scalar; e waits
+             * in gz's place, which the forward does not use */
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) {
-                const double x = z[c];
-                y[c] = (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x)));
+                const double x = z[c], e = exp(-fabs(x));
+                e_row[c] = e;
+                y[c] = (x > 0.0 ? x : 0.0) + log1p(e);
             }
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) y[c] = z[c] > p ? z[c] : y[c];
+            for (int64_t c = 0; c < m; c++) {  /* then softplus'(z) in z's place */
+                const double x = z[c], e = e_row[c];
+                y[c] = x > p ? x : y[c];
+                z[c] = x > p ? 1.0 : (x >= 0.0 ? 1.0 : e) / (1.0 + e);
+            }
             break;
         case CSVI_DENSE_SIGMOID:
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) y[c] = sigmoid_of(z[c]);
+            for (int64_t c = 0; c < m; c++) {
+                const double x = z[c], e = exp(-fabs(x));
+                y[c] = (x >= 0.0 ? 1.0 : e) / (1.0 + e);
+                z[c] = e / ((1.0 + e) * (1.0 + e));
+            }
             break;
         case CSVI_DENSE_TANH:
             CSVI_SIMD
@@ -107,14 +121,14 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
 }
 
 /* gz = g * act'(z), in the forms of ops_unary.c (full relative precision
- * where sigmoid and tanh saturate). */
+ * where sigmoid and tanh saturate); softplus' and sigmoid' kept by the
+ * forward. */
 static CSVI_HOT void dense_rows_vjp(void *ctx, int64_t task) {
     const dense_job *j = ctx;
     const int64_t r0 = task * j->rows_per_task;
     const int64_t r1 = r0 + j->rows_per_task < j->n ? r0 + j->rows_per_task : j->n;
     const int64_t m = j->m;
-    const double p = j->threshold;
-    for (int64_t r = r0; r < r1; r++) {
+        for (int64_t r = r0; r < r1; r++) {
         const double *restrict z = j->z + r * m, *restrict g = j->g + r * m;
         double *restrict gz = j->gz + r * m;
         switch (j->act) {
@@ -123,17 +137,9 @@ static CSVI_HOT void dense_rows_vjp(void *ctx, int64_t task) {
             for (int64_t c = 0; c < m; c++) gz[c] = z[c] > 0 ? g[c] : 0.0;
             break;
         case CSVI_DENSE_SOFTPLUS:
+        case CSVI_DENSE_SIGMOID:  /* aux holds act'(z) (dense_rows_fwd) */
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) gz[c] = g[c] * sigmoid_of(z[c]);
-            CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) gz[c] = z[c] > p ? g[c] : gz[c];
-            break;
-        case CSVI_DENSE_SIGMOID:
-            CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) {
-                const double e = exp(-fabs(z[c]));
-                gz[c] = g[c] * (e / ((1.0 + e) * (1.0 + e)));
-            }
+            for (int64_t c = 0; c < m; c++) gz[c] = g[c] * z[c];
             break;
         case CSVI_DENSE_TANH:
             CSVI_SIMD
@@ -152,6 +158,28 @@ static CSVI_HOT void dense_rows_vjp(void *ctx, int64_t task) {
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) gz32[c] = (float)gz[c];
         }
+    }
+}
+
+/* The bias's gradient over blocks of columns: each column still adds its
+ * rows in order, so every split gives the same bits. */
+#define BIAS_COLUMNS 128
+
+typedef struct {
+    const double *gz;
+    double *db;
+    int64_t n, m;
+} bias_job;
+
+static CSVI_HOT void bias_columns(void *ctx, int64_t task) {
+    const bias_job *j = ctx;
+    const int64_t c0 = task * BIAS_COLUMNS;
+    const int64_t c1 = c0 + BIAS_COLUMNS < j->m ? c0 + BIAS_COLUMNS : j->m;
+    double *restrict db = j->db;
+    for (int64_t r = 0; r < j->n; r++) {
+        const double *restrict row = j->gz + r * j->m;
+        CSVI_SIMD
+        for (int64_t c = c0; c < c1; c++) db[c] += row[c];
     }
 }
 
@@ -202,9 +230,89 @@ static void widen_add(const float *a, int64_t size, double *out) {
     csvi_parallel_range(size, CSVI_PAR_CHEAP, widen_add_range, &j);
 }
 
-/* A record's aux slot: with an activation, the pre-activation z and the
- * VJP's gz in float64 (n * m doubles each; gz feeds the bias's gradient); in
- * a float32 record, then float32 copies of x (n * k) and W (m * k), then the product x W^T in
+/* One GEMM split over csvi's pool, when csvi_dense_set_product_tasks asks
+ * for more than one task: OpenBLAS stays on one thread (its own threads and
+ * csvi's both spin between jobs, and on a 2-core machine two spinning pools
+ * starve each other), and each task multiplies one block of C's columns (or
+ * rows) through a one-thread call.  The split is fixed by the setting and
+ * the sizes (blocks of at least GEMM_MIN_DIM rows or columns and
+ * GEMM_MIN_WORK multiply-adds), never by the thread count: one thread runs
+ * the same calls in a loop and every thread count gives the same bits
+ * (halving C changes OpenBLAS's bits for many shapes).  It cuts the
+ * dimension whose other operand is the smaller one, since each task packs
+ * that operand whole: that repacking is the split's cost on one thread, and
+ * a task waiting for a descheduled worker its cost on a busy machine, hence
+ * opt-in.  Column-major as BLAS sees it: C (m x n) = op(A) (m x k) op(B)
+ * (k x n). */
+#define GEMM_MIN_DIM 64
+#define GEMM_MIN_WORK (1 << 21)
+
+static _Atomic int product_tasks = 1;
+
+void csvi_dense_set_product_tasks(int n) {
+    const int clamped = n < 1 ? 1 : n > CSVI_DENSE_MAX_TASKS ? CSVI_DENSE_MAX_TASKS : n;
+    atomic_store_explicit(&product_tasks, clamped, memory_order_relaxed);
+}
+
+int csvi_dense_product_tasks(void) {
+    return atomic_load_explicit(&product_tasks, memory_order_relaxed);
+}
+
+typedef struct {
+    char ta, tb;
+    int m, n, k, lda, ldb, ldc, per_task, split_columns, single;
+    const void *a, *b;
+    void *c;
+    double alpha, beta;
+} gemm_job;
+
+static void gemm_task(void *ctx, int64_t task) {
+    const gemm_job *j = ctx;
+    const int64_t lo = task * j->per_task;
+    const int dim = j->split_columns ? j->n : j->m;
+    int part = (int)(lo + j->per_task < dim ? j->per_task : dim - lo);
+    int m = j->split_columns ? j->m : part, n = j->split_columns ? part : j->n;
+    int k = j->k, lda = j->lda, ldb = j->ldb, ldc = j->ldc;
+    char ta = j->ta, tb = j->tb;
+    /* offsets, in elements, of the task's block of op(A) or op(B), and of C */
+    const int64_t a_off = j->split_columns ? 0 : (ta == 'N' ? lo : lo * lda);
+    const int64_t b_off = j->split_columns ? (tb == 'N' ? lo * ldb : lo) : 0;
+    const int64_t c_off = j->split_columns ? lo * ldc : lo;
+    if (j->single) {
+        float alpha = (float)j->alpha, beta = (float)j->beta;
+        csvi_ext.sgemm(&ta, &tb, &m, &n, &k, &alpha, (float *)j->a + a_off, &lda,
+                       (float *)j->b + b_off, &ldb, &beta, (float *)j->c + c_off, &ldc);
+    } else {
+        double alpha = j->alpha, beta = j->beta;
+        csvi_ext.dgemm(&ta, &tb, &m, &n, &k, &alpha, (double *)j->a + a_off, &lda,
+                       (double *)j->b + b_off, &ldb, &beta, (double *)j->c + c_off, &ldc);
+    }
+}
+
+/* C = alpha op(A) op(B) + beta C, in float32 when `single`, over the pool. */
+static void gemm(int single, char ta, char tb, int m, int n, int k, double alpha,
+                 const void *a, int lda, const void *b, int ldb, double beta, void *c,
+                 int ldc) {
+    gemm_job j = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb,
+                  .ldc = ldc, .single = single, .a = a, .b = b, .c = c, .alpha = alpha,
+                  .beta = beta};
+    /* cutting C's columns repacks op(A) (m x k) in every task, its rows op(B) */
+    j.split_columns = m <= n;
+    const int dim = j.split_columns ? n : m;
+    const int64_t work = (int64_t)m * n * k;
+    const int cap = csvi_dense_product_tasks();
+    int tasks = 1;
+    while (tasks < cap && dim / (tasks + 1) >= GEMM_MIN_DIM
+           && work / (tasks + 1) >= GEMM_MIN_WORK)
+        tasks++;
+    j.per_task = (dim + tasks - 1) / tasks;
+    csvi_parallel_tasks(tasks, tasks > 1, 0, gemm_task, &j);
+}
+
+/* A record's aux slot: with an activation, the pre-activation z (softplus'
+ * or sigmoid' in its place: dense_rows_fwd) and the VJP's gz in float64
+ * (n * m doubles each; gz feeds the bias's gradient); in a float32 record,
+ * then float32 copies of x (n * k) and W (m * k), then the product x W^T in
  * the forward and gz in the VJP (n * m), then the VJP's products, one after
  * the other (max(m, n) * k).  csvi/_nn.pxi sizes the slot by the same count
  * (_dense32_floats). */
@@ -241,13 +349,13 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
         || (float32 && csvi_ext.sgemm == NULL))
         return CSVI_ERR_VALUE;
     const int64_t z_size = act != CSVI_DENSE_NONE ? y->size : 0;
+    if (z_size && CSVI_AUX(t, op)->size < 2 * z_size) return CSVI_ERR_SHAPE;
     dense32_layout l = {0};
     if (float32) {  /* z and gz, then the float32 part */
         l = dense32_at(CSVI_AUX(t, op), 2 * z_size, n, k, m);
         if (!l.x) return CSVI_ERR_SHAPE;
     }
     if (n == 0 || m == 0) return CSVI_OK;
-    char N = 'N', T = 'T';
     if (k == 0) {
         if (float32) {
             for (int64_t i = 0; i < y->size; i++) l.prod[i] = 0.0f;
@@ -255,15 +363,14 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
             for (int64_t i = 0; i < y->size; i++) y->data[i] = 0.0;
         }
     } else if (float32) {
-        float one = 1.0f, zero = 0.0f;
         narrow(x->data, (int64_t)n * k, l.x);
         narrow(w->data, (int64_t)m * k, l.w);
-        csvi_ext.sgemm(&T, &N, &m, &n, &k, &one, l.w, &k, l.x, &k, &zero, l.prod, &m);
+        gemm(1, 'T', 'N', m, n, k, 1.0, l.w, k, l.x, k, 0.0, l.prod, m);
     } else {
-        double one = 1.0, zero = 0.0;
-        csvi_ext.dgemm(&T, &N, &m, &n, &k, &one, w->data, &k, x->data, &k, &zero, y->data, &m);
+        gemm(0, 'T', 'N', m, n, k, 1.0, w->data, k, x->data, k, 0.0, y->data, m);
     }
-    dense_job j = {.y = y->data, .z = z_size ? CSVI_AUX(t, op)->data : NULL, .y32 = l.prod,
+    dense_job j = {.y = y->data, .z = z_size ? CSVI_AUX(t, op)->data : NULL,
+                   .gz = z_size ? CSVI_AUX(t, op)->data + z_size : NULL, .y32 = l.prod,
                    .b = op->n_in > 2 ? CSVI_IN(t, op, 2)->data : NULL, .n = n, .m = m,
                    .act = act, .threshold = op->dattr[0]};
     if (j.b == NULL && j.z == NULL && j.y32 == NULL) return CSVI_OK;
@@ -304,30 +411,24 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
         narrow(gz, (int64_t)n * m, l.prod);
     }
     if (b && b->grad) {  /* db += column sums of gz, rows in order */
-        double *restrict db = b->grad;
-        for (int64_t r = 0; r < n; r++) {
-            const double *restrict row = gz + r * (int64_t)m;
-            CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) db[c] += row[c];
-        }
+        bias_job bj = {.gz = gz, .db = b->grad, .n = n, .m = m};
+        csvi_parallel_tasks((m + BIAS_COLUMNS - 1) / BIAS_COLUMNS,
+                            (int64_t)n * m >= CSVI_PAR_CHEAP, 0, bias_columns, &bj);
     }
-    char N = 'N', T = 'T';
     if (products32) {
-        float one = 1.0f, zero = 0.0f;
         if (x->grad) {  /* dx += gz W */
-            csvi_ext.sgemm(&N, &N, &k, &n, &m, &one, l.w, &k, l.prod, &m, &zero, l.grad, &k);
+            gemm(1, 'N', 'N', k, n, m, 1.0, l.w, k, l.prod, m, 0.0, l.grad, k);
             widen_add(l.grad, (int64_t)n * k, x->grad);
         }
         if (w->grad) {  /* dW += gz^T x */
-            csvi_ext.sgemm(&N, &T, &k, &m, &n, &one, l.x, &k, l.prod, &m, &zero, l.grad, &k);
+            gemm(1, 'N', 'T', k, m, n, 1.0, l.x, k, l.prod, m, 0.0, l.grad, k);
             widen_add(l.grad, (int64_t)m * k, w->grad);
         }
     } else if (k > 0) {
-        double one = 1.0;
         if (x->grad)  /* dx += gz W */
-            csvi_ext.dgemm(&N, &N, &k, &n, &m, &one, w->data, &k, gz, &m, &one, x->grad, &k);
+            gemm(0, 'N', 'N', k, n, m, 1.0, w->data, k, gz, m, 1.0, x->grad, k);
         if (w->grad)  /* dW += gz^T x */
-            csvi_ext.dgemm(&N, &T, &k, &m, &n, &one, x->data, &k, gz, &m, &one, w->grad, &k);
+            gemm(0, 'N', 'T', k, m, n, 1.0, x->data, k, gz, m, 1.0, w->grad, k);
     }
     return CSVI_OK;
 }

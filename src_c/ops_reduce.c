@@ -95,66 +95,233 @@ static CSVI_HOT void lse_row_max(double *restrict m, const double *restrict x, i
     for (int64_t i = 0; i < n; i++) m[i] = x[i] > m[i] ? x[i] : m[i];
 }
 
-static CSVI_HOT void lse_row_exp(double *restrict y, const double *restrict m,
-                                 const double *restrict x, int64_t n) {
+static CSVI_HOT void lse_row_exp(double *restrict y, double *restrict e,
+                                 const double *restrict m, const double *restrict x, int64_t n) {
     CSVI_SIMD
     for (int64_t i = 0; i < n; i++) {
         const double mv = isfinite(m[i]) ? m[i] : 0.0;
-        y[i] += exp_or_zero(x[i] - mv);
+        e[i] = exp_or_zero(x[i] - mv);
+        y[i] += e[i];
+    }
+}
+
+static CSVI_HOT void lse_row_exp_in_place(double *restrict y, const double *restrict m,
+                                          double *restrict x, int64_t n) {
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) {
+        const double mv = isfinite(m[i]) ? m[i] : 0.0;
+        const double e = exp_or_zero(x[i] - mv);
+        x[i] = e;
+        y[i] += e;
     }
 }
 
 static CSVI_HOT void lse_row_vjp(double *restrict gx, const double *restrict g,
-                                 const double *restrict y, const double *restrict x, int64_t n) {
+                                 const double *restrict y, const double *restrict e,
+                                 const double *restrict r, int64_t n) {
     CSVI_SIMD
-    for (int64_t i = 0; i < n; i++) {
-        const double e = exp_or_zero(x[i] - y[i]);   /* NaN where y is not finite: not kept */
-        gx[i] += csvi_kept_if(isfinite(y[i]), g[i] * e);
+    for (int64_t i = 0; i < n; i++)
+        gx[i] += csvi_kept_if(isfinite(y[i]), g[i] * (e[i] * r[i]));
+}
+
+/* The log-sum-exp of x's rows (it: reduce_iter over x) into y (ny outputs),
+ * each term's e = exp(x - max) into e -- x itself, written in place, when
+ * e == x -- and per output the running maximum into r, replaced at the end
+ * by 1/sum e: the VJP's softmax weights exp(x - y) are e / sum e, so the
+ * reverse sweep takes no second exp. */
+static void lse_reduce(const csvi_iter *it, const double *x, double *e, double *y,
+                       double *r, int64_t ny) {
+    for (int64_t i = 0; i < ny; i++) {
+        r[i] = -INFINITY;
+        y[i] = 0.0;
+    }
+    if (csvi_iter_unit_rows(it, 2)) {
+        CSVI_ITER_ROWS(it, lse_row_max(r + o0, x + o1, row));
+        if (e == x)
+            CSVI_ITER_ROWS(it, lse_row_exp_in_place(y + o0, r + o0, e + o1, row));
+        else
+            CSVI_ITER_ROWS(it, lse_row_exp(y + o0, e + o1, r + o0, x + o1, row));
+    } else {
+        CSVI_ITER_LOOP(it, { if (x[o1] > r[o0]) r[o0] = x[o1]; });
+        CSVI_ITER_LOOP(it, {
+            const double mv = isfinite(r[o0]) ? r[o0] : 0.0;
+            const double v = exp(x[o1] - mv);
+            e[o1] = v;
+            y[o0] += v;
+        });
+    }
+    for (int64_t i = 0; i < ny; i++) {
+        const int finite = isfinite(r[i]);
+        const double total = y[i];
+        y[i] = finite ? r[i] + log(total) : r[i];
+        r[i] = finite ? 1.0 / total : 0.0;
     }
 }
 
-/* LOGSUMEXP: the aux slot (output's shape) keeps the running maximum. */
+/* LOGSUMEXP: the aux slot keeps each term's exp (the input's layout), then
+ * per output the maximum and then 1/sum (lse_reduce). */
 int csvi_logsumexp_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0);
     csvi_slot *y = CSVI_OUT(t, op);
-    double *m = CSVI_AUX(t, op)->data, *yd = y->data;
-    const double *xd = x->data;
+    double *e = CSVI_AUX(t, op)->data;
     csvi_iter it;
     reduce_iter(&it, x, op->iattr[0]);
-    for (int64_t i = 0; i < y->size; i++) {
-        m[i] = -INFINITY;
-        yd[i] = 0.0;
-    }
-    if (csvi_iter_unit_rows(&it, 2)) {
-        CSVI_ITER_ROWS(&it, lse_row_max(m + o0, xd + o1, row));
-        CSVI_ITER_ROWS(&it, lse_row_exp(yd + o0, m + o0, xd + o1, row));
-    } else {
-        CSVI_ITER_LOOP(&it, { if (xd[o1] > m[o0]) m[o0] = xd[o1]; });
-        CSVI_ITER_LOOP(&it, {
-            const double mv = isfinite(m[o0]) ? m[o0] : 0.0;
-            yd[o0] += exp(xd[o1] - mv);
-        });
-    }
-    for (int64_t i = 0; i < y->size; i++) {
-        const double mv = isfinite(m[i]) ? m[i] : 0.0;
-        yd[i] = isfinite(m[i]) ? mv + log(yd[i]) : m[i];
-    }
+    lse_reduce(&it, x->data, e, y->data, e + x->size, y->size);
     return CSVI_OK;
 }
 
 int csvi_logsumexp_vjp(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0);
     double *gx = x->grad;
-    const double *g = CSVI_OUT(t, op)->grad, *yd = CSVI_OUT(t, op)->data, *xd = x->data;
+    const double *g = CSVI_OUT(t, op)->grad, *yd = CSVI_OUT(t, op)->data;
+    const double *e = CSVI_AUX(t, op)->data, *r = e + x->size;
     if (!gx) return CSVI_OK;
     csvi_iter it;
     reduce_iter(&it, x, op->iattr[0]);
     if (csvi_iter_unit_rows(&it, 2))
-        CSVI_ITER_ROWS(&it, lse_row_vjp(gx + o1, g + o0, yd + o0, xd + o1, row));
+        CSVI_ITER_ROWS(&it, lse_row_vjp(gx + o1, g + o0, yd + o0, e + o1, r + o0, row));
     else
         CSVI_ITER_LOOP(&it, {
-            if (isfinite(yd[o0])) gx[o1] += g[o0] * exp(xd[o1] - yd[o0]);
+            if (isfinite(yd[o0])) gx[o1] += g[o0] * (e[o1] * r[o0]);
         });
+    return CSVI_OK;
+}
+
+/* SUM_LOGSUMEXP (a, b[, c]): logsumexp over the axes iattr[0] (a bitmask of
+ * the joint's axes) of the broadcast sum (a + b) + c -- a variable summed
+ * out of the product of the factors that hold it.  The joint lives only in
+ * the aux slot: summed there, turned into its terms' exps in place, and in
+ * the VJP into g times the softmax weights, which each factor's gradient
+ * then sums over the dims it is broadcast along.  After the joint, the aux
+ * keeps LOGSUMEXP's per-output part (the running maximum, then 1/sum). */
+/* The joint: the factors' broadcast shape, its values in the aux slot. */
+static void joint_of(const csvi_tape *t, const csvi_op *op, csvi_slot *joint) {
+    int nd = 0;
+    for (int k = 0; k < op->n_in; k++)
+        if (CSVI_IN(t, op, k)->ndim > nd) nd = CSVI_IN(t, op, k)->ndim;
+    for (int d = 0; d < nd; d++) joint->shape[d] = 1;
+    for (int k = 0; k < op->n_in; k++) {
+        const csvi_slot *x = CSVI_IN(t, op, k);
+        for (int d = 0; d < x->ndim; d++)
+            if (x->shape[d] != 1) joint->shape[nd - x->ndim + d] = x->shape[d];
+    }
+    joint->ndim = nd;
+    joint->size = 1;
+    for (int d = 0; d < nd; d++) joint->size *= joint->shape[d];
+    joint->data = CSVI_AUX(t, op)->data;
+}
+
+/* The iteration over the joint (operand 0) and the factors. */
+static void joint_iter(csvi_iter *it, const csvi_tape *t, const csvi_op *op,
+                       const csvi_slot *joint) {
+    csvi_iter_start(it, joint->ndim, joint->shape);
+    csvi_iter_add(it, joint->ndim, joint->shape);
+    for (int k = 0; k < op->n_in; k++)
+        csvi_iter_add(it, CSVI_IN(t, op, k)->ndim, CSVI_IN(t, op, k)->shape);
+    csvi_iter_finish(it);
+}
+
+/* s (+)= x over one row, x walking it (sx = 1) or one number (sx = 0). */
+static CSVI_HOT void joint_row(double *restrict s, const double *restrict x, int64_t sx,
+                               int64_t n, int first) {
+    if (first && sx)
+        for (int64_t i = 0; i < n; i++) s[i] = x[i];
+    else if (first)
+        for (int64_t i = 0; i < n; i++) s[i] = x[0];
+    else if (sx)
+        for (int64_t i = 0; i < n; i++) s[i] += x[i];
+    else
+        for (int64_t i = 0; i < n; i++) s[i] += x[0];
+}
+
+static int unit_or_zero_rows(const csvi_iter *it) {
+    if (it->ndim < 1 || it->stride[0][it->ndim - 1] != 1) return 0;
+    for (int k = 1; k < it->n; k++)
+        if (it->stride[k][it->ndim - 1] > 1) return 0;
+    return 1;
+}
+
+static CSVI_HOT void lse_row_weights(double *restrict e, const double *restrict g,
+                                     const double *restrict y, const double *restrict r,
+                                     int64_t n) {
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) e[i] = csvi_kept_if(isfinite(y[i]), g[i] * (e[i] * r[i]));
+}
+
+/* gx[0] += the row's p, summed in a register in the element loop's order. */
+static void grad_row_one(double *restrict gx, const double *restrict p, int64_t n) {
+    double acc = gx[0];
+    for (int64_t i = 0; i < n; i++) acc += p[i];
+    gx[0] = acc;
+}
+
+static CSVI_HOT void grad_row(double *restrict gx, const double *restrict p, int64_t n) {
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) gx[i] += p[i];
+}
+
+int csvi_sum_logsumexp_fwd(csvi_tape *t, const csvi_op *op) {
+    csvi_slot joint;
+    joint_of(t, op, &joint);
+    double *s = joint.data, *yd = CSVI_OUT(t, op)->data, *m = s + joint.size;
+    const int64_t ny = CSVI_OUT(t, op)->size;
+    const double *a = CSVI_IN(t, op, 0)->data, *b = CSVI_IN(t, op, 1)->data;
+    const double *c = op->n_in > 2 ? CSVI_IN(t, op, 2)->data : NULL;
+    csvi_iter it;
+    joint_iter(&it, t, op, &joint);
+    if (unit_or_zero_rows(&it)) {
+        const int last = it.ndim - 1;
+        CSVI_ITER_ROWS(&it, {
+            joint_row(s + o0, a + o1, it.stride[1][last], row, 1);
+            joint_row(s + o0, b + o2, it.stride[2][last], row, 0);
+            if (c) joint_row(s + o0, c + o3, it.stride[3][last], row, 0);
+        });
+    } else if (c) {
+        CSVI_ITER_LOOP(&it, { s[o0] = (a[o1] + b[o2]) + c[o3]; });
+    } else {
+        CSVI_ITER_LOOP(&it, { s[o0] = a[o1] + b[o2]; });
+    }
+    reduce_iter(&it, &joint, op->iattr[0]);
+    lse_reduce(&it, s, s, yd, m, ny);
+    return CSVI_OK;
+}
+
+/* Runs once per forward: it overwrites the aux's exps with the weights. */
+int csvi_sum_logsumexp_vjp(csvi_tape *t, const csvi_op *op) {
+    int want = 0;
+    for (int k = 0; k < op->n_in; k++) want |= CSVI_IN(t, op, k)->grad != NULL;
+    if (!want) return CSVI_OK;
+    csvi_slot joint;
+    joint_of(t, op, &joint);
+    double *p = joint.data;
+    const double *r = p + joint.size, *g = CSVI_OUT(t, op)->grad, *yd = CSVI_OUT(t, op)->data;
+    csvi_iter it;
+    reduce_iter(&it, &joint, op->iattr[0]);
+    if (csvi_iter_unit_rows(&it, 2))
+        CSVI_ITER_ROWS(&it, lse_row_weights(p + o1, g + o0, yd + o0, r + o0, row));
+    else
+        CSVI_ITER_LOOP(&it, {
+            p[o1] = isfinite(yd[o0]) ? g[o0] * (p[o1] * r[o0]) : 0.0;
+        });
+    for (int k = 0; k < op->n_in; k++) {
+        const csvi_slot *x = CSVI_IN(t, op, k);
+        double *gx = x->grad;
+        if (!gx) continue;
+        if (x->size == joint.size) {
+            grad_row(gx, p, joint.size);
+            continue;
+        }
+        csvi_iter_start(&it, joint.ndim, joint.shape);
+        csvi_iter_add(&it, joint.ndim, joint.shape);
+        csvi_iter_add(&it, x->ndim, x->shape);
+        csvi_iter_finish(&it);
+        if (unit_or_zero_rows(&it) && it.stride[1][it.ndim - 1])
+            CSVI_ITER_ROWS(&it, grad_row(gx + o1, p + o0, row));
+        else if (unit_or_zero_rows(&it))
+            CSVI_ITER_ROWS(&it, grad_row_one(gx + o1, p + o0, row));
+        else
+            CSVI_ITER_LOOP(&it, { gx[o1] += p[o0]; });
+    }
     return CSVI_OK;
 }
 

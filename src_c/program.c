@@ -90,8 +90,9 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     if (fuse && csvi_fuse(t, keep, 2) < 0) return CSVI_ERR_NOMEM;
     if (mark_needed(p)) return CSVI_ERR_NOMEM;
     for (int32_t s = 0; s < n; s++) p->traced_data[s] = t->slots[s].data;
+    if (particles > 1 && mark_particle_dims(p)) return CSVI_ERR_NOMEM;
+    if (fuse) csvi_bernoulli_link_tables(t, p->runs, p->draw_phase);
     if (particles == 1) return CSVI_OK;
-    if (mark_particle_dims(p)) return CSVI_ERR_NOMEM;
     int64_t total = 0;
     for (int32_t s = 0; s < n; s++)
         if (p->batched[s]) total += t->slots[s].size * particles;

@@ -228,6 +228,7 @@ def test_categorical_gradients_match_finite_differences(logits, data, seed):
 @pytest.mark.parametrize("logits", [False, True], ids=["probs", "logits"])
 @pytest.mark.parametrize("vshape, pshape", [
     ((5, 1, 1), (1, 4, 5)),    # an HMM's transition rows, each read once per next state
+    ((3, 1, 1), (1, 2, 5)),    # normalized once, but fewer reads than params: no log table
     ((2, 1, 1), (1, 300, 3)),  # more rows than a kernel call normalizes up front
 ])
 def test_categorical_rows_read_many_times_match_scipy_and_finite_differences(logits, vshape,

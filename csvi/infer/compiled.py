@@ -104,6 +104,10 @@ class CompiledSVI:
         """The names of one step's ops, after fusion (for inspection and tests)."""
         return self._tape.op_names()
 
+    def op_table(self):
+        """(name, input shapes, output shape) of one step's ops, after fusion."""
+        return self._tape.op_table()
+
     def run(self, num_steps):
         """`num_steps` steps in one C loop; returns the losses (a NumPy array).
 

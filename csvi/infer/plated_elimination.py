@@ -149,13 +149,17 @@ def _sum_out_all(group, group_vars, trail, maximize):
     while holders:
         var = min(holders, key=lambda v: (_joint_size(holders[v]), v))
         sources = holders.pop(var)
-        joint = combine(sources)
-        if trail is not None:
-            trail.append((var, joint))
-        axis = joint.ids.index(var)
-        reduce = _core.amax if maximize else _core.logsumexp
-        reduced = Factor(reduce(joint.tensor, axis=axis),
-                         joint.ids[:axis] + joint.ids[axis + 1:], joint.plates, joint.nesting)
+        if trail is None and not maximize and 2 <= len(sources) <= 3:
+            reduced = _sum_out(sources, var)
+        else:
+            joint = combine(sources)
+            if trail is not None:
+                trail.append((var, joint))
+            axis = joint.ids.index(var)
+            reduce = _core.amax if maximize else _core.logsumexp
+            reduced = Factor(reduce(joint.tensor, axis=axis),
+                             joint.ids[:axis] + joint.ids[axis + 1:], joint.plates,
+                             joint.nesting)
         used = {id(f) for f in sources}
         alive = [f for f in alive if id(f) not in used]
         alive.append(reduced)
@@ -163,6 +167,18 @@ def _sum_out_all(group, group_vars, trail, maximize):
             if v in holders:
                 holders[v] = [f for f in holders[v] if id(f) not in used] + [reduced]
     return alive
+
+
+def _sum_out(sources, var):
+    """`var` summed out of the product of `sources` as one op, the joint
+    never built on the tape (combine, then logsumexp, in one kernel)."""
+    ids = []
+    for f in sources:
+        ids.extend(i for i in f.ids if i not in ids)
+    axis = ids.index(var)
+    plates = frozenset().union(*(f.plates for f in sources))
+    tensor = _core.logsumexp_of_sum([f.arranged(ids) for f in sources], axis)
+    return Factor(tensor, ids[:axis] + ids[axis + 1:], plates, sources[0].nesting)
 
 
 def _joint_size(factors):

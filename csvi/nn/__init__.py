@@ -9,10 +9,11 @@ from csvi.nn.dropout import Dropout
 from csvi.nn.linear import Linear
 from csvi.nn.module import Module, Parameter
 from csvi.nn.primitive import module
+from csvi.nn.products import get_product_tasks, set_product_tasks
 from csvi.nn.pyro_module import (PyroModule, PyroModuleList, PyroParam, PyroSample, clear,
                                   pyro_method, to_pyro_module_)
 
 __all__ = ["ELU", "Dropout", "LeakyReLU", "Linear", "Module", "ModuleList", "Parameter",
            "PyroModule", "PyroModuleList", "PyroParam", "PyroSample", "ReLU", "Sequential",
-           "Sigmoid", "Softplus", "Tanh", "clear", "functional", "module", "pyro_method",
-           "to_pyro_module_"]
+           "Sigmoid", "Softplus", "Tanh", "clear", "functional", "get_product_tasks", "module",
+           "pyro_method", "set_product_tasks", "to_pyro_module_"]
