@@ -65,14 +65,16 @@ CONFIGS = {
                                             "CSVI_BENCH_FLOAT32": "1"},
                           "csvi compiled, float32 products, BLAS 1 thread"),
     "csvi-compiled-fused-f32": ("csvi_compiled", {"OPENBLAS_NUM_THREADS": "1",
+                                                  "CSVI_PRODUCT_TASKS": "1",
                                                   "CSVI_BENCH_FUSED": "1",
                                                   "CSVI_BENCH_FLOAT32": "1"},
-                                "csvi compiled, Sequential (fused) layers, float32 products, "
-                                "BLAS 1 thread"),
+                                "csvi compiled, Sequential (fused) layers, float32 products "
+                                "unsplit (CSVI_PRODUCT_TASKS=1), BLAS 1 thread"),
     "csvi-compiled-fused-f32-1": ("csvi_compiled", dict(ONE_THREAD, CSVI_BENCH_FUSED="1",
+                                                      CSVI_PRODUCT_TASKS="1",
                                                       CSVI_BENCH_FLOAT32="1"),
-                                  "csvi compiled, fused, float32 products, BLAS and csvi's "
-                                  "pool 1 thread"),
+                                  "csvi compiled, fused, float32 products unsplit, BLAS and "
+                                  "csvi's pool 1 thread"),
     "csvi-compiled-fused-f32-blas2": ("csvi_compiled", {"CSVI_BLAS_THREADS": "2",
                                                         "CSVI_BENCH_FUSED": "1",
                                                         "CSVI_BENCH_FLOAT32": "1"},
@@ -88,7 +90,8 @@ CONFIGS = {
                                                          "CSVI_BENCH_FUSED": "1",
                                                          "CSVI_BENCH_FLOAT32": "1"},
                                        "csvi compiled, fused, float32 products split in 2 "
-                                       "over csvi's pool (CSVI_PRODUCT_TASKS=2), BLAS 1 thread"),
+                                       "over csvi's pool (CSVI_PRODUCT_TASKS=2, the default), "
+                                       "BLAS 1 thread"),
     "csvi-compiled-fused-f32-split2-1": ("csvi_compiled", dict(ONE_THREAD, CSVI_PRODUCT_TASKS="2",
                                                              CSVI_BENCH_FUSED="1",
                                                              CSVI_BENCH_FLOAT32="1"),

@@ -241,13 +241,14 @@ static void widen_add(const float *a, int64_t size, double *out) {
  * (halving C changes OpenBLAS's bits for many shapes).  It cuts the
  * dimension whose other operand is the smaller one, since each task packs
  * that operand whole: that repacking is the split's cost on one thread, and
- * a task waiting for a descheduled worker its cost on a busy machine, hence
- * opt-in.  Column-major as BLAS sees it: C (m x n) = op(A) (m x k) op(B)
+ * a task waiting for a descheduled worker its cost on a busy machine (the
+ * default, 2, is what a quiet machine asks for; RESULTS.md session 24).
+ * Column-major as BLAS sees it: C (m x n) = op(A) (m x k) op(B)
  * (k x n). */
 #define GEMM_MIN_DIM 64
 #define GEMM_MIN_WORK (1 << 21)
 
-static _Atomic int product_tasks = 1;
+static _Atomic int product_tasks = 2;
 
 void csvi_dense_set_product_tasks(int n) {
     const int clamped = n < 1 ? 1 : n > CSVI_DENSE_MAX_TASKS ? CSVI_DENSE_MAX_TASKS : n;

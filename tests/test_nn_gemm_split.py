@@ -27,9 +27,10 @@ U32 = 2.0 ** -24
 
 @pytest.fixture(params=[1, 2, 3], ids=lambda n: f"tasks{n}")
 def product_tasks(request):
+    before = nn.get_product_tasks()
     nn.set_product_tasks(request.param)
     yield request.param
-    nn.set_product_tasks(1)
+    nn.set_product_tasks(before)
 
 
 # (n, k, m): batch, in_features, out_features.  The first cuts the forward's
@@ -114,9 +115,10 @@ def test_thread_count_changes_no_bit():
 
 @pytest.mark.parametrize("bad", [0, 9, 2.0, True, "2"])
 def test_bad_settings_are_refused(bad):
+    before = nn.get_product_tasks()
     with pytest.raises(ValueError, match="set_product_tasks: n must be an integer from 1 to 8"):
         nn.set_product_tasks(bad)
-    assert nn.get_product_tasks() == 1
+    assert nn.get_product_tasks() == before
 
 
 def test_environment_sets_it_when_blas_loads():
@@ -128,7 +130,7 @@ def test_environment_sets_it_when_blas_loads():
     cwd = os.path.dirname(os.path.abspath(__file__))
     out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=root,
                          CSVI_PRODUCT_TASKS="3"), capture_output=True, text=True, cwd=cwd)
-    assert out.stdout.split() == ["1", "3"], out.stderr
+    assert out.stdout.split() == ["2", "3"], out.stderr  # the default, then the variable's
     out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=root,
                          CSVI_PRODUCT_TASKS="many"), capture_output=True, text=True, cwd=cwd)
     assert "CSVI_PRODUCT_TASKS must be an integer from 1 to 8, got 'many'" in out.stderr
