@@ -27,20 +27,25 @@ PROBS = {name: np.linspace(lo, hi, STATES * TONES).reshape(STATES, TONES)
          for name, lo, hi in [("even", 0.1, 0.9), ("odd", 0.8, 0.3)]}
 
 
-def hmm(tones, shared):
-    """An HMM whose emission table is one param at every step (`shared`) or
-    alternates between two params of the same shape."""
-    probs = {k: csvi.param(f"probs_{k}", v, constraint=constraints.unit_interval)
-             for k, v in PROBS.items()}
+def chain(tones, table_at):
+    """The HMM over `tones`, emitting from the table `table_at(t)` at step t."""
     tones_plate = csvi.plate("tones", TONES, dim=-1)
     with csvi.plate("sequences", tones.shape[0], dim=-2):
         x = 0
         for t in csvi.markov(range(LENGTH)):
             x = csvi.sample(f"x_{t}", dist.Categorical(csvi.as_tensor(TRANS)[x]),
                             infer={"enumerate": "parallel"})
-            table = probs["even" if shared or t % 2 == 0 else "odd"]
             with tones_plate:
-                csvi.sample(f"y_{t}", dist.Bernoulli(table[x.squeeze(-1)]), obs=tones[:, t])
+                csvi.sample(f"y_{t}", dist.Bernoulli(table_at(t)[x.squeeze(-1)]),
+                            obs=tones[:, t])
+
+
+def hmm(tones, shared):
+    """An HMM whose emission table is one param at every step (`shared`) or
+    alternates between two params of the same shape."""
+    probs = {k: csvi.param(f"probs_{k}", v, constraint=constraints.unit_interval)
+             for k, v in PROBS.items()}
+    chain(tones, lambda t: probs["even" if shared or t % 2 == 0 else "odd"])
 
 
 def no_guide(*args):
@@ -87,14 +92,7 @@ def drawn_table_hmm(tones):
     """The emission table drawn by the guide: one table per particle."""
     z = csvi.sample("z", dist.Normal(np.zeros((STATES, TONES)), 1.0).to_event(2))
     table = csvi.sigmoid(z)
-    tones_plate = csvi.plate("tones", TONES, dim=-1)
-    with csvi.plate("sequences", tones.shape[0], dim=-2):
-        x = 0
-        for t in csvi.markov(range(LENGTH)):
-            x = csvi.sample(f"x_{t}", dist.Categorical(csvi.as_tensor(TRANS)[x]),
-                            infer={"enumerate": "parallel"})
-            with tones_plate:
-                csvi.sample(f"y_{t}", dist.Bernoulli(table[x.squeeze(-1)]), obs=tones[:, t])
+    chain(tones, lambda t: table)
 
 
 def test_tables_drawn_per_particle_equal_eager_bit_for_bit():
