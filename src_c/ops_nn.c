@@ -128,7 +128,7 @@ static CSVI_HOT void dense_rows_vjp(void *ctx, int64_t task) {
     const int64_t r0 = task * j->rows_per_task;
     const int64_t r1 = r0 + j->rows_per_task < j->n ? r0 + j->rows_per_task : j->n;
     const int64_t m = j->m;
-        for (int64_t r = r0; r < r1; r++) {
+    for (int64_t r = r0; r < r1; r++) {
         const double *restrict z = j->z + r * m, *restrict g = j->g + r * m;
         double *restrict gz = j->gz + r * m;
         switch (j->act) {
@@ -404,7 +404,7 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
         if (CSVI_AUX(t, op)->size < 2 * z_size) return CSVI_ERR_SHAPE;
         gz = CSVI_AUX(t, op)->data + z_size;
         dense_job j = {.z = t->slots[op->aux].data, .g = y->grad, .gz = gz, .gz32 = l.prod,
-                       .n = n, .m = m, .act = act, .threshold = op->dattr[0]};
+                       .n = n, .m = m, .act = act};
         int64_t n_tasks;
         split_rows(&j, &n_tasks);
         csvi_parallel_tasks(n_tasks, y->size >= parallel_from(act), 0, dense_rows_vjp, &j);
