@@ -83,3 +83,5 @@ include "_opcodes.pxi"
 cdef extern from "csvi_checks.h":
     int64_t csvi_first_outside(const double *x, int64_t n, double lo, double hi,
                                int lo_open, int hi_open, int integer) nogil
+    int64_t csvi_index_positions(const int64_t *idx, int64_t n, int64_t size,
+                                 double *out) nogil

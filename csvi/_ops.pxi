@@ -552,21 +552,16 @@ cdef cnp.ndarray _vector_positions(key, Py_ssize_t size):
     """The gather positions of a vector indexed by an integer array (x[group]
     in a hierarchical model, every step): the indices as float64, negative
     ones counted from the end, with NumPy's bounds check and error."""
-    cdef cnp.ndarray idx = np.ascontiguousarray(key, dtype=np.int64)
-    cdef cnp.ndarray out = np.empty(np.shape(key), dtype=np.float64)
+    cdef cnp.ndarray idx = <cnp.ndarray>key
+    if cnp.PyArray_TYPE(idx) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(idx):
+        idx = np.ascontiguousarray(key, dtype=np.int64)
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(idx), cnp.PyArray_DIMS(idx),
+                                             cnp.NPY_DOUBLE, 0)
     cdef const int64_t *src = <const int64_t *>cnp.PyArray_DATA(idx)
     cdef double *dst = <double *>cnp.PyArray_DATA(out)
-    cdef Py_ssize_t i, n = cnp.PyArray_SIZE(idx), bad = -1
-    cdef int64_t k
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(idx), bad
     with nogil:
-        for i in range(n):
-            k = src[i]
-            if k < 0:
-                k += size
-            if k < 0 or k >= size:
-                bad = i
-                break
-            dst[i] = <double>k
+        bad = csvi_index_positions(src, n, size, dst)
     if bad >= 0:
         raise IndexError(f"index {src[bad]} is out of bounds for axis 0 with size {size}")
     return out

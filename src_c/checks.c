@@ -6,8 +6,9 @@
  * a block that may hold a violation is scanned element by element. */
 #include <math.h>
 #include "csvi_checks.h"
+#include "csvi_vmath.h"
 
-#define CHECK_BLOCK 256
+#define CHECK_BLOCK 1024
 
 static int64_t first_outside_scalar(const double *x, int64_t n, double lo, double hi,
                                     int lo_open, int hi_open, int integer) {
@@ -23,20 +24,43 @@ static int64_t first_outside_scalar(const double *x, int64_t n, double lo, doubl
 
 /* Might x[0..n) hold a violation?  Its min, its max and whether it holds a
  * NaN or an infinity (v - v is NaN only for those) are reductions the
- * compiler vectorizes; a block they cannot clear is scanned exactly. */
-static int maybe_outside(const double *x, int64_t n, double lo, double hi,
-                         int lo_open, int hi_open) {
-    double mn = INFINITY, mx = -INFINITY, z = 0.0;
-    _Pragma("omp simd reduction(min:mn) reduction(max:mx) reduction(+:z)")
-    for (int64_t i = 0; i < n; i++) {
-        const double v = x[i];
-        mn = v < mn ? v : mn;
-        mx = v > mx ? v : mx;
-        z += v - v;
+ * compiler vectorizes, each kept in CHECK_LANES independent lanes (several
+ * vector registers) so that no one chain of dependent min/max/add limits the
+ * pass; a block they cannot clear is scanned exactly. */
+#define CHECK_LANES 32
+
+static CSVI_HOT int maybe_outside(const double *restrict x, int64_t n, double lo, double hi,
+                                  int lo_open, int hi_open) {
+    double mn[CHECK_LANES], mx[CHECK_LANES], z[CHECK_LANES];
+    for (int j = 0; j < CHECK_LANES; j++) {
+        mn[j] = INFINITY;
+        mx[j] = -INFINITY;
+        z[j] = 0.0;
     }
-    if (z != z) return 1;
-    if (lo_open ? !(mn > lo) : !(mn >= lo)) return 1;
-    return hi_open ? !(mx < hi) : !(mx <= hi);
+    int64_t i = 0;
+    for (; i + CHECK_LANES <= n; i += CHECK_LANES) {
+        for (int j = 0; j < CHECK_LANES; j++) {
+            const double v = x[i + j];
+            mn[j] = v < mn[j] ? v : mn[j];
+            mx[j] = v > mx[j] ? v : mx[j];
+            z[j] += v - v;
+        }
+    }
+    for (int j = 0; i < n; i++, j++) {
+        const double v = x[i];
+        mn[j] = v < mn[j] ? v : mn[j];
+        mx[j] = v > mx[j] ? v : mx[j];
+        z[j] += v - v;
+    }
+    double lo_all = mn[0], hi_all = mx[0], z_all = z[0];
+    for (int j = 1; j < CHECK_LANES; j++) {
+        lo_all = mn[j] < lo_all ? mn[j] : lo_all;
+        hi_all = mx[j] > hi_all ? mx[j] : hi_all;
+        z_all += z[j];
+    }
+    if (z_all != z_all) return 1;
+    if (lo_open ? !(lo_all > lo) : !(lo_all >= lo)) return 1;
+    return hi_open ? !(hi_all < hi) : !(hi_all <= hi);
 }
 
 int64_t csvi_first_outside(const double *x, int64_t n, double lo, double hi,
@@ -48,6 +72,40 @@ int64_t csvi_first_outside(const double *x, int64_t n, double lo, double hi,
             const int64_t i = first_outside_scalar(x + start, len, lo, hi, lo_open, hi_open, 0);
             if (i >= 0) return start + i; /* else: an infinity the bounds allow */
         }
+    }
+    return -1;
+}
+
+/* GATHER's positions for a vector of `size` indexed by an integer array
+ * (x[group] in a hierarchical model, every step): the indices as float64,
+ * negative ones counted from the end.  The common case (every index in
+ * [0, size)) is cleared by one vectorized min/max pass and converted in
+ * another; otherwise an element-by-element pass wraps negatives and stops
+ * at the first index out of [-size, size), whose position it returns
+ * (-1: none). */
+static CSVI_HOT int all_in_range(const int64_t *restrict idx, int64_t n, int64_t size) {
+    int64_t mn = 0, mx = 0;
+    for (int64_t i = 0; i < n; i++) {
+        mn = idx[i] < mn ? idx[i] : mn;
+        mx = idx[i] > mx ? idx[i] : mx;
+    }
+    return mn >= 0 && mx < size;
+}
+
+static CSVI_HOT void as_doubles(const int64_t *restrict idx, int64_t n, double *restrict out) {
+    for (int64_t i = 0; i < n; i++) out[i] = (double)idx[i];
+}
+
+int64_t csvi_index_positions(const int64_t *idx, int64_t n, int64_t size, double *out) {
+    if (all_in_range(idx, n, size)) {
+        as_doubles(idx, n, out);
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = idx[i];
+        if (k < 0) k += size;
+        if (k < 0 || k >= size) return i;
+        out[i] = (double)k;
     }
     return -1;
 }

@@ -7,4 +7,9 @@
 int64_t csvi_first_outside(const double *x, int64_t n, double lo, double hi,
                            int lo_open, int hi_open, int integer);
 
+/* GATHER's positions of an integer index into a vector of `size`: out[i] =
+ * idx[i] as float64, negatives counted from the end; returns the first i
+ * whose index is out of [-size, size), else -1. */
+int64_t csvi_index_positions(const int64_t *idx, int64_t n, int64_t size, double *out);
+
 #endif

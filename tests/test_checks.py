@@ -1,6 +1,7 @@
-"""first_outside (src_c/checks.c): its blockwise vectorized pass must find the
-same first violation as an element-by-element scan, wherever in which block
-a NaN, an infinity or an out-of-bounds value sits."""
+"""first_outside (src_c/checks.c): its blockwise vectorized pass (blocks of
+1,024 elements, 32 lanes each) must find the same first violation as an
+element-by-element scan, wherever in which block or lane a NaN, an infinity
+or an out-of-bounds value sits."""
 import numpy as np
 import pytest
 
@@ -22,7 +23,7 @@ def reference(x, lo, hi, lo_open, hi_open):
                                              (False, True)])
 def test_first_outside_matches_a_scan(lo, hi, lo_open, hi_open):
     rng = np.random.default_rng(0)
-    for n in [0, 1, 7, 255, 256, 257, 700, 2000]:
+    for n in [0, 1, 7, 31, 32, 33, 255, 700, 1023, 1024, 1025, 2100]:
         for _ in range(20):
             x = rng.uniform(0.05, 0.95, n)
             for _ in range(rng.integers(0, 4)):  # a few specials anywhere
@@ -36,13 +37,13 @@ def test_an_allowed_infinity_does_not_hide_a_later_violation():
     # the first block holds +inf (allowed by a closed upper end at inf): the
     # exact rescan of that block finds nothing, and the NaN in a later block
     # must still be found
-    x = np.full(1000, 0.5)
+    x = np.full(3000, 0.5)
     x[3] = np.inf
-    x[900] = np.nan
-    assert _core.first_outside(x, 0.0, np.inf) == 900
-    x[900] = -0.5
-    assert _core.first_outside(x, 0.0, np.inf) == 900
-    x[900] = 0.5
+    x[2900] = np.nan
+    assert _core.first_outside(x, 0.0, np.inf) == 2900
+    x[2900] = -0.5
+    assert _core.first_outside(x, 0.0, np.inf) == 2900
+    x[2900] = 0.5
     assert _core.first_outside(x, 0.0, np.inf) == -1
 
 
