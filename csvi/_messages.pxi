@@ -262,3 +262,70 @@ def compute_log_probs(nodes, site_filter, scale_and_mask):
             site.log_prob = lp
         else:
             site.log_prob = scale_and_mask(lp, site.scale, site.mask, name)
+
+
+def check_site_agreement(model_trace, guide_trace):
+    """Every latent site of the model must be drawn by the guide and vice versa
+    -- except sites the model enumerates, and the guide's auxiliary sites
+    (`infer={"is_auxiliary": True}`, as an autoguide's unconstrained draws),
+    which only the guide has.  (Compiled: it runs on both traces of every
+    eager step; csvi.infer.elbo exports it.)"""
+    cdef Message site, other
+    guide_nodes, model_nodes = guide_trace.nodes, model_trace.nodes
+    for name, obj in model_nodes.items():
+        site = <Message?>obj
+        if site.type != "sample" or site.is_observed:
+            continue
+        found = guide_nodes.get(name)
+        if found is None and "_enumerate_dim" in site.infer:
+            continue  # summed out in the model (TraceEnum_ELBO)
+        if found is None:
+            raise ValueError(f"site '{name}' is a latent sample site of the model but the "
+                             "guide has no site of that name; add it to the guide (or "
+                             "observe it in the model)")
+        other = <Message?>found
+        if other.type == "sample" and other.infer.get("is_auxiliary"):
+            raise ValueError(f"site '{name}' is a latent sample site of the model but an "
+                             "auxiliary site of the guide; the guide must draw it as an "
+                             "ordinary site")
+    for name, obj in guide_nodes.items():
+        site = <Message?>obj
+        if site.type != "sample" or site.is_observed or site.infer.get("is_auxiliary"):
+            continue
+        found = model_nodes.get(name)
+        if found is None or (<Message?>found).type != "sample":
+            raise ValueError(f"site '{name}' is sampled in the guide but the model has no "
+                             "sample site of that name; remove it from the guide or add it "
+                             "to the model")
+        if (<Message>found).is_observed:
+            raise ValueError(f"site '{name}' is sampled in the guide but observed in the "
+                             "model")
+
+
+def enumerated_site_names(nodes):
+    """Names of the sample sites in a trace's `nodes` configured for
+    enumeration (`infer={"enumerate": ...}`), in order (compiled: the eager
+    step asks it of every guide trace)."""
+    cdef Message site
+    cdef list names = []
+    for name, obj in nodes.items():
+        site = <Message?>obj
+        if site.type == "sample" and site.infer.get("enumerate"):
+            names.append(name)
+    return names
+
+
+def param_names(traces):
+    """Names of the param sites the traced runs touched, in order (blocked
+    params never reach a trace, so they are not trained, as in Pyro).
+    `traces`: (model_trace, guide_trace) pairs; the guide's params come
+    first.  (Compiled: every eager step asks it.)"""
+    cdef dict names = {}
+    cdef Message site
+    for model_trace, guide_trace in traces:
+        for tr in (guide_trace, model_trace):
+            for name, obj in tr.nodes.items():
+                site = <Message?>obj
+                if site.type == "param":
+                    names[name] = None
+    return list(names)

@@ -153,41 +153,14 @@ def checked_value(loss, traces):
     return value
 
 
-def check_site_agreement(model_trace, guide_trace):
-    """Every latent site of the model must be drawn by the guide and vice versa
-    -- except sites the model enumerates, and the guide's auxiliary sites (`infer={"is_auxiliary": True}`, as
-    an autoguide's unconstrained draws), which only the guide has."""
-    for name, site in model_trace.nodes.items():
-        if site.type != "sample" or site.is_observed:
-            continue
-        other = guide_trace.nodes.get(name)
-        if other is None and "_enumerate_dim" in site.infer:
-            continue  # summed out in the model (TraceEnum_ELBO)
-        if other is None:
-            raise ValueError(f"site '{name}' is a latent sample site of the model but the "
-                             "guide has no site of that name; add it to the guide (or "
-                             "observe it in the model)")
-        if other.type == "sample" and other.infer.get("is_auxiliary"):
-            raise ValueError(f"site '{name}' is a latent sample site of the model but an "
-                             "auxiliary site of the guide; the guide must draw it as an "
-                             "ordinary site")
-    for name, site in guide_trace.nodes.items():
-        if site.type != "sample" or site.is_observed or site.infer.get("is_auxiliary"):
-            continue
-        other = model_trace.nodes.get(name)
-        if other is None or other.type != "sample":
-            raise ValueError(f"site '{name}' is sampled in the guide but the model has no "
-                             "sample site of that name; remove it from the guide or add it "
-                             "to the model")
-        if other.is_observed:
-            raise ValueError(f"site '{name}' is sampled in the guide but observed in the "
-                             "model")
+# every latent site of the model drawn by the guide and vice versa (compiled:
+# csvi/_messages.pxi, as it runs on both traces of every eager step)
+check_site_agreement = _core.check_site_agreement
 
 
 def warn_if_enumerated(guide_trace):
     """Sites configured for enumeration need TraceEnum_ELBO (Pyro warns too)."""
-    names = [name for name, site in guide_trace.nodes.items()
-             if site.type == "sample" and site.infer.get("enumerate")]
+    names = _core.enumerated_site_names(guide_trace.nodes)
     if names:
         warnings.warn(f"found sample sites configured for enumeration: {', '.join(names)}; "
                       "to enumerate them use TraceEnum_ELBO", RuntimeWarning, stacklevel=4)
