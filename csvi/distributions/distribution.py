@@ -73,14 +73,10 @@ class Distribution:
         return self._draw(as_shape(sample_shape, type(self).__name__) + self._batch_shape
                           + self._event_shape, False)
 
-    def rsample(self, sample_shape=()):
-        """A reparameterized draw: gradients flow to the parameters."""
-        if not self.has_rsample:
-            raise NotImplementedError(
-                f"{type(self).__name__} has no reparameterized sampler (rsample); "
-                "use sample(), or a score-function estimator in the ELBO")
-        return self._draw(as_shape(sample_shape, type(self).__name__) + self._batch_shape
-                          + self._event_shape, True)
+    # A reparameterized draw: gradients flow to the parameters
+    # (`rsample(sample_shape=())`; compiled, csvi/_family.pxi: every site of
+    # every step draws through it).
+    rsample = _core.distribution_rsample
 
     def __call__(self, sample_shape=()):
         return self.rsample(sample_shape) if self.has_rsample else self.sample(sample_shape)
@@ -92,14 +88,10 @@ class Distribution:
     def log_prob(self, value):
         raise NotImplementedError(f"{type(self).__name__}.log_prob is not implemented")
 
-    def _as_value(self, value, method="log_prob"):
-        """A log_prob (or cdf) value as a Tensor, checked against the support
-        when validating (errors name the distribution and the bad element)."""
-        if type(value) is not _core.Tensor:
-            value = as_real(value, f"{type(self).__name__}.{method}", "value")
-        if self._validate and self.support.first_violation(value) >= 0:
-            raise bad_value(self, value, method)
-        return value
+    # A log_prob (or cdf) value as a Tensor, checked against the support when
+    # validating (errors name the distribution and the bad element):
+    # `_as_value(value, method="log_prob")`, compiled (csvi/_family.pxi).
+    _as_value = _core.distribution_as_value
 
     def _value_shape(self, value_shape):
         """Broadcast of a value's shape with batch_shape + event_shape."""

@@ -1,0 +1,142 @@
+# The per-site methods of csvi.distributions' Family and Distribution
+# (_set_params, log_prob, _draw, rsample, _as_value), compiled: every site of
+# every eager step runs them, some twice.  The Python classes take them as
+# methods (family.py, distribution.py); each does what the Python it
+# replaced did, with the same errors.
+
+cdef object _validation_mod = None  # csvi.distributions.validation, imported on first use
+cdef object _as_real = None, _bad_arg = None, _bad_value = None, _as_shape = None
+cdef object _broadcast_args = None
+
+
+cdef int _load_family_helpers() except -1:
+    global _validation_mod, _as_real, _bad_arg, _bad_value, _as_shape, _broadcast_args
+    from csvi.distributions import validation
+    from csvi.distributions.util import broadcast_args
+    _as_real, _bad_arg, _bad_value = validation.as_real, validation.bad_arg, validation.bad_value
+    _as_shape, _broadcast_args = validation.as_shape, broadcast_args
+    _validation_mod = validation
+    return 0
+
+
+cdef inline object _param_tensor(object self, object v, object name):
+    """A parameter value as a Tensor (non-numeric input: an error naming it)."""
+    if type(v) is Tensor:
+        return v
+    if type(v) is float:
+        return as_tensor(v)
+    return _as_real(v, type(self).__name__, name)
+
+
+def family_set_params(self, validate_args, names, *values):
+    """Family._set_params: keep each value as a Tensor (in `_params`, and as
+    an attribute named by `names` unless `_named_params` is False), set the
+    broadcast batch shape, and check each against arg_constraints when
+    validating."""
+    if _validation_mod is None:
+        _load_family_helpers()
+    cdef bint validate = _validation_mod._validation if validate_args is None \
+        else bool(validate_args)
+    self._validate = validate
+    cdef Py_ssize_t n = len(values), k
+    cdef tuple shape
+    if n == 1:
+        v = _param_tensor(self, values[0], names[0])
+        self._params = (v,)
+        self._batch_shape = (<Tensor>v)._value.shape
+        if self._named_params:
+            setattr(self, names[0], v)
+        if validate and self.arg_constraints[names[0]].first_violation(v) >= 0:
+            raise _bad_arg(type(self).__name__, names[0], v, self.arg_constraints[names[0]])
+        return
+    if n == 2:  # most families (Normal, Gamma, Beta, ...)
+        a = _param_tensor(self, values[0], names[0])
+        b = _param_tensor(self, values[1], names[1])
+        shape = (<Tensor>a)._value.shape
+        if (<Tensor>b)._value.shape != shape:
+            shape = _broadcast_args(type(self).__name__, names,
+                                    [shape, (<Tensor>b)._value.shape])
+        self._params = (a, b)
+        self._batch_shape = shape
+        if self._named_params:
+            setattr(self, names[0], a)
+            setattr(self, names[1], b)
+        if validate:
+            declared = self.arg_constraints
+            if declared[names[0]].first_violation(a) >= 0:
+                raise _bad_arg(type(self).__name__, names[0], a, declared[names[0]])
+            if declared[names[1]].first_violation(b) >= 0:
+                raise _bad_arg(type(self).__name__, names[1], b, declared[names[1]])
+        return
+    cdef list params = []
+    shape = None
+    for arg, v in zip(names, values):
+        v = _param_tensor(self, v, arg)
+        params.append(v)
+        if shape is None:
+            shape = (<Tensor>v)._value.shape
+        elif (<Tensor>v)._value.shape != shape:
+            shape = _broadcast_args(type(self).__name__, names,
+                                    [(<Tensor>p)._value.shape for p in params])
+    self._params = ps = tuple(params)
+    self._batch_shape = shape
+    declared = self.arg_constraints
+    named = self._named_params
+    for arg, t in zip(names, ps):
+        if named:
+            setattr(self, arg, t)
+        if validate and declared[arg].first_violation(t) >= 0:
+            raise _bad_arg(type(self).__name__, arg, t, declared[arg])
+
+
+def distribution_as_value(self, value, method="log_prob"):
+    """Distribution._as_value: a log_prob (or cdf) value as a Tensor, checked
+    against the support when validating (errors name the distribution and
+    the bad element)."""
+    if _validation_mod is None:
+        _load_family_helpers()
+    if type(value) is not Tensor:
+        value = _as_real(value, f"{type(self).__name__}.{method}", "value")
+    if self._validate and self.support.first_violation(value) >= 0:
+        raise _bad_value(self, value, method)
+    return value
+
+
+def family_log_prob(self, value):
+    """Family.log_prob: `_lp_op` on (value, *_params)."""
+    value = self._as_value(value)
+    shape = value.shape
+    if shape != self._batch_shape:
+        shape = self._value_shape(shape)
+    return apply(self._lp_op, (value,) + self._params, shape, True, self._iattr)
+
+
+def family_draw(self, shape, reparameterized):
+    """Family._draw: `_rs_op` on `_params`."""
+    return apply(self._rs_op, self._params, shape, reparameterized, self._iattr)
+
+
+cdef inline tuple _sample_shape(object sample_shape, object self):
+    """as_shape's every-step case (a tuple of ints >= 0) in line, else as_shape."""
+    cdef bint plain = type(sample_shape) is tuple
+    if plain:
+        for d in <tuple>sample_shape:
+            if type(d) is not int or d < 0:
+                plain = False
+                break
+    if plain:
+        return <tuple>sample_shape
+    if _validation_mod is None:
+        _load_family_helpers()
+    return _as_shape(sample_shape, type(self).__name__)
+
+
+def distribution_rsample(self, sample_shape=()):
+    """Distribution.rsample: a reparameterized draw (gradients flow to the
+    parameters)."""
+    if not self.has_rsample:
+        raise NotImplementedError(
+            f"{type(self).__name__} has no reparameterized sampler (rsample); "
+            "use sample(), or a score-function estimator in the ELBO")
+    return self._draw(_sample_shape(sample_shape, self) + self._batch_shape
+                      + self._event_shape, True)
