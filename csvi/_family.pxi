@@ -1,5 +1,6 @@
 # The per-site methods of csvi.distributions' Family and Distribution
-# (_set_params, log_prob, _draw, rsample, _as_value), compiled: every site of
+# (_set_params, log_prob, _draw, rsample, _as_value) and Delta's (__init__,
+# log_prob), compiled: every site of
 # every eager step runs them, some twice.  The Python classes take them as
 # methods (family.py, distribution.py); each does what the Python it
 # replaced did, with the same errors.
@@ -140,3 +141,67 @@ def distribution_rsample(self, sample_shape=()):
             "use sample(), or a score-function estimator in the ELBO")
     return self._draw(_sample_shape(sample_shape, self) + self._batch_shape
                       + self._event_shape, True)
+
+
+cdef object _as_count = None, _check_args = None, _validate_default = None
+
+
+cdef int _load_delta_helpers() except -1:
+    global _as_count, _check_args, _validate_default
+    if _validation_mod is None:
+        _load_family_helpers()
+    _as_count, _check_args = _validation_mod.as_count, _validation_mod.check_args
+    _validate_default = _validation_mod.validate_default
+    return 0
+
+
+def delta_init(self, v, log_density=0.0, event_dim=0, validate_args=None):
+    """Delta.__init__ (an autoguide makes one per latent site per step)."""
+    if _as_count is None:
+        _load_delta_helpers()
+    if type(v) is not Tensor:
+        v = _as_real(v, "Delta", "v")
+    self.v = v
+    if type(event_dim) is not int or event_dim < 0:  # (an autoguide's int: every step)
+        event_dim = _as_count(event_dim, "Delta", "event_dim")
+    cdef tuple vshape = (<Tensor?>v)._value.shape
+    cdef Py_ssize_t nd = len(vshape)
+    if event_dim > nd:
+        raise ValueError(f"Delta: event_dim must be between 0 and v.ndim = {nd}, "
+                         f"got {event_dim}")
+    cdef Py_ssize_t split = nd - <Py_ssize_t>event_dim
+    cdef tuple batch = vshape[:split]
+    self._batch_shape = batch
+    self._event_shape = vshape[split:]
+    ld = log_density if type(log_density) is Tensor else \
+        _as_real(log_density, "Delta", "log_density")
+    self.log_density = ld
+    cdef tuple ldshape = (<Tensor?>ld)._value.shape
+    if ldshape != () and ldshape != batch:
+        shape = _broadcast_args("Delta", ("batch_shape of v", "log_density"),
+                                (batch, ldshape))
+        if shape != batch:
+            raise ValueError(f"Delta: log_density of shape {ldshape} must broadcast to "
+                             f"the batch_shape {batch} of v")
+    validate = _validate_default(validate_args)
+    self._validate = validate
+    if validate:
+        _check_args(self, ("log_density",), (ld,))
+
+
+def delta_log_prob(self, value):
+    """Delta.log_prob: log_density where value == v, else -inf, summed over
+    the event dims."""
+    value = self._as_value(value)
+    shape = value.shape
+    v = self.v
+    if shape != v.shape:
+        shape = self._value_shape(shape)
+    cdef Py_ssize_t n = len(self._event_shape)
+    ld = self.log_density
+    if n == 0:
+        shape = broadcast_shapes(shape, ld.shape)
+        return apply(OP_DELTA_LP, (value, v, ld), shape)
+    # the indicator over the event dims, then log_density once per event
+    hit = apply(OP_DELTA_LP, (value, v, 0.0), shape, False)
+    return binary(OP_ADD, sum(hit, tuple(range(-n, 0))), ld)

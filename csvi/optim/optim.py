@@ -15,6 +15,8 @@ from csvi import _core, archive
 
 __all__ = ["PyroOptim"]
 
+_FLOAT64 = np.dtype(np.float64)
+
 
 # ---- argument checks (shared by every optimizer's argument table) -----------
 
@@ -268,13 +270,17 @@ class PyroOptim:
                                 f"triples, got {item!r}") from None
             if grad is None:
                 continue
-            if not isinstance(value, np.ndarray):
+            if type(value) is not np.ndarray and not isinstance(value, np.ndarray):
                 raise TypeError(f"{self._name()}.step: the value of param {name!r} must be "
                                 f"a numpy.ndarray, got {type(value).__name__}")
-            slot = self.slot_of(name, value)
-            if not isinstance(grad, np.ndarray) or grad.dtype != np.float64 \
-                    or not grad.flags.c_contiguous:
-                grad = np.asarray(grad, dtype=np.float64, order="C")  # keeps 0-d 0-d
+            slot = self._slots.get(name)
+            if slot is None or value.shape != slot.shape:  # made here, or refused
+                slot = self.slot_of(name, value)
+            if type(grad) is not np.ndarray or grad.dtype is not _FLOAT64 \
+                    or not grad.flags.c_contiguous:  # (the every-step case: a float64 view)
+                if not isinstance(grad, np.ndarray) or grad.dtype != np.float64 \
+                        or not grad.flags.c_contiguous:
+                    grad = np.asarray(grad, dtype=np.float64, order="C")  # keeps 0-d 0-d
             kernels.append(slot.kernel)
             values.append(value)
             grads.append(grad)
