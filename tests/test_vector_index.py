@@ -1,7 +1,10 @@
 """A vector indexed by an integer NumPy array (x[group], every step of a
 hierarchical model) takes a fast path to its gather positions: it must give
 NumPy's values, errors and gradients for every integer dtype, negative
-indices and multi-dim keys, and a compiled step must still match eager."""
+indices and multi-dim keys, and a compiled step must still match eager.
+GATHER's kernel checks and gathers the positions in vector passes and adds
+its VJP run by run: bad positions anywhere are refused, and the gradient is
+the element-by-element sum in GATHER's order."""
 import numpy as np
 import pytest
 
@@ -76,3 +79,70 @@ def test_compiled_matches_eager_through_the_fast_path():
     y = rng.standard_normal(12) + group
     assert_compiled_matches_eager(hierarchical, lambda: AutoNormal(hierarchical),
                                   lambda: Adam({"lr": 0.05}), Trace_ELBO, args=(y, group))
+
+
+# Long keys: the positions come from one vectorized min/max pass and one
+# conversion loop (csvi_index_positions); a negative or out-of-range index
+# anywhere sends the whole key through the element-by-element pass.
+LONG = np.random.default_rng(3).integers(0, 7, 3001)
+
+
+@pytest.mark.parametrize("where", [0, 31, 32, 1024, 3000])
+@pytest.mark.parametrize("special", [-1, -7, 6])
+def test_long_keys_give_numpys_values(where, special):
+    key = LONG.copy()
+    key[where] = special
+    np.testing.assert_array_equal(_core.value_of(csvi.tensor(X)[key]), X[key])
+
+
+@pytest.mark.parametrize("where", [0, 33, 2999])
+@pytest.mark.parametrize("bad", [7, -8])
+def test_long_keys_report_numpys_first_bad_index(where, bad):
+    key = LONG.copy()
+    key[where] = bad
+    key[-1] = 9  # a later bad index must not be the one reported
+    with pytest.raises(IndexError) as numpy_error:
+        X[key]
+    with pytest.raises(IndexError) as csvi_error:
+        csvi.tensor(X)[key]
+    assert str(csvi_error.value) == str(numpy_error.value)
+
+
+# GATHER's kernel (src_c/ops_shape.c) checks every stored position in one
+# vectorized pass: (int64_t)p must lie in [0, size), i.e. -1 < p < size.
+GATHER = _core.OPCODES["GATHER"]
+
+
+def gather(x, positions):
+    return _core.apply(GATHER, (csvi.tensor(x), np.asarray(positions, dtype=np.float64)),
+                       np.shape(positions))
+
+
+def test_gather_truncates_positions_as_before():
+    np.testing.assert_array_equal(_core.value_of(gather(X, [-0.5, 6.5, 3.0, 0.0])),
+                                  X[[0, 6, 3, 0]])
+
+
+@pytest.mark.parametrize("bad", [-1.0, 7.0, np.nan, np.inf, -np.inf, 1e300])
+@pytest.mark.parametrize("where", [0, 40, 999])
+def test_gather_refuses_a_bad_position_anywhere(bad, where):
+    positions = np.arange(1000.0) % 7
+    positions[where] = bad
+    with pytest.raises(IndexError, match="GATHER"):
+        gather(X, positions)
+
+
+def test_gather_vjp_adds_in_order_for_any_runs():
+    # runs of equal positions of uneven length, recurring apart, and
+    # positions that differ but truncate to one index (a split run)
+    rng = np.random.default_rng(4)
+    idx = np.repeat(rng.integers(0, 7, 60), rng.integers(1, 5, 60))
+    positions = idx + np.where(rng.random(idx.size) < 0.2, 0.25, 0.0)
+    g = rng.standard_normal(idx.size)
+    x = csvi.tensor(X, requires_grad=True)
+    out = _core.apply(GATHER, (x, positions), positions.shape)
+    (out * g).sum().backward()
+    expected = np.zeros(7)
+    for k, gi in zip(idx, g):  # element by element, in GATHER's order
+        expected[k] += gi
+    np.testing.assert_array_equal(x.grad, expected)
