@@ -230,6 +230,18 @@ def plate_process_message(self, Message msg):
             f"'{self.name}' of size {subsample_size}")
 
 
+def plate_postprocess_message(self, Message msg):
+    """plate.postprocess_message (compiled: every site inside a plate passes
+    it in every step): a param declared with `event_dim` inside a subsampled
+    plate is indexed by the plate's subsample (`plate._subsample_param`);
+    nothing else is touched."""
+    if msg.type != "param" or self._frame is None or self.size == self.subsample_size:
+        return
+    if msg.kwargs.get("event_dim") is None:
+        return
+    self._subsample_param(msg)
+
+
 cdef _bad_sample_fn(name, fn):
     if isinstance(fn, type):
         raise TypeError(f"sample site '{name}': got the class {fn.__name__}, not a "

@@ -195,13 +195,13 @@ class plate(Messenger):
 
     process_message = _core.plate_process_message  # compiled: run for every site inside
 
-    def postprocess_message(self, msg):
+    # compiled: a param declared with `event_dim` inside a subsampled plate
+    # goes on to _subsample_param; every other message returns at once
+    postprocess_message = _core.plate_postprocess_message
+
+    def _subsample_param(self, msg):
         """Index a param declared with `event_dim` by this plate's subsample."""
-        if msg.type != "param" or self._frame is None or self.size == self.subsample_size:
-            return
-        event_dim = msg.kwargs.get("event_dim")
-        if event_dim is None:
-            return
+        event_dim = msg.kwargs["event_dim"]
         dim = self._frame.dim - event_dim
         shape = tuple(msg.value.shape)
         if len(shape) < -dim or shape[dim] == 1:
