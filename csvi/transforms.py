@@ -637,23 +637,24 @@ class UnitLowerCholeskyTransform(Transform):
     domain = constraints.independent(constraints.real, 2)
     codomain = constraints.unit_lower_cholesky
 
-    def _below(self, x, what):
+    def _square(self, x, what):
         x = _core.astensor(x)
         if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
             raise ValueError(f"UnitLowerCholeskyTransform{what}: expected (..., D, D) square "
                              f"matrices, got shape {x.shape}")
-        return x, np.tri(x.shape[-1], x.shape[-1], -1, dtype=bool)
+        return x
 
     def _call(self, x):
-        x, below = self._below(x, "")
-        return _core.where(below, x, 0.0) + np.eye(x.shape[-1])
+        x = self._square(x, "")
+        return _core.apply(_core.OPCODES["UNIT_TRIL"], (x,), x.shape, iattr=(x.shape[-1],))
 
     def _inverse(self, y):
-        y, below = self._below(y, ".inv")
+        y = self._square(y, ".inv")
+        below = np.tri(y.shape[-1], y.shape[-1], -1, dtype=bool)
         return _core.where(below, y, 0.0)
 
     def log_abs_det_jacobian(self, x, y):
-        x, _ = self._below(x, "")
+        x = self._square(x, "")
         return _core.astensor(np.zeros(x.shape[:-2]))
 
 

@@ -25,30 +25,51 @@ static int normal_flat(const csvi_iter *it, int64_t st[3]) {
     return 1;
 }
 
+/* x / s == x * (1 / s) for every x, bit for bit, when 1 / s is exact: s a
+ * power of two (both are the correctly rounded x 2^-k).  A unit scale, the
+ * usual fixed observation noise, then costs a product per element, not a
+ * division (a vector division takes ~4x a product's cycles). */
+static int reciprocal_exact(double s) {
+    int e;
+    return isfinite(1.0 / s) && frexp(s, &e) == 0.5;
+}
+
+/* One scale: its log once; Z_OVER_S(d) is d / s or d * (1 / s). */
+#define NORMAL_LP_ONE_SCALE(Z_OVER_S)                                \
+    if (st[0] && st[1]) {                                            \
+        for (int64_t i = 0; i < n; i++) {                            \
+            const double z = Z_OVER_S(x[i] - mu[i]);                 \
+            y[i] = -0.5 * z * z - ls - CSVI_LOG_SQRT_2PI;            \
+        }                                                            \
+    } else if (st[0]) { /* one loc too: a latent vector under one prior */ \
+        const double mv = mu[0];                                     \
+        for (int64_t i = 0; i < n; i++) {                            \
+            const double z = Z_OVER_S(x[i] - mv);                    \
+            y[i] = -0.5 * z * z - ls - CSVI_LOG_SQRT_2PI;            \
+        }                                                            \
+    } else {                                                         \
+        for (int64_t i = 0; i < n; i++) {                            \
+            const double z = Z_OVER_S(x[i * st[0]] - mu[i * st[1]]); \
+            y[i] = -0.5 * z * z - ls - CSVI_LOG_SQRT_2PI;            \
+        }                                                            \
+    }
+
 /* The flat forward on restrict pointers (vector loops); one log of a single
  * scale.  The expression is the iterator path's. */
 static CSVI_HOT void normal_lp_run(double *restrict y, const double *restrict x,
                                    const double *restrict mu, const double *restrict s,
                                    const int64_t st[3], int64_t n) {
     if (st[2] == 0) {
-        const double sv = s[0], ls = log(sv);
-        if (st[0] && st[1]) {
-            for (int64_t i = 0; i < n; i++) {
-                const double z = (x[i] - mu[i]) / sv;
-                y[i] = -0.5 * z * z - ls - CSVI_LOG_SQRT_2PI;
-            }
-        } else if (st[0]) {  /* one loc too: a latent vector under one prior */
-            const double mv = mu[0];
-            for (int64_t i = 0; i < n; i++) {
-                const double z = (x[i] - mv) / sv;
-                y[i] = -0.5 * z * z - ls - CSVI_LOG_SQRT_2PI;
-            }
+        const double sv = s[0], ls = log(sv), inv = 1.0 / sv;
+#define OVER_S(d) ((d) / sv)
+#define TIMES_INV(d) ((d) * inv)
+        if (reciprocal_exact(sv)) {
+            NORMAL_LP_ONE_SCALE(TIMES_INV)
         } else {
-            for (int64_t i = 0; i < n; i++) {
-                const double z = (x[i * st[0]] - mu[i * st[1]]) / sv;
-                y[i] = -0.5 * z * z - ls - CSVI_LOG_SQRT_2PI;
-            }
+            NORMAL_LP_ONE_SCALE(OVER_S)
         }
+#undef OVER_S
+#undef TIMES_INV
     } else if (st[0] && st[1]) {
         CSVI_SIMD
         for (int64_t i = 0; i < n; i++) {
@@ -195,7 +216,7 @@ static CSVI_HOT int block_positions(const double *restrict index, int64_t n, int
 
 /* The terms of [lo, hi) against m[k] = loc[index[lo + k]]; NaN where an
  * index is out of range (the forward then reports it). */
-static void gather_sum_terms(void *ctx, int64_t lo, int64_t hi, double *terms) {
+static CSVI_HOT void gather_sum_terms(void *ctx, int64_t lo, int64_t hi, double *terms) {
     const gather_sum_job *j = ctx;
     int32_t p[CSVI_SUM_BLOCK];
     double m[CSVI_SUM_BLOCK];
@@ -248,7 +269,7 @@ static void gather_sum_vjp_scale(double g, const double *x, const double *m, dou
  * cleared buffer, after SUM_N's 0 + g), added in a register as GATHER's VJP
  * adds a run.  Not CSVI_HOT: no contraction the unfused kernels' rounding
  * does not have. */
-static void gather_sum_vjp_loc(double g, const double *x, const double *loc,
+static void gather_sum_vjp_run(double g, const double *x, const double *loc,
                                const double *index, double sv, double *ga, int64_t n) {
     const double inv = 1.0 / sv;
     double at = index[0];
@@ -266,6 +287,79 @@ static void gather_sum_vjp_loc(double g, const double *x, const double *loc,
         acc += 0.0 + g * z * inv;
     }
     ga[k] = acc;
+}
+
+/* The same sums in GATHER_VJP_LANES stretches of the terms walked side by
+ * side.  One stretch is a chain of dependent adds, each waiting for the last
+ * (~4 cycles): ~70% of the step's VJP time at 10,000 terms.  When the
+ * indices never decrease (a[group] with the rows sorted by group) and each
+ * stretch starts where an index changes, no loc is added to from two
+ * stretches, so they are independent chains and each loc's gradient still
+ * takes its terms in GATHER's order: the same bits.  Other indices take the
+ * one-stretch walk. */
+#define GATHER_VJP_LANES 4
+#define GATHER_VJP_MIN_LANES 1024
+
+/* Whether index[0..n) never decreases (one vector pass, no early exit). */
+static CSVI_HOT int nondecreasing(const double *restrict index, int64_t n) {
+    int down = 0;
+    for (int64_t i = 1; i < n; i++) down |= index[i] < index[i - 1];
+    return !down;
+}
+
+/* Stretch bounds start[0..LANES]: each at the first index change from
+ * n * s / LANES on (empty where one run spans a stretch). */
+static void gather_vjp_stretches(const double *index, int64_t n, int64_t start[]) {
+    start[0] = 0;
+    start[GATHER_VJP_LANES] = n;
+    for (int s = 1; s < GATHER_VJP_LANES; s++) {
+        int64_t b = n * s / GATHER_VJP_LANES;
+        if (b < start[s - 1]) b = start[s - 1];
+        while (b < n && index[b] == index[b - 1]) b++;
+        start[s] = b;
+    }
+}
+
+static void gather_sum_vjp_loc(double g, const double *x, const double *loc,
+                               const double *index, double sv, double *ga, int64_t n) {
+    if (n < GATHER_VJP_MIN_LANES || !nondecreasing(index, n)) {
+        gather_sum_vjp_run(g, x, loc, index, sv, ga, n);
+        return;
+    }
+    int64_t start[GATHER_VJP_LANES + 1];
+    gather_vjp_stretches(index, n, start);
+    const double inv = 1.0 / sv;
+    double at[GATHER_VJP_LANES], mk[GATHER_VJP_LANES], acc[GATHER_VJP_LANES];
+    int64_t k[GATHER_VJP_LANES], common = n;
+    for (int s = 0; s < GATHER_VJP_LANES; s++) {
+        const int64_t len = start[s + 1] - start[s];
+        common = len < common ? len : common;
+        at[s] = len ? index[start[s]] : 0.0;
+        k[s] = (int64_t)at[s];
+        mk[s] = len ? loc[k[s]] : 0.0;
+        acc[s] = len ? ga[k[s]] : 0.0;
+    }
+    for (int64_t i = 0; i < common; i++) {
+        for (int s = 0; s < GATHER_VJP_LANES; s++) {
+            const int64_t j = start[s] + i;
+            if (index[j] != at[s]) {
+                ga[k[s]] = acc[s];
+                at[s] = index[j];
+                k[s] = (int64_t)at[s];
+                mk[s] = loc[k[s]];
+                acc[s] = ga[k[s]];
+            }
+            const double z = (x[j] - mk[s]) * inv;
+            acc[s] += 0.0 + g * z * inv;
+        }
+    }
+    for (int s = 0; s < GATHER_VJP_LANES; s++) {
+        if (start[s + 1] == start[s]) continue;
+        ga[k[s]] = acc[s];
+        const int64_t from = start[s] + common;
+        if (from < start[s + 1])
+            gather_sum_vjp_run(g, x + from, loc, index + from, sv, ga, start[s + 1] - from);
+    }
 }
 
 int csvi_normal_gather_sum_vjp(csvi_tape *t, const csvi_op *op) {

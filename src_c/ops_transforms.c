@@ -140,3 +140,55 @@ int csvi_stick_breaking_ldj_vjp(csvi_tape *t, const csvi_op *op) {
     }
     return CSVI_OK;
 }
+
+/* ---- UNIT_TRIL: the map onto unit lower-triangular matrices ---------------
+ * y = tril(x, -1) + I over a stack of D x D matrices, one pass each way: the
+ * where(mask, x, 0) + eye it replaces made two matrices and swept four times
+ * (AutoMultivariateNormal's scale_tril at every step).  The VJP adds the
+ * strict lower triangle of the output's gradient; nothing above or on the
+ * diagonal depends on x. */
+static int unit_tril_stack(const csvi_slot *x, const csvi_slot *y, int64_t d, int64_t *count) {
+    if (d < 0 || x->ndim < 2 || x->shape[x->ndim - 1] != d || x->shape[x->ndim - 2] != d ||
+        y->size != x->size)
+        return CSVI_ERR_SHAPE;
+    *count = d ? x->size / (d * d) : 0;
+    return CSVI_OK;
+}
+
+int csvi_unit_tril_fwd(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *xs = CSVI_IN(t, op, 0);
+    csvi_slot *ys = CSVI_OUT(t, op);
+    const int64_t d = op->iattr[0];
+    int64_t count;
+    const int rc = unit_tril_stack(xs, ys, d, &count);
+    if (rc) return rc;
+    for (int64_t b = 0; b < count; b++) {
+        const double *x = xs->data + b * d * d;
+        double *y = ys->data + b * d * d;
+        for (int64_t i = 0; i < d; i++) {
+            const double *xi = x + i * d;
+            double *yi = y + i * d;
+            for (int64_t j = 0; j < i; j++) yi[j] = xi[j];
+            yi[i] = 1.0;
+            for (int64_t j = i + 1; j < d; j++) yi[j] = 0.0;
+        }
+    }
+    return CSVI_OK;
+}
+
+int csvi_unit_tril_vjp(csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *xs = CSVI_IN(t, op, 0), *ys = CSVI_OUT(t, op);
+    double *gx = xs->grad;
+    const int64_t d = op->iattr[0];
+    int64_t count;
+    if (!gx) return CSVI_OK;
+    const int rc = unit_tril_stack(xs, ys, d, &count);
+    if (rc) return rc;
+    for (int64_t b = 0; b < count; b++) {
+        const double *gy = ys->grad + b * d * d;
+        double *g = gx + b * d * d;
+        for (int64_t i = 1; i < d; i++)
+            for (int64_t j = 0; j < i; j++) g[i * d + j] += gy[i * d + j];
+    }
+    return CSVI_OK;
+}

@@ -17,16 +17,22 @@ from csvi.optim import SGD, Adam
 FUSED = "NORMAL_GATHER_SUM"
 
 
-ORDERS = ["sorted", "shuffled", "runs"]
+ORDERS = ["sorted", "shuffled", "runs", "sorted_uneven"]
 
 
 def data(groups, per_group, order, seed=0):
     """order "runs": runs of 1-7 equal indices in a shuffled order, so runs
     differ in length and a position's runs lie apart (the VJP sums runs side
-    by side)."""
+    by side).  "sorted_uneven": sorted, groups of 1 to 2 * per_group points
+    and one of half the points, which spans whole stretches of the VJP's
+    side-by-side walk (dist_normal.c, GATHER_VJP_LANES)."""
     rng = np.random.default_rng(seed)
     group = np.repeat(np.arange(groups), per_group)
-    if order == "shuffled":
+    if order == "sorted_uneven":
+        counts = rng.integers(1, 2 * per_group + 1, size=groups)
+        counts[groups // 3] = groups * per_group // 2
+        group = np.repeat(np.arange(groups), counts)
+    elif order == "shuffled":
         rng.shuffle(group)
     elif order == "runs":
         cuts = np.cumsum(rng.integers(1, 8, size=group.size))

@@ -220,6 +220,24 @@ def test_normal_log_prob_flat_form_values_and_gradients(loc_shape, scale_shape):
                        [x, loc, scale])
 
 
+@pytest.mark.parametrize("scale", [1.0, 0.5, 8.0, 2.0 ** -1000, 2.0 ** 1000, 3.0, 0.1],
+                         ids=str)
+def test_normal_log_prob_one_scale_flat_form(scale):
+    # a power-of-two scale multiplies by its reciprocal instead of dividing
+    # (dist_normal.c, reciprocal_exact): the premise, d / s == d * (1 / s)
+    # bit for bit for such s down to subnormal d, and the values against SciPy
+    rng = np.random.default_rng(13)
+    x = np.concatenate([rng.normal(size=200), [1e300, -1e300, 5e-324, 1e-310, 0.0]]) * scale
+    x[:50] *= 2.0 ** -1040
+    if np.log2(scale) % 1 == 0:
+        d = np.concatenate([x, x - 0.7 * scale, rng.normal(size=1000) * 2.0 ** -1060])
+        np.testing.assert_array_equal(d / scale, d * (1.0 / scale))
+    for loc in (np.float64(0.7 * scale), np.full(x.size, -0.3 * scale)):
+        lp = csvi.distributions.Normal(loc, scale).log_prob(x).numpy()
+        with np.errstate(over="ignore"):
+            np.testing.assert_allclose(lp, scipy.stats.norm(loc, scale).logpdf(x), rtol=1e-13)
+
+
 def test_normal_log_prob_with_one_loc_and_one_scale_sums_their_gradients():
     # a latent vector under one prior: loc's and scale's gradients are sums over
     # the vector (in registers), also when loc and scale are one tensor

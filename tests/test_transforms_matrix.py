@@ -221,6 +221,34 @@ def _corr(d, rng):
     return cov / np.outer(s, s)
 
 
+# ---- UnitLowerCholeskyTransform (one op, UNIT_TRIL) -----------------------------------
+
+@pytest.mark.parametrize("shape", [(1, 1), (4, 4), (3, 2, 5, 5), (0, 0), (2, 0, 0)], ids=str)
+def test_unit_lower_cholesky_against_numpy_round_trip_and_gradients(shape):
+    t = T.UnitLowerCholeskyTransform()
+    x = RNG.normal(size=shape)
+    d = shape[-1]
+    y = _value(t(x))
+    np.testing.assert_array_equal(y, np.tril(x, -1) + np.eye(d))
+    np.testing.assert_array_equal(_value(t.inv(y)), np.tril(x, -1))
+    assert np.all(constraints.unit_lower_cholesky.check(y))
+    assert _value(t.log_abs_det_jacobian(x, y)).shape == shape[:-2]
+    if x.size:  # d/dx of sum(w * t(x)): w on the strict lower triangle, 0 elsewhere
+        w = RNG.normal(size=shape)
+        g = _tape_grad(lambda z: (t(z) * w).sum(), x)
+        np.testing.assert_allclose(g, _fd_grad(lambda z: float((_value(t(z)) * w).sum()), x),
+                                   atol=1e-8)
+        np.testing.assert_array_equal(g, np.tril(w, -1))
+
+
+def test_unit_lower_cholesky_refuses_non_square_input():
+    with pytest.raises(ValueError, match=r"UnitLowerCholeskyTransform: expected \(\.\.\., D, D\)"
+                                         r".*\(3, 4\)"):
+        T.UnitLowerCholeskyTransform()(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match=r"UnitLowerCholeskyTransform\.inv"):
+        T.UnitLowerCholeskyTransform().inv(np.zeros(3))
+
+
 def test_matrix_constraints_accept_and_refuse():
     corr = _corr(3, RNG)
     lc = np.linalg.cholesky(corr)
