@@ -17,7 +17,7 @@ class Delta(Distribution):
     has_rsample = True
 
     # Delta(v, log_density=0.0, event_dim=0, validate_args=None); compiled
-    # (csvi/_family.pxi), as an autoguide makes one per latent site per step
+    # (csvi/_dist_methods.pxi), as an autoguide makes one per latent site per step
     __init__ = _core.delta_init
 
     @property
@@ -27,7 +27,7 @@ class Delta(Distribution):
             constraints.independent(constraints.real, n)
 
     # log_density where value == v, else -inf, summed over the event dims
-    # (compiled, csvi/_family.pxi)
+    # (compiled, csvi/_dist_methods.pxi)
     log_prob = _core.delta_log_prob
 
     def _draw(self, shape, reparameterized):

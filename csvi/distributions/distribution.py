@@ -74,7 +74,7 @@ class Distribution:
                           + self._event_shape, False)
 
     # A reparameterized draw: gradients flow to the parameters
-    # (`rsample(sample_shape=())`; compiled, csvi/_family.pxi: every site of
+    # (`rsample(sample_shape=())`; compiled, csvi/_dist_methods.pxi: every site of
     # every step draws through it).
     rsample = _core.distribution_rsample
 
@@ -90,7 +90,7 @@ class Distribution:
 
     # A log_prob (or cdf) value as a Tensor, checked against the support when
     # validating (errors name the distribution and the bad element):
-    # `_as_value(value, method="log_prob")`, compiled (csvi/_family.pxi).
+    # `_as_value(value, method="log_prob")`, compiled (csvi/_dist_methods.pxi).
     _as_value = _core.distribution_as_value
 
     def _value_shape(self, value_shape):

@@ -24,11 +24,11 @@ class Family(Distribution):
     # Keep each value as a Tensor (in `_params`, and as an attribute named by
     # `names` unless `_named_params` is False), set the broadcast batch shape,
     # and check each against arg_constraints when validating: (self,
-    # validate_args, names, *values).  Compiled (csvi/_family.pxi), as it
+    # validate_args, names, *values).  Compiled (csvi/_dist_methods.pxi), as it
     # runs for every site of every step.
     _set_params = _core.family_set_params
 
     # log_prob records `_lp_op` on (value, *_params); a draw records `_rs_op`
-    # on `_params` (compiled, csvi/_family.pxi)
+    # on `_params` (compiled, csvi/_dist_methods.pxi)
     log_prob = _core.family_log_prob
     _draw = _core.family_draw
