@@ -35,7 +35,8 @@ static int fuse_bernoulli_logits(fuser *f, int32_t i) {
     const int32_t x = op->in[0], l = op->in[1], o = op->out;
     csvi_slot *so = &t->slots[o];
     if (t->slots[x].needs_grad || !csvi_slot_same_shape(&t->slots[x], &t->slots[l]) ||
-        !csvi_slot_same_shape(&t->slots[l], so) || t->slots[op->aux].size != so->size)
+        !csvi_slot_same_shape(&t->slots[l], so) || t->slots[op->aux].size != so->size ||
+        so->size < 1)  /* the slot becomes the scalar sum: it must hold one number */
         return 0;
     const int32_t reader = only_reader(f, o);
     if (reader < 0 || t->ops[reader].code != CSVI_OP_SUM_N) return 0;
@@ -120,7 +121,7 @@ static int fuse_normal_gather_sum(fuser *f, int32_t i) {
     const int32_t x = op->in[0], l = op->in[1], s = op->in[2], o = op->out;
     const int32_t g = f->producer[l];
     csvi_slot *so = &t->slots[o];
-    if (g < 0 || t->ops[g].code != CSVI_OP_GATHER || f->uses[l] != 1 ||
+    if (g < 0 || t->ops[g].code != CSVI_OP_GATHER || f->uses[l] != 1 || so->size < 1 ||
         t->slots[t->ops[g].in[0]].size > INT32_MAX ||
         t->slots[x].needs_grad || t->slots[s].size != 1 ||
         !csvi_slot_same_shape(&t->slots[x], so) || !csvi_slot_same_shape(&t->slots[l], so) ||

@@ -131,6 +131,16 @@ def ops_of(model, *args):
     return svi.compile(*args)._tape.op_names()
 
 
+def test_an_empty_likelihood_is_not_fused():
+    # the fused op's output reuses the log-density's slot as the scalar sum,
+    # which an empty plate's slot cannot hold
+    empty = np.zeros(0)
+    ops = ops_of(params_model("z+c"), empty, empty, None)
+    assert FUSED not in ops
+    loss, dz, dc, _ = compiled_grads("z+c", empty, empty, None)
+    assert loss == 0.0 and dz.shape == (0,) and dc == 0.0
+
+
 def test_chains_read_elsewhere_are_not_fused():
     z0, x = data(50)
 

@@ -30,7 +30,7 @@ def data(groups, per_group, order, seed=0):
     group = np.repeat(np.arange(groups), per_group)
     if order == "sorted_uneven":
         counts = rng.integers(1, 2 * per_group + 1, size=groups)
-        counts[groups // 3] = groups * per_group // 2
+        counts[groups // 3] = max(groups * per_group // 2, 1)
         group = np.repeat(np.arange(groups), counts)
     elif order == "shuffled":
         rng.shuffle(group)
@@ -90,6 +90,15 @@ def test_value_matches_scipy_and_gradients_match_central_differences(
     if learned_scale:  # unconstrained u = log s: d/du = s d/ds
         fd = (reference(a0, 1.7 + h) - reference(a0, 1.7 - h)) / (2 * h)
         np.testing.assert_allclose(steps["s"], 1.7 * fd, rtol=1e-6)
+
+
+def test_an_empty_likelihood_is_not_fused():
+    # the fused op's output reuses the log-density's slot as the scalar sum,
+    # which an empty plate's slot cannot hold
+    empty = np.zeros(0)
+    loss, steps, ops = one_step(params_model(False), empty, empty.astype(int), np.zeros(3))
+    assert FUSED not in ops and loss == 0.0
+    np.testing.assert_array_equal(steps["a"], 0.0)
 
 
 def hierarchical(y, group, groups, learned_scale=False):
