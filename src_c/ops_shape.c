@@ -4,7 +4,6 @@
 #include <string.h>
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
-#include "csvi_vmath.h"
 
 /* Iteration over the output with the input walked through permutation
  * iattr[0..ndim): out axis d is input axis perm[d]. */
@@ -78,37 +77,15 @@ int csvi_transpose_vjp(csvi_tape *t, const csvi_op *op) {
 }
 
 /* GATHER: inputs (x, index); out[i] = x[index[i]], index holding flat
- * positions in x (any NumPy indexing expression, resolved when recorded).
- * Every position is checked, in one vectorized pass before any is used
- * ((int64_t)p lies in [0, size) exactly when -1 < p < size; a NaN fails
- * both), and the gather itself is then a loop of plain loads, with 32-bit
- * positions where x is small enough (a vector gather on AVX2 too). */
-static CSVI_HOT int positions_in_range(const double *restrict p, int64_t n, int64_t size) {
-    const double lim = (double)size;
-    int bad = 0;
-    _Pragma("omp simd reduction(|:bad)")
-    for (int64_t i = 0; i < n; i++) bad |= !(p[i] > -1.0) | !(p[i] < lim);
-    return !bad;
-}
-
-static CSVI_HOT void gather_small(double *restrict y, const double *restrict x,
-                                  const double *restrict p, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = x[(int32_t)p[i]];
-}
-
-static CSVI_HOT void gather_large(double *restrict y, const double *restrict x,
-                                  const double *restrict p, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = x[(int64_t)p[i]];
-}
-
+ * positions in x (any NumPy indexing expression, resolved when recorded). */
 int csvi_gather_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *ix = CSVI_IN(t, op, 1);
     csvi_slot *y = CSVI_OUT(t, op);
-    if (!positions_in_range(ix->data, y->size, x->size)) return CSVI_ERR_INDEX;
-    if (x->size <= INT32_MAX)
-        gather_small(y->data, x->data, ix->data, y->size);
-    else
-        gather_large(y->data, x->data, ix->data, y->size);
+    for (int64_t i = 0; i < y->size; i++) {
+        const int64_t k = (int64_t)ix->data[i];
+        if (k < 0 || k >= x->size) return CSVI_ERR_INDEX;
+        y->data[i] = x->data[k];
+    }
     return CSVI_OK;
 }
 
@@ -116,26 +93,20 @@ int csvi_gather_vjp(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *ix = CSVI_IN(t, op, 1);
     const csvi_slot *y = CSVI_OUT(t, op);
     if (!x->grad || y->size == 0) return CSVI_OK;
-    /* a run of equal positions (a[group] with sorted groups) adds in a
-     * register, in the same order as element by element; runs are told
-     * apart by the positions as stored (equal doubles truncate to one
-     * index; two that truncate to one index but differ only split a run,
-     * which stores and reloads the same sum), converted once per run */
-    const double *p = ix->data, *g = y->grad;
-    double *gx = x->grad;
-    double pk = p[0];
-    int64_t k = (int64_t)pk;
-    double acc = gx[k];
+    /* a run of equal indices (a[group] with sorted groups) adds in a register,
+     * in the same order as element by element */
+    int64_t k = (int64_t)ix->data[0];
+    double acc = x->grad[k];
     for (int64_t i = 0; i < y->size; i++) {
-        if (p[i] != pk) {
-            gx[k] = acc;
-            pk = p[i];
-            k = (int64_t)pk;
-            acc = gx[k];
+        const int64_t ki = (int64_t)ix->data[i];
+        if (ki != k) {
+            x->grad[k] = acc;
+            k = ki;
+            acc = x->grad[k];
         }
-        acc += g[i];
+        acc += y->grad[i];
     }
-    gx[k] = acc;
+    x->grad[k] = acc;
     return CSVI_OK;
 }
 
