@@ -36,6 +36,7 @@ cdef extern from "csvi_program.h":
         csvi_program_grad_hook grad_hook
         void *hook_ctx
         double *hook_buffer
+        unsigned char *uncleared
 
     int64_t csvi_program_hook_size(const csvi_program *p)
     void csvi_program_bind(csvi_program *p, const int32_t *slots, const int64_t *offsets,
@@ -120,6 +121,24 @@ cdef class Program:
         self.p.hook_buffer = <double *>cnp.PyArray_DATA(self.hook_buffer)
         self.p.hook_ctx = <void *>self
         self.p.grad_hook = _call_grad_hook
+
+    def uncleared_gradients(self):
+        """(params, others): the indices of the params whose gradient
+        buffers a step does not clear (their first write stores:
+        src_c/program.c, mark_uncleared), and how many other slots' buffers
+        are left so."""
+        if self.p.uncleared == NULL:
+            return [], 0
+        leaves = {self.p.params[k].leaf: k for k in range(self.p.n_params)}
+        cdef int32_t s
+        params, others = [], 0
+        for s in range(self.tape.c.n_slots):
+            if self.p.uncleared[s]:
+                if s in leaves:
+                    params.append(leaves[s])
+                else:
+                    others += 1
+        return sorted(params), others
 
     def slots_in(self, cnp.ndarray buffer):
         """(slots, offsets): the slots whose values the program reads from

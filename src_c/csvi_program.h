@@ -70,6 +70,8 @@ typedef struct {
     csvi_tape *views;            /* per particle: the tape, batched slots at its copy */
     csvi_slot *view_slots;       /* the views' slot arrays */
     int *copy_rc;                /* per particle: its kernel's status in a parallel op */
+    unsigned char *uncleared;    /* per slot (one particle only, else NULL): its gradient
+                                  * buffer is not cleared each step (program.c) */
 } csvi_program;
 
 /* With `fuse`, rewrites the tape's op chains into fused kernels

@@ -1,7 +1,9 @@
 /* The compiled SVI loop (see csvi_program.h). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include "csvi_fuse.h"
+#include "csvi_nn.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
 #include "csvi_particles.h"
@@ -23,6 +25,29 @@ static int all_finite(const double *x, int64_t n) {
     }
     for (; i < n; i++) s0 += x[i] * 0.0;
     return (s0 + s1) + (s2 + s3) == 0.0;
+}
+
+/* all_finite of a large gradient over csvi's pool, block by block (the
+ * answer is the same for any split).  Below FINITE_PARALLEL elements one
+ * thread: a small step must not wait for a worker (RESULTS.md, session 24's
+ * hierarchical step). */
+#define FINITE_PARALLEL 65536
+
+typedef struct {
+    const double *x;
+    _Atomic int bad;
+} finite_job;
+
+static void finite_range(void *ctx, int64_t lo, int64_t hi) {
+    finite_job *j = ctx;
+    if (!all_finite(j->x + lo, hi - lo)) atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
+}
+
+static int grad_finite(const double *g, int64_t n) {
+    if (n < FINITE_PARALLEL) return all_finite(g, n);
+    finite_job j = {.x = g, .bad = 0};
+    csvi_parallel_range(n, FINITE_PARALLEL, finite_range, &j);
+    return !atomic_load(&j.bad);
 }
 
 /* Marks the slots that depend on a draw, and the ops that must run
@@ -71,6 +96,37 @@ static int mark_needed(csvi_program *p) {
     return CSVI_OK;
 }
 
+/* Whether input k of op may have its gradient buffer left uncleared: a
+ * float32 dense record's x or W, whose VJP writes the widened product and
+ * stores it when it writes first (ops_nn.c, csvi_grad_claim).  Float64
+ * records are left out: OpenBLAS may compute beta = 0 products by other
+ * kernels, which could differ from 0 + the product in a zero's sign. */
+static int stores_first_write(const csvi_op *op, int k) {
+    return (op->code == CSVI_OP_DENSE || op->code == CSVI_OP_DENSE_ACT) && k < 2
+           && op->iattr[1] == CSVI_DENSE_FLOAT32;
+}
+
+/* p->uncleared and the tape's grad_fresh (one particle only): the slots
+ * whose gradient only such writes reach -- a network's weights and hidden
+ * layers, most of a VAE step's gradient memory -- need no clearing, since
+ * the first write stores.  Returns CSVI_OK or CSVI_ERR_NOMEM. */
+static int mark_uncleared(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    const int32_t n = t->n_slots;
+    p->uncleared = calloc((size_t)n + 1, 1);
+    t->grad_fresh = calloc((size_t)n + 1, 1);
+    if (!p->uncleared || !t->grad_fresh) return CSVI_ERR_NOMEM;
+    unsigned char *other = p->uncleared;  /* first: read by any other kind of input */
+    for (int32_t i = 0; i < t->n_ops; i++) {
+        const csvi_op *op = &t->ops[i];
+        for (int k = 0; k < op->n_in; k++)
+            if (!stores_first_write(op, k)) other[op->in[k]] = 1;
+    }
+    for (int32_t s = 0; s < n; s++)
+        other[s] = !other[s] && s != p->root && p->grad_wanted[s];
+    return CSVI_OK;
+}
+
 int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     csvi_tape *t = p->tape;
     const int32_t n = t->n_slots;
@@ -84,6 +140,7 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     p->views = NULL;
     p->view_slots = NULL;
     p->copy_rc = NULL;
+    p->uncleared = NULL;
     if (!p->batched || !p->draw_phase || !p->runs || !p->grad_wanted || !p->traced_data)
         return CSVI_ERR_NOMEM;
     const int32_t keep[2] = {p->root, p->loss};
@@ -92,7 +149,7 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     for (int32_t s = 0; s < n; s++) p->traced_data[s] = t->slots[s].data;
     if (particles > 1 && mark_particle_dims(p)) return CSVI_ERR_NOMEM;
     if (fuse) csvi_bernoulli_link_tables(t, p->runs, p->draw_phase);
-    if (particles == 1) return CSVI_OK;
+    if (particles == 1) return mark_uncleared(p);
     int64_t total = 0;
     for (int32_t s = 0; s < n; s++)
         if (p->batched[s]) total += t->slots[s].size * particles;
@@ -147,6 +204,10 @@ void csvi_program_free(csvi_program *p) {
     free(p->views);
     free(p->view_slots);
     free(p->copy_rc);
+    free(p->uncleared);
+    free(t->grad_fresh);
+    t->grad_fresh = NULL;
+    p->uncleared = NULL;
     p->batched = p->draw_phase = p->runs = p->grad_wanted = NULL;
     p->traced_data = NULL;
     p->particle_values = NULL;
@@ -247,11 +308,15 @@ static double total_loss(const csvi_program *p) {
 
 static int backward(csvi_program *p) {
     csvi_tape *t = p->tape;
-    int rc = csvi_tape_assign_grads(t, p->grad_wanted);
+    int rc = p->uncleared ? csvi_tape_assign_grads_uncleared(t, p->grad_wanted, p->uncleared)
+                          : csvi_tape_assign_grads(t, p->grad_wanted);
     if (rc) return rc;
     if (p->particles > 1) view_grads(p);
     csvi_slot *r = &t->slots[p->root];
-    if (!r->grad) return CSVI_OK;
+    if (!r->grad) {
+        csvi_tape_zero_fresh(t);
+        return CSVI_OK;
+    }
     /* every particle's surrogate is one term of the total: gradient one each */
     const double seed = p->batched[p->root] ? 1.0 : (double)p->particles;
     for (int64_t k = 0; k < r->size * r->copies; k++) r->grad[k] = seed;
@@ -264,6 +329,7 @@ static int backward(csvi_program *p) {
         for (int k = 0; k < op->n_in; k++)
             if (t->slots[op->in[k]].needs_grad) t->live[op->in[k]] = 1;
     }
+    csvi_tape_zero_fresh(t);  /* a buffer no VJP reached (none, usually) */
     return CSVI_OK;
 }
 
@@ -287,7 +353,7 @@ static int32_t forward_backward(csvi_program *p, double *loss) {
     }
     for (int32_t k = 0; k < p->n_params; k++) {
         const csvi_slot *leaf = &t->slots[p->params[k].leaf];
-        if (leaf->grad && !all_finite(leaf->grad, leaf->size)) {
+        if (leaf->grad && !grad_finite(leaf->grad, leaf->size)) {
             p->failed_param = k;
             return CSVI_PROGRAM_GRAD_NOT_FINITE;
         }

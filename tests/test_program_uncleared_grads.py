@@ -1,0 +1,133 @@
+"""Gradient buffers a compiled step does not clear (src_c/program.c,
+mark_uncleared): a slot whose gradient only float32 dense records write (as
+their x or W) gets no memset each step; the first VJP to write it stores the
+widened product (0.0 + v, the bits an add into zeros gives), the later ones
+add, and a buffer no VJP reaches is zeroed after the sweep.
+
+The buffers keep the previous step's gradients, so a write that added where
+it should store would change the next step: compiled == eager bit for bit
+over many steps shows it does not.  Which slots qualify is checked too, so
+the comparison runs the path it is meant to."""
+import os
+import sys
+
+import numpy as np
+
+import csvi
+import csvi.distributions as dist
+from csvi import _core, nn
+from csvi.infer import SVI, Trace_ELBO
+from csvi.optim import Adam
+
+sys.path.insert(0, os.path.dirname(__file__))
+from compiled_check import assert_compiled_matches_eager  # noqa: E402
+
+
+def networks():
+    """An encoder whose hidden layer feeds two float32 Linears (the VAE
+    tutorial's fc21/fc22), a float32 decoder, a float64 Linear, a float32
+    Linear whose weight a prior also reads, and one whose output the loss
+    never reads."""
+    csvi.set_rng_seed(0)
+    hidden = nn.Sequential(nn.Linear(6, 8), nn.Softplus()).float()
+    loc, log_scale = nn.Linear(8, 2).float(), nn.Linear(8, 2).float()
+    decoder = nn.Sequential(nn.Linear(2, 8), nn.Softplus(), nn.Linear(8, 6),
+                            nn.Sigmoid()).float()
+    extra64 = nn.Linear(6, 6)
+    penalised = nn.Linear(6, 6).float()
+    unused = nn.Linear(6, 3).float()
+    return hidden, loc, log_scale, decoder, extra64, penalised, unused
+
+
+def svi_parts():
+    data = (np.random.default_rng(3).random((40, 6)) < 0.4).astype(float)
+    hidden, loc, log_scale, decoder, extra64, penalised, unused = networks()
+    mods = {"hidden": hidden, "loc": loc, "log_scale": log_scale, "decoder": decoder,
+            "extra64": extra64, "penalised": penalised, "unused": unused}
+    start = {k: {n: np.array(v) for n, v in m.state_dict().items()} for k, m in mods.items()}
+
+    def model(data):
+        csvi.module("decoder", decoder)
+        csvi.module("penalised", penalised)
+        csvi.factor("prior", -0.5 * (penalised.weight ** 2).sum())
+        with csvi.plate("data", 40, subsample_size=10) as idx:
+            z = csvi.sample("z", dist.Normal(np.zeros((10, 2)), 1.0).to_event(1))
+            probs = decoder(z)
+            csvi.sample("x", dist.Bernoulli(probs, validate_args=False).to_event(1),
+                        obs=data[idx])
+
+    def guide(data):
+        for name in ("hidden", "loc", "log_scale", "extra64", "unused"):
+            csvi.module(name, mods[name])
+        with csvi.plate("data", 40, subsample_size=10) as idx:
+            x = data[idx]
+            h = hidden(x + 0.01 * csvi.sigmoid(extra64(x)))
+            unused(x)  # recorded; nothing the loss reads depends on it
+            csvi.sample("z", dist.Normal(loc(h), csvi.exp(log_scale(h))).to_event(1))
+
+    def fresh_guide():
+        for k, m in mods.items():
+            m.load_state_dict(start[k])
+        return guide
+
+    return model, fresh_guide, data
+
+
+def test_compiled_matches_eager_bit_for_bit():
+    model, fresh_guide, data = svi_parts()
+    assert_compiled_matches_eager(model, fresh_guide, lambda: Adam({"lr": 0.01}), Trace_ELBO,
+                                  args=(data,), steps=25, rtol=0.0)
+
+
+def test_which_gradients_are_left_uncleared():
+    model, fresh_guide, data = svi_parts()
+    csvi.clear_param_store()
+    csvi.set_rng_seed(5)
+    compiled = SVI(model, fresh_guide(), Adam({"lr": 0.01}), Trace_ELBO()).compile(data)
+    params, others = compiled._program.uncleared_gradients()
+    names = sorted(compiled._names[k] for k in params)
+    # every float32 weight but the penalised one (a prior reads it too);
+    # no bias (its gradient is a sum over rows), no float64 weight
+    assert names == sorted(["decoder$$$0.weight", "decoder$$$2.weight", "hidden$$$0.weight",
+                            "loc$$$weight", "log_scale$$$weight", "unused$$$weight"])
+    # the encoder's input (x + 0.01 sigmoid(extra64(x)), which wants a
+    # gradient for extra64), its hidden layer (read by loc and log_scale)
+    # and the decoder's; not z (the Normal's log-density reads it too)
+    assert others == 3
+
+
+def test_a_buffer_no_vjp_reaches_is_zeroed_not_left():
+    """W2's dense output is recorded but never read: its VJP does not run,
+    and its uncleared buffer must be zeroed after the sweep.  An eager sweep
+    on the same tape first fills the arena with 3.0s (the gradient of
+    sum(3 p) over a leaf larger than the program's buffers), so a buffer
+    left as it was would move W2."""
+    rng = np.random.default_rng(0)
+    tape = _core.Tape(record_all=True)
+    with _core.recording(tape):
+        p = csvi.tensor(np.ones(4000), requires_grad=True)
+        poison = (p * 3.0).sum()
+        x = csvi.tensor(rng.standard_normal((5, 4)))
+        w1 = csvi.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+        w2 = csvi.tensor(rng.standard_normal((2, 4)), requires_grad=True)
+        root = _core.dense(x, w1, None, None, 20.0, True).sum()
+        _core.dense(x, w2, None, None, 20.0, True)
+    kernels = Adam({"lr": 0.1}).kernels_for([("w1", w1.numpy()), ("w2", w2.numpy())])
+    program = _core.Program(tape, root, root, [(w1, kernels[0]), (w2, kernels[1])])
+    assert program.uncleared_gradients() == ([0, 1], 0)
+    tape.backward(poison, set_leaf_grads=False)
+    before1, before2 = w1.numpy().copy(), w2.numpy().copy()
+    losses, status = program.run(3)
+    assert status == "done" and np.all(np.isfinite(losses))
+    np.testing.assert_array_equal(w2.numpy(), before2)
+    assert not np.array_equal(w1.numpy(), before1)
+
+
+def test_particles_keep_clearing():
+    """More than one particle: every buffer is cleared, as before."""
+    model, fresh_guide, data = svi_parts()
+    csvi.clear_param_store()
+    csvi.set_rng_seed(5)
+    elbo = Trace_ELBO(num_particles=2)
+    compiled = SVI(model, fresh_guide(), Adam({"lr": 0.01}), elbo).compile(data)
+    assert compiled._program.uncleared_gradients() == ([], 0)
