@@ -37,6 +37,7 @@ cdef extern from "csvi_program.h":
         void *hook_ctx
         double *hook_buffer
         unsigned char *uncleared
+        int32_t *grad32
 
     int64_t csvi_program_hook_size(const csvi_program *p)
     void csvi_program_bind(csvi_program *p, const int32_t *slots, const int64_t *offsets,
@@ -122,13 +123,14 @@ cdef class Program:
         self.p.hook_ctx = <void *>self
         self.p.grad_hook = _call_grad_hook
 
-    def uncleared_gradients(self):
-        """(params, others): the indices of the params whose gradient
-        buffers a step does not clear (their first write stores:
-        src_c/program.c, mark_uncleared), and how many other slots' buffers
-        are left so."""
+    def gradient_buffers(self):
+        """How a step keeps its gradients (src_c/program.c): a dict with
+        "uncleared", the indices of the params whose float64 buffers are not
+        cleared (their first write stores); "others", how many other slots'
+        buffers are left so; and "float32", the params whose gradient the
+        optimizer reads as their dense record's float32 product."""
         if self.p.uncleared == NULL:
-            return [], 0
+            return {"uncleared": [], "others": 0, "float32": []}
         leaves = {self.p.params[k].leaf: k for k in range(self.p.n_params)}
         cdef int32_t s
         params, others = [], 0
@@ -138,7 +140,8 @@ cdef class Program:
                     params.append(leaves[s])
                 else:
                     others += 1
-        return sorted(params), others
+        return {"uncleared": sorted(params), "others": others,
+                "float32": [k for k in range(self.p.n_params) if self.p.grad32[k]]}
 
     def slots_in(self, cnp.ndarray buffer):
         """(slots, offsets): the slots whose values the program reads from

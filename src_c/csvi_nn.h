@@ -2,6 +2,8 @@
 #ifndef CSVI_NN_H
 #define CSVI_NN_H
 
+#include "csvi_tape.h"
+
 /* The activation a DENSE record applies (its iattr[0]); csvi/_nn.pxi names
  * them in the same order. */
 typedef enum {
@@ -20,6 +22,16 @@ typedef enum {
     CSVI_DENSE_FLOAT64 = 0,
     CSVI_DENSE_FLOAT32 = 1
 } csvi_dense_precision;
+
+/* iattr[2] of a float32 dense record, set only by a compiled program
+ * (program.c): this record alone writes W's gradient, and its VJP leaves it
+ * as the float32 product in the aux (csvi_dense_weight_grad32), marking W's
+ * slot CSVI_GRAD_FLOAT32 in grad_fresh, for the optimizer to read there. */
+#define CSVI_DENSE_IATTR_GRAD32 2
+
+/* A float32 dense record's W gradient as its VJP left it (m * k floats in
+ * its aux), or NULL if the aux is too small. */
+const float *csvi_dense_weight_grad32(const csvi_tape *t, const csvi_op *op);
 
 /* How many blocks csvi splits each large dense product into, as one-thread
  * BLAS calls over its own pool (ops_nn.c's gemm): 1 (the default) to

@@ -72,6 +72,8 @@ typedef struct {
     int *copy_rc;                /* per particle: its kernel's status in a parallel op */
     unsigned char *uncleared;    /* per slot (one particle only, else NULL): its gradient
                                   * buffer is not cleared each step (program.c) */
+    int32_t *grad32;             /* per param (one particle only, else NULL): 1 + the dense
+                                  * record whose float32 product is its gradient, or 0 */
 } csvi_program;
 
 /* With `fuse`, rewrites the tape's op chains into fused kernels

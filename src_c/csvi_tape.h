@@ -120,14 +120,19 @@ int csvi_tape_assign_grads(csvi_tape *t, const unsigned char *wanted);
  * may be marked (a compiled program marks them: program.c). */
 int csvi_tape_assign_grads_uncleared(csvi_tape *t, const unsigned char *wanted,
                                      const unsigned char *uncleared);
-/* Zeroes the gradient buffers still marked fresh, and unmarks them. */
+/* Zeroes the gradient buffers still marked CSVI_GRAD_FRESH, and unmarks them. */
 void csvi_tape_zero_fresh(csvi_tape *t);
+
+/* grad_fresh's marks: written or cleared (0), uncleared and not yet written
+ * (CSVI_GRAD_FRESH), written as float32 elsewhere by its one writer, which
+ * says where (CSVI_GRAD_FLOAT32: csvi_nn.h). */
+enum { CSVI_GRAD_FRESH = 1, CSVI_GRAD_FLOAT32 = 2 };
 
 /* Whether a VJP about to write slot s's gradient must store rather than add
  * (its buffer was not cleared and nothing has written it this sweep); the
  * slot then counts as written.  Always 0 on an eager tape. */
 static inline int csvi_grad_claim(csvi_tape *t, int32_t s) {
-    if (!t->grad_fresh || !t->grad_fresh[s]) return 0;
+    if (!t->grad_fresh || t->grad_fresh[s] != CSVI_GRAD_FRESH) return 0;
     t->grad_fresh[s] = 0;
     return 1;
 }

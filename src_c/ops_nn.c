@@ -349,6 +349,12 @@ static dense32_layout dense32_at(const csvi_slot *aux, int64_t head, int64_t n, 
     return l;
 }
 
+const float *csvi_dense_weight_grad32(const csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *x = CSVI_IN(t, op, 0), *w = CSVI_IN(t, op, 1);
+    const int64_t z_size = op->iattr[0] != CSVI_DENSE_NONE ? CSVI_OUT(t, op)->size : 0;
+    return dense32_at(CSVI_AUX(t, op), 2 * z_size, x->shape[0], x->shape[1], w->shape[0]).grad;
+}
+
 int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *w = CSVI_IN(t, op, 1);
     csvi_slot *y = CSVI_OUT(t, op);
@@ -437,7 +443,11 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
         }
         if (w->grad) {  /* dW += gz^T x */
             gemm(1, 'N', 'T', k, m, n, 1.0, l.x, k, l.prod, m, 0.0, l.grad, k);
-            widen_add(l.grad, (int64_t)m * k, w->grad, csvi_grad_claim(t, op->in[1]));
+            const int first = csvi_grad_claim(t, op->in[1]);
+            if (first && op->iattr[CSVI_DENSE_IATTR_GRAD32])  /* the optimizer reads l.grad */
+                t->grad_fresh[op->in[1]] = CSVI_GRAD_FLOAT32;
+            else
+                widen_add(l.grad, (int64_t)m * k, w->grad, first);
         }
     } else if (k > 0) {
         if (x->grad)  /* dx += gz W */

@@ -43,6 +43,20 @@ static void finite_range(void *ctx, int64_t lo, int64_t hi) {
     if (!all_finite(j->x + lo, hi - lo)) atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
 }
 
+/* all_finite of a float32 gradient (finite exactly when its widened value is). */
+static int all_finite32(const float *x, int64_t n) {
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += x[i] * 0.0f;
+        s1 += x[i + 1] * 0.0f;
+        s2 += x[i + 2] * 0.0f;
+        s3 += x[i + 3] * 0.0f;
+    }
+    for (; i < n; i++) s0 += x[i] * 0.0f;
+    return (s0 + s1) + (s2 + s3) == 0.0f;
+}
+
 static int grad_finite(const double *g, int64_t n) {
     if (n < FINITE_PARALLEL) return all_finite(g, n);
     finite_job j = {.x = g, .bad = 0};
@@ -127,6 +141,32 @@ static int mark_uncleared(csvi_program *p) {
     return CSVI_OK;
 }
 
+/* p->grad32: a weight whose only reader is one float32 dense record (as W)
+ * keeps its gradient as that record's float32 product (the VJP skips
+ * widening it, CSVI_DENSE_IATTR_GRAD32) and Adam reads it there: no pass
+ * widening ~10^5-10^6 elements into float64 and back out.  Needs
+ * mark_uncleared first.  Returns CSVI_OK or CSVI_ERR_NOMEM. */
+static int mark_grad32(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    p->grad32 = calloc((size_t)p->n_params + 1, sizeof(int32_t));
+    if (!p->grad32) return CSVI_ERR_NOMEM;
+    for (int32_t k = 0; k < p->n_params; k++) {
+        const int32_t leaf = p->params[k].leaf;
+        if (!p->uncleared[leaf]) continue;
+        int32_t reader = -1, readers = 0;
+        for (int32_t i = 0; i < t->n_ops; i++)
+            for (int j = 0; j < t->ops[i].n_in; j++)
+                if (t->ops[i].in[j] == leaf) {
+                    readers++;
+                    reader = i;
+                }
+        if (readers != 1 || t->ops[reader].in[1] != leaf) continue;
+        t->ops[reader].iattr[CSVI_DENSE_IATTR_GRAD32] = 1;
+        p->grad32[k] = reader + 1;
+    }
+    return CSVI_OK;
+}
+
 int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     csvi_tape *t = p->tape;
     const int32_t n = t->n_slots;
@@ -141,6 +181,7 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     p->view_slots = NULL;
     p->copy_rc = NULL;
     p->uncleared = NULL;
+    p->grad32 = NULL;
     if (!p->batched || !p->draw_phase || !p->runs || !p->grad_wanted || !p->traced_data)
         return CSVI_ERR_NOMEM;
     const int32_t keep[2] = {p->root, p->loss};
@@ -149,7 +190,7 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     for (int32_t s = 0; s < n; s++) p->traced_data[s] = t->slots[s].data;
     if (particles > 1 && mark_particle_dims(p)) return CSVI_ERR_NOMEM;
     if (fuse) csvi_bernoulli_link_tables(t, p->runs, p->draw_phase);
-    if (particles == 1) return mark_uncleared(p);
+    if (particles == 1) return mark_uncleared(p) ? CSVI_ERR_NOMEM : mark_grad32(p);
     int64_t total = 0;
     for (int32_t s = 0; s < n; s++)
         if (p->batched[s]) total += t->slots[s].size * particles;
@@ -204,6 +245,10 @@ void csvi_program_free(csvi_program *p) {
     free(p->views);
     free(p->view_slots);
     free(p->copy_rc);
+    for (int32_t k = 0; p->grad32 && k < p->n_params; k++)
+        if (p->grad32[k]) t->ops[p->grad32[k] - 1].iattr[CSVI_DENSE_IATTR_GRAD32] = 0;
+    free(p->grad32);
+    p->grad32 = NULL;
     free(p->uncleared);
     free(t->grad_fresh);
     t->grad_fresh = NULL;
@@ -333,6 +378,25 @@ static int backward(csvi_program *p) {
     return CSVI_OK;
 }
 
+/* Param k's gradient as float32 in its dense record's aux (the VJP left it
+ * there this step: mark_grad32), or NULL: it is in leaf->grad. */
+static const float *grad_in_float32(const csvi_program *p, int32_t k) {
+    const csvi_tape *t = p->tape;
+    const int32_t leaf = p->params[k].leaf;
+    if (!p->grad32 || !p->grad32[k] || t->grad_fresh[leaf] != CSVI_GRAD_FLOAT32) return NULL;
+    return csvi_dense_weight_grad32(t, &t->ops[p->grad32[k] - 1]);
+}
+
+/* Widens param k's float32 gradient into leaf->grad (0.0 + g, the bits of
+ * the VJP's own widening), for the paths that read float64. */
+static void widen_grad(csvi_program *p, int32_t k) {
+    const float *g32 = grad_in_float32(p, k);
+    if (!g32) return;
+    csvi_slot *leaf = &p->tape->slots[p->params[k].leaf];
+    for (int64_t i = 0; i < leaf->size; i++) leaf->grad[i] = 0.0 + (double)g32[i];
+    p->tape->grad_fresh[p->params[k].leaf] = 0;
+}
+
 /* One step's forward and backward: CSVI_PROGRAM_DONE, or why it failed. */
 static int32_t forward_backward(csvi_program *p, double *loss) {
     csvi_tape *t = p->tape;
@@ -353,7 +417,9 @@ static int32_t forward_backward(csvi_program *p, double *loss) {
     }
     for (int32_t k = 0; k < p->n_params; k++) {
         const csvi_slot *leaf = &t->slots[p->params[k].leaf];
-        if (leaf->grad && !grad_finite(leaf->grad, leaf->size)) {
+        const float *g32 = grad_in_float32(p, k);
+        if (g32 ? !all_finite32(g32, leaf->size)
+                : leaf->grad && !grad_finite(leaf->grad, leaf->size)) {
             p->failed_param = k;
             return CSVI_PROGRAM_GRAD_NOT_FINITE;
         }
@@ -404,7 +470,11 @@ int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
     for (int64_t s = 0; s < n_steps; s++) {
         double loss = 0.0;
         int32_t status = forward_backward(p, &loss);
-        if (p->grad_hook) status = exchange(p, status, &loss);
+        if (p->grad_hook) {
+            for (int32_t k = 0; status == CSVI_PROGRAM_DONE && k < p->n_params; k++)
+                widen_grad(p, k);
+            status = exchange(p, status, &loss);
+        }
         if (status != CSVI_PROGRAM_DONE) {
             p->status = status;
             return s;
@@ -414,7 +484,12 @@ int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
             csvi_slot *leaf = &t->slots[q->leaf];
             if (!leaf->grad) continue;
             *q->step += 1;
-            csvi_optim_step(q->config, leaf->data, leaf->grad, q->state, leaf->size, *q->step);
+            if (!csvi_optim_reads_grad32(q->config)) widen_grad(p, k);
+            const float *g32 = grad_in_float32(p, k);
+            if (g32)
+                csvi_optim_step_grad32(q->config, leaf->data, g32, q->state, leaf->size, *q->step);
+            else
+                csvi_optim_step(q->config, leaf->data, leaf->grad, q->state, leaf->size, *q->step);
         }
         losses[s] = loss;
     }

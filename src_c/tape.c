@@ -136,7 +136,7 @@ static int assign(csvi_tape *t, const unsigned char *wanted, const unsigned char
         } else if (skip) {
             s->grad = t->arena + at_uncleared;
             at_uncleared += s->size * s->copies;
-            t->grad_fresh[i] = 1;
+            t->grad_fresh[i] = CSVI_GRAD_FRESH;
         } else {
             s->grad = t->arena + at_cleared;
             at_cleared += s->size * s->copies;
@@ -157,7 +157,7 @@ int csvi_tape_assign_grads_uncleared(csvi_tape *t, const unsigned char *wanted,
 void csvi_tape_zero_fresh(csvi_tape *t) {
     if (!t->grad_fresh) return;
     for (int32_t i = 0; i < t->n_slots; i++) {
-        if (!t->grad_fresh[i]) continue;
+        if (t->grad_fresh[i] != CSVI_GRAD_FRESH) continue;
         const csvi_slot *s = &t->slots[i];
         csvi_parallel_range(s->size * s->copies, CSVI_PAR_CHEAP, zero_block, s->grad);
         t->grad_fresh[i] = 0;

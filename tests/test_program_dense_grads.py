@@ -1,23 +1,32 @@
-"""Gradient buffers a compiled step does not clear (src_c/program.c,
-mark_uncleared): a slot whose gradient only float32 dense records write (as
-their x or W) gets no memset each step; the first VJP to write it stores the
-widened product (0.0 + v, the bits an add into zeros gives), the later ones
-add, and a buffer no VJP reaches is zeroed after the sweep.
+"""How a compiled step keeps the gradients float32 dense records write
+(src_c/program.c):
+
+- uncleared buffers (mark_uncleared): a slot whose gradient only float32
+  dense records write (as their x or W) gets no memset each step; the first
+  VJP to write it stores the widened product (0.0 + v, the bits an add into
+  zeros gives), the later ones add, and a buffer no VJP reaches is zeroed
+  after the sweep;
+- float32 weight gradients (mark_grad32): a weight only one such record
+  reads keeps its gradient as that record's float32 product, which Adam
+  reads (widened in registers); other optimizers, and a gradient hook, get
+  it widened into the float64 buffer first.
 
 The buffers keep the previous step's gradients, so a write that added where
-it should store would change the next step: compiled == eager bit for bit
-over many steps shows it does not.  Which slots qualify is checked too, so
-the comparison runs the path it is meant to."""
+it should store (or an update that read a stale buffer) would change the
+next step: compiled == eager bit for bit over many steps shows it does
+not.  Which slots take which path is checked too, so each comparison runs
+the path it is meant to."""
 import os
 import sys
 
 import numpy as np
+import pytest
 
 import csvi
 import csvi.distributions as dist
 from csvi import _core, nn
 from csvi.infer import SVI, Trace_ELBO
-from csvi.optim import Adam
+from csvi.optim import SGD, Adam, ClippedAdam
 
 sys.path.insert(0, os.path.dirname(__file__))
 from compiled_check import assert_compiled_matches_eager  # noqa: E402
@@ -73,10 +82,48 @@ def svi_parts():
     return model, fresh_guide, data
 
 
-def test_compiled_matches_eager_bit_for_bit():
+OPTIMIZERS = {
+    "adam": lambda: Adam({"lr": 0.01}),  # reads the float32 gradients
+    "amsgrad": lambda: Adam({"lr": 0.01, "amsgrad": True}),  # so does this
+    "adam-weight-decay": lambda: Adam({"lr": 0.01, "weight_decay": 0.1}),  # widened first
+    "adam-clip-norm": lambda: Adam({"lr": 0.01}, {"clip_norm": 0.5}),
+    "clipped-adam": lambda: ClippedAdam({"lr": 0.01, "clip_norm": 0.5}),
+    "sgd-momentum": lambda: SGD({"lr": 0.01, "momentum": 0.9}),
+}
+
+
+@pytest.mark.parametrize("optim", list(OPTIMIZERS))
+def test_compiled_matches_eager_bit_for_bit(optim):
     model, fresh_guide, data = svi_parts()
-    assert_compiled_matches_eager(model, fresh_guide, lambda: Adam({"lr": 0.01}), Trace_ELBO,
+    assert_compiled_matches_eager(model, fresh_guide, OPTIMIZERS[optim], Trace_ELBO,
                                   args=(data,), steps=25, rtol=0.0)
+
+
+def test_a_gradient_hook_sees_the_widened_gradients():
+    """With a hook, the float32 gradients are widened into the buffer it
+    gets: an identity hook leaves the run equal to the eager one, and the
+    buffer holds each weight's gradient."""
+    model, fresh_guide, data = svi_parts()
+    runs = []
+    for compiled in (False, True):
+        csvi.clear_param_store()
+        csvi.set_rng_seed(5)
+        svi = SVI(model, fresh_guide(), Adam({"lr": 0.01}), Trace_ELBO())
+        if compiled:
+            step = svi.compile(data)
+            seen = []
+            step._program.set_grad_hook(lambda buffer: seen.append(buffer.copy()))
+            losses = step.run(8)
+            assert step._program.gradient_buffers()["float32"]
+            assert all(np.any(b[:-2] != 0.0) for b in seen) and len(seen) == 8
+        else:
+            losses = [svi.step(data) for _ in range(8)]
+        store = csvi.get_param_store()
+        runs.append((np.asarray(losses), {n: store.unconstrained(n).copy()
+                                          for n in store.names()}))
+    np.testing.assert_array_equal(runs[1][0], runs[0][0])
+    for name, value in runs[0][1].items():
+        np.testing.assert_array_equal(runs[1][1][name], value, err_msg=name)
 
 
 def test_which_gradients_are_left_uncleared():
@@ -84,16 +131,19 @@ def test_which_gradients_are_left_uncleared():
     csvi.clear_param_store()
     csvi.set_rng_seed(5)
     compiled = SVI(model, fresh_guide(), Adam({"lr": 0.01}), Trace_ELBO()).compile(data)
-    params, others = compiled._program.uncleared_gradients()
-    names = sorted(compiled._names[k] for k in params)
+    layout = compiled._program.gradient_buffers()
+    names = sorted(compiled._names[k] for k in layout["uncleared"])
     # every float32 weight but the penalised one (a prior reads it too);
     # no bias (its gradient is a sum over rows), no float64 weight
-    assert names == sorted(["decoder$$$0.weight", "decoder$$$2.weight", "hidden$$$0.weight",
-                            "loc$$$weight", "log_scale$$$weight", "unused$$$weight"])
+    weights = sorted(["decoder$$$0.weight", "decoder$$$2.weight", "hidden$$$0.weight",
+                      "loc$$$weight", "log_scale$$$weight", "unused$$$weight"])
+    assert names == weights
+    # each of them has one reader: its gradient stays float32
+    assert sorted(compiled._names[k] for k in layout["float32"]) == weights
     # the encoder's input (x + 0.01 sigmoid(extra64(x)), which wants a
     # gradient for extra64), its hidden layer (read by loc and log_scale)
     # and the decoder's; not z (the Normal's log-density reads it too)
-    assert others == 3
+    assert layout["others"] == 3
 
 
 def test_a_buffer_no_vjp_reaches_is_zeroed_not_left():
@@ -114,7 +164,7 @@ def test_a_buffer_no_vjp_reaches_is_zeroed_not_left():
         _core.dense(x, w2, None, None, 20.0, True)
     kernels = Adam({"lr": 0.1}).kernels_for([("w1", w1.numpy()), ("w2", w2.numpy())])
     program = _core.Program(tape, root, root, [(w1, kernels[0]), (w2, kernels[1])])
-    assert program.uncleared_gradients() == ([0, 1], 0)
+    assert program.gradient_buffers() == {"uncleared": [0, 1], "others": 0, "float32": [0, 1]}
     tape.backward(poison, set_leaf_grads=False)
     before1, before2 = w1.numpy().copy(), w2.numpy().copy()
     losses, status = program.run(3)
@@ -130,4 +180,4 @@ def test_particles_keep_clearing():
     csvi.set_rng_seed(5)
     elbo = Trace_ELBO(num_particles=2)
     compiled = SVI(model, fresh_guide(), Adam({"lr": 0.01}), elbo).compile(data)
-    assert compiled._program.uncleared_gradients() == ([], 0)
+    assert compiled._program.gradient_buffers() == {"uncleared": [], "others": 0, "float32": []}
