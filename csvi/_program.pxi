@@ -36,6 +36,7 @@ cdef extern from "csvi_program.h":
         csvi_program_grad_hook grad_hook
         void *hook_ctx
         double *hook_buffer
+        int32_t params_changed
         unsigned char *uncleared
         int32_t *grad32
 
@@ -211,6 +212,7 @@ cdef class Program:
         _check_idle(self.tape)
         self.hook_error = None
         self.p.status = CSVI_PROGRAM_DONE
+        self.p.params_changed = 1  # the user, an eager step or a load may have written them
         try:
             while done < num_steps:
                 want = min(chunk, num_steps - done)

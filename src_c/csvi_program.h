@@ -59,6 +59,10 @@ typedef struct {
     csvi_program_grad_hook grad_hook;  /* NULL: no exchange (the usual case) */
     void *hook_ctx;
     double *hook_buffer;         /* csvi_program_hook_size() doubles, owned by the caller */
+    int32_t params_changed;      /* the caller sets it when params may have been written
+                                  * outside the loop since the last run (Program.run: at
+                                  * each call); the run then rounds the float32 weight
+                                  * copies it keeps afresh (program.c, mark_grad32) */
     /* set by csvi_program_init */
     int32_t particles;
     unsigned char *batched;      /* per slot: one value per particle */

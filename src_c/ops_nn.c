@@ -355,6 +355,12 @@ const float *csvi_dense_weight_grad32(const csvi_tape *t, const csvi_op *op) {
     return dense32_at(CSVI_AUX(t, op), 2 * z_size, x->shape[0], x->shape[1], w->shape[0]).grad;
 }
 
+float *csvi_dense_weight32(const csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *x = CSVI_IN(t, op, 0), *w = CSVI_IN(t, op, 1);
+    const int64_t z_size = op->iattr[0] != CSVI_DENSE_NONE ? CSVI_OUT(t, op)->size : 0;
+    return dense32_at(CSVI_AUX(t, op), 2 * z_size, x->shape[0], x->shape[1], w->shape[0]).w;
+}
+
 int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *w = CSVI_IN(t, op, 1);
     csvi_slot *y = CSVI_OUT(t, op);
@@ -382,7 +388,7 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
         }
     } else if (float32) {
         narrow(x->data, (int64_t)n * k, l.x);
-        narrow(w->data, (int64_t)m * k, l.w);
+        if (!op->iattr[CSVI_DENSE_IATTR_W32_KEPT]) narrow(w->data, (int64_t)m * k, l.w);
         gemm(1, 'T', 'N', m, n, k, 1.0, l.w, k, l.x, k, 0.0, l.prod, m);
     } else {
         gemm(0, 'T', 'N', m, n, k, 1.0, w->data, k, x->data, k, 0.0, y->data, m);

@@ -162,6 +162,7 @@ static int mark_grad32(csvi_program *p) {
                 }
         if (readers != 1 || t->ops[reader].in[1] != leaf) continue;
         t->ops[reader].iattr[CSVI_DENSE_IATTR_GRAD32] = 1;
+        t->ops[reader].iattr[CSVI_DENSE_IATTR_W32_KEPT] = 1;
         p->grad32[k] = reader + 1;
     }
     return CSVI_OK;
@@ -182,6 +183,7 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     p->copy_rc = NULL;
     p->uncleared = NULL;
     p->grad32 = NULL;
+    p->params_changed = 1;
     if (!p->batched || !p->draw_phase || !p->runs || !p->grad_wanted || !p->traced_data)
         return CSVI_ERR_NOMEM;
     const int32_t keep[2] = {p->root, p->loss};
@@ -246,7 +248,10 @@ void csvi_program_free(csvi_program *p) {
     free(p->view_slots);
     free(p->copy_rc);
     for (int32_t k = 0; p->grad32 && k < p->n_params; k++)
-        if (p->grad32[k]) t->ops[p->grad32[k] - 1].iattr[CSVI_DENSE_IATTR_GRAD32] = 0;
+        if (p->grad32[k]) {
+            t->ops[p->grad32[k] - 1].iattr[CSVI_DENSE_IATTR_GRAD32] = 0;
+            t->ops[p->grad32[k] - 1].iattr[CSVI_DENSE_IATTR_W32_KEPT] = 0;
+        }
     free(p->grad32);
     p->grad32 = NULL;
     free(p->uncleared);
@@ -397,6 +402,29 @@ static void widen_grad(csvi_program *p, int32_t k) {
     p->tape->grad_fresh[p->params[k].leaf] = 0;
 }
 
+/* Param k's float32 copy in its dense record (mark_grad32), or NULL. */
+static float *weight_copy(const csvi_program *p, int32_t k) {
+    if (!p->grad32 || !p->grad32[k]) return NULL;
+    return csvi_dense_weight32(p->tape, &p->tape->ops[p->grad32[k] - 1]);
+}
+
+typedef struct {
+    const double *from;
+    float *to;
+} narrow_job;
+
+static void narrow_range(void *ctx, int64_t lo, int64_t hi) {
+    const narrow_job *j = ctx;
+    for (int64_t i = lo; i < hi; i++) j->to[i] = (float)j->from[i];
+}
+
+/* Rounds param k into its record's float32 copy, if it has one. */
+static void round_weight(csvi_program *p, int32_t k) {
+    narrow_job j = {p->tape->slots[p->params[k].leaf].data, weight_copy(p, k)};
+    if (j.to) csvi_parallel_range(p->tape->slots[p->params[k].leaf].size, CSVI_PAR_CHEAP,
+                                  narrow_range, &j);
+}
+
 /* One step's forward and backward: CSVI_PROGRAM_DONE, or why it failed. */
 static int32_t forward_backward(csvi_program *p, double *loss) {
     csvi_tape *t = p->tape;
@@ -467,6 +495,10 @@ int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
     csvi_tape *t = p->tape;
     p->status = CSVI_PROGRAM_DONE;
     for (int64_t c = 0; c < (p->views ? p->particles : 0); c++) p->views[c].rng = t->rng;
+    if (p->params_changed) {  /* the weights' float32 copies, afresh */
+        for (int32_t k = 0; k < p->n_params; k++) round_weight(p, k);
+        p->params_changed = 0;
+    }
     for (int64_t s = 0; s < n_steps; s++) {
         double loss = 0.0;
         int32_t status = forward_backward(p, &loss);
@@ -486,10 +518,13 @@ int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
             *q->step += 1;
             if (!csvi_optim_reads_grad32(q->config)) widen_grad(p, k);
             const float *g32 = grad_in_float32(p, k);
-            if (g32)
-                csvi_optim_step_grad32(q->config, leaf->data, g32, q->state, leaf->size, *q->step);
-            else
+            if (g32) {
+                csvi_optim_step_grad32(q->config, leaf->data, g32, q->state, leaf->size, *q->step,
+                                       weight_copy(p, k));
+            } else {
                 csvi_optim_step(q->config, leaf->data, leaf->grad, q->state, leaf->size, *q->step);
+                round_weight(p, k);
+            }
         }
         losses[s] = loss;
     }
