@@ -136,8 +136,17 @@ static int mark_uncleared(csvi_program *p) {
         for (int k = 0; k < op->n_in; k++)
             if (!stores_first_write(op, k)) other[op->in[k]] = 1;
     }
-    for (int32_t s = 0; s < n; s++)
+    int32_t count = 0;
+    for (int32_t s = 0; s < n; s++) {
         other[s] = !other[s] && s != p->root && p->grad_wanted[s];
+        count += other[s];
+    }
+    if (!count) {  /* no such slot: the step clears as it always did */
+        free(p->uncleared);
+        free(t->grad_fresh);
+        p->uncleared = NULL;
+        t->grad_fresh = NULL;
+    }
     return CSVI_OK;
 }
 
@@ -148,6 +157,7 @@ static int mark_uncleared(csvi_program *p) {
  * mark_uncleared first.  Returns CSVI_OK or CSVI_ERR_NOMEM. */
 static int mark_grad32(csvi_program *p) {
     csvi_tape *t = p->tape;
+    if (!p->uncleared) return CSVI_OK;
     p->grad32 = calloc((size_t)p->n_params + 1, sizeof(int32_t));
     if (!p->grad32) return CSVI_ERR_NOMEM;
     for (int32_t k = 0; k < p->n_params; k++) {
@@ -516,14 +526,17 @@ int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
             csvi_slot *leaf = &t->slots[q->leaf];
             if (!leaf->grad) continue;
             *q->step += 1;
-            if (!csvi_optim_reads_grad32(q->config)) widen_grad(p, k);
             const float *g32 = grad_in_float32(p, k);
+            if (g32 && !csvi_optim_reads_grad32(q->config)) {
+                widen_grad(p, k);
+                g32 = NULL;
+            }
             if (g32) {
                 csvi_optim_step_grad32(q->config, leaf->data, g32, q->state, leaf->size, *q->step,
                                        weight_copy(p, k));
             } else {
                 csvi_optim_step(q->config, leaf->data, leaf->grad, q->state, leaf->size, *q->step);
-                round_weight(p, k);
+                if (p->grad32) round_weight(p, k);
             }
         }
         losses[s] = loss;

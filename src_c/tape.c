@@ -107,11 +107,11 @@ static int gets_grad(const csvi_tape *t, const unsigned char *wanted, int32_t i)
 static int assign(csvi_tape *t, const unsigned char *wanted, const unsigned char *uncleared) {
     int64_t total = 0, cleared = 0;
     for (int32_t i = 0; i < t->n_slots; i++)
-        if (gets_grad(t, wanted, i)) {
-            const int64_t n = t->slots[i].size * t->slots[i].copies;
-            total += n;
-            if (!uncleared || !uncleared[i]) cleared += n;
-        }
+        if (gets_grad(t, wanted, i)) total += t->slots[i].size * t->slots[i].copies;
+    cleared = total;
+    for (int32_t i = 0; uncleared && i < t->n_slots; i++)
+        if (uncleared[i] && gets_grad(t, wanted, i))
+            cleared -= t->slots[i].size * t->slots[i].copies;
     if (total > t->arena_cap) {
         double *a = realloc(t->arena, (size_t)total * sizeof(double));
         if (!a) return CSVI_ERR_NOMEM;
@@ -129,19 +129,19 @@ static int assign(csvi_tape *t, const unsigned char *wanted, const unsigned char
     int64_t at_cleared = 0, at_uncleared = cleared;
     for (int32_t i = 0; i < t->n_slots; i++) {
         csvi_slot *s = &t->slots[i];
-        const int skip = uncleared && uncleared[i];
-        if (uncleared) t->grad_fresh[i] = 0;
         if (!gets_grad(t, wanted, i)) {
             s->grad = NULL;
-        } else if (skip) {
+        } else if (uncleared && uncleared[i]) {
             s->grad = t->arena + at_uncleared;
             at_uncleared += s->size * s->copies;
-            t->grad_fresh[i] = CSVI_GRAD_FRESH;
         } else {
             s->grad = t->arena + at_cleared;
             at_cleared += s->size * s->copies;
         }
     }
+    if (uncleared)
+        for (int32_t i = 0; i < t->n_slots; i++)
+            t->grad_fresh[i] = uncleared[i] && t->slots[i].grad ? CSVI_GRAD_FRESH : 0;
     return CSVI_OK;
 }
 
