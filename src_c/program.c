@@ -8,6 +8,7 @@
 #include "csvi_parallel.h"
 #include "csvi_particles.h"
 #include "csvi_program.h"
+#include "csvi_vmath.h"
 
 /* Particles from which an op's copies run over threads, not inside each copy. */
 #define MIN_PARALLEL_COPIES 4
@@ -423,9 +424,12 @@ typedef struct {
     float *to;
 } narrow_job;
 
-static void narrow_range(void *ctx, int64_t lo, int64_t hi) {
+static CSVI_HOT void narrow_range(void *ctx, int64_t lo, int64_t hi) {
     const narrow_job *j = ctx;
-    for (int64_t i = lo; i < hi; i++) j->to[i] = (float)j->from[i];
+    const double *restrict from = j->from;
+    float *restrict to = j->to;
+    CSVI_SIMD
+    for (int64_t i = lo; i < hi; i++) to[i] = (float)from[i];
 }
 
 /* Rounds param k into its record's float32 copy, if it has one. */
