@@ -28,22 +28,6 @@ static int all_finite(const double *x, int64_t n) {
     return (s0 + s1) + (s2 + s3) == 0.0;
 }
 
-/* all_finite of a large gradient over csvi's pool, block by block (the
- * answer is the same for any split).  Below FINITE_PARALLEL elements one
- * thread: a small step must not wait for a worker (RESULTS.md, session 24's
- * hierarchical step). */
-#define FINITE_PARALLEL 65536
-
-typedef struct {
-    const double *x;
-    _Atomic int bad;
-} finite_job;
-
-static void finite_range(void *ctx, int64_t lo, int64_t hi) {
-    finite_job *j = ctx;
-    if (!all_finite(j->x + lo, hi - lo)) atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
-}
-
 /* all_finite of a float32 gradient (finite exactly when its widened value is). */
 static int all_finite32(const float *x, int64_t n) {
     float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
@@ -58,9 +42,28 @@ static int all_finite32(const float *x, int64_t n) {
     return (s0 + s1) + (s2 + s3) == 0.0f;
 }
 
-static int grad_finite(const double *g, int64_t n) {
-    if (n < FINITE_PARALLEL) return all_finite(g, n);
-    finite_job j = {.x = g, .bad = 0};
+/* all_finite of a large gradient over csvi's pool, block by block (the
+ * answer is the same for any split).  Below FINITE_PARALLEL elements one
+ * thread: a small step must not wait for a worker (RESULTS.md, session 24's
+ * hierarchical step). */
+#define FINITE_PARALLEL 65536
+
+typedef struct {
+    const double *x;
+    const float *x32;
+    _Atomic int bad;
+} finite_job;
+
+static void finite_range(void *ctx, int64_t lo, int64_t hi) {
+    finite_job *j = ctx;
+    const int ok = j->x32 ? all_finite32(j->x32 + lo, hi - lo) : all_finite(j->x + lo, hi - lo);
+    if (!ok) atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
+}
+
+/* Whether g (or g32, if not NULL) holds only finite numbers. */
+static int grad_finite(const double *g, const float *g32, int64_t n) {
+    if (n < FINITE_PARALLEL) return g32 ? all_finite32(g32, n) : all_finite(g, n);
+    finite_job j = {.x = g, .x32 = g32, .bad = 0};
     csvi_parallel_range(n, FINITE_PARALLEL, finite_range, &j);
     return !atomic_load(&j.bad);
 }
@@ -460,8 +463,7 @@ static int32_t forward_backward(csvi_program *p, double *loss) {
     for (int32_t k = 0; k < p->n_params; k++) {
         const csvi_slot *leaf = &t->slots[p->params[k].leaf];
         const float *g32 = grad_in_float32(p, k);
-        if (g32 ? !all_finite32(g32, leaf->size)
-                : leaf->grad && !grad_finite(leaf->grad, leaf->size)) {
+        if ((g32 || leaf->grad) && !grad_finite(leaf->grad, g32, leaf->size)) {
             p->failed_param = k;
             return CSVI_PROGRAM_GRAD_NOT_FINITE;
         }

@@ -211,3 +211,22 @@ def test_weights_written_between_runs_are_rounded_afresh():
     np.testing.assert_array_equal(runs[1][0], runs[0][0])
     for name, value in runs[0][1].items():
         np.testing.assert_array_equal(runs[1][1][name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("shape", [(3, 8), (256, 256)])  # the check on one thread, over the pool
+def test_a_non_finite_float32_gradient_stops_the_run(shape):
+    """The finiteness check reads a float32 weight gradient where it lies:
+    sqrt at 0 has an infinite derivative, so dW is not finite while the
+    loss is; the run stops before the update, the weight unchanged."""
+    rng = np.random.default_rng(1)
+    tape = _core.Tape(record_all=True)
+    with _core.recording(tape):
+        x = csvi.tensor(rng.standard_normal((4, shape[1])))
+        w = csvi.tensor(np.zeros(shape), requires_grad=True)
+        root = csvi.sqrt(_core.dense(x, w, None, None, 20.0, True)).sum()
+    kernel = Adam({"lr": 0.1}).kernels_for([("w", w.numpy())])[0]
+    program = _core.Program(tape, root, root, [(w, kernel)])
+    assert program.gradient_buffers()["float32"] == [0]
+    losses, status = program.run(3)
+    assert status == "grad_not_finite:0" and len(losses) == 0
+    np.testing.assert_array_equal(w.numpy(), 0.0)
