@@ -36,6 +36,9 @@ cdef extern from "csvi_program.h":
         csvi_program_grad_hook grad_hook
         void *hook_ctx
         double *hook_buffer
+        int32_t params_changed
+        unsigned char *uncleared
+        int32_t *grad32
 
     int64_t csvi_program_hook_size(const csvi_program *p)
     void csvi_program_bind(csvi_program *p, const int32_t *slots, const int64_t *offsets,
@@ -121,6 +124,26 @@ cdef class Program:
         self.p.hook_ctx = <void *>self
         self.p.grad_hook = _call_grad_hook
 
+    def gradient_buffers(self):
+        """How a step keeps its gradients (src_c/program.c): a dict with
+        "uncleared", the indices of the params whose float64 buffers are not
+        cleared (their first write stores); "others", how many other slots'
+        buffers are left so; and "float32", the params whose gradient the
+        optimizer reads as their dense record's float32 product."""
+        if self.p.uncleared == NULL:
+            return {"uncleared": [], "others": 0, "float32": []}
+        leaves = {self.p.params[k].leaf: k for k in range(self.p.n_params)}
+        cdef int32_t s
+        params, others = [], 0
+        for s in range(self.tape.c.n_slots):
+            if self.p.uncleared[s]:
+                if s in leaves:
+                    params.append(leaves[s])
+                else:
+                    others += 1
+        return {"uncleared": sorted(params), "others": others,
+                "float32": [k for k in range(self.p.n_params) if self.p.grad32[k]]}
+
     def slots_in(self, cnp.ndarray buffer):
         """(slots, offsets): the slots whose values the program reads from
         `buffer`'s memory (an array it was compiled on, or a view of one) and
@@ -189,6 +212,7 @@ cdef class Program:
         _check_idle(self.tape)
         self.hook_error = None
         self.p.status = CSVI_PROGRAM_DONE
+        self.p.params_changed = 1  # the user, an eager step or a load may have written them
         try:
             while done < num_steps:
                 want = min(chunk, num_steps - done)

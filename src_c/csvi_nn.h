@@ -2,6 +2,8 @@
 #ifndef CSVI_NN_H
 #define CSVI_NN_H
 
+#include "csvi_tape.h"
+
 /* The activation a DENSE record applies (its iattr[0]); csvi/_nn.pxi names
  * them in the same order. */
 typedef enum {
@@ -20,6 +22,22 @@ typedef enum {
     CSVI_DENSE_FLOAT64 = 0,
     CSVI_DENSE_FLOAT32 = 1
 } csvi_dense_precision;
+
+/* iattr[2] of a float32 dense record, set only by a compiled program
+ * (program.c): this record alone writes W's gradient, and its VJP leaves it
+ * as the float32 product in the aux (csvi_dense_weight_grad32), marking W's
+ * slot CSVI_GRAD_FLOAT32 in grad_fresh, for the optimizer to read there. */
+#define CSVI_DENSE_IATTR_GRAD32 2
+/* iattr[3] of such a record, set by a compiled program too: the program
+ * keeps the record's float32 copy of W current (the optimizer writes it as
+ * it updates W, csvi_optim_step_grad32), so the forward does not round W. */
+#define CSVI_DENSE_IATTR_W32_KEPT 3
+
+/* A float32 dense record's W gradient as its VJP left it (m * k floats in
+ * its aux), or NULL if the aux is too small. */
+const float *csvi_dense_weight_grad32(const csvi_tape *t, const csvi_op *op);
+/* Its float32 copy of W (m * k floats in its aux), or NULL likewise. */
+float *csvi_dense_weight32(const csvi_tape *t, const csvi_op *op);
 
 /* How many blocks csvi splits each large dense product into, as one-thread
  * BLAS calls over its own pool (ops_nn.c's gemm): 1 (the default) to

@@ -80,6 +80,17 @@ void csvi_optim_init_state(const csvi_optim_config *c, double *state, int64_t n)
 int csvi_optim_step(csvi_optim_config *c, double *param, const double *grad,
                     double *state, int64_t n, int64_t step);
 
+/* Whether csvi_optim_step_grad32 takes this config: Adam (amsgrad or not)
+ * on the raw gradient (no clip_args, weight decay or maximize). */
+int csvi_optim_reads_grad32(const csvi_optim_config *c);
+/* csvi_optim_step from a float32 gradient (a compiled step's dense weight
+ * gradient, left as its float32 product: program.c), with the bits
+ * csvi_optim_step gives on that gradient widened; with `mirror` (or NULL)
+ * also writes (float)param there in the same pass (the dense record's
+ * float32 copy of W).  CSVI_OPTIM_ERR_KIND unless csvi_optim_reads_grad32. */
+int csvi_optim_step_grad32(csvi_optim_config *c, double *param, const float *grad,
+                           double *state, int64_t n, int64_t step, float *mirror);
+
 /* The per-algorithm updates csvi_optim_step dispatches to; `scale` is the
  * clip_args norm factor (1 when disabled). */
 void csvi_sgd_update(const csvi_optim_config *c, double *param, const double *grad,

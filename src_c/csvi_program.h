@@ -59,6 +59,10 @@ typedef struct {
     csvi_program_grad_hook grad_hook;  /* NULL: no exchange (the usual case) */
     void *hook_ctx;
     double *hook_buffer;         /* csvi_program_hook_size() doubles, owned by the caller */
+    int32_t params_changed;      /* the caller sets it when params may have been written
+                                  * outside the loop since the last run (Program.run: at
+                                  * each call); the run then rounds the float32 weight
+                                  * copies it keeps afresh (program.c, mark_grad32) */
     /* set by csvi_program_init */
     int32_t particles;
     unsigned char *batched;      /* per slot: one value per particle */
@@ -70,6 +74,10 @@ typedef struct {
     csvi_tape *views;            /* per particle: the tape, batched slots at its copy */
     csvi_slot *view_slots;       /* the views' slot arrays */
     int *copy_rc;                /* per particle: its kernel's status in a parallel op */
+    unsigned char *uncleared;    /* per slot (one particle only, else NULL): its gradient
+                                  * buffer is not cleared each step (program.c) */
+    int32_t *grad32;             /* per param (one particle only, else NULL): 1 + the dense
+                                  * record whose float32 product is its gradient, or 0 */
 } csvi_program;
 
 /* With `fuse`, rewrites the tape's op chains into fused kernels

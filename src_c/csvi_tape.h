@@ -56,6 +56,9 @@ typedef struct {
     unsigned char *live;    /* per slot: a gradient has reached it */
     int32_t live_cap;
     int32_t failed_op;      /* index of the op whose kernel failed, or -1 */
+    unsigned char *grad_fresh;  /* per slot, or NULL (eager tapes): 1 while the slot's
+                             * gradient buffer, left uncleared, holds nothing yet this
+                             * sweep (csvi_grad_claim); owned by a compiled program */
 } csvi_tape;
 
 typedef int (*csvi_kernel_fn)(csvi_tape *t, const csvi_op *op);
@@ -109,6 +112,30 @@ int csvi_tape_forward_op(csvi_tape *t, int32_t i);
  * doubles) in the arena and clears the live marks; with `wanted` (per slot),
  * only the needs_grad slots it marks -- the others' grad is NULL. */
 int csvi_tape_assign_grads(csvi_tape *t, const unsigned char *wanted);
+/* The same, except that the buffers of the slots `uncleared` marks (per slot)
+ * are not zeroed but marked in t->grad_fresh (which must be allocated): every
+ * VJP that may write such a slot's gradient asks csvi_grad_claim first and
+ * stores instead of adding when it says so, and csvi_tape_zero_fresh zeroes
+ * any left unwritten after the sweep.  Only slots all of whose readers ask
+ * may be marked (a compiled program marks them: program.c). */
+int csvi_tape_assign_grads_uncleared(csvi_tape *t, const unsigned char *wanted,
+                                     const unsigned char *uncleared);
+/* Zeroes the gradient buffers still marked CSVI_GRAD_FRESH, and unmarks them. */
+void csvi_tape_zero_fresh(csvi_tape *t);
+
+/* grad_fresh's marks: written or cleared (0), uncleared and not yet written
+ * (CSVI_GRAD_FRESH), written as float32 elsewhere by its one writer, which
+ * says where (CSVI_GRAD_FLOAT32: csvi_nn.h). */
+enum { CSVI_GRAD_FRESH = 1, CSVI_GRAD_FLOAT32 = 2 };
+
+/* Whether a VJP about to write slot s's gradient must store rather than add
+ * (its buffer was not cleared and nothing has written it this sweep); the
+ * slot then counts as written.  Always 0 on an eager tape. */
+static inline int csvi_grad_claim(csvi_tape *t, int32_t s) {
+    if (!t->grad_fresh || t->grad_fresh[s] != CSVI_GRAD_FRESH) return 0;
+    t->grad_fresh[s] = 0;
+    return 1;
+}
 /* Marks in `runs` (per op, zeroed by the caller) the ops whose values the
  * slots `keep` depend on, and every op that draws (CSVI_DRAWS: a compiled
  * step keeps the eager stream of draws).  Returns CSVI_OK or CSVI_ERR_NOMEM. */

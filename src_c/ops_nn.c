@@ -220,14 +220,25 @@ static CSVI_HOT void widen_add_range(void *ctx, int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; i++) out[i] += (double)a[i];
 }
 
+/* The first write into an uncleared gradient (csvi_grad_claim): 0.0 + v,
+ * the bits an add into a cleared buffer gives (-0.0 becomes 0.0). */
+static CSVI_HOT void widen_store_range(void *ctx, int64_t lo, int64_t hi) {
+    const convert_job *j = ctx;
+    const float *restrict a = j->from32;
+    double *restrict out = j->into64;
+    CSVI_SIMD
+    for (int64_t i = lo; i < hi; i++) out[i] = 0.0 + (double)a[i];
+}
+
 static void narrow(const double *a, int64_t size, float *out) {
     convert_job j = {.from64 = a, .to32 = out};
     csvi_parallel_range(size, CSVI_PAR_CHEAP, narrow_range, &j);
 }
 
-static void widen_add(const float *a, int64_t size, double *out) {
+/* out += a, or out = 0 + a when `store` (the buffer holds nothing yet). */
+static void widen_add(const float *a, int64_t size, double *out, int store) {
     convert_job j = {.from32 = a, .into64 = out};
-    csvi_parallel_range(size, CSVI_PAR_CHEAP, widen_add_range, &j);
+    csvi_parallel_range(size, CSVI_PAR_CHEAP, store ? widen_store_range : widen_add_range, &j);
 }
 
 /* One GEMM split over csvi's pool, when csvi_dense_set_product_tasks asks
@@ -338,6 +349,18 @@ static dense32_layout dense32_at(const csvi_slot *aux, int64_t head, int64_t n, 
     return l;
 }
 
+const float *csvi_dense_weight_grad32(const csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *x = CSVI_IN(t, op, 0), *w = CSVI_IN(t, op, 1);
+    const int64_t z_size = op->iattr[0] != CSVI_DENSE_NONE ? CSVI_OUT(t, op)->size : 0;
+    return dense32_at(CSVI_AUX(t, op), 2 * z_size, x->shape[0], x->shape[1], w->shape[0]).grad;
+}
+
+float *csvi_dense_weight32(const csvi_tape *t, const csvi_op *op) {
+    const csvi_slot *x = CSVI_IN(t, op, 0), *w = CSVI_IN(t, op, 1);
+    const int64_t z_size = op->iattr[0] != CSVI_DENSE_NONE ? CSVI_OUT(t, op)->size : 0;
+    return dense32_at(CSVI_AUX(t, op), 2 * z_size, x->shape[0], x->shape[1], w->shape[0]).w;
+}
+
 int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *w = CSVI_IN(t, op, 1);
     csvi_slot *y = CSVI_OUT(t, op);
@@ -365,7 +388,7 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
         }
     } else if (float32) {
         narrow(x->data, (int64_t)n * k, l.x);
-        narrow(w->data, (int64_t)m * k, l.w);
+        if (!op->iattr[CSVI_DENSE_IATTR_W32_KEPT]) narrow(w->data, (int64_t)m * k, l.w);
         gemm(1, 'T', 'N', m, n, k, 1.0, l.w, k, l.x, k, 0.0, l.prod, m);
     } else {
         gemm(0, 'T', 'N', m, n, k, 1.0, w->data, k, x->data, k, 0.0, y->data, m);
@@ -381,6 +404,9 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
     return CSVI_OK;
 }
 
+/* A compiled step may leave x's and W's gradient buffers uncleared
+ * (program.c): the widened products are then stored by the first write
+ * (csvi_grad_claim), with the bits an add into zeros gives. */
 int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *w = CSVI_IN(t, op, 1);
     const csvi_slot *b = op->n_in > 2 ? CSVI_IN(t, op, 2) : NULL;
@@ -419,11 +445,15 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
     if (products32) {
         if (x->grad) {  /* dx += gz W */
             gemm(1, 'N', 'N', k, n, m, 1.0, l.w, k, l.prod, m, 0.0, l.grad, k);
-            widen_add(l.grad, (int64_t)n * k, x->grad);
+            widen_add(l.grad, (int64_t)n * k, x->grad, csvi_grad_claim(t, op->in[0]));
         }
         if (w->grad) {  /* dW += gz^T x */
             gemm(1, 'N', 'T', k, m, n, 1.0, l.x, k, l.prod, m, 0.0, l.grad, k);
-            widen_add(l.grad, (int64_t)m * k, w->grad);
+            const int first = csvi_grad_claim(t, op->in[1]);
+            if (first && op->iattr[CSVI_DENSE_IATTR_GRAD32])  /* the optimizer reads l.grad */
+                t->grad_fresh[op->in[1]] = CSVI_GRAD_FLOAT32;
+            else
+                widen_add(l.grad, (int64_t)m * k, w->grad, first);
         }
     } else if (k > 0) {
         if (x->grad)  /* dx += gz W */

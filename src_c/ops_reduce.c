@@ -37,6 +37,32 @@ static void add_to_all(double *gx, double v, int64_t n) {
     csvi_parallel_range(n, CSVI_PAR_CHEAP, add_block, &j);
 }
 
+/* SUM's VJP when rows of a matrix reduce to a vector (a per-image
+ * log-density summed over its pixels): each row gets scale * g[r], the loop
+ * form's value, in vector loops over csvi's pool in row chunks fixed by the
+ * sizes (each element written once: any split, the same bits); from
+ * SUM_ROWS_PARALLEL elements, so a small step waits for no worker. */
+#define SUM_ROWS_PARALLEL 65536
+
+typedef struct {
+    double *gx;
+    const double *g;
+    double scale;
+    int64_t m, n, rows_per_task;
+} sum_rows_job;
+
+static CSVI_HOT void sum_rows_vjp(void *ctx, int64_t task) {
+    const sum_rows_job *j = ctx;
+    const int64_t r0 = task * j->rows_per_task;
+    const int64_t r1 = r0 + j->rows_per_task < j->n ? r0 + j->rows_per_task : j->n;
+    for (int64_t r = r0; r < r1; r++) {
+        const double v = j->scale * j->g[r];
+        double *restrict row = j->gx + r * j->m;
+        CSVI_SIMD
+        for (int64_t c = 0; c < j->m; c++) row[c] += v;
+    }
+}
+
 /* SUM: y = dattr[0] * sum(x over axes) (dattr[0] = 1/count gives the mean). */
 int csvi_sum_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0);
@@ -74,6 +100,14 @@ int csvi_sum_vjp(csvi_tape *t, const csvi_op *op) {
     }
     csvi_iter it;
     reduce_iter(&it, x, op->iattr[0]);
+    if (it.ndim == 2 && it.stride[0][1] == 0 && it.stride[1][1] == 1 && it.stride[0][0] == 1 &&
+        it.stride[1][0] == it.shape[1]) {  /* rows of a matrix: each row's number spread */
+        sum_rows_job j = {.gx = gx, .g = g, .scale = scale, .m = it.shape[1], .n = it.shape[0]};
+        j.rows_per_task = it.shape[1] < CSVI_BLOCK ? CSVI_BLOCK / it.shape[1] : 1;
+        csvi_parallel_tasks((j.n + j.rows_per_task - 1) / j.rows_per_task,
+                            x->size >= SUM_ROWS_PARALLEL, 0, sum_rows_vjp, &j);
+        return CSVI_OK;
+    }
     CSVI_ITER_LOOP(&it, { gx[o1] += scale * g[o0]; });
     return CSVI_OK;
 }

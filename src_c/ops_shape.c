@@ -4,6 +4,7 @@
 #include <string.h>
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
+#include "csvi_parallel.h"
 
 /* Iteration over the output with the input walked through permutation
  * iattr[0..ndim): out axis d is input axis perm[d]. */
@@ -209,6 +210,28 @@ static void take_loop(const take_geometry *g, int64_t *const *offs, const double
 
 #define TAKE_STACK_OFFSETS 512
 
+/* A large forward with one index over one batch dim (a minibatch of data
+ * rows, x[idx]) copies its rows over csvi's pool, in tasks of about
+ * CSVI_BLOCK elements fixed by the sizes (a copy: any split, the same
+ * bits); from TAKE_PARALLEL elements, so a small step waits for no worker. */
+#define TAKE_PARALLEL 65536
+
+typedef struct {
+    const int64_t *offs;
+    int64_t step, inner, rows_per_task, batch;
+    const double *src;
+    double *dst;
+} take_rows_job;
+
+static void take_rows(void *ctx, int64_t task) {
+    const take_rows_job *j = ctx;
+    const int64_t r0 = task * j->rows_per_task;
+    const int64_t r1 = r0 + j->rows_per_task < j->batch ? r0 + j->rows_per_task : j->batch;
+    for (int64_t r = r0; r < r1; r++)
+        memcpy(j->dst + r * j->inner, j->src + j->offs[r * j->step] * j->inner,
+               (size_t)j->inner * sizeof(double));
+}
+
 /* The forward or the VJP of TAKE: indices converted once (into a stack
  * buffer when they are few, else one allocation per call), then the loop. */
 static int take_run(csvi_tape *t, const csvi_op *op, int vjp) {
@@ -230,7 +253,13 @@ static int take_run(csvi_tape *t, const csvi_op *op, int vjp) {
         rc = take_offsets(ix, x->shape[k], g.rows[k], next);
         next += ix->size;
     }
-    if (rc == CSVI_OK) {
+    if (rc == CSVI_OK && !vjp && g.m == 1 && g.nb == 1 && g.batch * g.inner >= TAKE_PARALLEL) {
+        take_rows_job j = {.offs = offs[0], .step = g.stride[0][0], .inner = g.inner,
+                           .batch = g.batch, .src = x->data, .dst = y->data};
+        j.rows_per_task = g.inner < CSVI_BLOCK ? CSVI_BLOCK / g.inner : 1;
+        csvi_parallel_tasks((g.batch + j.rows_per_task - 1) / j.rows_per_task, 1, 0, take_rows,
+                            &j);
+    } else if (rc == CSVI_OK) {
         if (vjp) take_loop(&g, offs, y->grad, x->grad, 1);
         else take_loop(&g, offs, x->data, y->data, 0);
     }

@@ -180,6 +180,54 @@ void csvi_adam_update(const csvi_optim_config *c, double *param, const double *g
     }
 }
 
+int csvi_optim_reads_grad32(const csvi_optim_config *c) {
+    return c->kind == CSVI_OPTIM_ADAM && !(c->max_grad_norm < INFINITY) && grad_is_raw(c, 1.0);
+}
+
+/* Adam from a float32 gradient: each block widened (0.0 + g, the bits of an
+ * add into a cleared float64 buffer) into a stack block, then adam_block. */
+typedef struct {
+    double *param, *m, *v, *vmax;
+    const float *grad;
+    float *mirror;
+    double b1, b2, step_size, bc2_sqrt, eps;
+    int amsgrad;
+} adam32_job;
+
+static CSVI_HOT void adam32_range(void *ctx, int64_t lo, int64_t hi) {
+    const adam32_job *j = ctx;
+    double g[CSVI_BLOCK];
+    for (int64_t i0 = lo; i0 < hi; i0 += CSVI_BLOCK) {
+        const int64_t len = hi - i0 < CSVI_BLOCK ? hi - i0 : CSVI_BLOCK;
+        const float *restrict g32 = j->grad + i0;
+        CSVI_SIMD
+        for (int64_t i = 0; i < len; i++) g[i] = 0.0 + (double)g32[i];
+        adam_block(j->param + i0, g, j->m + i0, j->v + i0, j->amsgrad ? j->vmax + i0 : NULL, len,
+                   j->b1, j->b2, j->step_size, j->bc2_sqrt, j->eps, j->amsgrad);
+        if (j->mirror) {  /* while the block is in cache */
+            const double *restrict p = j->param + i0;
+            float *restrict out = j->mirror + i0;
+            CSVI_SIMD
+            for (int64_t i = 0; i < len; i++) out[i] = (float)p[i];
+        }
+    }
+}
+
+int csvi_optim_step_grad32(csvi_optim_config *c, double *param, const float *grad,
+                           double *state, int64_t n, int64_t step, float *mirror) {
+    if (step < 1) return CSVI_OPTIM_ERR_STEP;
+    if (!csvi_optim_reads_grad32(c)) return CSVI_OPTIM_ERR_KIND;
+    const double bc2_sqrt = sqrt(bias_correction(c->beta2, step));
+    const int amsgrad = (c->flags & CSVI_OPTIM_AMSGRAD) != 0;
+    adam32_job j = {.param = param, .m = state, .v = state + n,
+                    .vmax = amsgrad ? state + 2 * n : NULL, .grad = grad, .mirror = mirror,
+                    .b1 = c->beta1,
+                    .b2 = c->beta2, .step_size = c->lr / bias_correction(c->beta1, step),
+                    .bc2_sqrt = bc2_sqrt, .eps = c->eps, .amsgrad = amsgrad};
+    csvi_parallel_range(n, CSVI_PAR_DIVIDE, adam32_range, &j);
+    return CSVI_OPTIM_OK;
+}
+
 /* Pyro's ClippedAdam: clamp each gradient element, then Adam with eps added to
  * sqrt(v) before the bias correction is folded into the step size. */
 void csvi_clipped_adam_update(const csvi_optim_config *c, double *param, const double *grad,

@@ -1,11 +1,14 @@
 /* The compiled SVI loop (see csvi_program.h). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include "csvi_fuse.h"
+#include "csvi_nn.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
 #include "csvi_particles.h"
 #include "csvi_program.h"
+#include "csvi_vmath.h"
 
 /* Particles from which an op's copies run over threads, not inside each copy. */
 #define MIN_PARALLEL_COPIES 4
@@ -23,6 +26,46 @@ static int all_finite(const double *x, int64_t n) {
     }
     for (; i < n; i++) s0 += x[i] * 0.0;
     return (s0 + s1) + (s2 + s3) == 0.0;
+}
+
+/* all_finite of a float32 gradient (finite exactly when its widened value is). */
+static int all_finite32(const float *x, int64_t n) {
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += x[i] * 0.0f;
+        s1 += x[i + 1] * 0.0f;
+        s2 += x[i + 2] * 0.0f;
+        s3 += x[i + 3] * 0.0f;
+    }
+    for (; i < n; i++) s0 += x[i] * 0.0f;
+    return (s0 + s1) + (s2 + s3) == 0.0f;
+}
+
+/* all_finite of a large gradient over csvi's pool, block by block (the
+ * answer is the same for any split).  Below FINITE_PARALLEL elements one
+ * thread: a small step must not wait for a worker (RESULTS.md, session 24's
+ * hierarchical step). */
+#define FINITE_PARALLEL 65536
+
+typedef struct {
+    const double *x;
+    const float *x32;
+    _Atomic int bad;
+} finite_job;
+
+static void finite_range(void *ctx, int64_t lo, int64_t hi) {
+    finite_job *j = ctx;
+    const int ok = j->x32 ? all_finite32(j->x32 + lo, hi - lo) : all_finite(j->x + lo, hi - lo);
+    if (!ok) atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
+}
+
+/* Whether g (or g32, if not NULL) holds only finite numbers. */
+static int grad_finite(const double *g, const float *g32, int64_t n) {
+    if (n < FINITE_PARALLEL) return g32 ? all_finite32(g32, n) : all_finite(g, n);
+    finite_job j = {.x = g, .x32 = g32, .bad = 0};
+    csvi_parallel_range(n, FINITE_PARALLEL, finite_range, &j);
+    return !atomic_load(&j.bad);
 }
 
 /* Marks the slots that depend on a draw, and the ops that must run
@@ -71,6 +114,74 @@ static int mark_needed(csvi_program *p) {
     return CSVI_OK;
 }
 
+/* Whether input k of op may have its gradient buffer left uncleared: a
+ * float32 dense record's x or W, whose VJP writes the widened product and
+ * stores it when it writes first (ops_nn.c, csvi_grad_claim).  Float64
+ * records are left out: OpenBLAS may compute beta = 0 products by other
+ * kernels, which could differ from 0 + the product in a zero's sign. */
+static int stores_first_write(const csvi_op *op, int k) {
+    return (op->code == CSVI_OP_DENSE || op->code == CSVI_OP_DENSE_ACT) && k < 2
+           && op->iattr[1] == CSVI_DENSE_FLOAT32;
+}
+
+/* p->uncleared and the tape's grad_fresh (one particle only): the slots
+ * whose gradient only such writes reach -- a network's weights and hidden
+ * layers, most of a VAE step's gradient memory -- need no clearing, since
+ * the first write stores.  Returns CSVI_OK or CSVI_ERR_NOMEM. */
+static int mark_uncleared(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    const int32_t n = t->n_slots;
+    p->uncleared = calloc((size_t)n + 1, 1);
+    t->grad_fresh = calloc((size_t)n + 1, 1);
+    if (!p->uncleared || !t->grad_fresh) return CSVI_ERR_NOMEM;
+    unsigned char *other = p->uncleared;  /* first: read by any other kind of input */
+    for (int32_t i = 0; i < t->n_ops; i++) {
+        const csvi_op *op = &t->ops[i];
+        for (int k = 0; k < op->n_in; k++)
+            if (!stores_first_write(op, k)) other[op->in[k]] = 1;
+    }
+    int32_t count = 0;
+    for (int32_t s = 0; s < n; s++) {
+        other[s] = !other[s] && s != p->root && p->grad_wanted[s];
+        count += other[s];
+    }
+    if (!count) {  /* no such slot: the step clears as it always did */
+        free(p->uncleared);
+        free(t->grad_fresh);
+        p->uncleared = NULL;
+        t->grad_fresh = NULL;
+    }
+    return CSVI_OK;
+}
+
+/* p->grad32: a weight whose only reader is one float32 dense record (as W)
+ * keeps its gradient as that record's float32 product (the VJP skips
+ * widening it, CSVI_DENSE_IATTR_GRAD32) and Adam reads it there: no pass
+ * widening ~10^5-10^6 elements into float64 and back out.  Needs
+ * mark_uncleared first.  Returns CSVI_OK or CSVI_ERR_NOMEM. */
+static int mark_grad32(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    if (!p->uncleared) return CSVI_OK;
+    p->grad32 = calloc((size_t)p->n_params + 1, sizeof(int32_t));
+    if (!p->grad32) return CSVI_ERR_NOMEM;
+    for (int32_t k = 0; k < p->n_params; k++) {
+        const int32_t leaf = p->params[k].leaf;
+        if (!p->uncleared[leaf]) continue;
+        int32_t reader = -1, readers = 0;
+        for (int32_t i = 0; i < t->n_ops; i++)
+            for (int j = 0; j < t->ops[i].n_in; j++)
+                if (t->ops[i].in[j] == leaf) {
+                    readers++;
+                    reader = i;
+                }
+        if (readers != 1 || t->ops[reader].in[1] != leaf) continue;
+        t->ops[reader].iattr[CSVI_DENSE_IATTR_GRAD32] = 1;
+        t->ops[reader].iattr[CSVI_DENSE_IATTR_W32_KEPT] = 1;
+        p->grad32[k] = reader + 1;
+    }
+    return CSVI_OK;
+}
+
 int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     csvi_tape *t = p->tape;
     const int32_t n = t->n_slots;
@@ -84,6 +195,9 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     p->views = NULL;
     p->view_slots = NULL;
     p->copy_rc = NULL;
+    p->uncleared = NULL;
+    p->grad32 = NULL;
+    p->params_changed = 1;
     if (!p->batched || !p->draw_phase || !p->runs || !p->grad_wanted || !p->traced_data)
         return CSVI_ERR_NOMEM;
     const int32_t keep[2] = {p->root, p->loss};
@@ -92,7 +206,7 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     for (int32_t s = 0; s < n; s++) p->traced_data[s] = t->slots[s].data;
     if (particles > 1 && mark_particle_dims(p)) return CSVI_ERR_NOMEM;
     if (fuse) csvi_bernoulli_link_tables(t, p->runs, p->draw_phase);
-    if (particles == 1) return CSVI_OK;
+    if (particles == 1) return mark_uncleared(p) ? CSVI_ERR_NOMEM : mark_grad32(p);
     int64_t total = 0;
     for (int32_t s = 0; s < n; s++)
         if (p->batched[s]) total += t->slots[s].size * particles;
@@ -147,6 +261,17 @@ void csvi_program_free(csvi_program *p) {
     free(p->views);
     free(p->view_slots);
     free(p->copy_rc);
+    for (int32_t k = 0; p->grad32 && k < p->n_params; k++)
+        if (p->grad32[k]) {
+            t->ops[p->grad32[k] - 1].iattr[CSVI_DENSE_IATTR_GRAD32] = 0;
+            t->ops[p->grad32[k] - 1].iattr[CSVI_DENSE_IATTR_W32_KEPT] = 0;
+        }
+    free(p->grad32);
+    p->grad32 = NULL;
+    free(p->uncleared);
+    free(t->grad_fresh);
+    t->grad_fresh = NULL;
+    p->uncleared = NULL;
     p->batched = p->draw_phase = p->runs = p->grad_wanted = NULL;
     p->traced_data = NULL;
     p->particle_values = NULL;
@@ -247,11 +372,15 @@ static double total_loss(const csvi_program *p) {
 
 static int backward(csvi_program *p) {
     csvi_tape *t = p->tape;
-    int rc = csvi_tape_assign_grads(t, p->grad_wanted);
+    int rc = p->uncleared ? csvi_tape_assign_grads_uncleared(t, p->grad_wanted, p->uncleared)
+                          : csvi_tape_assign_grads(t, p->grad_wanted);
     if (rc) return rc;
     if (p->particles > 1) view_grads(p);
     csvi_slot *r = &t->slots[p->root];
-    if (!r->grad) return CSVI_OK;
+    if (!r->grad) {
+        csvi_tape_zero_fresh(t);
+        return CSVI_OK;
+    }
     /* every particle's surrogate is one term of the total: gradient one each */
     const double seed = p->batched[p->root] ? 1.0 : (double)p->particles;
     for (int64_t k = 0; k < r->size * r->copies; k++) r->grad[k] = seed;
@@ -264,7 +393,53 @@ static int backward(csvi_program *p) {
         for (int k = 0; k < op->n_in; k++)
             if (t->slots[op->in[k]].needs_grad) t->live[op->in[k]] = 1;
     }
+    csvi_tape_zero_fresh(t);  /* a buffer no VJP reached (none, usually) */
     return CSVI_OK;
+}
+
+/* Param k's gradient as float32 in its dense record's aux (the VJP left it
+ * there this step: mark_grad32), or NULL: it is in leaf->grad. */
+static const float *grad_in_float32(const csvi_program *p, int32_t k) {
+    const csvi_tape *t = p->tape;
+    const int32_t leaf = p->params[k].leaf;
+    if (!p->grad32 || !p->grad32[k] || t->grad_fresh[leaf] != CSVI_GRAD_FLOAT32) return NULL;
+    return csvi_dense_weight_grad32(t, &t->ops[p->grad32[k] - 1]);
+}
+
+/* Widens param k's float32 gradient into leaf->grad (0.0 + g, the bits of
+ * the VJP's own widening), for the paths that read float64. */
+static void widen_grad(csvi_program *p, int32_t k) {
+    const float *g32 = grad_in_float32(p, k);
+    if (!g32) return;
+    csvi_slot *leaf = &p->tape->slots[p->params[k].leaf];
+    for (int64_t i = 0; i < leaf->size; i++) leaf->grad[i] = 0.0 + (double)g32[i];
+    p->tape->grad_fresh[p->params[k].leaf] = 0;
+}
+
+/* Param k's float32 copy in its dense record (mark_grad32), or NULL. */
+static float *weight_copy(const csvi_program *p, int32_t k) {
+    if (!p->grad32 || !p->grad32[k]) return NULL;
+    return csvi_dense_weight32(p->tape, &p->tape->ops[p->grad32[k] - 1]);
+}
+
+typedef struct {
+    const double *from;
+    float *to;
+} narrow_job;
+
+static CSVI_HOT void narrow_range(void *ctx, int64_t lo, int64_t hi) {
+    const narrow_job *j = ctx;
+    const double *restrict from = j->from;
+    float *restrict to = j->to;
+    CSVI_SIMD
+    for (int64_t i = lo; i < hi; i++) to[i] = (float)from[i];
+}
+
+/* Rounds param k into its record's float32 copy, if it has one. */
+static void round_weight(csvi_program *p, int32_t k) {
+    narrow_job j = {p->tape->slots[p->params[k].leaf].data, weight_copy(p, k)};
+    if (j.to) csvi_parallel_range(p->tape->slots[p->params[k].leaf].size, CSVI_PAR_CHEAP,
+                                  narrow_range, &j);
 }
 
 /* One step's forward and backward: CSVI_PROGRAM_DONE, or why it failed. */
@@ -287,7 +462,8 @@ static int32_t forward_backward(csvi_program *p, double *loss) {
     }
     for (int32_t k = 0; k < p->n_params; k++) {
         const csvi_slot *leaf = &t->slots[p->params[k].leaf];
-        if (leaf->grad && !all_finite(leaf->grad, leaf->size)) {
+        const float *g32 = grad_in_float32(p, k);
+        if ((g32 || leaf->grad) && !grad_finite(leaf->grad, g32, leaf->size)) {
             p->failed_param = k;
             return CSVI_PROGRAM_GRAD_NOT_FINITE;
         }
@@ -335,10 +511,18 @@ int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
     csvi_tape *t = p->tape;
     p->status = CSVI_PROGRAM_DONE;
     for (int64_t c = 0; c < (p->views ? p->particles : 0); c++) p->views[c].rng = t->rng;
+    if (p->params_changed) {  /* the weights' float32 copies, afresh */
+        for (int32_t k = 0; k < p->n_params; k++) round_weight(p, k);
+        p->params_changed = 0;
+    }
     for (int64_t s = 0; s < n_steps; s++) {
         double loss = 0.0;
         int32_t status = forward_backward(p, &loss);
-        if (p->grad_hook) status = exchange(p, status, &loss);
+        if (p->grad_hook) {
+            for (int32_t k = 0; status == CSVI_PROGRAM_DONE && k < p->n_params; k++)
+                widen_grad(p, k);
+            status = exchange(p, status, &loss);
+        }
         if (status != CSVI_PROGRAM_DONE) {
             p->status = status;
             return s;
@@ -348,7 +532,18 @@ int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
             csvi_slot *leaf = &t->slots[q->leaf];
             if (!leaf->grad) continue;
             *q->step += 1;
-            csvi_optim_step(q->config, leaf->data, leaf->grad, q->state, leaf->size, *q->step);
+            const float *g32 = grad_in_float32(p, k);
+            if (g32 && !csvi_optim_reads_grad32(q->config)) {
+                widen_grad(p, k);
+                g32 = NULL;
+            }
+            if (g32) {
+                csvi_optim_step_grad32(q->config, leaf->data, g32, q->state, leaf->size, *q->step,
+                                       weight_copy(p, k));
+            } else {
+                csvi_optim_step(q->config, leaf->data, leaf->grad, q->state, leaf->size, *q->step);
+                if (p->grad32) round_weight(p, k);
+            }
         }
         losses[s] = loss;
     }

@@ -102,10 +102,16 @@ static int gets_grad(const csvi_tape *t, const unsigned char *wanted, int32_t i)
     return t->slots[i].needs_grad && (!wanted || wanted[i]);
 }
 
-int csvi_tape_assign_grads(csvi_tape *t, const unsigned char *wanted) {
-    int64_t total = 0;
+/* Lays the buffers out in the arena, the cleared ones first, so that one
+ * pass zeroes them all. */
+static int assign(csvi_tape *t, const unsigned char *wanted, const unsigned char *uncleared) {
+    int64_t total = 0, cleared = 0;
     for (int32_t i = 0; i < t->n_slots; i++)
         if (gets_grad(t, wanted, i)) total += t->slots[i].size * t->slots[i].copies;
+    cleared = total;
+    for (int32_t i = 0; uncleared && i < t->n_slots; i++)
+        if (uncleared[i] && gets_grad(t, wanted, i))
+            cleared -= t->slots[i].size * t->slots[i].copies;
     if (total > t->arena_cap) {
         double *a = realloc(t->arena, (size_t)total * sizeof(double));
         if (!a) return CSVI_ERR_NOMEM;
@@ -119,18 +125,43 @@ int csvi_tape_assign_grads(csvi_tape *t, const unsigned char *wanted) {
         t->live_cap = t->n_slots;
     }
     memset(t->live, 0, (size_t)t->n_slots);
-    csvi_parallel_range(total, CSVI_PAR_CHEAP, zero_block, t->arena);
-    int64_t offset = 0;
+    csvi_parallel_range(cleared, CSVI_PAR_CHEAP, zero_block, t->arena);
+    int64_t at_cleared = 0, at_uncleared = cleared;
     for (int32_t i = 0; i < t->n_slots; i++) {
         csvi_slot *s = &t->slots[i];
-        if (gets_grad(t, wanted, i)) {
-            s->grad = t->arena + offset;
-            offset += s->size * s->copies;
-        } else {
+        if (!gets_grad(t, wanted, i)) {
             s->grad = NULL;
+        } else if (uncleared && uncleared[i]) {
+            s->grad = t->arena + at_uncleared;
+            at_uncleared += s->size * s->copies;
+        } else {
+            s->grad = t->arena + at_cleared;
+            at_cleared += s->size * s->copies;
         }
     }
+    if (uncleared)
+        for (int32_t i = 0; i < t->n_slots; i++)
+            t->grad_fresh[i] = uncleared[i] && t->slots[i].grad ? CSVI_GRAD_FRESH : 0;
     return CSVI_OK;
+}
+
+int csvi_tape_assign_grads(csvi_tape *t, const unsigned char *wanted) {
+    return assign(t, wanted, NULL);
+}
+
+int csvi_tape_assign_grads_uncleared(csvi_tape *t, const unsigned char *wanted,
+                                     const unsigned char *uncleared) {
+    return assign(t, wanted, uncleared);
+}
+
+void csvi_tape_zero_fresh(csvi_tape *t) {
+    if (!t->grad_fresh) return;
+    for (int32_t i = 0; i < t->n_slots; i++) {
+        if (t->grad_fresh[i] != CSVI_GRAD_FRESH) continue;
+        const csvi_slot *s = &t->slots[i];
+        csvi_parallel_range(s->size * s->copies, CSVI_PAR_CHEAP, zero_block, s->grad);
+        t->grad_fresh[i] = 0;
+    }
 }
 
 int csvi_tape_mark_needed(const csvi_tape *t, const int32_t *keep, int n_keep,

@@ -121,6 +121,27 @@ def test_hmm_sized_index_matches_numpy_and_scatters_back():
     np.testing.assert_allclose(t.grad, expected, rtol=1e-15, atol=1e-15)
 
 
+@pytest.mark.parametrize("rows", [256, 300])
+def test_minibatch_of_rows_copied_over_the_pool_matches_numpy(rows):
+    """data[idx] with one index over a batch of long rows (a VAE's minibatch
+    of 784-pixel images): the rows are copied over csvi's pool from 65,536
+    elements (ops_shape.c, take_rows), with negative and repeated indices;
+    a copy, so the same as NumPy's exactly, and the gradient scatters back
+    as the loop's does."""
+    rng = np.random.default_rng(2)
+    data = rng.standard_normal((rows + 40, 784))
+    idx = rng.integers(-(rows + 40), rows + 40, rows)
+    idx[:3] = idx[3]
+    t = csvi.tensor(data, requires_grad=True)
+    out = t[csvi.tensor(idx).long()]
+    np.testing.assert_array_equal(out.numpy(), data[idx])
+    weights = rng.standard_normal(out.shape)
+    (out * weights).sum().backward()
+    expected = np.zeros_like(data)
+    np.add.at(expected, idx, weights)
+    np.testing.assert_array_equal(t.grad, expected)
+
+
 def test_indices_get_no_gradient():
     t = csvi.tensor(X, requires_grad=True)
     i = csvi.tensor(I, requires_grad=True)

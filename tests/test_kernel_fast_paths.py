@@ -279,6 +279,26 @@ def test_gather_gradient_adds_every_use_of_an_index(index):
     assert_grads_match(lambda x: x[index], [x])
 
 
+@pytest.mark.parametrize("shape", [(300, 784), (5, 7)])
+@pytest.mark.parametrize("mean", [False, True])
+def test_sum_over_rows_gradient_spreads_each_rows_number(shape, mean):
+    """SUM's VJP when a matrix's rows reduce to a vector (a per-image
+    log-density summed over its pixels): the row form (over csvi's pool from
+    65,536 elements) against NumPy's broadcast, exactly, and against the
+    general loop's bits (the same sum over the leading axis of the
+    transpose)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal(shape[0])
+    t = csvi.tensor(x, requires_grad=True)
+    ((t.mean(-1) if mean else t.sum(-1)) * w).sum().backward()
+    scale = 1.0 / shape[1] if mean else 1.0
+    np.testing.assert_array_equal(t.grad, np.broadcast_to((scale * w)[:, None], shape))
+    u = csvi.tensor(np.ascontiguousarray(x.T), requires_grad=True)
+    ((u.mean(0) if mean else u.sum(0)) * w).sum().backward()
+    np.testing.assert_array_equal(t.grad, u.grad.T)
+
+
 # ---- the compiled loop's gradient check ------------------------------------------------
 
 @pytest.mark.parametrize("bad", [0, 5, 6])  # in a group of four and in the tail of seven
