@@ -87,13 +87,22 @@ def regression100(x, y):
         csvi.sample("y", dist.Normal(x @ w, 1.0), obs=y)
 
 
-
 def regression100_vectorizable(x, y):
     """regression100 with x @ w written to broadcast over sample dims of w
     (Predictive's vectorized pass)."""
     w = csvi.sample("w", dist.Normal(np.zeros(x.shape[1]), 1.0).to_event(1))
     with csvi.plate("data", x.shape[0]):
         csvi.sample("y", dist.Normal(csvi.sum(x * w[..., None, :], -1), 1.0), obs=y)
+
+
+def regression100_batched(x, y):
+    """regression100 with x @ w as a batched matrix-vector product, which
+    broadcasts over sample dims of w without the (samples, N, D) product the
+    elementwise form makes (Predictive's vectorized pass)."""
+    w = csvi.sample("w", dist.Normal(np.zeros(x.shape[1]), 1.0).to_event(1))
+    with csvi.plate("data", x.shape[0]):
+        csvi.sample("y", dist.Normal((x @ w[..., None])[..., 0], 1.0), obs=y)
+
 
 def build(name):
     """(svi, args, read) for one benchmark model; read() gives the params."""

@@ -98,6 +98,16 @@ def regression100_vectorizable(x, y):
     with numpyro.plate("data", x.shape[0]):
         numpyro.sample("y", dist.Normal(jnp.sum(x * w[..., None, :], -1), 1.0), obs=y)
 
+
+def regression100_batched(x, y):
+    """regression100 with x @ w as a batched matrix-vector product, which
+    broadcasts over sample dims of w without the (samples, N, D) product the
+    elementwise form makes (Predictive's vectorized pass)."""
+    w = numpyro.sample("w", dist.Normal(jnp.zeros(x.shape[1]), 1.0).to_event(1))
+    with numpyro.plate("data", x.shape[0]):
+        numpyro.sample("y", dist.Normal((x @ w[..., None])[..., 0], 1.0), obs=y)
+
+
 def build(name):
     """(svi, args); NumPyro keeps params in the SVI state, read via svi.get_params."""
     loss = Trace_ELBO()

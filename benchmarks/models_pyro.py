@@ -96,6 +96,16 @@ def regression100_vectorizable(x, y):
     with pyro.plate("data", x.shape[0]):
         pyro.sample("y", dist.Normal((x * w.unsqueeze(-2)).sum(-1), 1.0), obs=y)
 
+
+def regression100_batched(x, y):
+    """regression100 with x @ w as a batched matrix-vector product, which
+    broadcasts over sample dims of w without the (samples, N, D) product the
+    elementwise form makes (Predictive's vectorized pass)."""
+    w = pyro.sample("w", dist.Normal(torch.zeros(x.shape[1]), 1.0).to_event(1))
+    with pyro.plate("data", x.shape[0]):
+        pyro.sample("y", dist.Normal((x @ w.unsqueeze(-1)).squeeze(-1), 1.0), obs=y)
+
+
 def build(name):
     pyro.clear_param_store()
     pyro.set_rng_seed(0)
