@@ -39,6 +39,9 @@ const float *csvi_dense_weight_grad32(const csvi_tape *t, const csvi_op *op);
 /* Its float32 copy of W (m * k floats in its aux), or NULL likewise. */
 float *csvi_dense_weight32(const csvi_tape *t, const csvi_op *op);
 
+/* out = (float)a over csvi's pool (elementwise: the same bits for any split). */
+void csvi_dense_narrow(const double *a, int64_t size, float *out);
+
 /* How many blocks csvi splits each large dense product into, as one-thread
  * BLAS calls over its own pool (ops_nn.c's gemm): 1 (the default) to
  * CSVI_DENSE_MAX_TASKS; other values are clamped.  The products' bits depend

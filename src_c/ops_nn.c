@@ -230,7 +230,7 @@ static CSVI_HOT void widen_store_range(void *ctx, int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; i++) out[i] = 0.0 + (double)a[i];
 }
 
-static void narrow(const double *a, int64_t size, float *out) {
+void csvi_dense_narrow(const double *a, int64_t size, float *out) {
     convert_job j = {.from64 = a, .to32 = out};
     csvi_parallel_range(size, CSVI_PAR_CHEAP, narrow_range, &j);
 }
@@ -387,8 +387,9 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
             for (int64_t i = 0; i < y->size; i++) y->data[i] = 0.0;
         }
     } else if (float32) {
-        narrow(x->data, (int64_t)n * k, l.x);
-        if (!op->iattr[CSVI_DENSE_IATTR_W32_KEPT]) narrow(w->data, (int64_t)m * k, l.w);
+        csvi_dense_narrow(x->data, (int64_t)n * k, l.x);
+        if (!op->iattr[CSVI_DENSE_IATTR_W32_KEPT])
+            csvi_dense_narrow(w->data, (int64_t)m * k, l.w);
         gemm(1, 'T', 'N', m, n, k, 1.0, l.w, k, l.x, k, 0.0, l.prod, m);
     } else {
         gemm(0, 'T', 'N', m, n, k, 1.0, w->data, k, x->data, k, 0.0, y->data, m);
@@ -435,7 +436,7 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
         split_rows(&j, &n_tasks);
         csvi_parallel_tasks(n_tasks, y->size >= parallel_from(act), 0, dense_rows_vjp, &j);
     } else if (products32) {
-        narrow(gz, (int64_t)n * m, l.prod);
+        csvi_dense_narrow(gz, (int64_t)n * m, l.prod);
     }
     if (b && b->grad) {  /* db += column sums of gz, rows in order */
         bias_job bj = {.gz = gz, .db = b->grad, .n = n, .m = m};

@@ -422,24 +422,11 @@ static float *weight_copy(const csvi_program *p, int32_t k) {
     return csvi_dense_weight32(p->tape, &p->tape->ops[p->grad32[k] - 1]);
 }
 
-typedef struct {
-    const double *from;
-    float *to;
-} narrow_job;
-
-static CSVI_HOT void narrow_range(void *ctx, int64_t lo, int64_t hi) {
-    const narrow_job *j = ctx;
-    const double *restrict from = j->from;
-    float *restrict to = j->to;
-    CSVI_SIMD
-    for (int64_t i = lo; i < hi; i++) to[i] = (float)from[i];
-}
-
 /* Rounds param k into its record's float32 copy, if it has one. */
 static void round_weight(csvi_program *p, int32_t k) {
-    narrow_job j = {p->tape->slots[p->params[k].leaf].data, weight_copy(p, k)};
-    if (j.to) csvi_parallel_range(p->tape->slots[p->params[k].leaf].size, CSVI_PAR_CHEAP,
-                                  narrow_range, &j);
+    float *copy = weight_copy(p, k);
+    const csvi_slot *w = &p->tape->slots[p->params[k].leaf];
+    if (copy) csvi_dense_narrow(w->data, w->size, copy);
 }
 
 /* One step's forward and backward: CSVI_PROGRAM_DONE, or why it failed. */
