@@ -43,8 +43,8 @@ float *csvi_dense_weight32(const csvi_tape *t, const csvi_op *op);
 void csvi_dense_narrow(const double *a, int64_t size, float *out);
 
 /* How many blocks csvi splits each large dense product into, as one-thread
- * BLAS calls over its own pool (ops_nn.c's gemm): 1 (the default) to
- * CSVI_DENSE_MAX_TASKS; other values are clamped.  The products' bits depend
+ * BLAS calls over its own pool (ops_nn.c's gemm): 1 to
+ * CSVI_DENSE_MAX_TASKS, 2 by default; other values are clamped.  The products' bits depend
  * on this setting (as on a BLAS's own thread count), not on the pool's
  * thread count.  csvi.nn.set_product_tasks sets it. */
 #define CSVI_DENSE_MAX_TASKS 8

@@ -349,16 +349,19 @@ static dense32_layout dense32_at(const csvi_slot *aux, int64_t head, int64_t n, 
     return l;
 }
 
-const float *csvi_dense_weight_grad32(const csvi_tape *t, const csvi_op *op) {
+/* A float32 record's aux layout, read from the record alone (for program.c). */
+static dense32_layout dense32_of(const csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *w = CSVI_IN(t, op, 1);
     const int64_t z_size = op->iattr[0] != CSVI_DENSE_NONE ? CSVI_OUT(t, op)->size : 0;
-    return dense32_at(CSVI_AUX(t, op), 2 * z_size, x->shape[0], x->shape[1], w->shape[0]).grad;
+    return dense32_at(CSVI_AUX(t, op), 2 * z_size, x->shape[0], x->shape[1], w->shape[0]);
+}
+
+const float *csvi_dense_weight_grad32(const csvi_tape *t, const csvi_op *op) {
+    return dense32_of(t, op).grad;
 }
 
 float *csvi_dense_weight32(const csvi_tape *t, const csvi_op *op) {
-    const csvi_slot *x = CSVI_IN(t, op, 0), *w = CSVI_IN(t, op, 1);
-    const int64_t z_size = op->iattr[0] != CSVI_DENSE_NONE ? CSVI_OUT(t, op)->size : 0;
-    return dense32_at(CSVI_AUX(t, op), 2 * z_size, x->shape[0], x->shape[1], w->shape[0]).w;
+    return dense32_of(t, op).w;
 }
 
 int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {

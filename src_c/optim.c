@@ -221,8 +221,8 @@ int csvi_optim_step_grad32(csvi_optim_config *c, double *param, const float *gra
     const int amsgrad = (c->flags & CSVI_OPTIM_AMSGRAD) != 0;
     adam32_job j = {.param = param, .m = state, .v = state + n,
                     .vmax = amsgrad ? state + 2 * n : NULL, .grad = grad, .mirror = mirror,
-                    .b1 = c->beta1,
-                    .b2 = c->beta2, .step_size = c->lr / bias_correction(c->beta1, step),
+                    .b1 = c->beta1, .b2 = c->beta2,
+                    .step_size = c->lr / bias_correction(c->beta1, step),
                     .bc2_sqrt = bc2_sqrt, .eps = c->eps, .amsgrad = amsgrad};
     csvi_parallel_range(n, CSVI_PAR_DIVIDE, adam32_range, &j);
     return CSVI_OPTIM_OK;

@@ -270,17 +270,14 @@ class PyroOptim:
                                 f"triples, got {item!r}") from None
             if grad is None:
                 continue
-            if type(value) is not np.ndarray and not isinstance(value, np.ndarray):
+            if not isinstance(value, np.ndarray):
                 raise TypeError(f"{self._name()}.step: the value of param {name!r} must be "
                                 f"a numpy.ndarray, got {type(value).__name__}")
-            slot = self._slots.get(name)
-            if slot is None or value.shape != slot.shape:  # made here, or refused
-                slot = self.slot_of(name, value)
+            slot = self.slot_of(name, value)
+            # (every step: a float64 view of the tape's arena, passed as it is)
             if type(grad) is not np.ndarray or grad.dtype is not _FLOAT64 \
-                    or not grad.flags.c_contiguous:  # (the every-step case: a float64 view)
-                if not isinstance(grad, np.ndarray) or grad.dtype != np.float64 \
-                        or not grad.flags.c_contiguous:
-                    grad = np.asarray(grad, dtype=np.float64, order="C")  # keeps 0-d 0-d
+                    or not grad.flags.c_contiguous:
+                grad = np.asarray(grad, dtype=np.float64, order="C")  # keeps 0-d 0-d
             kernels.append(slot.kernel)
             values.append(value)
             grads.append(grad)
