@@ -27,16 +27,29 @@
 typedef void (*csvi_task_fn)(void *ctx, int64_t task);
 typedef void (*csvi_range_fn)(void *ctx, int64_t lo, int64_t hi);
 
-/* fn(ctx, task) for task in [0, n_tasks), over threads when `parallel`.
- * With `descending`, each thread walks its run of tasks from the end: a
+/* A job's size as a multiple of the size from which threads pay for it:
+ * what csvi_parallel_tasks takes as `over`. */
+#define CSVI_OVER(work, threshold) ((int64_t)(work) / (int64_t)(threshold))
+
+/* Waking a sleeping worker costs the caller about 10 us (a futex wake, and
+ * on a virtual machine an interrupt to a halted CPU), against about 1 us to
+ * start one that is spinning.  So a job smaller than this many times its
+ * threshold runs on the caller alone when the workers sleep: that is the
+ * eager step, whose ops come tens of microseconds apart while Python runs
+ * the model, and where a 10,000-element sum had cost 13 us instead of 2. */
+#define CSVI_WAKE_OVER 16
+
+/* fn(ctx, task) for task in [0, n_tasks), over threads when `over` >= 1
+ * (the job is that many times the size from which threads pay; see
+ * CSVI_WAKE_OVER for when sleeping workers are woken).  With `descending`, each thread walks its run of tasks from the end: a
  * sweep over data that an ascending sweep has just read then starts on the
  * part still in cache (one too big for the cache, like a plate's data
  * matrix, otherwise misses on every line). */
-void csvi_parallel_tasks(int64_t n_tasks, int parallel, int descending, csvi_task_fn fn,
+void csvi_parallel_tasks(int64_t n_tasks, int64_t over, int descending, csvi_task_fn fn,
                          void *ctx);
 
 /* fn(ctx, lo, hi) over [0, n) in blocks of CSVI_BLOCK, over threads when
- * n >= min_parallel. */
+ * n >= min_parallel (over = n / min_parallel). */
 void csvi_parallel_range(int64_t n, int64_t min_parallel, csvi_range_fn fn, void *ctx);
 
 #endif

@@ -130,7 +130,7 @@ static int run_split(task_split *s, csvi_task_fn fn, void *job, int parallel) {
         s->heap_stride = parallel ? s->scratch : 0;
     }
     if (parallel) {
-        csvi_parallel_tasks(s->n_tasks, 1, 0, fn, job);
+        csvi_parallel_tasks(s->n_tasks, s->n_tasks, 0, fn, job); /* each task ~TASK_WORK */
     } else {
         for (int64_t task = 0; task < s->n_tasks; task++) fn(job, task);
     }

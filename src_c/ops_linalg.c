@@ -50,7 +50,7 @@ static void matvec_task(void *ctx, int64_t task) {
 static void matvec(const double *a, const double *v, double *y, int64_t rows, int64_t cols,
                    int add) {
     mv_job j = {a, v, y, rows, cols, add, NULL, 0};
-    csvi_parallel_tasks((rows + MV_ROWS - 1) / MV_ROWS, rows * cols >= MV_PARALLEL, 0,
+    csvi_parallel_tasks((rows + MV_ROWS - 1) / MV_ROWS, CSVI_OVER(rows * cols, MV_PARALLEL), 0,
                         matvec_task, &j);
 }
 
@@ -98,7 +98,7 @@ static void matTvec(const double *a, const double *v, double *y, int64_t rows, i
     int64_t n_chunks = rows / MTV_MIN_CHUNK_ROWS;
     n_chunks = n_chunks < 1 ? 1 : (n_chunks > MTV_CHUNKS ? MTV_CHUNKS : n_chunks);
     mv_job j = {a, v, y, rows, cols, add, partial, n_chunks};
-    csvi_parallel_tasks(n_chunks, rows * cols >= MV_PARALLEL, 1, mtv_task, &j);
+    csvi_parallel_tasks(n_chunks, CSVI_OVER(rows * cols, MV_PARALLEL), 1, mtv_task, &j);
     for (int64_t c = 0; c < cols; c++) {
         double s = partial[c];
         for (int64_t q = 1; q < n_chunks; q++) s += partial[q * cols + c];
@@ -126,7 +126,7 @@ static void outer_task(void *ctx, int64_t task) {
 
 static void outer_add(double *ga, const double *u, const double *v, int64_t rows, int64_t cols) {
     mv_job j = {u, v, ga, rows, cols, 1, NULL, 0};
-    csvi_parallel_tasks((rows + MV_ROWS - 1) / MV_ROWS, rows * cols >= MV_PARALLEL, 0,
+    csvi_parallel_tasks((rows + MV_ROWS - 1) / MV_ROWS, CSVI_OVER(rows * cols, MV_PARALLEL), 0,
                         outer_task, &j);
 }
 

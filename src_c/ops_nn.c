@@ -318,7 +318,7 @@ static void gemm(int single, char ta, char tb, int m, int n, int k, double alpha
            && work / (tasks + 1) >= GEMM_MIN_WORK)
         tasks++;
     j.per_task = (dim + tasks - 1) / tasks;
-    csvi_parallel_tasks(tasks, tasks > 1, 0, gemm_task, &j);
+    csvi_parallel_tasks(tasks, tasks > 1 ? CSVI_OVER(work, GEMM_MIN_WORK) : 0, 0, gemm_task, &j);
 }
 
 /* A record's aux slot: with an activation, the pre-activation z (softplus'
@@ -404,7 +404,7 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
     if (j.b == NULL && j.z == NULL && j.y32 == NULL) return CSVI_OK;
     int64_t n_tasks;
     split_rows(&j, &n_tasks);
-    csvi_parallel_tasks(n_tasks, y->size >= parallel_from(act), 0, dense_rows_fwd, &j);
+    csvi_parallel_tasks(n_tasks, CSVI_OVER(y->size, parallel_from(act)), 0, dense_rows_fwd, &j);
     return CSVI_OK;
 }
 
@@ -437,14 +437,14 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
                        .n = n, .m = m, .act = act};
         int64_t n_tasks;
         split_rows(&j, &n_tasks);
-        csvi_parallel_tasks(n_tasks, y->size >= parallel_from(act), 0, dense_rows_vjp, &j);
+        csvi_parallel_tasks(n_tasks, CSVI_OVER(y->size, parallel_from(act)), 0, dense_rows_vjp, &j);
     } else if (products32) {
         csvi_dense_narrow(gz, (int64_t)n * m, l.prod);
     }
     if (b && b->grad) {  /* db += column sums of gz, rows in order */
         bias_job bj = {.gz = gz, .db = b->grad, .n = n, .m = m};
         csvi_parallel_tasks((m + BIAS_COLUMNS - 1) / BIAS_COLUMNS,
-                            (int64_t)n * m >= CSVI_PAR_CHEAP, 0, bias_columns, &bj);
+                            CSVI_OVER((int64_t)n * m, CSVI_PAR_CHEAP), 0, bias_columns, &bj);
     }
     if (products32) {
         if (x->grad) {  /* dx += gz W */

@@ -97,8 +97,8 @@ int csvi_particles_fwd(csvi_tape *t, const csvi_op *op, const unsigned char *bat
     if (!matrix_times_particle_vectors(t, op, batched, &n, &k)) return CSVI_DECLINED;
     particle_job j = {CSVI_IN(t, op, 0)->data, CSVI_IN(t, op, 1)->data, NULL,
                       CSVI_OUT(t, op)->data, NULL, n, k, particles, 0};
-    csvi_parallel_tasks((n + BLOCK_ROWS - 1) / BLOCK_ROWS, n * k * particles >= PARALLEL_WORK, 0,
-                        forward_task, &j);
+    csvi_parallel_tasks((n + BLOCK_ROWS - 1) / BLOCK_ROWS, CSVI_OVER(n * k * particles, PARALLEL_WORK),
+                        0, forward_task, &j);
     return CSVI_OK;
 }
 
@@ -167,7 +167,7 @@ int csvi_particles_vjp(csvi_tape *t, const csvi_op *op, const unsigned char *bat
     if (!matrix_times_particle_vectors(t, op, batched, &n, &k)) return CSVI_DECLINED;
     if (particles * k > MAX_PARTIAL) return CSVI_DECLINED;
     const csvi_slot *x = CSVI_IN(t, op, 0), *w = CSVI_IN(t, op, 1);
-    const int parallel = n * k * particles >= PARALLEL_WORK;
+    const int64_t over = CSVI_OVER(n * k * particles, PARALLEL_WORK);
     particle_job j = {x->data, w->data, CSVI_OUT(t, op)->grad, x->grad, NULL, n, k, particles, 0};
     if (w->grad) {
         /* chunks fixed by the sizes alone, summed in chunk order: the same
@@ -178,11 +178,11 @@ int csvi_particles_vjp(csvi_tape *t, const csvi_op *op, const unsigned char *bat
         while (chunks > 1 && chunks * particles * k > MAX_PARTIAL) chunks--;
         j.partial = partial;
         j.n_chunks = chunks;
-        csvi_parallel_tasks(chunks, parallel, 1, dw_task, &j);
+        csvi_parallel_tasks(chunks, over, 1, dw_task, &j);
         for (int64_t c = 0; c < chunks; c++)
             for (int64_t i = 0; i < particles * k; i++) w->grad[i] += partial[c * particles * k + i];
     }
     if (x->grad)
-        csvi_parallel_tasks((n + BLOCK_ROWS - 1) / BLOCK_ROWS, parallel, 1, dx_task, &j);
+        csvi_parallel_tasks((n + BLOCK_ROWS - 1) / BLOCK_ROWS, over, 1, dx_task, &j);
     return CSVI_OK;
 }

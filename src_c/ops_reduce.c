@@ -105,7 +105,7 @@ int csvi_sum_vjp(csvi_tape *t, const csvi_op *op) {
         sum_rows_job j = {.gx = gx, .g = g, .scale = scale, .m = it.shape[1], .n = it.shape[0]};
         j.rows_per_task = it.shape[1] < CSVI_BLOCK ? CSVI_BLOCK / it.shape[1] : 1;
         csvi_parallel_tasks((j.n + j.rows_per_task - 1) / j.rows_per_task,
-                            x->size >= SUM_ROWS_PARALLEL, 0, sum_rows_vjp, &j);
+                            CSVI_OVER(x->size, SUM_ROWS_PARALLEL), 0, sum_rows_vjp, &j);
         return CSVI_OK;
     }
     CSVI_ITER_LOOP(&it, { gx[o1] += scale * g[o0]; });

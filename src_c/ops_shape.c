@@ -257,8 +257,8 @@ static int take_run(csvi_tape *t, const csvi_op *op, int vjp) {
         take_rows_job j = {.offs = offs[0], .step = g.stride[0][0], .inner = g.inner,
                            .batch = g.batch, .src = x->data, .dst = y->data};
         j.rows_per_task = g.inner < CSVI_BLOCK ? CSVI_BLOCK / g.inner : 1;
-        csvi_parallel_tasks((g.batch + j.rows_per_task - 1) / j.rows_per_task, 1, 0, take_rows,
-                            &j);
+        csvi_parallel_tasks((g.batch + j.rows_per_task - 1) / j.rows_per_task,
+                            CSVI_OVER(g.batch * g.inner, CSVI_PAR_CHEAP), 0, take_rows, &j);
     } else if (rc == CSVI_OK) {
         if (vjp) take_loop(&g, offs, y->grad, x->grad, 1);
         else take_loop(&g, offs, x->data, y->data, 0);

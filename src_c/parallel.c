@@ -16,7 +16,8 @@
  * `gen` has not moved, then claims tasks with an atomic add on a range's
  * `next`, and adds the number it ran to `done`, which the caller waits on.
  * Idle workers spin for a while (the ops of a step come microseconds apart),
- * then sleep on a condition variable.  The pool starts at the first job
+ * then sleep on a condition variable, and only a big job wakes them
+ * (CSVI_WAKE_OVER).  The pool starts at the first job
  * that asks for threads, with OMP_NUM_THREADS read then. */
 #define _GNU_SOURCE /* CPU_COUNT */
 #include "csvi_parallel.h"
@@ -170,12 +171,16 @@ static void start_pool(void) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-void csvi_parallel_tasks(int64_t n_tasks, int parallel, int descending, csvi_task_fn fn,
+void csvi_parallel_tasks(int64_t n_tasks, int64_t over, int descending, csvi_task_fn fn,
                          void *ctx) {
-    if (parallel && n_tasks > 1) pthread_once(&pool_once, start_pool);
+    if (over >= 1 && n_tasks > 1) pthread_once(&pool_once, start_pool);
+    const int wake = over >= CSVI_WAKE_OVER;
     /* one job at a time: a second caller (another Python thread, or a task
-     * that is itself parallel) runs its tasks in a loop */
-    if (!parallel || n_tasks < 2 || pool.n_threads < 2 || atomic_exchange(&pool.busy, 1)) {
+     * that is itself parallel) runs its tasks in a loop; so does a small job
+     * while every worker sleeps */
+    if (over < 1 || n_tasks < 2 || pool.n_threads < 2
+        || (!wake && atomic_load(&pool.sleepers) == pool.n_threads - 1)
+        || atomic_exchange(&pool.busy, 1)) {
         run_serial(n_tasks, descending, fn, ctx);
         return;
     }
@@ -194,7 +199,7 @@ void csvi_parallel_tasks(int64_t n_tasks, int parallel, int descending, csvi_tas
     }
     atomic_store(&pool.done, 0);
     atomic_store(&pool.gen, g + 1);                    /* even: open */
-    if (atomic_load(&pool.sleepers)) {
+    if (wake && atomic_load(&pool.sleepers)) {
         pthread_mutex_lock(&pool.lock);
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.lock);
@@ -206,9 +211,9 @@ void csvi_parallel_tasks(int64_t n_tasks, int parallel, int descending, csvi_tas
 
 #else
 
-void csvi_parallel_tasks(int64_t n_tasks, int parallel, int descending, csvi_task_fn fn,
+void csvi_parallel_tasks(int64_t n_tasks, int64_t over, int descending, csvi_task_fn fn,
                          void *ctx) {
-    (void)parallel;
+    (void)over;
     run_serial(n_tasks, descending, fn, ctx);
 }
 
@@ -230,5 +235,6 @@ static void range_task(void *ctx, int64_t task) {
 void csvi_parallel_range(int64_t n, int64_t min_parallel, csvi_range_fn fn, void *ctx) {
     if (n <= 0) return;
     range_job job = {fn, ctx, n};
-    csvi_parallel_tasks((n + CSVI_BLOCK - 1) / CSVI_BLOCK, n >= min_parallel, 0, range_task, &job);
+    csvi_parallel_tasks((n + CSVI_BLOCK - 1) / CSVI_BLOCK, CSVI_OVER(n, min_parallel), 0, range_task,
+                        &job);
 }

@@ -323,7 +323,7 @@ static int run_op(csvi_program *p, int32_t i, int vjp) {
     if (rc != CSVI_DECLINED) return rc;
     if (copies_independent(p, op, vjp)) {
         copy_job job = {p, op, kernel};
-        csvi_parallel_tasks(p->particles, 1, 0, run_copy, &job);
+        csvi_parallel_tasks(p->particles, CSVI_WAKE_OVER, 0, run_copy, &job);
         for (int64_t c = 0; c < p->particles; c++)
             if (p->copy_rc[c]) return p->copy_rc[c];
         return CSVI_OK;

@@ -83,7 +83,7 @@ static CSVI_HOT void sum_chunk(void *ctx, int64_t c) {
 
 static double sum_chunks(sum_job *j, int64_t min_parallel) {
     j->chunks = n_chunks(j->n);
-    csvi_parallel_tasks(j->chunks, j->n >= min_parallel, 0, sum_chunk, j);
+    csvi_parallel_tasks(j->chunks, CSVI_OVER(j->n, min_parallel), 0, sum_chunk, j);
     double s = j->partial[0];
     for (int64_t c = 1; c < j->chunks; c++) s += j->partial[c];
     return s;
