@@ -341,3 +341,28 @@ def param_names(traces):
                 if site.type == "param":
                     names[name] = None
     return list(names)
+
+
+def step_updates(Tape tape, store, traces):
+    """SVI.step's update list: (name, unconstrained array, gradient) of every
+    param the traced runs touched that got a gradient, in `param_names`'
+    order, each gradient a view of the tape's arena.  A gradient that is not
+    finite raises, naming its param, before anything is updated.
+    (Compiled: every eager step builds it.)"""
+    cdef dict entries = store._entries
+    cdef list updates = []
+    cdef Tensor leaf
+    cdef csvi_slot *s
+    for name in param_names(traces):
+        e = entries[name]
+        leaf = <Tensor?>e.leaf
+        if not tape.owns(leaf):
+            continue
+        s = &tape.c.slots[leaf._slot]
+        if s.grad == NULL:
+            continue
+        if csvi_first_outside(s.grad, s.size, -INFINITY, INFINITY, 1, 1, 0) >= 0:
+            raise ValueError(f"the gradient of param '{name}' is not finite; the params "
+                             "and optimizer state were left unchanged")
+        updates.append((name, e.unconstrained, tape.grad_view(leaf._slot)))
+    return updates

@@ -1,7 +1,7 @@
 # Op emission: turn a call into one tape record, run its C forward, wrap the
 # result.  Every differentiable computation in csvi goes through `_emit`.
 from cpython.tuple cimport PyTuple_GET_SIZE
-from libc.math cimport floor
+from libc.math cimport INFINITY, floor
 
 cdef int64_t _GIL_RELEASE_SIZE = 65536
 
