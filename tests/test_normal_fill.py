@@ -183,7 +183,8 @@ def test_broadcast_draws_take_the_stream_in_output_order(sample_shape):
         assert np.array_equal(y.numpy(), expect)
     csvi.set_rng_seed(2)
     y = dist.LogNormal(loc, scale).rsample(sample_shape)
-    np.testing.assert_allclose(y.numpy(), np.exp(loc.numpy() + scale.numpy() * eps), rtol=1e-15)
+    # exp may be libmvec's vector variant (the loop now vectorizes): last bits only
+    np.testing.assert_allclose(y.numpy(), np.exp(loc.numpy() + scale.numpy() * eps), rtol=1e-14)
     csvi.set_rng_seed(2)
     y = dist.Normal(loc, scale).rsample(sample_shape)
     y.sum().backward()
