@@ -15,8 +15,9 @@ r is the root that makes that recursion end at x_0 = 0.  With a draw's
          j < k[i] means x lies inside the layer below the curve,
   f[i] = f(x_i) (f[0] = 1): a wedge's heights.
 
-Run `python src_c/normal_tables.py` to rewrite the header;
-tests/test_normal_fill.py checks that the checked-in header is this output.
+Run `python src_c/normal_tables.py` to rewrite the header (`--check`: exit
+1 if it differs); tests/test_normal_fill.py checks that the checked-in
+header is this output.
 """
 import decimal
 import functools
@@ -31,7 +32,8 @@ HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csvi_normal_t
 
 @functools.lru_cache(maxsize=None)
 def pi():
-    """pi by Machin's formula: 16 atan(1/5) - 4 atan(1/239)."""
+    """pi by Machin's formula: 16 atan(1/5) - 4 atan(1/239); once, in
+    header_text's context."""
     def atan_inv(n):
         term = total = Decimal(1) / n
         k, sign, n2 = 1, -1, n * n
@@ -132,7 +134,12 @@ def to_double(d):
 
 
 def header_text():
-    r, v, k, w, fx = tables()
+    """The header; computed in a local decimal context, so that importing
+    and calling this (the test does) changes no global state."""
+    with decimal.localcontext() as context:
+        context.prec = PRECISION
+        r, v, k, w, fx = tables()
+        inv_r = 1 / r
 
     def rows(items, per_line):
         return ",\n".join("    " + ", ".join(items[i:i + per_line])
@@ -145,7 +152,7 @@ def header_text():
         "#include <stdint.h>\n\n"
         f"/* r = {r:.30f}, v = {v:.30e} */\n"
         f"#define CSVI_ZIG_R {to_double(r)}\n"
-        f"#define CSVI_ZIG_INV_R {to_double(1 / r)}\n\n"
+        f"#define CSVI_ZIG_INV_R {to_double(inv_r)}\n\n"
         "static const uint64_t csvi_zig_k[256] = {\n"
         + rows([f"UINT64_C({x})" for x in k], 3) + "};\n\n"
         "static const double csvi_zig_w[256] = {\n"
@@ -155,8 +162,6 @@ def header_text():
         "#endif\n"
     )
 
-
-decimal.getcontext().prec = PRECISION
 
 if __name__ == "__main__":
     text = header_text()
