@@ -151,6 +151,69 @@ def sample(name, fn, *args, obs=None, infer=None, **kwargs):
                              obs is not None, infer), stack).value
 
 
+cdef object _get_param_store = None  # csvi.params', imported on first use (it imports _core)
+
+
+def param_value(name, init_value, constraint, event_dim=None):
+    """The fn of a param message: the whole param from the store (plates
+    subsample it afterwards, by `event_dim`).  (Compiled, with `param`:
+    every param site of every step runs both.)"""
+    global _get_param_store
+    if _get_param_store is None:
+        from csvi.params import get_param_store
+        _get_param_store = get_param_store
+    return _get_param_store().get_param(name, init_value, constraint)
+
+
+def param(name, init_value, constraint, event_dim):
+    """csvi.param's body (csvi.primitives gives it its defaults and
+    docstring): straight from the store with no handler active, else a
+    "param" message through the stack."""
+    cdef list stack = _thread_state().handlers
+    if not stack:
+        return param_value(name, init_value, constraint)
+    return apply_stack(_fill(Message.__new__(Message), "param", name, param_value,
+                             (name, init_value, constraint),
+                             None if event_dim is None else {"event_dim": int(event_dim)},
+                             None, False, None), stack).value
+
+
+def messenger_enter(self):
+    """Messenger.__enter__: push the handler on this thread's stack."""
+    _thread_state().handlers.append(self)
+    return self
+
+
+def messenger_exit(self, exc_type, exc, tb):
+    """Messenger.__exit__: pop the handler; after an exception that skipped
+    the exits of handlers entered after it, remove those too."""
+    cdef list stack = _thread_state().handlers
+    if stack and stack[-1] is self:
+        stack.pop()
+    elif self in stack:
+        del stack[stack.index(self):]
+    return False
+
+
+def messenger_call(self, *args, **kwargs):
+    """Messenger.__call__: run the wrapped function inside the handler (or,
+    with no function yet, take the first argument as it: `handler(fn)`).
+    Even a Ctrl-C between the push in __enter__ and its return (when
+    __exit__ does not run) leaves the stack as it was."""
+    if self.fn is None:
+        if not args:
+            raise IndexError("tuple index out of range")
+        self.fn = args[0]
+        return self
+    cdef list stack = _thread_state().handlers
+    cdef Py_ssize_t depth = len(stack)
+    try:
+        with self:
+            return self._run(*args, **kwargs)
+    finally:
+        del stack[depth:]
+
+
 def trace_postprocess_message(self, Message msg):
     """TraceMessenger.postprocess_message (compiled: every message of every
     traced run passes it): record msg under its name; a repeated name goes
@@ -194,52 +257,6 @@ def replay_process_message(self, Message msg):
     msg.value = old.value
     msg.infer = dict(old.infer)  # handlers of this run may add fields
     msg.done = True
-
-
-def plate_process_message(self, Message msg):
-    """plate.process_message (compiled: every sample site inside a plate
-    passes it in every step): put the plate's frame on the site's
-    cond_indep_stack, scale a subsampled site by size / subsample_size, and
-    expand the site's distribution to the plate's (subsample) size at the
-    plate's dim."""
-    if msg.type != "sample":
-        return
-    frame = self._frame
-    if frame is None:
-        return
-    msg.cond_indep_stack = (frame,) + msg.cond_indep_stack
-    size = self.size
-    if size is None:
-        return
-    subsample_size = self.subsample_size
-    if size != subsample_size:
-        msg.scale = msg.scale * (size / subsample_size)
-    fn = msg.fn
-    cdef tuple batch = tuple(fn.batch_shape)
-    cdef Py_ssize_t dim = frame.dim
-    cdef Py_ssize_t need = -dim, pos
-    if len(batch) < need:
-        batch = (1,) * (need - len(batch)) + batch
-    pos = len(batch) + dim
-    if batch[pos] == 1:
-        msg.fn = fn.expand(batch[:pos] + (subsample_size,) + batch[pos + 1:])
-    elif batch[pos] != subsample_size:
-        raise ValueError(
-            f"site '{msg.name}': its batch shape {tuple(fn.batch_shape)} has size "
-            f"{batch[pos]} at dim {dim}, but it is inside plate "
-            f"'{self.name}' of size {subsample_size}")
-
-
-def plate_postprocess_message(self, Message msg):
-    """plate.postprocess_message (compiled: every site inside a plate passes
-    it in every step): a param declared with `event_dim` inside a subsampled
-    plate is indexed by the plate's subsample (`plate._subsample_param`);
-    nothing else is touched."""
-    if msg.type != "param" or self._frame is None or self.size == self.subsample_size:
-        return
-    if msg.kwargs.get("event_dim") is None:
-        return
-    self._subsample_param(msg)
 
 
 cdef _bad_sample_fn(name, fn):
