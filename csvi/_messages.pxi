@@ -331,6 +331,27 @@ def check_site_agreement(model_trace, guide_trace):
                              "model")
 
 
+def elbo_sites(model_nodes, guide_nodes):
+    """Trace_ELBO._particle's walk over both traces' `nodes`: (the log_probs
+    of the model's sample sites, those of the guide's reparameterized latent
+    sites, the guide's other latent sites), each in trace order.  (Compiled:
+    every eager step walks both traces.)"""
+    cdef list model_lps = [], pathwise = [], score_sites = []
+    cdef Message site
+    for obj in model_nodes.values():
+        site = <Message?>obj
+        if site.type == "sample":
+            model_lps.append(site.log_prob)
+    for obj in guide_nodes.values():
+        site = <Message?>obj
+        if site.type == "sample" and not site.is_observed:
+            if site.fn.has_rsample:
+                pathwise.append(site.log_prob)
+            else:
+                score_sites.append(site)
+    return model_lps, pathwise, score_sites
+
+
 def enumerated_site_names(nodes):
     """Names of the sample sites in a trace's `nodes` configured for
     enumeration (`infer={"enumerate": ...}`), in order (compiled: the eager

@@ -1,0 +1,93 @@
+"""The eager step's glue shortcuts (session 26): each gives what the path it
+skips gives, bit for bit."""
+import numpy as np
+
+import csvi
+import csvi.distributions as dist
+from csvi import _core, constraints, handlers
+from csvi.infer.autoguide import AutoNormal
+from csvi.transforms import IdentityTransform, IndependentTransform, biject_to
+
+
+def test_zero_constant_is_shared_and_negative_zero_keeps_its_sign():
+    assert _core.astensor(0.0) is _core.astensor(0.0)
+    neg = _core.astensor(-0.0)
+    assert neg is not _core.astensor(0.0) and np.signbit(neg.numpy())
+    assert not np.signbit(_core.astensor(0.0).numpy())
+    assert float(1.0 / _core.astensor(-0.0)) == -np.inf
+    assert float(1.0 / _core.astensor(0.0)) == np.inf
+    # a Delta's default log_density is that shared zero, never written to
+    d = dist.Delta(csvi.tensor([1.0, 2.0]))
+    assert float(d.log_prob(csvi.tensor([1.0, 2.0])).sum()) == 0.0
+    assert not np.signbit(_core.astensor(0.0).numpy())
+
+
+def test_data_conversions_are_still_noted_while_freezing():
+    tape = _core.Tape(record_all=True)
+    with _core.recording(tape):
+        tape.freezing = True
+        try:
+            _core.astensor(_core.as_data(np.arange(4.0)))  # a view: nothing to refresh
+            assert tape.conversions == []
+            ints = _core.as_data(np.arange(4))
+            _core.astensor(ints)  # a float64 copy, refreshed before each run
+            assert len(tape.conversions) == 1 and tape.conversions[0][0] is ints
+            strided = _core.as_data(np.arange(8.0))[::2]
+            _core.astensor(strided)
+            assert len(tape.conversions) == 2
+        finally:
+            tape.freezing = False
+
+
+def _model(y):
+    mu = csvi.sample("mu", dist.Normal(0.0, 5.0))
+    sigma = csvi.sample("sigma", dist.HalfNormal(2.0))
+    w = csvi.sample("w", dist.Normal(np.zeros(3), 1.0).to_event(1))
+    with csvi.plate("groups", 4):
+        a = csvi.sample("a", dist.Normal(mu, sigma))
+    with csvi.plate("data", len(y)):
+        csvi.sample("y", dist.Normal(a[np.arange(len(y)) % 4] + csvi.sum(w), 1.0), obs=y)
+
+
+def _guide_trace(guide, y, seed):
+    csvi.set_rng_seed(seed)
+    tr = handlers.trace(guide).get_trace(y)
+    tr.compute_log_prob()
+    return tr
+
+
+def test_autonormal_identity_shortcut_equals_the_transform_path():
+    y = np.linspace(-1.0, 1.0, 8)
+    csvi.clear_param_store()
+    csvi.set_rng_seed(0)
+    guide = AutoNormal(_model)
+    guide(y)
+    plans = {p.name: p for p in guide._site_plans}
+    assert plans["mu"].identity and plans["a"].identity and plans["w"].identity
+    assert not plans["sigma"].identity
+    fast = _guide_trace(guide, y, 1)
+    for p in guide._site_plans:
+        p.identity = False
+    slow = _guide_trace(guide, y, 1)
+    assert list(fast.nodes) == list(slow.nodes)
+    for name, site in fast.nodes.items():
+        if site.type != "sample":
+            continue
+        other = slow.nodes[name]
+        assert np.array_equal(_core.value_of(site.value), _core.value_of(other.value))
+        assert np.array_equal(_core.value_of(site.log_prob), _core.value_of(other.log_prob))
+        assert type(site.fn) is type(other.fn) and site.fn.event_dim == other.fn.event_dim
+
+
+def test_exact_identity_test_refuses_subclasses():
+    from csvi.infer.autoguide.normal import _is_exact_identity
+
+    class Shifted(IdentityTransform):
+        def _call(self, x):
+            return _core.astensor(x) + 1.0
+
+    assert _is_exact_identity(biject_to(constraints.real))
+    assert _is_exact_identity(IndependentTransform(IdentityTransform(), 1))
+    assert not _is_exact_identity(Shifted())
+    assert not _is_exact_identity(IndependentTransform(Shifted(), 1))
+    assert not _is_exact_identity(biject_to(constraints.positive))
