@@ -143,15 +143,14 @@ def distribution_rsample(self, sample_shape=()):
                       + self._event_shape, True)
 
 
-cdef object _as_count = None, _check_args = None, _validate_default = None
+cdef object _as_count = None
 
 
 cdef int _load_delta_helpers() except -1:
-    global _as_count, _check_args, _validate_default
+    global _as_count
     if _validation_mod is None:
         _load_family_helpers()
-    _as_count, _check_args = _validation_mod.as_count, _validation_mod.check_args
-    _validate_default = _validation_mod.validate_default
+    _as_count = _validation_mod.as_count
     return 0
 
 
@@ -173,8 +172,12 @@ def delta_init(self, v, log_density=0.0, event_dim=0, validate_args=None):
     cdef tuple batch = vshape[:split]
     self._batch_shape = batch
     self._event_shape = vshape[split:]
-    ld = log_density if type(log_density) is Tensor else \
-        _as_real(log_density, "Delta", "log_density")
+    if type(log_density) is Tensor:
+        ld = log_density
+    elif type(log_density) is float:  # as_real's case for a float, in line
+        ld = as_tensor(log_density)
+    else:
+        ld = _as_real(log_density, "Delta", "log_density")
     self.log_density = ld
     cdef tuple ldshape = (<Tensor?>ld)._value.shape
     if ldshape != () and ldshape != batch:
@@ -183,10 +186,13 @@ def delta_init(self, v, log_density=0.0, event_dim=0, validate_args=None):
         if shape != batch:
             raise ValueError(f"Delta: log_density of shape {ldshape} must broadcast to "
                              f"the batch_shape {batch} of v")
-    validate = _validate_default(validate_args)
+    cdef bint validate = _validation_mod._validation if validate_args is None \
+        else bool(validate_args)
     self._validate = validate
-    if validate:
-        _check_args(self, ("log_density",), (ld,))
+    if validate:  # check_args on the one argument, in line
+        declared = self.arg_constraints["log_density"]
+        if declared.first_violation(ld) >= 0:
+            raise _bad_arg(type(self).__name__, "log_density", ld, declared)
 
 
 def delta_log_prob(self, value):
