@@ -178,6 +178,12 @@ def param(name, init_value, constraint, event_dim):
                              None, False, None), stack).value
 
 
+def messenger_init(self, fn=None):
+    """Messenger.__init__: the function the handler wraps (None: used as a
+    context manager, or as `handler(fn)` later)."""
+    self.fn = fn
+
+
 def messenger_enter(self):
     """Messenger.__enter__: push the handler on this thread's stack."""
     _thread_state().handlers.append(self)

@@ -1,6 +1,7 @@
 """The eager step's glue shortcuts (session 26): each gives what the path it
 skips gives, bit for bit."""
 import numpy as np
+import pytest
 
 import csvi
 import csvi.distributions as dist
@@ -91,3 +92,38 @@ def test_exact_identity_test_refuses_subclasses():
     assert not _is_exact_identity(Shifted())
     assert not _is_exact_identity(IndependentTransform(Shifted(), 1))
     assert not _is_exact_identity(biject_to(constraints.positive))
+
+
+def _positive_model():
+    csvi.sample("s", dist.HalfNormal(1.0))
+    with csvi.plate("g", 3):
+        csvi.sample("v", dist.Normal(0.0, 1.0))
+
+
+def _replay_with(values):
+    def guide():
+        csvi.sample("s", dist.Delta(values["s"]))
+        csvi.sample("v", dist.Delta(values["v"]))  # (no plate: any shape)
+    tr = handlers.trace(guide).get_trace()
+    return handlers.trace(handlers.replay(_positive_model, trace=tr)).get_trace()
+
+
+def test_replay_passing_case_in_line_and_failures_as_before():
+    ok = _replay_with({"s": csvi.tensor(0.5), "v": csvi.tensor(np.zeros(3))})
+    assert float(ok.nodes["s"].value) == 0.5
+    with pytest.raises(ValueError, match="outside the support of the model's HalfNormal"):
+        _replay_with({"s": csvi.tensor(-0.5), "v": csvi.tensor(np.zeros(3))})
+    with pytest.raises(ValueError, match=r"the guide's value has shape \(2,\)"):
+        _replay_with({"s": csvi.tensor(0.5), "v": csvi.tensor(np.zeros(2))})
+    # a value that is not a csvi Tensor takes check_replayed's own path
+    def guide():
+        csvi.sample("s", dist.HalfNormal(1.0))
+        with csvi.plate("g", 3):
+            csvi.sample("v", dist.Normal(0.0, 1.0))
+    tr = handlers.trace(guide).get_trace()
+    tr.nodes["v"].value = np.ones(3)
+    replayed = handlers.trace(handlers.replay(_positive_model, trace=tr)).get_trace()
+    assert np.array_equal(replayed.nodes["v"].value, np.ones(3))
+    tr.nodes["v"].value = np.ones(2)
+    with pytest.raises(ValueError, match=r"the guide's value has shape \(2,\)"):
+        handlers.trace(handlers.replay(_positive_model, trace=tr)).get_trace()

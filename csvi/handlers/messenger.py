@@ -52,13 +52,12 @@ class Messenger:
         if post and "postprocess_message" not in own:
             cls.postprocess_message = _dispatcher(post, cls.postprocess_message)
 
-    def __init__(self, fn=None):
-        self.fn = fn
-
-    # compiled (csvi/_messages.pxi): a step enters a handler for every trace,
-    # replay and plate.  __exit__ also removes, after an exception, every
-    # handler entered after this one and not exited; __call__ restores the
-    # stack's depth even after a Ctrl-C between __enter__'s push and return.
+    # compiled (csvi/_messages.pxi): a step makes and enters a handler for
+    # every trace, replay and plate.  __init__(fn=None) keeps fn; __exit__
+    # also removes, after an exception, every handler entered after this one
+    # and not exited; __call__ restores the stack's depth even after a Ctrl-C
+    # between __enter__'s push and return.
+    __init__ = _core.messenger_init
     __enter__ = _core.messenger_enter
     __exit__ = _core.messenger_exit
     __call__ = _core.messenger_call

@@ -11,7 +11,7 @@ from csvi.infer.autoguide.utils import (
     unconstrained_event_dim,
 )
 from csvi.params import get_param_store
-from csvi.primitives import sample
+from csvi.primitives import plate, sample
 from csvi.transforms import IdentityTransform, IndependentTransform
 
 __all__ = ["AutoNormal", "check_init_scale"]
@@ -95,8 +95,13 @@ class AutoNormal(AutoGuide):
         result = {}
         for plan in self._site_plans:
             if plan.in_plates:
-                with self._site_plates(plan.site, plates):
-                    result[plan.name] = plan.draw()
+                one = plates.get(plan.plate_name) if plan.plate_name is not None else None
+                if type(one) is plate:  # one csvi.plate: entered as it stands
+                    with one:
+                        result[plan.name] = plan.draw()
+                else:
+                    with self._site_plates(plan.site, plates):
+                        result[plan.name] = plan.draw()
             else:
                 result[plan.name] = plan.draw()
         return result
@@ -141,13 +146,16 @@ class _SitePlan:
     inverse, event dims) worked out once: an eager step runs `draw` for every
     site."""
 
-    __slots__ = ("name", "site", "in_plates", "loc_name", "scale_name", "init_loc",
+    __slots__ = ("name", "site", "in_plates", "plate_name", "loc_name", "scale_name", "init_loc",
                  "init_scale", "event_dim", "aux_name", "transform", "site_event_dim",
                  "inverse", "identity", "scale_constraint")
 
     def __init__(self, guide, name, site, t):
         self.name, self.site, self.transform = name, site, t
         self.in_plates = bool(site.cond_indep_stack)
+        # the plate's name when the site is in exactly one
+        frames = site.cond_indep_stack
+        self.plate_name = frames[0].name if len(frames) == 1 else None
         self.loc_name, self.scale_name = guide._loc_name(name), guide._scale_name(name)
         self.init_loc = guide._init_locs[name]
         init_scale, shape = guide._init_scale, self.init_loc.shape
