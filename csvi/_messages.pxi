@@ -151,18 +151,45 @@ def sample(name, fn, *args, obs=None, infer=None, **kwargs):
                              obs is not None, infer), stack).value
 
 
-cdef object _get_param_store = None  # csvi.params', imported on first use (it imports _core)
+# csvi.params' and csvi.transforms', imported on first use (they import _core)
+cdef object _get_param_store = None, _ParamStore = None
+cdef object _IdentityTransform = None, _SoftplusTransform = None
 
 
 def param_value(name, init_value, constraint, event_dim=None):
     """The fn of a param message: the whole param from the store (plates
     subsample it afterwards, by `event_dim`).  (Compiled, with `param`:
     every param site of every step runs both.)"""
-    global _get_param_store
+    global _get_param_store, _ParamStore, _IdentityTransform, _SoftplusTransform
     if _get_param_store is None:
-        from csvi.params import get_param_store
+        from csvi.params import ParamStore, get_param_store
+        from csvi.transforms import IdentityTransform, SoftplusTransform
+        _ParamStore, _IdentityTransform, _SoftplusTransform = (
+            ParamStore, IdentityTransform, SoftplusTransform)
         _get_param_store = get_param_store
-    return _get_param_store().get_param(name, init_value, constraint)
+    store = _get_param_store()
+    if type(store) is _ParamStore:  # ParamStore.get_param's every-step case in line
+        e = (<dict?>store._entries).get(name)
+        if e is not None:
+            return _constrained(e)
+    return store.get_param(name, init_value, constraint)
+
+
+cdef _constrained(e):
+    """as_param_value(e.transform(e.leaf), e.leaf) of a param store entry,
+    the transform's call in line for the identity and softplus (an
+    autoguide's locs and scales): IdentityTransform._call and
+    SoftplusTransform._call."""
+    leaf = e.leaf
+    t = e.transform
+    if type(t) is _IdentityTransform:
+        value = as_tensor(leaf)
+    elif type(t) is _SoftplusTransform:
+        value = softplus(leaf)
+    else:
+        return as_param_value(t(leaf), leaf)
+    (<Tensor>value)._param_leaf = leaf
+    return value
 
 
 def param(name, init_value, constraint, event_dim):

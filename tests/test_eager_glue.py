@@ -127,3 +127,33 @@ def test_replay_passing_case_in_line_and_failures_as_before():
     tr.nodes["v"].value = np.ones(2)
     with pytest.raises(ValueError, match=r"the guide's value has shape \(2,\)"):
         handlers.trace(handlers.replay(_positive_model, trace=tr)).get_trace()
+
+
+@pytest.mark.parametrize("constraint", [constraints.real, constraints.softplus_positive,
+                                        constraints.positive, constraints.unit_interval])
+def test_param_in_line_equals_the_store_path(constraint):
+    csvi.clear_param_store()
+    init = np.array([0.25, 0.5, 0.75])
+    tape = _core.Tape(record_all=True)
+
+    def run():
+        p = csvi.param("p", init, constraint=constraint)
+        return p, csvi.get_param_store().get_param("p")
+
+    with _core.recording(tape):
+        traced = handlers.trace(run).get_trace()
+        p, q = traced.nodes["_RETURN"].value
+        assert traced.nodes["p"].type == "param"
+        assert np.array_equal(p.numpy(), q.numpy())
+        store = csvi.get_param_store()
+        assert p.unconstrained() is store.leaf("p") and q.unconstrained() is store.leaf("p")
+        (p.sum() * 2.0).backward()
+    assert np.array_equal(store.leaf("p").grad, 2.0 * _grad_of_transform(constraint, init))
+
+
+def _grad_of_transform(constraint, init):
+    t = _core.Tape(record_all=True)
+    x = csvi.tensor(biject_to(constraint).inv(init).numpy(), requires_grad=True)
+    with _core.recording(t):
+        biject_to(constraint)(x).sum().backward()
+    return x.grad
