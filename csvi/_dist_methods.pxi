@@ -117,19 +117,66 @@ def family_draw(self, shape, reparameterized):
     return apply(self._rs_op, self._params, shape, reparameterized, self._iattr)
 
 
+cdef inline bint _plain_shape(object shape):
+    """as_shape's every-step case: a tuple of ints >= 0, taken as it stands."""
+    if type(shape) is not tuple:
+        return False
+    for d in <tuple>shape:
+        if type(d) is not int or d < 0:
+            return False
+    return True
+
+
 cdef inline tuple _sample_shape(object sample_shape, object self):
-    """as_shape's every-step case (a tuple of ints >= 0) in line, else as_shape."""
-    cdef bint plain = type(sample_shape) is tuple
-    if plain:
-        for d in <tuple>sample_shape:
-            if type(d) is not int or d < 0:
-                plain = False
-                break
-    if plain:
+    """as_shape's every-step case in line, else as_shape."""
+    if _plain_shape(sample_shape):
         return <tuple>sample_shape
     if _validation_mod is None:
         _load_family_helpers()
     return _as_shape(sample_shape, type(self).__name__)
+
+
+cdef object _ExpandedDistribution = None, _check_expandable = None  # imported on first use
+
+
+def distribution_expand(self, batch_shape):
+    """Distribution.expand: this distribution with a larger batch_shape
+    (parameters broadcast); itself when the shape is its own (a plate
+    expands every site inside it, every step)."""
+    global _ExpandedDistribution
+    if not _plain_shape(batch_shape):
+        if _validation_mod is None:
+            _load_family_helpers()
+        batch_shape = _as_shape(batch_shape, f"{type(self).__name__}.expand", "batch_shape")
+    if batch_shape == self._batch_shape:
+        return self
+    if _ExpandedDistribution is None:
+        from csvi.distributions.distribution import ExpandedDistribution
+        _ExpandedDistribution = ExpandedDistribution
+    return _ExpandedDistribution(self, batch_shape)
+
+
+def expanded_batch_shape(base_dist, batch_shape):
+    """ExpandedDistribution's batch_shape, checked: as_shape's error for a
+    bad shape, check_expandable's for one `base_dist` does not broadcast to
+    exactly."""
+    global _check_expandable
+    if not _plain_shape(batch_shape):
+        if _validation_mod is None:
+            _load_family_helpers()
+        batch_shape = _as_shape(batch_shape, f"{type(base_dist).__name__}.expand",
+                                "batch_shape")
+    base = base_dist.batch_shape
+    try:
+        ok = broadcast_shapes(base, batch_shape) == batch_shape
+    except ValueError:
+        ok = False
+    if not ok:
+        if _check_expandable is None:
+            from csvi.distributions.util import check_expandable
+            _check_expandable = check_expandable
+        _check_expandable(type(base_dist).__name__, base, batch_shape)  # raises
+    return batch_shape
 
 
 def distribution_rsample(self, sample_shape=()):

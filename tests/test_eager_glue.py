@@ -157,3 +157,20 @@ def _grad_of_transform(constraint, init):
     with _core.recording(t):
         biject_to(constraint)(x).sum().backward()
     return x.grad
+
+
+def test_expand_in_line_and_its_errors():
+    d = dist.Normal(np.zeros(3), 1.0)
+    assert d.expand((3,)) is d
+    e = d.expand([2, 3])  # not a tuple: as_shape's path
+    assert type(e).__name__ == "ExpandedDistribution" and e.batch_shape == (2, 3)
+    assert d.expand(np.array([2, 3])).batch_shape == (2, 3)
+    with pytest.raises(ValueError, match=r"Normal.expand: batch_shape \(3,\) cannot be "
+                                         r"expanded to \(4,\)"):
+        d.expand((4,))
+    with pytest.raises(TypeError, match="Normal.expand: batch_shape"):
+        d.expand((2.5, 3))
+    with pytest.raises(TypeError, match="Normal.expand: batch_shape"):
+        d.expand((-1, 3))
+    with pytest.raises(ValueError, match=r"cannot be expanded to \(3, 2\)"):
+        type(e)(d, (3, 2))
