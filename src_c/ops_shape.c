@@ -112,24 +112,82 @@ int csvi_gather_fwd(csvi_tape *t, const csvi_op *op) {
     return CSVI_OK;
 }
 
+/* gx[position[i]] += g[i] for i in [lo, hi), in order; a run of equal
+ * positions (a[group] with sorted groups) adds in a register, which gives
+ * the element-by-element sums. */
+static void gather_vjp_walk(const double *position, const double *g, double *gx, int64_t lo,
+                            int64_t hi) {
+    if (hi <= lo) return;
+    int64_t k = (int64_t)position[lo];
+    double acc = gx[k];
+    for (int64_t i = lo; i < hi; i++) {
+        const int64_t ki = (int64_t)position[i];
+        if (ki != k) {
+            gx[k] = acc;
+            k = ki;
+            acc = gx[k];
+        }
+        acc += g[i];
+    }
+    gx[k] = acc;
+}
+
+/* One walk is a chain of dependent adds (an eager a[group]'s VJP was ~6 us
+ * at 10,000 rows).  When the positions never decrease, GATHER_VJP_LANES
+ * stretches, each starting where the (truncated) position changes, touch
+ * disjoint elements of gx, so their walks run side by side and every
+ * element still takes its terms in order: the same bits. */
+#define GATHER_VJP_LANES 4
+#define GATHER_VJP_MIN_LANES 1024
+
+static CSVI_HOT int positions_nondecreasing(const double *restrict position, int64_t n) {
+    int down = 0;
+    for (int64_t i = 1; i < n; i++) down |= position[i] < position[i - 1];
+    return !down;
+}
+
 int csvi_gather_vjp(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *ix = CSVI_IN(t, op, 1);
     const csvi_slot *y = CSVI_OUT(t, op);
-    if (!x->grad || y->size == 0) return CSVI_OK;
-    /* a run of equal indices (a[group] with sorted groups) adds in a register,
-     * in the same order as element by element */
-    int64_t k = (int64_t)ix->data[0];
-    double acc = x->grad[k];
-    for (int64_t i = 0; i < y->size; i++) {
-        const int64_t ki = (int64_t)ix->data[i];
-        if (ki != k) {
-            x->grad[k] = acc;
-            k = ki;
-            acc = x->grad[k];
-        }
-        acc += y->grad[i];
+    const double *position = ix->data, *g = y->grad;
+    double *gx = x->grad;
+    const int64_t n = y->size;
+    if (!gx || n == 0) return CSVI_OK;
+    if (n < GATHER_VJP_MIN_LANES || !positions_nondecreasing(position, n)) {
+        gather_vjp_walk(position, g, gx, 0, n);
+        return CSVI_OK;
     }
-    x->grad[k] = acc;
+    int64_t start[GATHER_VJP_LANES + 1], k[GATHER_VJP_LANES], common = n;
+    double acc[GATHER_VJP_LANES];
+    start[0] = 0;
+    start[GATHER_VJP_LANES] = n;
+    for (int s = 1; s < GATHER_VJP_LANES; s++) {
+        int64_t b = n * s / GATHER_VJP_LANES;
+        if (b < start[s - 1]) b = start[s - 1];
+        while (b < n && (int64_t)position[b] == (int64_t)position[b - 1]) b++;
+        start[s] = b;
+    }
+    for (int s = 0; s < GATHER_VJP_LANES; s++) {
+        const int64_t len = start[s + 1] - start[s];
+        common = len < common ? len : common;
+        k[s] = len ? (int64_t)position[start[s]] : 0;
+        acc[s] = len ? gx[k[s]] : 0.0;
+    }
+    for (int64_t i = 0; i < common; i++)
+        for (int s = 0; s < GATHER_VJP_LANES; s++) {
+            const int64_t j = start[s] + i, kj = (int64_t)position[j];
+            if (kj != k[s]) {
+                gx[k[s]] = acc[s];
+                k[s] = kj;
+                acc[s] = gx[kj];
+            }
+            acc[s] += g[j];
+        }
+    for (int s = 0; s < GATHER_VJP_LANES; s++) {
+        if (start[s + 1] == start[s]) continue;
+        gx[k[s]] = acc[s];  /* the rest of the stretch picks the run up from here */
+        gather_vjp_walk(position, g, gx, start[s] + common, start[s + 1]);
+    }
     return CSVI_OK;
 }
 

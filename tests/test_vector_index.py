@@ -131,6 +131,37 @@ def test_gather_refuses_a_bad_position_anywhere(bad, where):
         gather(X, positions)
 
 
+@pytest.mark.parametrize("case", ["sorted", "sorted_split_runs", "one_run", "unsorted",
+                                  "few_long_runs"])
+def test_gather_vjp_in_side_by_side_stretches_adds_in_order(case):
+    """At 1,024 positions or more that never decrease, the VJP walks four
+    stretches side by side; a run of one (truncated) position, even spelled
+    3.0 then 3.25 across a stretch boundary, stays in one stretch, so every
+    element takes its terms in order."""
+    rng = np.random.default_rng(7)
+    n = 5003
+    if case == "one_run":
+        idx = np.full(n, 4)
+    elif case == "few_long_runs":
+        idx = np.repeat([0, 2, 5], [1, n - 2, 1])
+    else:
+        idx = np.sort(rng.integers(0, 7, n))
+    positions = idx.astype(np.float64)
+    if case == "sorted_split_runs":
+        positions += np.where(np.arange(n) % 2 == 1, 0.25, 0.0)
+        positions = np.maximum.accumulate(positions)
+    if case == "unsorted":
+        positions = positions[rng.permutation(n)]
+    g = rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)
+    x = csvi.tensor(X, requires_grad=True)
+    out = _core.apply(GATHER, (x, positions), positions.shape)
+    (out * g).sum().backward()
+    expected = np.zeros(7)
+    for k, gi in zip(positions.astype(np.int64), g):
+        expected[k] += gi
+    np.testing.assert_array_equal(x.grad, expected)
+
+
 def test_gather_vjp_adds_in_order_for_any_runs():
     # runs of equal positions of uneven length, recurring apart, and
     # positions that differ but truncate to one index (a split run)
