@@ -79,28 +79,23 @@ int64_t csvi_first_outside(const double *x, int64_t n, double lo, double hi,
 /* GATHER's positions for a vector of `size` indexed by an integer array
  * (x[group] in a hierarchical model, every step): the indices as float64,
  * negative ones counted from the end.  The common case (every index in
- * [0, size)) is cleared by one vectorized min/max pass and converted in
- * another; otherwise an element-by-element pass wraps negatives and stops
- * at the first index out of [-size, size), whose position it returns
- * (-1: none). */
-static CSVI_HOT int all_in_range(const int64_t *restrict idx, int64_t n, int64_t size) {
+ * [0, size)) is converted and cleared in one vectorized pass (min/max kept
+ * beside the stores); otherwise an element-by-element pass wraps negatives
+ * and stops at the first index out of [-size, size), whose position it
+ * returns (-1: none). */
+static CSVI_HOT int converted_in_range(const int64_t *restrict idx, int64_t n, int64_t size,
+                                       double *restrict out) {
     int64_t mn = 0, mx = 0;
     for (int64_t i = 0; i < n; i++) {
         mn = idx[i] < mn ? idx[i] : mn;
         mx = idx[i] > mx ? idx[i] : mx;
+        out[i] = (double)idx[i];
     }
     return mn >= 0 && mx < size;
 }
 
-static CSVI_HOT void as_doubles(const int64_t *restrict idx, int64_t n, double *restrict out) {
-    for (int64_t i = 0; i < n; i++) out[i] = (double)idx[i];
-}
-
 int64_t csvi_index_positions(const int64_t *idx, int64_t n, int64_t size, double *out) {
-    if (all_in_range(idx, n, size)) {
-        as_doubles(idx, n, out);
-        return -1;
-    }
+    if (converted_in_range(idx, n, size, out)) return -1;
     for (int64_t i = 0; i < n; i++) {
         int64_t k = idx[i];
         if (k < 0) k += size;
