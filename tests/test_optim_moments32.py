@@ -176,3 +176,15 @@ def test_set_state_refuses_moments_beyond_float32():
     with pytest.raises(ValueError, match="float32's range"):
         opt.set_state(state)
     np.testing.assert_array_equal(opt.get_state()[name]["exp_avg_sq"], before)
+
+
+def test_a_compiled_step_reads_the_float32_gradient_into_float32_moments():
+    """The compiled path this file's round trip runs: the weights' float32
+    gradients (csvi_optim_step_grad32) into float32 moments."""
+    csvi.clear_param_store()
+    model, guide, data = vae_parts(np.float32)
+    opt = Adam({"lr": 0.01})
+    step = SVI(model, guide, opt, Trace_ELBO()).compile(data)
+    step.run(2)
+    assert step._program.gradient_buffers()["float32"]
+    assert {s.kernel.state.dtype for s in opt._slots.values()} == {np.dtype(np.float32)}
