@@ -117,19 +117,66 @@ def family_draw(self, shape, reparameterized):
     return apply(self._rs_op, self._params, shape, reparameterized, self._iattr)
 
 
+cdef inline bint _plain_shape(object shape):
+    """as_shape's every-step case: a tuple of ints >= 0, taken as it stands."""
+    if type(shape) is not tuple:
+        return False
+    for d in <tuple>shape:
+        if type(d) is not int or d < 0:
+            return False
+    return True
+
+
 cdef inline tuple _sample_shape(object sample_shape, object self):
-    """as_shape's every-step case (a tuple of ints >= 0) in line, else as_shape."""
-    cdef bint plain = type(sample_shape) is tuple
-    if plain:
-        for d in <tuple>sample_shape:
-            if type(d) is not int or d < 0:
-                plain = False
-                break
-    if plain:
+    """as_shape's every-step case in line, else as_shape."""
+    if _plain_shape(sample_shape):
         return <tuple>sample_shape
     if _validation_mod is None:
         _load_family_helpers()
     return _as_shape(sample_shape, type(self).__name__)
+
+
+cdef object _ExpandedDistribution = None, _check_expandable = None  # imported on first use
+
+
+def distribution_expand(self, batch_shape):
+    """Distribution.expand: this distribution with a larger batch_shape
+    (parameters broadcast); itself when the shape is its own (a plate
+    expands every site inside it, every step)."""
+    global _ExpandedDistribution
+    if not _plain_shape(batch_shape):
+        if _validation_mod is None:
+            _load_family_helpers()
+        batch_shape = _as_shape(batch_shape, f"{type(self).__name__}.expand", "batch_shape")
+    if batch_shape == self._batch_shape:
+        return self
+    if _ExpandedDistribution is None:
+        from csvi.distributions.distribution import ExpandedDistribution
+        _ExpandedDistribution = ExpandedDistribution
+    return _ExpandedDistribution(self, batch_shape)
+
+
+def expanded_batch_shape(base_dist, batch_shape):
+    """ExpandedDistribution's batch_shape, checked: as_shape's error for a
+    bad shape, check_expandable's for one `base_dist` does not broadcast to
+    exactly."""
+    global _check_expandable
+    if not _plain_shape(batch_shape):
+        if _validation_mod is None:
+            _load_family_helpers()
+        batch_shape = _as_shape(batch_shape, f"{type(base_dist).__name__}.expand",
+                                "batch_shape")
+    base = base_dist.batch_shape
+    try:
+        ok = broadcast_shapes(base, batch_shape) == batch_shape
+    except ValueError:
+        ok = False
+    if not ok:
+        if _check_expandable is None:
+            from csvi.distributions.util import check_expandable
+            _check_expandable = check_expandable
+        _check_expandable(type(base_dist).__name__, base, batch_shape)  # raises
+    return batch_shape
 
 
 def distribution_rsample(self, sample_shape=()):
@@ -143,15 +190,14 @@ def distribution_rsample(self, sample_shape=()):
                       + self._event_shape, True)
 
 
-cdef object _as_count = None, _check_args = None, _validate_default = None
+cdef object _as_count = None
 
 
 cdef int _load_delta_helpers() except -1:
-    global _as_count, _check_args, _validate_default
+    global _as_count
     if _validation_mod is None:
         _load_family_helpers()
-    _as_count, _check_args = _validation_mod.as_count, _validation_mod.check_args
-    _validate_default = _validation_mod.validate_default
+    _as_count = _validation_mod.as_count
     return 0
 
 
@@ -173,8 +219,12 @@ def delta_init(self, v, log_density=0.0, event_dim=0, validate_args=None):
     cdef tuple batch = vshape[:split]
     self._batch_shape = batch
     self._event_shape = vshape[split:]
-    ld = log_density if type(log_density) is Tensor else \
-        _as_real(log_density, "Delta", "log_density")
+    if type(log_density) is Tensor:
+        ld = log_density
+    elif type(log_density) is float:  # as_real's case for a float, in line
+        ld = as_tensor(log_density)
+    else:
+        ld = _as_real(log_density, "Delta", "log_density")
     self.log_density = ld
     cdef tuple ldshape = (<Tensor?>ld)._value.shape
     if ldshape != () and ldshape != batch:
@@ -183,10 +233,13 @@ def delta_init(self, v, log_density=0.0, event_dim=0, validate_args=None):
         if shape != batch:
             raise ValueError(f"Delta: log_density of shape {ldshape} must broadcast to "
                              f"the batch_shape {batch} of v")
-    validate = _validate_default(validate_args)
+    cdef bint validate = _validation_mod._validation if validate_args is None \
+        else bool(validate_args)
     self._validate = validate
-    if validate:
-        _check_args(self, ("log_density",), (ld,))
+    if validate:  # check_args on the one argument, in line
+        declared = self.arg_constraints["log_density"]
+        if declared.first_violation(ld) >= 0:
+            raise _bad_arg(type(self).__name__, "log_density", ld, declared)
 
 
 def delta_log_prob(self, value):

@@ -151,6 +151,102 @@ def sample(name, fn, *args, obs=None, infer=None, **kwargs):
                              obs is not None, infer), stack).value
 
 
+# csvi.params' and csvi.transforms', imported on first use (they import _core)
+cdef object _get_param_store = None, _ParamStore = None
+cdef object _IdentityTransform = None, _SoftplusTransform = None
+
+
+def param_value(name, init_value, constraint, event_dim=None):
+    """The fn of a param message: the whole param from the store (plates
+    subsample it afterwards, by `event_dim`).  (Compiled, with `param`:
+    every param site of every step runs both.)"""
+    global _get_param_store, _ParamStore, _IdentityTransform, _SoftplusTransform
+    if _get_param_store is None:
+        from csvi.params import ParamStore, get_param_store
+        from csvi.transforms import IdentityTransform, SoftplusTransform
+        _ParamStore, _IdentityTransform, _SoftplusTransform = (
+            ParamStore, IdentityTransform, SoftplusTransform)
+        _get_param_store = get_param_store
+    store = _get_param_store()
+    if type(store) is _ParamStore:  # ParamStore.get_param's every-step case in line
+        e = (<dict?>store._entries).get(name)
+        if e is not None:
+            return _constrained(e)
+    return store.get_param(name, init_value, constraint)
+
+
+cdef _constrained(e):
+    """as_param_value(e.transform(e.leaf), e.leaf) of a param store entry,
+    the transform's call in line for the identity and softplus (an
+    autoguide's locs and scales): IdentityTransform._call and
+    SoftplusTransform._call."""
+    leaf = e.leaf
+    t = e.transform
+    if type(t) is _IdentityTransform:
+        value = as_tensor(leaf)
+    elif type(t) is _SoftplusTransform:
+        value = softplus(leaf)
+    else:
+        return as_param_value(t(leaf), leaf)
+    (<Tensor>value)._param_leaf = leaf
+    return value
+
+
+def param(name, init_value, constraint, event_dim):
+    """csvi.param's body (csvi.primitives gives it its defaults and
+    docstring): straight from the store with no handler active, else a
+    "param" message through the stack."""
+    cdef list stack = _thread_state().handlers
+    if not stack:
+        return param_value(name, init_value, constraint)
+    return apply_stack(_fill(Message.__new__(Message), "param", name, param_value,
+                             (name, init_value, constraint),
+                             None if event_dim is None else {"event_dim": int(event_dim)},
+                             None, False, None), stack).value
+
+
+def messenger_init(self, fn=None):
+    """Messenger.__init__: the function the handler wraps (None: used as a
+    context manager, or as `handler(fn)` later)."""
+    self.fn = fn
+
+
+def messenger_enter(self):
+    """Messenger.__enter__: push the handler on this thread's stack."""
+    _thread_state().handlers.append(self)
+    return self
+
+
+def messenger_exit(self, exc_type, exc, tb):
+    """Messenger.__exit__: pop the handler; after an exception that skipped
+    the exits of handlers entered after it, remove those too."""
+    cdef list stack = _thread_state().handlers
+    if stack and stack[-1] is self:
+        stack.pop()
+    elif self in stack:
+        del stack[stack.index(self):]
+    return False
+
+
+def messenger_call(self, *args, **kwargs):
+    """Messenger.__call__: run the wrapped function inside the handler (or,
+    with no function yet, take the first argument as it: `handler(fn)`).
+    Even a Ctrl-C between the push in __enter__ and its return (when
+    __exit__ does not run) leaves the stack as it was."""
+    if self.fn is None:
+        if not args:
+            raise IndexError("tuple index out of range")
+        self.fn = args[0]
+        return self
+    cdef list stack = _thread_state().handlers
+    cdef Py_ssize_t depth = len(stack)
+    try:
+        with self:
+            return self._run(*args, **kwargs)
+    finally:
+        del stack[depth:]
+
+
 def trace_postprocess_message(self, Message msg):
     """TraceMessenger.postprocess_message (compiled: every message of every
     traced run passes it): record msg under its name; a repeated name goes
@@ -166,6 +262,16 @@ def trace_postprocess_message(self, Message msg):
 
 
 cdef object _check_replayed = None  # csvi.distributions.validation's, imported on first use
+
+
+cdef bint _replayed_fits(fn, value) except -1:
+    """check_replayed's passing case, in line: a Tensor of the model's shape,
+    in the support when validating."""
+    if type(value) is not Tensor or (<Tensor>value)._value.shape != \
+            fn.batch_shape + fn.event_shape:
+        return False
+    support = fn.support if fn._validate else None
+    return support is None or support.first_violation(value) < 0
 
 
 def replay_process_message(self, Message msg):
@@ -190,56 +296,12 @@ def replay_process_message(self, Message msg):
         if _check_replayed is None:
             from csvi.distributions.validation import check_replayed
             _check_replayed = check_replayed
-        _check_replayed(msg.name, msg.fn, old.value, enumerated="_enumerate_dim" in old.infer)
+        if not _replayed_fits(msg.fn, old.value):  # else check_replayed raises
+            _check_replayed(msg.name, msg.fn, old.value,
+                            enumerated="_enumerate_dim" in old.infer)
     msg.value = old.value
     msg.infer = dict(old.infer)  # handlers of this run may add fields
     msg.done = True
-
-
-def plate_process_message(self, Message msg):
-    """plate.process_message (compiled: every sample site inside a plate
-    passes it in every step): put the plate's frame on the site's
-    cond_indep_stack, scale a subsampled site by size / subsample_size, and
-    expand the site's distribution to the plate's (subsample) size at the
-    plate's dim."""
-    if msg.type != "sample":
-        return
-    frame = self._frame
-    if frame is None:
-        return
-    msg.cond_indep_stack = (frame,) + msg.cond_indep_stack
-    size = self.size
-    if size is None:
-        return
-    subsample_size = self.subsample_size
-    if size != subsample_size:
-        msg.scale = msg.scale * (size / subsample_size)
-    fn = msg.fn
-    cdef tuple batch = tuple(fn.batch_shape)
-    cdef Py_ssize_t dim = frame.dim
-    cdef Py_ssize_t need = -dim, pos
-    if len(batch) < need:
-        batch = (1,) * (need - len(batch)) + batch
-    pos = len(batch) + dim
-    if batch[pos] == 1:
-        msg.fn = fn.expand(batch[:pos] + (subsample_size,) + batch[pos + 1:])
-    elif batch[pos] != subsample_size:
-        raise ValueError(
-            f"site '{msg.name}': its batch shape {tuple(fn.batch_shape)} has size "
-            f"{batch[pos]} at dim {dim}, but it is inside plate "
-            f"'{self.name}' of size {subsample_size}")
-
-
-def plate_postprocess_message(self, Message msg):
-    """plate.postprocess_message (compiled: every site inside a plate passes
-    it in every step): a param declared with `event_dim` inside a subsampled
-    plate is indexed by the plate's subsample (`plate._subsample_param`);
-    nothing else is touched."""
-    if msg.type != "param" or self._frame is None or self.size == self.subsample_size:
-        return
-    if msg.kwargs.get("event_dim") is None:
-        return
-    self._subsample_param(msg)
 
 
 cdef _bad_sample_fn(name, fn):
@@ -314,6 +376,27 @@ def check_site_agreement(model_trace, guide_trace):
                              "model")
 
 
+def elbo_sites(model_nodes, guide_nodes):
+    """Trace_ELBO._particle's walk over both traces' `nodes`: (the log_probs
+    of the model's sample sites, those of the guide's reparameterized latent
+    sites, the guide's other latent sites), each in trace order.  (Compiled:
+    every eager step walks both traces.)"""
+    cdef list model_lps = [], pathwise = [], score_sites = []
+    cdef Message site
+    for obj in model_nodes.values():
+        site = <Message?>obj
+        if site.type == "sample":
+            model_lps.append(site.log_prob)
+    for obj in guide_nodes.values():
+        site = <Message?>obj
+        if site.type == "sample" and not site.is_observed:
+            if site.fn.has_rsample:
+                pathwise.append(site.log_prob)
+            else:
+                score_sites.append(site)
+    return model_lps, pathwise, score_sites
+
+
 def enumerated_site_names(nodes):
     """Names of the sample sites in a trace's `nodes` configured for
     enumeration (`infer={"enumerate": ...}`), in order (compiled: the eager
@@ -341,3 +424,28 @@ def param_names(traces):
                 if site.type == "param":
                     names[name] = None
     return list(names)
+
+
+def step_updates(Tape tape, store, traces):
+    """SVI.step's update list: (name, unconstrained array, gradient) of every
+    param the traced runs touched that got a gradient, in `param_names`'
+    order, each gradient a view of the tape's arena.  A gradient that is not
+    finite raises, naming its param, before anything is updated.
+    (Compiled: every eager step builds it.)"""
+    cdef dict entries = store._entries
+    cdef list updates = []
+    cdef Tensor leaf
+    cdef csvi_slot *s
+    for name in param_names(traces):
+        e = entries[name]
+        leaf = <Tensor?>e.leaf
+        if not tape.owns(leaf):
+            continue
+        s = &tape.c.slots[leaf._slot]
+        if s.grad == NULL:
+            continue
+        if csvi_first_outside(s.grad, s.size, -INFINITY, INFINITY, 1, 1, 0) >= 0:
+            raise ValueError(f"the gradient of param '{name}' is not finite; the params "
+                             "and optimizer state were left unchanged")
+        updates.append((name, e.unconstrained, tape.grad_view(leaf._slot)))
+    return updates

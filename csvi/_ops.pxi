@@ -1,7 +1,7 @@
 # Op emission: turn a call into one tape record, run its C forward, wrap the
 # result.  Every differentiable computation in csvi goes through `_emit`.
 from cpython.tuple cimport PyTuple_GET_SIZE
-from libc.math cimport floor
+from libc.math cimport INFINITY, floor, signbit
 
 cdef int64_t _GIL_RELEASE_SIZE = 65536
 
@@ -17,15 +17,16 @@ cdef Tensor _wrap(cnp.ndarray arr, Tape tape, int32_t slot, bint requires_grad):
     return t
 
 
-# Constant Tensors of nonzero Python floats, shared (a constant is never
-# written to), so `x * 2.0` or `obs=1.0` allocate nothing after the first time.
+# Constant Tensors of Python floats other than -0.0 (a dict would take it for
+# 0.0), shared (a constant is never written to), so `x * 2.0`, `obs=1.0` or a
+# Delta's log_density=0.0 allocate nothing after the first time.
 cdef dict _float_constants = {}
 
 
 cdef Tensor _constant(object x):
     """A Tensor holding NumPy data, not on any tape until an op uses it."""
     cdef Tensor t
-    if type(x) is float and x != 0.0:
+    if type(x) is float and (x != 0.0 or not signbit(<double>x)):
         t = _float_constants.get(x)
         if t is not None:
             return t
@@ -56,7 +57,9 @@ cdef Tensor _constant_array(object x):
                 "while a Jit* ELBO's step is compiled; the compiled step would use these "
                 "values whatever data later steps bring.  Compute it before calling svi.step "
                 "and pass the result, or compute it with csvi's ops on csvi.as_tensor(x)")
-        if not np.may_share_memory(arr, x):
+        # (the same first byte: a view, no conversion; asked before NumPy's test)
+        if (cnp.PyArray_DATA(<cnp.ndarray>arr) != cnp.PyArray_DATA(<cnp.ndarray>x)
+                and not np.may_share_memory(arr, x)):
             _note_conversion(x, arr)
     return t
 

@@ -184,6 +184,44 @@ cdef class OptimKernel:
                              f"but its {self.kind} state was made for {self.size}")
 
 
+cdef object _FLOAT64 = np.dtype(np.float64)  # native float64: a grad passed as it is
+
+
+def optim_step(optim, params):
+    """PyroOptim.step's body for (name, value, grad) triples (compiled: every
+    eager step runs it): each param's kernel from `optim`'s slots (made on
+    first use by `optim.slot_of`), then every update in one apply_updates.
+    A param whose grad is None is skipped."""
+    cdef dict slots = optim._slots
+    cdef list kernels = [], values = [], grads = [], names = []
+    for item in params:
+        try:
+            name, value, grad = item
+        except (TypeError, ValueError):
+            raise TypeError(f"{optim._name()}.step: expected (name, value, grad) "
+                            f"triples, got {item!r}") from None
+        if grad is None:
+            continue
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{optim._name()}.step: the value of param {name!r} must be "
+                            f"a numpy.ndarray, got {type(value).__name__}")
+        slot = slots.get(name)
+        if slot is None or slot.shape != (<object>value).shape:
+            slot = optim.slot_of(name, value)  # makes it, or names the shape at fault
+        # (every step: a float64 view of the tape's arena, passed as it is)
+        if type(grad) is not np.ndarray or (<object>grad).dtype is not _FLOAT64 \
+                or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>grad):
+            grad = np.asarray(grad, dtype=np.float64, order="C")  # keeps 0-d 0-d
+        kernels.append(slot.kernel)
+        values.append(value)
+        grads.append(grad)
+        names.append(name)
+    try:
+        apply_updates(kernels, values, grads, names)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{optim._name()}: {e}") from None
+
+
 def apply_updates(list kernels, list params, list grads, list names):
     """One update of params[i] from grads[i] by kernels[i], for every i, in
     place; checks them all first (errors name names[i]), so it applies every

@@ -39,6 +39,7 @@ cdef extern from "csvi_program.h":
         int32_t params_changed
         unsigned char *uncleared
         int32_t *grad32
+        int64_t *tril
 
     int64_t csvi_program_hook_size(const csvi_program *p)
     void csvi_program_bind(csvi_program *p, const int32_t *slots, const int64_t *offsets,
@@ -143,6 +144,13 @@ cdef class Program:
                     others += 1
         return {"uncleared": sorted(params), "others": others,
                 "float32": [k for k in range(self.p.n_params) if self.p.grad32[k]]}
+
+    def tril_updates(self):
+        """{param index: d} for the params the last run updated below the
+        diagonal only: d x d matrices read only by UNIT_TRIL, whose gradient
+        is zero on and above the diagonal (src_c/program.c, mark_tril)."""
+        cdef int32_t n = self.p.n_params, k
+        return {k: self.p.tril[n + k] for k in range(n) if self.p.tril[n + k]}
 
     def slots_in(self, cnp.ndarray buffer):
         """(slots, offsets): the slots whose values the program reads from

@@ -52,7 +52,7 @@ from csvi.infer.sites import param_names
 from csvi.infer.svi import SVI
 from csvi.handlers.runtime import get_stack
 from csvi.params import get_param_store
-from csvi.primitives import _SubsampleFn
+from csvi._core import SubsampleFn as _SubsampleFn
 from csvi.primitives import plate as _plate
 
 __all__ = ["DistributedSVI", "DistributedStepError", "plate", "shard_range", "set_rng_seed",

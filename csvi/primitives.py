@@ -1,7 +1,8 @@
 """The statements a model or guide is written in: sample, param, plate,
 deterministic, factor.  Each builds a Message and runs it through the handler
 stack; with no handler active they take a direct path (no message at all).
-`sample`, the most-run of them, is compiled (csvi/_messages.pxi)."""
+`sample` and `param`, the most-run of them, are compiled
+(csvi/_messages.pxi), and so is plate's per-step work (csvi/_plate.pxi)."""
 import numpy as np
 
 from csvi import _core, constraints
@@ -9,7 +10,6 @@ from csvi._core import sample, send
 from csvi.distributions import Delta, Unit
 from csvi.handlers.messenger import Messenger
 from csvi.handlers.runtime import CondIndepStackFrame, get_stack
-from csvi.params import get_param_store
 
 __all__ = ["sample", "param", "plate", "deterministic", "factor", "subsample"]
 
@@ -22,17 +22,7 @@ def param(name, init_value=None, constraint=constraints.real, event_dim=None):
     only the first time `name` is seen.  `event_dim` gives the param batch
     semantics, as in Pyro: inside a subsampled plate, the dims left of its
     `event_dim` rightmost dims are indexed by the plate's subsample."""
-    stack = get_stack()
-    if not stack:
-        return get_param_store().get_param(name, init_value, constraint)
-    return send("param", name, _param_value, (name, init_value, constraint),
-                None if event_dim is None else {"event_dim": int(event_dim)}, None, False,
-                None, stack)
-
-
-def _param_value(name, init_value, constraint, event_dim=None):
-    """The whole param (plates subsample it afterwards, by `event_dim`)."""
-    return get_param_store().get_param(name, init_value, constraint)
+    return _core.param(name, init_value, constraint, event_dim)
 
 
 def deterministic(name, value, event_dim=None):
@@ -52,23 +42,6 @@ def factor(name, log_factor):
     except (TypeError, ValueError) as e:
         raise type(e)(f"factor '{name}': {e}") from None
     return sample(name, unit, obs=np.empty(unit.batch_shape + (0,)))
-
-
-_FULL_INDICES = {}
-
-
-def _full_indices(size):
-    """The _SubsampleFn giving np.arange(size) (read-only), made once per
-    size: a plate that is not subsampled is made every step, and its indices
-    never change."""
-    fn = _FULL_INDICES.get(size)
-    if fn is None:
-        if len(_FULL_INDICES) >= 64:
-            _FULL_INDICES.clear()
-        idx = np.arange(size)
-        idx.flags.writeable = False
-        fn = _FULL_INDICES[size] = _SubsampleFn(None, None, idx)
-    return fn
 
 
 class plate(Messenger):
@@ -97,84 +70,14 @@ class plate(Messenger):
 
     def __init__(self, name, size=None, subsample_size=None, dim=None, subsample=None):
         super().__init__()
-        if dim is not None and (isinstance(dim, bool) or int(dim) != dim or dim >= 0):
-            raise ValueError(f"plate '{name}': dim must be a negative integer, got {dim!r}")
-        if subsample is not None:
-            given = np.asarray(_core.value_of(subsample), dtype=np.float64).reshape(-1)
-            if not np.all(np.isfinite(given) & (given == np.round(given)) & (given >= 0)):
-                raise ValueError(f"plate '{name}': subsample must hold nonnegative integer "
-                                 f"indices, got {given[:8].tolist()}")
-            subsample = given.astype(np.int64)
-            size = len(subsample) if size is None else size
-            if subsample.size and subsample.max() >= size:
-                raise ValueError(f"plate '{name}': subsample index {int(subsample.max())} is "
-                                 f"out of range for size {size}")
-        self.name = name
-        self.dim = None if dim is None else int(dim)
-        self._frame = None
-        if size is None:
-            if subsample_size is not None:
-                raise ValueError(f"plate '{name}': subsample_size needs a size")
-            self.size = self.subsample_size = None
-            self._indices = None
-            return
-        if isinstance(size, bool) or int(size) != size or size < 0:
-            raise ValueError(f"plate '{name}': size must be a nonnegative integer, got {size!r}")
-        self.size = int(size)
-        if subsample_size is not None and (isinstance(subsample_size, bool)
-                                           or int(subsample_size) != subsample_size
-                                           or not 0 <= subsample_size <= self.size):
-            raise ValueError(f"plate '{name}': subsample_size must be an integer in "
-                             f"[0, {self.size}], got {subsample_size!r}")
-        self._indices = self._draw_indices(subsample_size, subsample)
-        drawn = len(self._indices)
-        if subsample_size is not None and int(subsample_size) != drawn:
-            raise ValueError(f"plate '{name}': subsample_size is {subsample_size} but the "
-                             f"indices replayed for it have length {drawn}; the model and "
-                             "guide use different subsample sizes for this plate")
-        self.subsample_size = drawn
+        _core.plate_setup(self, name, size, subsample_size, dim, subsample)
 
-    def _draw_indices(self, subsample_size, given):
-        """The indices for this run, through the handlers (replay supplies
-        the guide's)."""
-        if given is None and (subsample_size is None or subsample_size == self.size):
-            fn = _full_indices(self.size)
-        elif given is not None:
-            fn = _SubsampleFn(None, None, given)
-        else:
-            fn = _SubsampleFn(self.size, int(subsample_size), None)
-        stack = get_stack()
-        if not stack:
-            return fn()
-        return send("subsample", self.name, fn, (), None, None, False, None, stack)
-
-    def _allocate_dim(self, taken):
-        """This plate's dim: its own, or the rightmost one the active plates
-        (`taken`: their dims) leave free."""
-        if self.dim is not None:
-            if self.dim in taken:
-                other = next(h.name for h in get_stack() if isinstance(h, plate)
-                             and h._frame is not None and h._frame.dim == self.dim)
-                raise ValueError(f"plate '{self.name}': dim {self.dim} is already used by "
-                                 f"the enclosing plate '{other}'")
-            return self.dim
-        dim = -1
-        while dim in taken:
-            dim -= 1
-        return dim
+    # compiled (csvi/_plate.pxi), as a model or guide makes its plates every run
+    _draw_indices = _core.plate_draw_indices
+    _allocate_dim = _core.plate_allocate_dim
 
     def __enter__(self):
-        if self._frame is not None:
-            raise ValueError(f"plate '{self.name}' is already active (nested in itself)")
-        taken = []
-        for h in get_stack():
-            if isinstance(h, plate) and h._frame is not None:
-                if h.name == self.name:
-                    raise ValueError(f"plate '{self.name}' is already active (two nested "
-                                     "plates share its name)")
-                taken.append(h._frame.dim)
-        frame = CondIndepStackFrame(self.name, self._allocate_dim(taken), self.size,
-                                    self.subsample_size)
+        frame = _core.plate_frame(self)
         super().__enter__()
         self._frame = frame
         return self._indices
@@ -226,21 +129,6 @@ class _SequentialFrame(Messenger):
             msg.cond_indep_stack = (self.frame,) + msg.cond_indep_stack
             if self.scale != 1.0:
                 msg.scale = msg.scale * self.scale
-
-
-class _SubsampleFn:
-    """Produces a plate's indices when called (not when a handler such as
-    replay supplies them): a fresh draw, the user's, or None for all."""
-
-    def __init__(self, size, subsample_size, given):
-        self.size = size
-        self.subsample_size = subsample_size
-        self.given = given
-
-    def __call__(self):
-        if self.size is None:
-            return self.given
-        return _core.draw_subsample(self.size, self.subsample_size)
 
 
 def subsample(data, event_dim=0):

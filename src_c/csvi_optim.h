@@ -102,6 +102,17 @@ int csvi_optim_reads_grad32(const csvi_optim_config *c);
 int csvi_optim_step_grad32(csvi_optim_config *c, double *param, const float *grad,
                            void *state, int64_t n, int64_t step, float *mirror);
 
+/* Whether csvi_optim_step_tril gives csvi_optim_step's bits for a param of
+ * n / (d * d) stacked d x d matrices whose gradient is zero on and above
+ * the diagonal (optim.c): Adam on the raw gradient with eps > 0 and float64
+ * state, +0 on and above the diagonal. */
+int csvi_optim_tril_exact(const csvi_optim_config *c, const double *state, int64_t n,
+                          int64_t d);
+/* csvi_optim_step for such a param, updating only below the diagonal; the
+ * caller has checked csvi_optim_tril_exact. */
+int csvi_optim_step_tril(csvi_optim_config *c, double *param, const double *grad,
+                         double *state, int64_t n, int64_t step, int64_t d);
+
 /* The per-algorithm updates csvi_optim_step dispatches to; `scale` is the
  * clip_args norm factor (1 when disabled). */
 void csvi_sgd_update(const csvi_optim_config *c, double *param, const double *grad,

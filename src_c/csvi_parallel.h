@@ -41,10 +41,11 @@ typedef void (*csvi_range_fn)(void *ctx, int64_t lo, int64_t hi);
 
 /* fn(ctx, task) for task in [0, n_tasks), over threads when `over` >= 1
  * (the job is that many times the size from which threads pay; see
- * CSVI_WAKE_OVER for when sleeping workers are woken).  With `descending`, each thread walks its run of tasks from the end: a
- * sweep over data that an ascending sweep has just read then starts on the
- * part still in cache (one too big for the cache, like a plate's data
- * matrix, otherwise misses on every line). */
+ * CSVI_WAKE_OVER for when sleeping workers are woken).  With `descending`,
+ * each thread walks its run of tasks from the end: a sweep over data that an
+ * ascending sweep has just read then starts on the part still in cache (one
+ * too big for the cache, like a plate's data matrix, otherwise misses on
+ * every line). */
 void csvi_parallel_tasks(int64_t n_tasks, int64_t over, int descending, csvi_task_fn fn,
                          void *ctx);
 

@@ -78,6 +78,10 @@ typedef struct {
                                   * buffer is not cleared each step (program.c) */
     int32_t *grad32;             /* per param (one particle only, else NULL): 1 + the dense
                                   * record whose float32 product is its gradient, or 0 */
+    int64_t *tril;               /* per param: d when UNIT_TRIL ops of d x d matrices are
+                                  * its only readers (its gradient is zero on and above
+                                  * the diagonal), else 0; then, per param, d again while
+                                  * a run updates below the diagonal only (program.c) */
 } csvi_program;
 
 /* With `fuse`, rewrites the tape's op chains into fused kernels

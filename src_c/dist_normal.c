@@ -4,6 +4,7 @@
  *   LogNormal  z = exp(loc + scale eps)
  *   HalfNormal z = scale |eps|   (aux keeps |eps|) */
 #include "csvi_dist.h"
+#include "csvi_normal_fill.h"
 #include "csvi_parallel.h"
 #include "csvi_sum.h"
 
@@ -405,11 +406,8 @@ int csvi_normal_rs_fwd(csvi_tape *t, const csvi_op *op) {
     if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
     const double *mu = CSVI_IN(t, op, 0)->data, *s = CSVI_IN(t, op, 1)->data;
     double *y = CSVI_OUT(t, op)->data, *eps = CSVI_AUX(t, op)->data;
-    CSVI_ITER_LOOP(&it, {
-        const double e = random_standard_normal(t->rng);
-        eps[o0] = e;
-        y[o0] = mu[o1] + s[o2] * e;
-    });
+    csvi_fill_standard_normal(t->rng, eps, CSVI_AUX(t, op)->size);
+    CSVI_ITER_LOOP(&it, { y[o0] = mu[o1] + s[o2] * eps[o0]; });
     return CSVI_OK;
 }
 
@@ -469,11 +467,8 @@ int csvi_lognormal_rs_fwd(csvi_tape *t, const csvi_op *op) {
     if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
     const double *mu = CSVI_IN(t, op, 0)->data, *s = CSVI_IN(t, op, 1)->data;
     double *y = CSVI_OUT(t, op)->data, *eps = CSVI_AUX(t, op)->data;
-    CSVI_ITER_LOOP(&it, {
-        const double e = random_standard_normal(t->rng);
-        eps[o0] = e;
-        y[o0] = exp(mu[o1] + s[o2] * e);
-    });
+    csvi_fill_standard_normal(t->rng, eps, CSVI_AUX(t, op)->size);
+    CSVI_ITER_LOOP(&it, { y[o0] = exp(mu[o1] + s[o2] * eps[o0]); });
     return CSVI_OK;
 }
 
@@ -531,10 +526,10 @@ int csvi_halfnormal_rs_fwd(csvi_tape *t, const csvi_op *op) {
     if (csvi_dist_iter(&it, t, op)) return CSVI_ERR_SHAPE;
     const double *s = CSVI_IN(t, op, 0)->data;
     double *y = CSVI_OUT(t, op)->data, *eps = CSVI_AUX(t, op)->data;
+    csvi_fill_standard_normal(t->rng, eps, CSVI_AUX(t, op)->size);
     CSVI_ITER_LOOP(&it, {
-        const double e = fabs(random_standard_normal(t->rng));
-        eps[o0] = e;
-        y[o0] = s[o1] * e;
+        eps[o0] = fabs(eps[o0]);
+        y[o0] = s[o1] * eps[o0];
     });
     return CSVI_OK;
 }

@@ -8,6 +8,7 @@
  * (which could make NumPy's rejection loops spin) is still refused here with
  * CSVI_ERR_VALUE rather than sampled. */
 #include "csvi_dist.h"
+#include "csvi_normal_fill.h"
 
 enum { NOISE_NORMAL = 0, NOISE_UNIFORM = 1, NOISE_EXPONENTIAL = 2, NOISE_CAUCHY = 3 };
 
@@ -27,7 +28,7 @@ int csvi_draw_noise_fwd(csvi_tape *t, const csvi_op *op) {
     bitgen_t *rng = t->rng;
     switch (op->iattr[0]) {
     case NOISE_NORMAL:
-        for (int64_t i = 0; i < n; i++) y[i] = random_standard_normal(rng);
+        csvi_fill_standard_normal(rng, y, n);
         return CSVI_OK;
     case NOISE_UNIFORM:
         for (int64_t i = 0; i < n; i++) y[i] = open_uniform(rng);

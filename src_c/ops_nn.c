@@ -437,7 +437,8 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
                        .n = n, .m = m, .act = act};
         int64_t n_tasks;
         split_rows(&j, &n_tasks);
-        csvi_parallel_tasks(n_tasks, CSVI_OVER(y->size, parallel_from(act)), 0, dense_rows_vjp, &j);
+        csvi_parallel_tasks(n_tasks, CSVI_OVER(y->size, parallel_from(act)), 0, dense_rows_vjp,
+                            &j);
     } else if (products32) {
         csvi_dense_narrow(gz, (int64_t)n * m, l.prod);
     }

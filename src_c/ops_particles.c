@@ -97,8 +97,8 @@ int csvi_particles_fwd(csvi_tape *t, const csvi_op *op, const unsigned char *bat
     if (!matrix_times_particle_vectors(t, op, batched, &n, &k)) return CSVI_DECLINED;
     particle_job j = {CSVI_IN(t, op, 0)->data, CSVI_IN(t, op, 1)->data, NULL,
                       CSVI_OUT(t, op)->data, NULL, n, k, particles, 0};
-    csvi_parallel_tasks((n + BLOCK_ROWS - 1) / BLOCK_ROWS, CSVI_OVER(n * k * particles, PARALLEL_WORK),
-                        0, forward_task, &j);
+    csvi_parallel_tasks((n + BLOCK_ROWS - 1) / BLOCK_ROWS,
+                        CSVI_OVER(n * k * particles, PARALLEL_WORK), 0, forward_task, &j);
     return CSVI_OK;
 }
 

@@ -429,3 +429,43 @@ int csvi_optim_step(csvi_optim_config *c, double *param, const double *grad,
         return CSVI_OPTIM_ERR_KIND;
     }
 }
+
+/* A unit lower Cholesky factor's unconstrained param (UNIT_TRIL, e.g.
+ * AutoMultivariateNormal's scale_tril: 100 x 100, of which the 4,950
+ * elements below the diagonal train) gets no gradient on or above the
+ * diagonal.  There Adam with zero moments moves nothing -- m and v stay +0
+ * and the step is +0 / (0 + eps) = +0 when eps > 0 -- so an update of the
+ * strictly lower triangles alone gives csvi_optim_step's bits, at half the
+ * memory traffic. */
+int csvi_optim_tril_exact(const csvi_optim_config *c, const double *state, int64_t n,
+                          int64_t d) {
+    if (c->kind != CSVI_OPTIM_ADAM || csvi_optim_state_float32(c) || c->max_grad_norm < INFINITY
+        || !grad_is_raw(c, 1.0) || !(c->eps > 0.0) || d < 1 || n % (d * d))
+        return 0;
+    const int vectors = csvi_optim_state_count(c);
+    for (int k = 0; k < vectors; k++)
+        for (int64_t b = k * n; b < (k + 1) * n; b += d * d)
+            for (int64_t i = 0; i < d; i++)
+                for (int64_t j = i; j < d; j++) {
+                    const double s = state[b + i * d + j];
+                    if (s != 0.0 || signbit(s)) return 0;  /* +0 only: -0 would turn +0 */
+                }
+    return 1;
+}
+
+int csvi_optim_step_tril(csvi_optim_config *c, double *param, const double *grad,
+                         double *state, int64_t n, int64_t step, int64_t d) {
+    if (step < 1) return CSVI_OPTIM_ERR_STEP;
+    const double b1 = c->beta1, b2 = c->beta2;
+    const double bc2_sqrt = sqrt(bias_correction(b2, step));
+    const double step_size = c->lr / bias_correction(b1, step);
+    const int amsgrad = (c->flags & CSVI_OPTIM_AMSGRAD) != 0;
+    double *m = state, *v = state + n, *vmax = amsgrad ? state + 2 * n : NULL;
+    for (int64_t b = 0; b < n; b += d * d)
+        for (int64_t i = 1; i < d; i++) {
+            const int64_t o = b + i * d;  /* row i's i elements left of the diagonal */
+            adam_block(param + o, grad + o, m + o, v + o, amsgrad ? vmax + o : NULL, i, b1, b2,
+                       step_size, bc2_sqrt, c->eps, amsgrad);
+        }
+    return CSVI_OPTIM_OK;
+}

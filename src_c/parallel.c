@@ -17,8 +17,8 @@
  * `next`, and adds the number it ran to `done`, which the caller waits on.
  * Idle workers spin for a while (the ops of a step come microseconds apart),
  * then sleep on a condition variable, and only a big job wakes them
- * (CSVI_WAKE_OVER).  The pool starts at the first job
- * that asks for threads, with OMP_NUM_THREADS read then. */
+ * (CSVI_WAKE_OVER).  The pool starts at the first job that asks for
+ * threads, with OMP_NUM_THREADS read then. */
 #define _GNU_SOURCE /* CPU_COUNT */
 #include "csvi_parallel.h"
 
@@ -257,6 +257,6 @@ static void range_task(void *ctx, int64_t task) {
 void csvi_parallel_range(int64_t n, int64_t min_parallel, csvi_range_fn fn, void *ctx) {
     if (n <= 0) return;
     range_job job = {fn, ctx, n};
-    csvi_parallel_tasks((n + CSVI_BLOCK - 1) / CSVI_BLOCK, CSVI_OVER(n, min_parallel), 0, range_task,
-                        &job);
+    csvi_parallel_tasks((n + CSVI_BLOCK - 1) / CSVI_BLOCK, CSVI_OVER(n, min_parallel), 0,
+                        range_task, &job);
 }

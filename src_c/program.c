@@ -184,6 +184,29 @@ static int mark_grad32(csvi_program *p) {
     return CSVI_OK;
 }
 
+/* p->tril: the params read only by UNIT_TRIL ops, as input 0, of one size d;
+ * each run then updates them below the diagonal only when that is exact
+ * (csvi_optim_tril_exact).  Returns CSVI_OK or CSVI_ERR_NOMEM. */
+static int mark_tril(csvi_program *p) {
+    const csvi_tape *t = p->tape;
+    p->tril = calloc(2 * (size_t)p->n_params + 1, sizeof(int64_t));
+    if (!p->tril) return CSVI_ERR_NOMEM;
+    for (int32_t k = 0; k < p->n_params; k++) {
+        const int32_t leaf = p->params[k].leaf;
+        int64_t d = 0;
+        for (int32_t i = 0; i < t->n_ops && d >= 0; i++)
+            for (int j = 0; j < t->ops[i].n_in; j++) {
+                if (t->ops[i].in[j] != leaf) continue;
+                const csvi_op *op = &t->ops[i];
+                const int fits = op->code == CSVI_OP_UNIT_TRIL && j == 0 && op->iattr[0] > 0
+                                 && (d == 0 || d == op->iattr[0]);
+                d = fits ? op->iattr[0] : -1;
+            }
+        p->tril[k] = d > 0 ? d : 0;
+    }
+    return CSVI_OK;
+}
+
 int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     csvi_tape *t = p->tape;
     const int32_t n = t->n_slots;
@@ -199,12 +222,13 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     p->copy_rc = NULL;
     p->uncleared = NULL;
     p->grad32 = NULL;
+    p->tril = NULL;
     p->params_changed = 1;
     if (!p->batched || !p->draw_phase || !p->runs || !p->grad_wanted || !p->traced_data)
         return CSVI_ERR_NOMEM;
     const int32_t keep[2] = {p->root, p->loss};
     if (fuse && csvi_fuse(t, keep, 2) < 0) return CSVI_ERR_NOMEM;
-    if (mark_needed(p)) return CSVI_ERR_NOMEM;
+    if (mark_needed(p) || mark_tril(p)) return CSVI_ERR_NOMEM;
     for (int32_t s = 0; s < n; s++) p->traced_data[s] = t->slots[s].data;
     if (particles > 1 && mark_particle_dims(p)) return CSVI_ERR_NOMEM;
     if (fuse) csvi_bernoulli_link_tables(t, p->runs, p->draw_phase);
@@ -270,6 +294,8 @@ void csvi_program_free(csvi_program *p) {
         }
     free(p->grad32);
     p->grad32 = NULL;
+    free(p->tril);
+    p->tril = NULL;
     free(p->uncleared);
     free(t->grad_fresh);
     t->grad_fresh = NULL;
@@ -504,6 +530,12 @@ int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
         for (int32_t k = 0; k < p->n_params; k++) round_weight(p, k);
         p->params_changed = 0;
     }
+    for (int32_t k = 0; k < p->n_params; k++) {  /* optimizer state may have been loaded */
+        const csvi_program_param *q = &p->params[k];
+        p->tril[p->n_params + k] =
+            p->tril[k] && csvi_optim_tril_exact(q->config, q->state, t->slots[q->leaf].size,
+                                                p->tril[k]) ? p->tril[k] : 0;
+    }
     for (int64_t s = 0; s < n_steps; s++) {
         double loss = 0.0;
         int32_t status = forward_backward(p, &loss);
@@ -529,6 +561,9 @@ int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
             if (g32) {
                 csvi_optim_step_grad32(q->config, leaf->data, g32, q->state, leaf->size, *q->step,
                                        weight_copy(p, k));
+            } else if (p->tril[p->n_params + k]) {
+                csvi_optim_step_tril(q->config, leaf->data, leaf->grad, q->state, leaf->size,
+                                     *q->step, p->tril[p->n_params + k]);
             } else {
                 csvi_optim_step(q->config, leaf->data, leaf->grad, q->state, leaf->size, *q->step);
                 if (p->grad32) round_weight(p, k);

@@ -410,6 +410,28 @@ def test_bad_buffers_are_named(value, grad, pattern, exc):
         optim.Adam({}).step([("w", value, grad)])
 
 
+def test_step_takes_only_triples():
+    with pytest.raises(TypeError, match=r"Adam.step: expected \(name, value, grad\) triples"):
+        optim.Adam({}).step([("w", np.zeros(2))])
+
+
+def test_step_converts_grads_it_cannot_pass_as_they_are():
+    """A byte-swapped, integer or strided grad updates as its float64 copy;
+    a grad of None leaves its param (and its optimizer state) alone."""
+    grads = {"swapped": np.array([1.0, -2.0], dtype=">f8"),
+             "integer": np.array([1, -2]),
+             "strided": np.array([1.0, 9.0, -2.0, 9.0])[::2]}
+    reference = optim.SGD({"lr": 0.5})
+    expected = np.zeros(2)
+    reference.step([("w", expected, np.array([1.0, -2.0]))])
+    sgd = optim.SGD({"lr": 0.5})
+    for name, grad in grads.items():
+        value = np.zeros(2)
+        sgd.step([(name, value, grad), ("untouched", np.ones(2), None)])
+        np.testing.assert_array_equal(value, expected)
+    assert "untouched" not in sgd.get_state()
+
+
 def test_read_only_param_is_an_error():
     p = np.zeros(3)
     p.flags.writeable = False

@@ -122,8 +122,8 @@ def test_gather_truncates_positions_as_before():
                                   X[[0, 6, 3, 0]])
 
 
-@pytest.mark.parametrize("bad", [-1.0, 7.0, 7.5, -3.0])
-@pytest.mark.parametrize("where", [0, 40, 999])
+@pytest.mark.parametrize("bad", [-1.0, 7.0, 7.5, -3.0, np.nan, np.inf, -np.inf, 1e300])
+@pytest.mark.parametrize("where", [0, 40, 511, 512, 999])
 def test_gather_refuses_a_bad_position_anywhere(bad, where):
     positions = np.arange(1000.0) % 7
     positions[where] = bad

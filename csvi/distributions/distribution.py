@@ -16,7 +16,7 @@ kernels.
 import numpy as np
 
 from csvi import _core, constraints
-from csvi.distributions.util import astensor, broadcast_shapes, check_expandable, expand_to
+from csvi.distributions.util import astensor, broadcast_shapes, expand_to
 from csvi.distributions.validation import (
     as_count, as_real, as_shape, bad_value, describe_bad, validate_default,
 )
@@ -155,12 +155,10 @@ class Distribution:
         return _core.exp(self.entropy())
 
     # ---- wrappers --------------------------------------------------------------
-    def expand(self, batch_shape):
-        """This distribution with a larger batch_shape (parameters broadcast)."""
-        batch_shape = as_shape(batch_shape, f"{type(self).__name__}.expand", "batch_shape")
-        if batch_shape == self._batch_shape:
-            return self
-        return ExpandedDistribution(self, batch_shape)
+    # expand(batch_shape): this distribution with a larger batch_shape
+    # (parameters broadcast); compiled (csvi/_dist_methods.pxi), as a plate
+    # expands every site inside it
+    expand = _core.distribution_expand
 
     def expand_by(self, sample_shape):
         """expand(sample_shape + batch_shape): new batch dims on the left."""
@@ -280,8 +278,7 @@ class ExpandedDistribution(_Wrapper):
 
     def __init__(self, base_dist, batch_shape, validate_args=None):
         super().__init__(base_dist)
-        batch_shape = as_shape(batch_shape, f"{type(base_dist).__name__}.expand", "batch_shape")
-        check_expandable(type(base_dist).__name__, base_dist.batch_shape, batch_shape)
+        batch_shape = _core.expanded_batch_shape(base_dist, batch_shape)  # checked
         self._batch_shape = batch_shape
         self._event_shape = base_dist.event_shape
         if validate_args is not None:

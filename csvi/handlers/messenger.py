@@ -1,6 +1,6 @@
 """Messenger: the base of every effect handler (Pyro's
 `pyro.poutine.messenger.Messenger`)."""
-from csvi.handlers.runtime import get_stack
+from csvi import _core
 
 __all__ = ["Messenger"]
 
@@ -52,37 +52,15 @@ class Messenger:
         if post and "postprocess_message" not in own:
             cls.postprocess_message = _dispatcher(post, cls.postprocess_message)
 
-    def __init__(self, fn=None):
-        self.fn = fn
-
-    def __enter__(self):
-        get_stack().append(self)
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        stack = get_stack()
-        if stack and stack[-1] is self:
-            stack.pop()
-        elif self in stack:
-            # an exception skipped the exits of handlers entered after this one
-            del stack[stack.index(self):]
-        return False
-
-    def __call__(self, *args, **kwargs):
-        if self.fn is None:
-            # used as a decorator factory: handler(fn)
-            self.fn = args[0]
-            return self
-        stack = get_stack()
-        depth = len(stack)
-        try:
-            with self:
-                return self._run(*args, **kwargs)
-        finally:
-            # even a Ctrl-C between the push in __enter__ and its return
-            # (when __exit__ does not run) leaves the stack as it was
-            del stack[depth:]
-
+    # compiled (csvi/_messages.pxi): a step makes and enters a handler for
+    # every trace, replay and plate.  __init__(fn=None) keeps fn; __exit__
+    # also removes, after an exception, every handler entered after this one
+    # and not exited; __call__ restores the stack's depth even after a Ctrl-C
+    # between __enter__'s push and return.
+    __init__ = _core.messenger_init
+    __enter__ = _core.messenger_enter
+    __exit__ = _core.messenger_exit
+    __call__ = _core.messenger_call
 
     def _reset(self):
         """Forget what this handler saw of an abandoned run (handlers.queue)."""

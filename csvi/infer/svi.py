@@ -11,7 +11,6 @@ from csvi.infer.custom_loss import CustomLoss
 from csvi.infer.gradient_noise import GradientRecorder
 from csvi.infer.jit import CompiledSteps
 from csvi.infer.run_result import SVIRunResult
-from csvi.infer.sites import param_names
 from csvi.infer.elbo import checked_value
 from csvi.params import get_param_store
 
@@ -62,15 +61,7 @@ class SVI:
             tape.clear()
             try:
                 loss, traces = self._loss_and_gradients(tape, args, kwargs)
-                updates = []
-                for name in param_names(traces):
-                    grad = tape.grad_of(store.leaf(name))
-                    if grad is None:
-                        continue
-                    if _core.first_outside(grad, -math.inf, math.inf, True, True) >= 0:
-                        raise ValueError(f"the gradient of param '{name}' is not finite; the "
-                                         "params and optimizer state were left unchanged")
-                    updates.append((name, store.unconstrained(name), grad))
+                updates = _core.step_updates(tape, store, traces)  # checked finite
                 if self._gradient_recorder is not None:
                     for name, _, grad in updates:
                         self._gradient_recorder.record(name, grad)

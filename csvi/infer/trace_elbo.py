@@ -15,13 +15,9 @@ class Trace_ELBO(ELBO):
 
     def _particle(self, model_trace, guide_trace):
         """(ELBO estimate, surrogate ELBO) of one particle, as Tensors."""
-        model_lp = _core.sum_all([site.log_prob for site in model_trace.nodes.values()
-                                  if site.type == "sample"])
-        pathwise, score_sites = [], []
-        for site in guide_trace.nodes.values():
-            if site.type == "sample" and not site.is_observed:
-                (pathwise if site.fn.has_rsample else score_sites).append(site)
-        elbo = model_lp - _core.sum_all([site.log_prob for site in pathwise])
+        model_lps, pathwise_lps, score_sites = _core.elbo_sites(model_trace.nodes,
+                                                                guide_trace.nodes)
+        elbo = _core.sum_all(model_lps) - _core.sum_all(pathwise_lps)
         if not score_sites:
             return elbo, elbo
         terms = log_r_terms(model_trace, guide_trace)

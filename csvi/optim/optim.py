@@ -16,7 +16,6 @@ from csvi.params import get_param_store
 
 __all__ = ["PyroOptim"]
 
-_FLOAT64 = np.dtype(np.float64)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -265,31 +264,7 @@ class PyroOptim:
                                 "torch's (Adam(params, lr=...))")
             params = [(f"param {k}", _core.value_of(leaf), leaf.grad)
                       for k, leaf in enumerate(self._explicit)]
-        kernels, values, grads, names = [], [], [], []
-        for item in params:
-            try:
-                name, value, grad = item
-            except (TypeError, ValueError):
-                raise TypeError(f"{self._name()}.step: expected (name, value, grad) "
-                                f"triples, got {item!r}") from None
-            if grad is None:
-                continue
-            if not isinstance(value, np.ndarray):
-                raise TypeError(f"{self._name()}.step: the value of param {name!r} must be "
-                                f"a numpy.ndarray, got {type(value).__name__}")
-            slot = self.slot_of(name, value)
-            # (every step: a float64 view of the tape's arena, passed as it is)
-            if type(grad) is not np.ndarray or grad.dtype is not _FLOAT64 \
-                    or not grad.flags.c_contiguous:
-                grad = np.asarray(grad, dtype=np.float64, order="C")  # keeps 0-d 0-d
-            kernels.append(slot.kernel)
-            values.append(value)
-            grads.append(grad)
-            names.append(name)
-        try:
-            _core.apply_updates(kernels, values, grads, names)
-        except (TypeError, ValueError) as e:
-            raise type(e)(f"{self._name()}: {e}") from None
+        _core.optim_step(self, params)  # compiled: every eager step runs it
 
     __call__ = step
 

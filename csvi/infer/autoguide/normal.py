@@ -11,7 +11,7 @@ from csvi.infer.autoguide.utils import (
     unconstrained_event_dim,
 )
 from csvi.params import get_param_store
-from csvi.primitives import param, sample
+from csvi.primitives import plate, sample
 from csvi.transforms import IdentityTransform, IndependentTransform
 
 __all__ = ["AutoNormal", "check_init_scale"]
@@ -95,8 +95,13 @@ class AutoNormal(AutoGuide):
         result = {}
         for plan in self._site_plans:
             if plan.in_plates:
-                with self._site_plates(plan.site, plates):
-                    result[plan.name] = plan.draw()
+                one = plates.get(plan.plate_name) if plan.plate_name is not None else None
+                if type(one) is plate:  # one csvi.plate: entered as it stands
+                    with one:
+                        result[plan.name] = plan.draw()
+                else:
+                    with self._site_plates(plan.site, plates):
+                        result[plan.name] = plan.draw()
             else:
                 result[plan.name] = plan.draw()
         return result
@@ -141,13 +146,16 @@ class _SitePlan:
     inverse, event dims) worked out once: an eager step runs `draw` for every
     site."""
 
-    __slots__ = ("name", "site", "in_plates", "loc_name", "scale_name", "init_loc",
+    __slots__ = ("name", "site", "in_plates", "plate_name", "loc_name", "scale_name", "init_loc",
                  "init_scale", "event_dim", "aux_name", "transform", "site_event_dim",
-                 "inverse", "scale_constraint")
+                 "inverse", "identity", "scale_constraint")
 
     def __init__(self, guide, name, site, t):
         self.name, self.site, self.transform = name, site, t
         self.in_plates = bool(site.cond_indep_stack)
+        # the plate's name when the site is in exactly one
+        frames = site.cond_indep_stack
+        self.plate_name = frames[0].name if len(frames) == 1 else None
         self.loc_name, self.scale_name = guide._loc_name(name), guide._scale_name(name)
         self.init_loc = guide._init_locs[name]
         init_scale, shape = guide._init_scale, self.init_loc.shape
@@ -156,17 +164,22 @@ class _SitePlan:
         self.aux_name = name + "_unconstrained"
         self.site_event_dim = site.fn.event_dim
         self.inverse = None if _is_identity(t) else t.inv
+        self.identity = _is_exact_identity(t)
         self.scale_constraint = guide.scale_constraint
 
     def draw(self):
         """u ~ Normal(loc, scale) as the auxiliary site, then the site itself
         as the Delta at t(u); the caller has entered the site's plates."""
         event_dim = self.event_dim
-        loc = param(self.loc_name, self.init_loc, constraints.real, event_dim=event_dim)
-        scale = param(self.scale_name, self.init_scale, self.scale_constraint,
-                      event_dim=event_dim)
-        u = sample(self.aux_name, Normal(loc, scale).to_event(event_dim),
-                   infer={"is_auxiliary": True})
+        # csvi.param's body, without its wrapper's frame
+        loc = _core.param(self.loc_name, self.init_loc, constraints.real, event_dim)
+        scale = _core.param(self.scale_name, self.init_scale, self.scale_constraint, event_dim)
+        fn = Normal(loc, scale)
+        if event_dim:  # (to_event(0) is the Normal itself)
+            fn = fn.to_event(event_dim)
+        u = sample(self.aux_name, fn, infer={"is_auxiliary": True})
+        if self.identity:  # t(u) is astensor(u) and the Delta has no log-density
+            return sample(self.name, Delta(_core.astensor(u), event_dim=self.site_event_dim))
         return sample(self.name, constrained_delta(self.transform, u, self.site_event_dim,
                                                    self.inverse))
 
@@ -190,6 +203,14 @@ def _is_identity(t):
     while isinstance(t, IndependentTransform):
         t = t.base_transform
     return isinstance(t, IdentityTransform)
+
+
+def _is_exact_identity(t):
+    """t is an IdentityTransform, maybe inside IndependentTransforms, none of
+    them a subclass (so t(u) is astensor(u))."""
+    while type(t) is IndependentTransform:
+        t = t.base_transform
+    return type(t) is IdentityTransform
 
 
 def normal_icdf(quantiles, guide_name):
