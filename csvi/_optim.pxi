@@ -12,6 +12,7 @@ cdef extern from "csvi_optim.h":
         CSVI_OPTIM_CENTERED
         CSVI_OPTIM_AMSGRAD
         CSVI_OPTIM_MAXIMIZE
+        CSVI_OPTIM_MOMENTS32
         CSVI_OPTIM_OK
 
     ctypedef struct csvi_optim_config:
@@ -34,9 +35,10 @@ cdef extern from "csvi_optim.h":
 
     csvi_optim_config csvi_optim_defaults(int32_t kind)
     int csvi_optim_state_count(const csvi_optim_config *c)
-    void csvi_optim_init_state(const csvi_optim_config *c, double *state, int64_t n)
+    int csvi_optim_state_float32(const csvi_optim_config *c)
+    void csvi_optim_init_state(const csvi_optim_config *c, void *state, int64_t n)
     int csvi_optim_step(csvi_optim_config *c, double *param, const double *grad,
-                        double *state, int64_t n, int64_t step) nogil
+                        void *state, int64_t n, int64_t step) nogil
 
 
 cdef dict _OPTIM_KINDS = {
@@ -52,6 +54,7 @@ cdef dict _OPTIM_FLAGS = {
     "centered": CSVI_OPTIM_CENTERED,
     "amsgrad": CSVI_OPTIM_AMSGRAD,
     "maximize": CSVI_OPTIM_MAXIMIZE,
+    "moments32": CSVI_OPTIM_MOMENTS32,
 }
 
 
@@ -79,12 +82,15 @@ cdef class OptimKernel:
     alpha, lr_decay, initial_accumulator_value, clip_norm, lrd, max_grad_norm,
     max_grad_value) plus the boolean flags nesterov, centered, amsgrad and
     maximize; unset ones keep torch's defaults.  Values are trusted:
-    csvi.optim validates them with the user's names.
+    csvi.optim validates them with the user's names.  `moments32=True` (Adam
+    only; csvi.optim sets it for a float32 Linear's params) keeps the state in
+    float32 and runs the update's arithmetic in float32, as torch's Adam on a
+    float32 param: `state` is then a float32 array.
     """
     cdef csvi_optim_config c
     cdef readonly str kind
     cdef readonly int64_t size
-    cdef readonly cnp.ndarray state   # (state_count, size), updated in place
+    cdef readonly cnp.ndarray state   # (state_count, size), float64 or float32, in place
     cdef int64_t _step
 
     def __cinit__(self, str kind, int64_t size, **hyper):
@@ -118,8 +124,9 @@ cdef class OptimKernel:
             elif key == "max_grad_value": self.c.max_grad_value = value
             else:
                 raise ValueError(f"OptimKernel: unknown hyperparameter {key!r}")
-        self.state = np.empty((csvi_optim_state_count(&self.c), size), dtype=np.float64)
-        csvi_optim_init_state(&self.c, <double *>cnp.PyArray_DATA(self.state), size)
+        dtype = np.float32 if csvi_optim_state_float32(&self.c) else np.float64
+        self.state = np.empty((csvi_optim_state_count(&self.c), size), dtype=dtype)
+        csvi_optim_init_state(&self.c, cnp.PyArray_DATA(self.state), size)
 
     @property
     def lr(self):
@@ -242,7 +249,7 @@ def apply_updates(list kernels, list params, list grads, list names):
 cdef int _update(OptimKernel k, cnp.ndarray p, cnp.ndarray g, bint release_gil):
     cdef double *pp = <double *>cnp.PyArray_DATA(p)
     cdef const double *gp = <const double *>cnp.PyArray_DATA(g)
-    cdef double *sp = <double *>cnp.PyArray_DATA(k.state)
+    cdef void *sp = cnp.PyArray_DATA(k.state)
     cdef int rc
     k._step += 1
     if release_gil:

@@ -21,7 +21,7 @@ cdef extern from "csvi_program.h":
     ctypedef struct csvi_program_param:
         int32_t leaf
         csvi_optim_config *config
-        double *state
+        void *state
         int64_t *step
 
     ctypedef struct csvi_program:
@@ -96,7 +96,7 @@ cdef class Program:
                                  f"its optimizer was made for {kernel.size}")
             self.p.params[k].leaf = leaf._slot
             self.p.params[k].config = &kernel.c
-            self.p.params[k].state = <double *>cnp.PyArray_DATA(kernel.state)
+            self.p.params[k].state = cnp.PyArray_DATA(kernel.state)
             self.p.params[k].step = &kernel._step
             self.keep.append((leaf, kernel))
         if csvi_program_init(&self.p, particles, fuse) != CSVI_OK:

@@ -16,13 +16,14 @@ __all__ = ["ParamStore", "get_param_store", "clear_param_store"]
 
 
 class _Entry:
-    __slots__ = ("unconstrained", "constraint", "transform", "leaf")
+    __slots__ = ("unconstrained", "constraint", "transform", "leaf", "float32")
 
     def __init__(self, unconstrained, constraint, transform):
         self.unconstrained = unconstrained
         self.constraint = constraint
         self.transform = transform
         self.leaf = _core.leaf_over(unconstrained)
+        self.float32 = False  # a float32 Linear's param (csvi.module marks it)
 
 
 class ParamStore:
@@ -137,6 +138,16 @@ class ParamStore:
 
     def constraint(self, name):
         return self._entries[name].constraint
+
+    def float32(self, name):
+        """Whether `name` is a param of a Linear that multiplies in float32
+        (`module.float()`; csvi.module marks it at each call): Adam keeps its
+        moments in float32, as torch's Adam does for a float32 param."""
+        e = self._entries.get(name)
+        return e is not None and e.float32
+
+    def mark_float32(self, name, flag):
+        self._entries[name].float32 = bool(flag)
 
     # ---- persistence --------------------------------------------------------
     def save(self, path):

@@ -24,7 +24,10 @@ enum {
     CSVI_OPTIM_NESTEROV = 1,  /* SGD */
     CSVI_OPTIM_CENTERED = 2,  /* RMSprop */
     CSVI_OPTIM_AMSGRAD = 4,   /* Adam */
-    CSVI_OPTIM_MAXIMIZE = 8   /* SGD, Adam, RMSprop, Adagrad: ascend instead */
+    CSVI_OPTIM_MAXIMIZE = 8,  /* SGD, Adam, RMSprop, Adagrad: ascend instead */
+    /* Adam: float32 moments and update arithmetic, as torch's Adam on a
+     * float32 param (csvi_optim_state_float32); the param stays float64. */
+    CSVI_OPTIM_MOMENTS32 = 16
 };
 
 /* Status codes (0 is success). */
@@ -71,14 +74,22 @@ csvi_optim_config csvi_optim_defaults(int32_t kind);
  * Returns -1 for an unknown kind. */
 int csvi_optim_state_count(const csvi_optim_config *c);
 
-/* Fills a fresh state buffer (state_count * n doubles, vector k at state + k*n). */
-void csvi_optim_init_state(const csvi_optim_config *c, double *state, int64_t n);
+/* Whether the state vectors are float32 (Adam with CSVI_OPTIM_MOMENTS32: the
+ * gradient is rounded to float32 and exp_avg, exp_avg_sq, max_exp_avg_sq, the
+ * denominator and the step are float32 arithmetic; the step is subtracted
+ * from the float64 param) rather than float64. */
+int csvi_optim_state_float32(const csvi_optim_config *c);
 
-/* One update of param (n doubles) in place from grad, advancing state.  `step`
- * is this update's 1-based count for this parameter (bias corrections, SGD's
- * first momentum step, Adagrad's lr decay).  grad is not modified. */
+/* Fills a fresh state buffer (state_count * n doubles, or floats when
+ * csvi_optim_state_float32; vector k at element k*n). */
+void csvi_optim_init_state(const csvi_optim_config *c, void *state, int64_t n);
+
+/* One update of param (n doubles) in place from grad, advancing state (laid
+ * out as csvi_optim_init_state's).  `step` is this update's 1-based count for
+ * this parameter (bias corrections, SGD's first momentum step, Adagrad's lr
+ * decay).  grad is not modified. */
 int csvi_optim_step(csvi_optim_config *c, double *param, const double *grad,
-                    double *state, int64_t n, int64_t step);
+                    void *state, int64_t n, int64_t step);
 
 /* Whether csvi_optim_step_grad32 takes this config: Adam (amsgrad or not)
  * on the raw gradient (no clip_args, weight decay or maximize). */
@@ -89,12 +100,12 @@ int csvi_optim_reads_grad32(const csvi_optim_config *c);
  * also writes (float)param there in the same pass (the dense record's
  * float32 copy of W).  CSVI_OPTIM_ERR_KIND unless csvi_optim_reads_grad32. */
 int csvi_optim_step_grad32(csvi_optim_config *c, double *param, const float *grad,
-                           double *state, int64_t n, int64_t step, float *mirror);
+                           void *state, int64_t n, int64_t step, float *mirror);
 
 /* Whether csvi_optim_step_tril gives csvi_optim_step's bits for a param of
  * n / (d * d) stacked d x d matrices whose gradient is zero on and above
- * the diagonal (optim.c): Adam on the raw gradient with eps > 0, and the
- * state +0 on and above the diagonal. */
+ * the diagonal (optim.c): Adam on the raw gradient with eps > 0 and float64
+ * state, +0 on and above the diagonal. */
 int csvi_optim_tril_exact(const csvi_optim_config *c, const double *state, int64_t n,
                           int64_t d);
 /* csvi_optim_step for such a param, updating only below the diagonal; the

@@ -21,7 +21,7 @@
 typedef struct {
     int32_t leaf;                /* slot of the unconstrained param (its buffer is the param) */
     csvi_optim_config *config;
-    double *state;               /* csvi_optim_state_count(config) * size doubles */
+    void *state;                 /* csvi_optim_init_state's layout (doubles or floats) */
     int64_t *step;               /* updates done so far; advanced with each update */
 } csvi_program_param;
 

@@ -50,10 +50,21 @@ int csvi_optim_state_count(const csvi_optim_config *c) {
     }
 }
 
-void csvi_optim_init_state(const csvi_optim_config *c, double *state, int64_t n) {
+int csvi_optim_state_float32(const csvi_optim_config *c) {
+    return c->kind == CSVI_OPTIM_ADAM && (c->flags & CSVI_OPTIM_MOMENTS32) != 0;
+}
+
+void csvi_optim_init_state(const csvi_optim_config *c, void *state, int64_t n) {
     const int k = csvi_optim_state_count(c);
+    const int64_t len = (int64_t)(k > 0 ? k : 0) * n;
+    if (csvi_optim_state_float32(c)) {  /* Adam's moments start at zero */
+        float *s = state;
+        for (int64_t i = 0; i < len; i++) s[i] = 0.0f;
+        return;
+    }
+    double *s = state;
     const double fill = c->kind == CSVI_OPTIM_ADAGRAD ? c->initial_accumulator_value : 0.0;
-    for (int64_t i = 0; i < (int64_t)(k > 0 ? k : 0) * n; i++) state[i] = fill;
+    for (int64_t i = 0; i < len; i++) s[i] = fill;
 }
 
 /* The raw gradient element as every algorithm sees it: Pyro's clip_args
@@ -213,14 +224,105 @@ static CSVI_HOT void adam32_range(void *ctx, int64_t lo, int64_t hi) {
     }
 }
 
+/* Adam in float32 (CSVI_OPTIM_MOMENTS32): torch's Adam on a float32 param, in
+ * its order of operations, but the step subtracted from the float64 param.
+ * Float32 lanes halve the cost of the square roots and divisions, which bound
+ * the float64 update as much as its memory traffic does, and the moments'
+ * traffic (40 bytes per element with the float32 gradient and copy, not 56). */
+typedef struct {
+    float w1, b2, w2, step_size, bc2_sqrt, eps;
+} adam32_consts;
+
+static adam32_consts adam32_setup(const csvi_optim_config *c, int64_t step) {
+    adam32_consts k = {.w1 = (float)(1.0 - c->beta1), .b2 = (float)c->beta2,
+                       .w2 = (float)(1.0 - c->beta2),
+                       .step_size = (float)(c->lr / bias_correction(c->beta1, step)),
+                       .bc2_sqrt = (float)sqrt(bias_correction(c->beta2, step)),
+                       .eps = (float)c->eps};
+    return k;
+}
+
+/* n elements from the float32 gradient g; vmax is read only with amsgrad;
+ * mirror (or NULL) takes (float)param, while the block is in cache. */
+static CSVI_HOT void adam_block_f32(double *restrict param, const float *restrict g,
+                                    float *restrict m, float *restrict v, float *restrict vmax,
+                                    float *restrict mirror, int64_t n, adam32_consts k,
+                                    int amsgrad) {
+    if (amsgrad) {
+        for (int64_t i = 0; i < n; i++) {
+            m[i] += k.w1 * (g[i] - m[i]);
+            v[i] = k.b2 * v[i] + k.w2 * g[i] * g[i];
+            vmax[i] = v[i] > vmax[i] ? v[i] : vmax[i];
+            param[i] -= (double)(k.step_size * m[i] / (sqrtf(vmax[i]) / k.bc2_sqrt + k.eps));
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            m[i] += k.w1 * (g[i] - m[i]);
+            v[i] = k.b2 * v[i] + k.w2 * g[i] * g[i];
+            param[i] -= (double)(k.step_size * m[i] / (sqrtf(v[i]) / k.bc2_sqrt + k.eps));
+        }
+    }
+    if (mirror) {
+        CSVI_SIMD
+        for (int64_t i = 0; i < n; i++) mirror[i] = (float)param[i];
+    }
+}
+
+/* One job for both gradients: g32 (a compiled step's float32 product), or
+ * g64 with the config and clip scale (rounded per block after clip_args and
+ * weight decay, as effective_grad). */
+typedef struct {
+    const csvi_optim_config *c;
+    double *param;
+    float *m, *v, *vmax, *mirror;
+    const float *g32;
+    const double *g64;
+    double scale;
+    adam32_consts k;
+    int amsgrad;
+} adam_f32_job;
+
+static void adam_f32_range(void *ctx, int64_t lo, int64_t hi) {
+    const adam_f32_job *j = ctx;
+    double e[CSVI_BLOCK];
+    float g[CSVI_BLOCK];
+    for (int64_t i0 = lo; i0 < hi; i0 += CSVI_BLOCK) {
+        const int64_t len = hi - i0 < CSVI_BLOCK ? hi - i0 : CSVI_BLOCK;
+        const float *gb = j->g32 ? j->g32 + i0 : g;
+        if (!j->g32) {
+            effective_grad(j->c, j->param + i0, j->g64 + i0, e, len, j->scale);
+            for (int64_t i = 0; i < len; i++) g[i] = (float)e[i];
+        }
+        adam_block_f32(j->param + i0, gb, j->m + i0, j->v + i0,
+                       j->amsgrad ? j->vmax + i0 : NULL, j->mirror ? j->mirror + i0 : NULL,
+                       len, j->k, j->amsgrad);
+    }
+}
+
+static void adam_f32_update(const csvi_optim_config *c, double *param, const float *g32,
+                            const double *g64, float *state, int64_t n, int64_t step,
+                            double scale, float *mirror) {
+    const int amsgrad = (c->flags & CSVI_OPTIM_AMSGRAD) != 0;
+    adam_f32_job j = {.c = c, .param = param, .m = state, .v = state + n,
+                      .vmax = amsgrad ? state + 2 * n : NULL, .mirror = mirror, .g32 = g32,
+                      .g64 = g64, .scale = scale, .k = adam32_setup(c, step),
+                      .amsgrad = amsgrad};
+    csvi_parallel_range(n, CSVI_PAR_DIVIDE, adam_f32_range, &j);
+}
+
 int csvi_optim_step_grad32(csvi_optim_config *c, double *param, const float *grad,
-                           double *state, int64_t n, int64_t step, float *mirror) {
+                           void *state, int64_t n, int64_t step, float *mirror) {
     if (step < 1) return CSVI_OPTIM_ERR_STEP;
     if (!csvi_optim_reads_grad32(c)) return CSVI_OPTIM_ERR_KIND;
+    if (csvi_optim_state_float32(c)) {
+        adam_f32_update(c, param, grad, NULL, state, n, step, 1.0, mirror);
+        return CSVI_OPTIM_OK;
+    }
+    double *s = state;
     const double bc2_sqrt = sqrt(bias_correction(c->beta2, step));
     const int amsgrad = (c->flags & CSVI_OPTIM_AMSGRAD) != 0;
-    adam32_job j = {.param = param, .m = state, .v = state + n,
-                    .vmax = amsgrad ? state + 2 * n : NULL, .grad = grad, .mirror = mirror,
+    adam32_job j = {.param = param, .m = s, .v = s + n,
+                    .vmax = amsgrad ? s + 2 * n : NULL, .grad = grad, .mirror = mirror,
                     .b1 = c->beta1, .b2 = c->beta2,
                     .step_size = c->lr / bias_correction(c->beta1, step),
                     .bc2_sqrt = bc2_sqrt, .eps = c->eps, .amsgrad = amsgrad};
@@ -300,7 +402,7 @@ static double norm_scale(const double *grad, int64_t n, double max_norm) {
 }
 
 int csvi_optim_step(csvi_optim_config *c, double *param, const double *grad,
-                    double *state, int64_t n, int64_t step) {
+                    void *state, int64_t n, int64_t step) {
     if (step < 1) return CSVI_OPTIM_ERR_STEP;
     const double scale = norm_scale(grad, n, c->max_grad_norm);
     switch (c->kind) {
@@ -308,7 +410,10 @@ int csvi_optim_step(csvi_optim_config *c, double *param, const double *grad,
         csvi_sgd_update(c, param, grad, state, n, step, scale);
         return CSVI_OPTIM_OK;
     case CSVI_OPTIM_ADAM:
-        csvi_adam_update(c, param, grad, state, n, step, scale);
+        if (csvi_optim_state_float32(c))
+            adam_f32_update(c, param, NULL, grad, state, n, step, scale, NULL);
+        else
+            csvi_adam_update(c, param, grad, state, n, step, scale);
         return CSVI_OPTIM_OK;
     case CSVI_OPTIM_CLIPPED_ADAM:
         c->lr *= c->lrd;  /* Pyro decays before the update it is used in */
@@ -334,8 +439,8 @@ int csvi_optim_step(csvi_optim_config *c, double *param, const double *grad,
  * memory traffic. */
 int csvi_optim_tril_exact(const csvi_optim_config *c, const double *state, int64_t n,
                           int64_t d) {
-    if (c->kind != CSVI_OPTIM_ADAM || c->max_grad_norm < INFINITY || !grad_is_raw(c, 1.0)
-        || !(c->eps > 0.0) || d < 1 || n % (d * d))
+    if (c->kind != CSVI_OPTIM_ADAM || csvi_optim_state_float32(c) || c->max_grad_norm < INFINITY
+        || !grad_is_raw(c, 1.0) || !(c->eps > 0.0) || d < 1 || n % (d * d))
         return 0;
     const int vectors = csvi_optim_state_count(c);
     for (int k = 0; k < vectors; k++)

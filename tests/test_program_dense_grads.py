@@ -230,3 +230,31 @@ def test_a_non_finite_float32_gradient_stops_the_run(shape):
     losses, status = program.run(3)
     assert status == "grad_not_finite:0" and len(losses) == 0
     np.testing.assert_array_equal(w.numpy(), 0.0)
+
+
+@pytest.mark.parametrize("shape", [(3, 7), (257, 259)])  # one thread; over the pool, odd tails
+@pytest.mark.parametrize("rows", [1, 2])
+def test_the_float32_check_takes_the_largest_finite_and_stops_at_overflow(shape, rows):
+    """x holds 3e38 (finite in float32) in the last column of `rows` rows and
+    W is zero, so the loss is finite and dW's last column (which ends the
+    buffer) is 3e38 for one row and overflows to inf for two: the check
+    passes the one and stops at the other, element by element to the end."""
+    m, k = shape
+    tape = _core.Tape(record_all=True)
+    x_value = np.zeros((4, k))
+    x_value[:rows, k - 1] = 3e38
+    with _core.recording(tape):
+        x = csvi.tensor(x_value)
+        w = csvi.tensor(np.zeros((m, k)), requires_grad=True)
+        root = _core.dense(x, w, None, None, 20.0, True).sum()
+    kernel = Adam({"lr": 0.1}).kernels_for([("w", w.numpy())])[0]
+    program = _core.Program(tape, root, root, [(w, kernel)])
+    assert program.gradient_buffers()["float32"] == [0]
+    losses, status = program.run(1)
+    if rows == 1:
+        assert status == "done" and len(losses) == 1
+        assert np.all(w.numpy()[:, :-1] == 0.0)
+        np.testing.assert_allclose(w.numpy()[:, -1], -0.1, rtol=1e-6)  # Adam's first step
+    else:
+        assert status == "grad_not_finite:0" and len(losses) == 0
+        np.testing.assert_array_equal(w.numpy(), 0.0)

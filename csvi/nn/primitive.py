@@ -1,7 +1,10 @@
 """csvi.module: the primitive that puts a Module's params in the param store,
 as pyro.module, so the optimizer, checkpoints and compiled runs treat a
 network's weights like any other param."""
+import numpy as np
+
 from csvi import _core, constraints
+from csvi.nn.linear import Linear
 from csvi.nn.module import Module
 from csvi.params import get_param_store
 from csvi.primitives import param
@@ -33,7 +36,9 @@ def module(name, nn_module, update_module_params=False):
     never trained.)  Params made with `requires_grad=False` stay out of the
     store.  A param whose shape differs from the store's entry of its name
     raises, naming the module, the layer and both shapes, before any param is
-    touched.
+    touched.  The params of a Linear that multiplies in float32
+    (`module.float()`) are marked so, and Adam keeps their moments in
+    float32, as torch's Adam does after `.float()` (the params stay float64).
 
         >>> import csvi
         >>> from csvi import nn
@@ -88,5 +93,6 @@ def module(name, nn_module, update_module_params=False):
             store.unconstrained(full)[...] = _core.value_of(p)
         if state != "bound":
             owner._bind(attr, store.leaf(full))
+        store.mark_float32(full, isinstance(owner, Linear) and owner.dtype == np.float32)
         param(full)  # the site each step's trace lists for the optimizer
     return nn_module

@@ -12,8 +12,11 @@ import numbers
 import numpy as np
 
 from csvi import _core, archive
+from csvi.params import get_param_store
 
 __all__ = ["PyroOptim"]
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 # ---- argument checks (shared by every optimizer's argument table) -----------
@@ -216,6 +219,8 @@ class PyroOptim:
             optim_args = self.optim_args(name) if callable(self.optim_args) else self.optim_args
             clip_args = self.clip_args(name) if callable(self.clip_args) else self.clip_args
             hyper = self._hyper(optim_args, clip_args, name)
+        if self.kind == "Adam" and self._explicit is None and get_param_store().float32(name):
+            hyper = dict(hyper, moments32=True)
         size = int(np.prod(shape, dtype=np.int64))
         slot = _ParamSlot(_core.OptimKernel(self.kind, size, **hyper), shape)
         if self._new_param_hook is not None:
@@ -278,7 +283,7 @@ class PyroOptim:
         kernel = slot.kernel
         out = {"step": kernel.step, "lr": kernel.lr}
         for k, key in enumerate(kernel.state_names):
-            out[key] = kernel.state[k].reshape(slot.shape).copy()
+            out[key] = kernel.state[k].reshape(slot.shape).astype(np.float64)
         out.update(slot.extra)
         return out
 
@@ -302,6 +307,9 @@ class PyroOptim:
                                  f"shape {slot.shape}")
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"{where}: {key} has non-finite values")
+            if slot.kernel.state.dtype == np.float32 and np.any(np.abs(arr) > _FLOAT32_MAX):
+                raise ValueError(f"{where}: {key} exceeds float32's range (this param's "
+                                 f"Adam moments are float32: a float32 Linear's)")
             arrays.append(arr.reshape(-1))
         step, lr = state["step"], state["lr"]
         if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral) \
