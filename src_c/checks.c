@@ -104,3 +104,9 @@ int64_t csvi_index_positions(const int64_t *idx, int64_t n, int64_t size, double
     }
     return -1;
 }
+
+CSVI_HOT int csvi_nondecreasing(const double *restrict x, int64_t n) {
+    int down = 0;
+    for (int64_t i = 1; i < n; i++) down |= x[i] < x[i - 1];
+    return !down;
+}

@@ -12,4 +12,8 @@ int64_t csvi_first_outside(const double *x, int64_t n, double lo, double hi,
  * whose index is out of [-size, size), else -1. */
 int64_t csvi_index_positions(const int64_t *idx, int64_t n, int64_t size, double *out);
 
+/* Whether x[0..n) never decreases (one vector pass, no early exit): GATHER's
+ * positions, whose VJPs then walk stretches side by side. */
+int csvi_nondecreasing(const double *x, int64_t n);
+
 #endif

@@ -3,6 +3,7 @@
  *   Normal     z = loc + scale eps
  *   LogNormal  z = exp(loc + scale eps)
  *   HalfNormal z = scale |eps|   (aux keeps |eps|) */
+#include "csvi_checks.h"
 #include "csvi_dist.h"
 #include "csvi_normal_fill.h"
 #include "csvi_parallel.h"
@@ -301,13 +302,6 @@ static void gather_sum_vjp_run(double g, const double *x, const double *loc,
 #define GATHER_VJP_LANES 4
 #define GATHER_VJP_MIN_LANES 1024
 
-/* Whether index[0..n) never decreases (one vector pass, no early exit). */
-static CSVI_HOT int nondecreasing(const double *restrict index, int64_t n) {
-    int down = 0;
-    for (int64_t i = 1; i < n; i++) down |= index[i] < index[i - 1];
-    return !down;
-}
-
 /* Stretch bounds start[0..LANES]: each at the first index change from
  * n * s / LANES on (empty where one run spans a stretch). */
 static void gather_vjp_stretches(const double *index, int64_t n, int64_t start[]) {
@@ -323,7 +317,7 @@ static void gather_vjp_stretches(const double *index, int64_t n, int64_t start[]
 
 static void gather_sum_vjp_loc(double g, const double *x, const double *loc,
                                const double *index, double sv, double *ga, int64_t n) {
-    if (n < GATHER_VJP_MIN_LANES || !nondecreasing(index, n)) {
+    if (n < GATHER_VJP_MIN_LANES || !csvi_nondecreasing(index, n)) {
         gather_sum_vjp_run(g, x, loc, index, sv, ga, n);
         return;
     }

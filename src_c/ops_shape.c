@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "csvi_checks.h"
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
@@ -140,12 +141,6 @@ static void gather_vjp_walk(const double *position, const double *g, double *gx,
 #define GATHER_VJP_LANES 4
 #define GATHER_VJP_MIN_LANES 1024
 
-static CSVI_HOT int positions_nondecreasing(const double *restrict position, int64_t n) {
-    int down = 0;
-    for (int64_t i = 1; i < n; i++) down |= position[i] < position[i - 1];
-    return !down;
-}
-
 int csvi_gather_vjp(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *ix = CSVI_IN(t, op, 1);
     const csvi_slot *y = CSVI_OUT(t, op);
@@ -153,7 +148,7 @@ int csvi_gather_vjp(csvi_tape *t, const csvi_op *op) {
     double *gx = x->grad;
     const int64_t n = y->size;
     if (!gx || n == 0) return CSVI_OK;
-    if (n < GATHER_VJP_MIN_LANES || !positions_nondecreasing(position, n)) {
+    if (n < GATHER_VJP_MIN_LANES || !csvi_nondecreasing(position, n)) {
         gather_vjp_walk(position, g, gx, 0, n);
         return CSVI_OK;
     }
