@@ -16,7 +16,7 @@ import csvi
 import csvi.distributions as dist
 from csvi import _core, nn
 from csvi.infer import SVI, Trace_ELBO
-from csvi.optim import SGD, Adam, ClippedAdam
+from csvi.optim import SGD, Adam
 
 F = np.float32
 

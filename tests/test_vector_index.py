@@ -10,7 +10,7 @@ import pytest
 import csvi
 import csvi.distributions as dist
 from csvi import _core
-from csvi.infer import SVI, Trace_ELBO
+from csvi.infer import Trace_ELBO
 from csvi.infer.autoguide import AutoNormal
 from csvi.optim import Adam
 from compiled_check import assert_compiled_matches_eager

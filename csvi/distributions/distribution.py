@@ -18,7 +18,7 @@ import numpy as np
 from csvi import _core, constraints
 from csvi.distributions.util import astensor, broadcast_shapes, expand_to
 from csvi.distributions.validation import (
-    as_count, as_real, as_shape, bad_value, describe_bad, validate_default,
+    as_count, as_real, as_shape, describe_bad, validate_default,
 )
 
 
