@@ -110,3 +110,16 @@ CSVI_HOT int csvi_nondecreasing(const double *restrict x, int64_t n) {
     for (int64_t i = 1; i < n; i++) down |= x[i] < x[i - 1];
     return !down;
 }
+
+CSVI_HOT int csvi_gather_positions(const double *restrict index, int64_t n, int64_t size,
+                                   int32_t *restrict p) {
+    const double limit = (double)size;
+    int bad = 0;
+    for (int64_t k = 0; k < n; k++) {
+        const double d = index[k];
+        const int ok = (d > -1.0) & (d < limit);  /* truncates into [0, size) */
+        p[k] = (int32_t)(ok ? d : 0.0);
+        bad |= !ok;
+    }
+    return bad;
+}

@@ -12,6 +12,13 @@ int64_t csvi_first_outside(const double *x, int64_t n, double lo, double hi,
  * whose index is out of [-size, size), else -1. */
 int64_t csvi_index_positions(const int64_t *idx, int64_t n, int64_t size, double *out);
 
+/* GATHER's positions index[0..n) truncated to int32 (size <= INT32_MAX),
+ * 0 where one is not in [0, size); returns whether any is not.  Branch-free,
+ * so checks and conversions run in vector lanes (an int64 conversion is
+ * scalar below AVX-512), and only a checked number is converted (a NaN is
+ * refused, not converted). */
+int csvi_gather_positions(const double *index, int64_t n, int64_t size, int32_t *p);
+
 /* Whether x[0..n) never decreases (one vector pass, no early exit): GATHER's
  * positions, whose VJPs then walk stretches side by side. */
 int csvi_nondecreasing(const double *x, int64_t n);

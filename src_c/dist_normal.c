@@ -199,35 +199,21 @@ typedef struct {
     int64_t n_loc;
 } gather_sum_job;
 
-/* The positions index[0..n) as int32 (fuse.c fuses only a loc of fewer than
- * 2^31 elements), 0 for one out of range; returns whether one is.  Vector
- * conversions: one scalar double-to-int64 conversion per element made the
- * gather ~15% slower. */
-static CSVI_HOT int block_positions(const double *restrict index, int64_t n, int64_t n_loc,
-                                    int32_t *restrict p) {
-    const double limit = (double)n_loc;
-    int bad = 0;
-    for (int64_t k = 0; k < n; k++) {
-        const double d = index[k];
-        const int ok = (d >= 0.0) & (d < limit);  /* no branch: blends */
-        p[k] = (int32_t)(ok ? d : 0.0);
-        bad |= !ok;
-    }
-    return bad;
-}
-
 /* The terms of [lo, hi) against m[k] = loc[index[lo + k]]; NaN where an
- * index is out of range (the forward then reports it). */
+ * index is out of range (the forward then reports it).  fuse.c fuses only a
+ * loc of fewer than 2^31 elements, so positions fit csvi_gather_positions'
+ * int32 (a scalar double-to-int64 conversion per element had made this
+ * gather ~15% slower). */
 static CSVI_HOT void gather_sum_terms(void *ctx, int64_t lo, int64_t hi, double *terms) {
     const gather_sum_job *j = ctx;
     int32_t p[CSVI_SUM_BLOCK];
     double m[CSVI_SUM_BLOCK];
     const int64_t st[3] = {1, 1, 0}, n = hi - lo;
-    const int bad = block_positions(j->index + lo, n, j->n_loc, p);
+    const int bad = csvi_gather_positions(j->index + lo, n, j->n_loc, p);
     for (int64_t k = 0; k < n; k++) m[k] = j->loc[p[k]];
     if (bad)
         for (int64_t k = 0; k < n; k++)
-            if (!(j->index[lo + k] >= 0.0 && j->index[lo + k] < (double)j->n_loc)) m[k] = NAN;
+            if (!(j->index[lo + k] > -1.0 && j->index[lo + k] < (double)j->n_loc)) m[k] = NAN;
     normal_lp_run(terms, j->x + lo, m, j->s, st, n);
 }
 

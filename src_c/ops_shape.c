@@ -6,7 +6,6 @@
 #include "csvi_iter.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
-#include "csvi_vmath.h"
 
 /* Iteration over the output with the input walked through permutation
  * iattr[0..ndim): out axis d is input axis perm[d]. */
@@ -82,32 +81,25 @@ int csvi_transpose_vjp(csvi_tape *t, const csvi_op *op) {
 /* Positions per block of GATHER's forward (on the stack). */
 #define GATHER_BLOCK 512
 
-/* p[k] = index[k] truncated to an integer, 0 where that is not a position
- * in [0, n); returns whether any is not.  Branch-free, so it runs in vector
- * lanes (an early exit per element kept a[group]'s eager gather scalar), and
- * only a checked number is converted (a NaN is refused, not converted). */
-static CSVI_HOT int gather_positions(const double *restrict index, int64_t count, int64_t n,
-                                     int64_t *restrict p) {
-    const double limit = (double)n;
-    int bad = 0;
-    for (int64_t k = 0; k < count; k++) {
-        const double d = index[k];
-        const int ok = (d > -1.0) & (d < limit);  /* truncates into [0, n) */
-        p[k] = (int64_t)(ok ? d : 0.0);
-        bad |= !ok;
-    }
-    return bad;
-}
-
 /* GATHER: inputs (x, index); out[i] = x[index[i]], index holding flat
- * positions in x (any NumPy indexing expression, resolved when recorded). */
+ * positions in x (any NumPy indexing expression, resolved when recorded),
+ * checked and converted a block at a time (an early exit per element had
+ * kept a[group]'s eager gather scalar). */
 int csvi_gather_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *ix = CSVI_IN(t, op, 1);
     csvi_slot *y = CSVI_OUT(t, op);
-    int64_t p[GATHER_BLOCK];
+    if (x->size > INT32_MAX) {  /* positions beyond int32: one at a time */
+        for (int64_t i = 0; i < y->size; i++) {
+            const double d = ix->data[i];
+            if (!(d > -1.0 && d < (double)x->size)) return CSVI_ERR_INDEX;
+            y->data[i] = x->data[(int64_t)d];
+        }
+        return CSVI_OK;
+    }
+    int32_t p[GATHER_BLOCK];
     for (int64_t i0 = 0; i0 < y->size; i0 += GATHER_BLOCK) {
         const int64_t count = y->size - i0 < GATHER_BLOCK ? y->size - i0 : GATHER_BLOCK;
-        if (gather_positions(ix->data + i0, count, x->size, p)) return CSVI_ERR_INDEX;
+        if (csvi_gather_positions(ix->data + i0, count, x->size, p)) return CSVI_ERR_INDEX;
         for (int64_t k = 0; k < count; k++) y->data[i0 + k] = x->data[p[k]];
     }
     return CSVI_OK;
