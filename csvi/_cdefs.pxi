@@ -53,6 +53,7 @@ cdef extern from "csvi_tape.h":
         int32_t n_ops
         bitgen_t *rng
         int32_t failed_op
+        int32_t sweep_fused
 
     void csvi_tape_init(csvi_tape *t)
     void csvi_tape_free(csvi_tape *t)
@@ -61,7 +62,7 @@ cdef extern from "csvi_tape.h":
                                const int64_t *shape, int32_t needs_grad) nogil
     int32_t csvi_tape_add_op(csvi_tape *t, const csvi_op *op) nogil
     int csvi_tape_forward_op(csvi_tape *t, int32_t i) nogil
-    int csvi_tape_backward(csvi_tape *t, int32_t root) nogil
+    int csvi_tape_backward(csvi_tape *t, int32_t root, int leaves_only) nogil
 
 cdef extern from "csvi_opcodes.h":
     ctypedef int (*csvi_kernel_fn)(csvi_tape *t, const csvi_op *op)

@@ -131,9 +131,13 @@ cdef class Tape:
         cnp.set_array_base(arr, self)
         return arr
 
-    def backward(self, Tensor root, bint set_leaf_grads=True):
+    def backward(self, Tensor root, bint set_leaf_grads=True, bint intermediate_grads=True):
         """Reverse sweep from a scalar `root`; adds into `.grad` of leaf Tensors
-        (or, with set_leaf_grads=False, leaves the gradients for `grad_of`)."""
+        (or, with set_leaf_grads=False, leaves the gradients for `grad_of`).
+        intermediate_grads=False: only the leaves' gradients will be read (an
+        SVI step), so an observed `Normal(a[group], s)` sweeps as one fused
+        VJP (src_c/csvi_fuse.h) and `grad_of` its gathered locs or
+        log-densities gives None; the leaves' gradients are the same bits."""
         if not self.owns(root):
             raise RuntimeError("backward: this tensor's graph has already been freed "
                                "(backward was called on it, or its tape was cleared)")
@@ -143,7 +147,7 @@ cdef class Tape:
         _check_idle(self)
         self.busy = True
         with nogil:
-            rc = csvi_tape_backward(&self.c, root._slot)
+            rc = csvi_tape_backward(&self.c, root._slot, not intermediate_grads)
         self.busy = False
         _check_rc(self, rc)
         if not set_leaf_grads:
@@ -154,6 +158,11 @@ cdef class Tape:
             if g is None:
                 continue
             leaf.grad = g.copy() if leaf.grad is None else leaf.grad + g
+
+    @property
+    def fused_in_last_sweep(self):
+        """How many chains the last backward ran fused (intermediate_grads=False)."""
+        return self.c.sweep_fused
 
     def grad_of(self, Tensor t):
         """Gradient of the last backward sweep w.r.t. t (a view), or None."""

@@ -1,4 +1,4 @@
-/* Fusion of a frozen program's ops (compiled mode only).
+/* Fusion of a frozen program's ops (and one chain's VJP in an eager sweep).
  *
  * The tape records what the model wrote, op by op; eagerly each op must
  * exist, since Python holds its result.  Once a step is frozen, a chain
@@ -35,6 +35,30 @@
 /* Rewrites t's ops; the slots `keep` (the loss, the surrogate) keep their
  * values.  Returns the number of chains fused, or -1 when out of memory. */
 int csvi_fuse(csvi_tape *t, const int32_t *keep, int n_keep);
+
+/* An eager sweep that wants only the leaves' gradients (an SVI step, whose
+ * tape is cleared right after it) runs each chain csvi_fuse would fold into
+ * NORMAL_GATHER_SUM as that op's VJP, at the GATHER: the gathered locs' and
+ * the log-densities' gradients (two buffers of the data's size, each
+ * cleared, filled and read once) are never stored.  The forward ran unfused
+ * (Python holds its values); the sweep gives csvi_fuse's bits, which are the
+ * unfused sweep's.
+ *
+ * csvi_fuse_sweep (a sweep from slot `root`, whose gradient is always
+ * stored) fills `wanted` (per slot: 0 for those gradients, else 1)
+ * and `c` (per op: at a fused chain's GATHER, its NORMAL_LP and SUM_N; else
+ * lp = -1), in `work` (csvi_fuse_sweep_work(t) bytes, which c points into),
+ * and returns the number of chains. */
+typedef struct {
+    int32_t *lp, *sum;
+} csvi_sweep_chains;
+
+size_t csvi_fuse_sweep_work(const csvi_tape *t);
+int32_t csvi_fuse_sweep(csvi_tape *t, int32_t root, void *work, unsigned char *wanted,
+                        csvi_sweep_chains *c);
+/* The NORMAL_GATHER_SUM (its value: the SUM_N's slot) whose VJP runs the
+ * chain at GATHER g. */
+csvi_op csvi_sweep_fused(const csvi_tape *t, const csvi_sweep_chains *c, int32_t g);
 
 /* The iattr of a Bernoulli op in its table form (BERNOULLI_LP with probs
  * broadcast over more data, BERNOULLI_PROBS_ROWSUM) naming, plus one, an

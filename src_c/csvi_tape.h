@@ -56,6 +56,9 @@ typedef struct {
     unsigned char *live;    /* per slot: a gradient has reached it */
     int32_t live_cap;
     int32_t failed_op;      /* index of the op whose kernel failed, or -1 */
+    void *sweep_work;       /* an eager sweep's fusion plan (csvi_fuse_sweep), reused */
+    size_t sweep_cap;
+    int32_t sweep_fused;    /* chains the last sweep ran fused (csvi_fuse_sweep) */
     unsigned char *grad_fresh;  /* per slot, or NULL (eager tapes): 1 while the slot's
                              * gradient buffer, left uncleared, holds nothing yet this
                              * sweep (csvi_grad_claim); owned by a compiled program */
@@ -142,8 +145,10 @@ static inline int csvi_grad_claim(csvi_tape *t, int32_t s) {
 int csvi_tape_mark_needed(const csvi_tape *t, const int32_t *keep, int n_keep,
                           unsigned char *runs);
 /* Reverse sweep from slot `root` seeded with ones: assigns the gradient
- * buffers, then runs the VJPs in reverse. */
-int csvi_tape_backward(csvi_tape *t, int32_t root);
+ * buffers, then runs the VJPs in reverse.  With `leaves_only`, the caller
+ * reads no intermediate's gradient afterwards, so chains csvi_fuse_sweep
+ * finds run fused and their intermediates get no gradient buffer. */
+int csvi_tape_backward(csvi_tape *t, int32_t root, int leaves_only);
 /* Whether two slots have the same shape (not merely the same size). */
 int csvi_slot_same_shape(const csvi_slot *a, const csvi_slot *b);
 

@@ -1,5 +1,6 @@
 /* Fusion of a frozen program's ops (csvi_fuse.h). */
 #include <stdlib.h>
+#include <string.h>
 #include "csvi_fuse.h"
 #include "csvi_opcodes.h"
 
@@ -9,14 +10,31 @@ typedef struct {
     int32_t *producer;     /* per slot: the op writing it, or -1 */
     unsigned char *gone;   /* per op: folded into another */
     unsigned char *live;   /* per op: the kept slots need it, or it draws (program.c
-                            * skips the others, so their reads don't count) */
+                            * skips the others, so their reads don't count); NULL:
+                            * every op (an eager sweep's, csvi_fuse_sweep) */
 } fuser;
+
+static int op_live(const fuser *f, int32_t i) {
+    return !f->live || f->live[i];
+}
+
+/* uses and producer, from the live ops' inputs and every op's output. */
+static void count_uses(fuser *f) {
+    const csvi_tape *t = f->t;
+    for (int32_t s = 0; s < t->n_slots; s++) f->producer[s] = -1;
+    for (int32_t i = 0; i < t->n_ops; i++) {
+        const csvi_op *op = &t->ops[i];
+        f->producer[op->out] = i;
+        if (!op_live(f, i)) continue;
+        for (int k = 0; k < op->n_in; k++) f->uses[op->in[k]] += 1;
+    }
+}
 
 /* The live op reading slot s, when exactly one does. */
 static int32_t only_reader(const fuser *f, int32_t s) {
     if (f->uses[s] != 1) return -1;
     for (int32_t i = 0; i < f->t->n_ops; i++)
-        for (int k = 0; k < f->t->ops[i].n_in && f->live[i]; k++)
+        for (int k = 0; k < f->t->ops[i].n_in && op_live(f, i); k++)
             if (f->t->ops[i].in[k] == s) return i;
     return -1;
 }
@@ -102,46 +120,64 @@ static int fuse_bernoulli_probs_rowsum(fuser *f, int32_t i) {
 /* Whether a live op strictly between ops a and b reads slot s. */
 static int read_between(const fuser *f, int32_t a, int32_t b, int32_t s) {
     for (int32_t i = a + 1; i < b; i++)
-        for (int k = 0; k < f->t->ops[i].n_in && f->live[i]; k++)
+        for (int k = 0; k < f->t->ops[i].n_in && op_live(f, i); k++)
             if (f->t->ops[i].in[k] == s) return 1;
     return 0;
 }
 
-/* NORMAL_LP of data x (no gradient) against locs gathered by a GATHER that
- * only it reads, with one scale, its result read only by a SUM_N -- an
- * observed `Normal(a[group], s)` -- becomes NORMAL_GATHER_SUM(x, a, index,
- * s), a scalar, in the GATHER's place (dist_normal.c; the gathered locs
- * are never stored).  The reverse sweep
- * then adds a's gradient where the GATHER did; the scale's gradient moves
- * with it, so a scale that wants one must be read by nothing in between. */
-static int fuse_normal_gather_sum(fuser *f, int32_t i) {
-    csvi_tape *t = f->t;
-    csvi_op *op = &t->ops[i];
-    if (op->code != CSVI_OP_NORMAL_LP || op->n_in != 3) return 0;
+/* NORMAL_LP op i of data x (no gradient) against locs gathered by a GATHER
+ * that only it reads, with one scale, its result read only by a SUM_N -- an
+ * observed `Normal(a[group], s)` -- can run as NORMAL_GATHER_SUM(x, a,
+ * index, s) in the GATHER's place (dist_normal.c; the gathered locs are
+ * never stored): the reverse sweep then adds a's gradient where the GATHER
+ * did; the scale's gradient moves with it, so a scale that wants one must be
+ * read by nothing in between.  Returns the GATHER's index (*sum: the
+ * SUM_N's), or -1. */
+static int32_t normal_gather_sum_chain(const fuser *f, int32_t i, int32_t *sum) {
+    const csvi_tape *t = f->t;
+    const csvi_op *op = &t->ops[i];
+    if (op->code != CSVI_OP_NORMAL_LP || op->n_in != 3) return -1;
     const int32_t x = op->in[0], l = op->in[1], s = op->in[2], o = op->out;
     const int32_t g = f->producer[l];
-    csvi_slot *so = &t->slots[o];
+    const csvi_slot *so = &t->slots[o];
     if (g < 0 || t->ops[g].code != CSVI_OP_GATHER || f->uses[l] != 1 || so->size < 1 ||
         t->slots[t->ops[g].in[0]].size > INT32_MAX ||
         t->slots[x].needs_grad || t->slots[s].size != 1 ||
         !csvi_slot_same_shape(&t->slots[x], so) || !csvi_slot_same_shape(&t->slots[l], so) ||
         f->producer[x] >= g || f->producer[s] >= g ||
         (t->slots[s].needs_grad && read_between(f, g, i, s)))
-        return 0;
-    const int32_t reader = only_reader(f, o);
-    if (reader < 0 || t->ops[reader].code != CSVI_OP_SUM_N) return 0;
-    csvi_op fused = *op;
+        return -1;
+    *sum = only_reader(f, o);
+    return *sum >= 0 && t->ops[*sum].code == CSVI_OP_SUM_N ? g : -1;
+}
+
+/* The NORMAL_GATHER_SUM that runs the chain from GATHER g to NORMAL_LP
+ * `lp`, its value in slot `out`. */
+static csvi_op normal_gather_sum(const csvi_tape *t, int32_t g, int32_t lp, int32_t out) {
+    csvi_op fused = t->ops[lp];
     fused.code = CSVI_OP_NORMAL_GATHER_SUM;
     fused.n_in = 4;
-    fused.in[0] = x;
+    fused.in[0] = t->ops[lp].in[0];
     fused.in[1] = t->ops[g].in[0];
     fused.in[2] = t->ops[g].in[1];
-    fused.in[3] = s;
+    fused.in[3] = t->ops[lp].in[2];
+    fused.out = out;
     fused.aux = -1;
-    so->ndim = 0;
-    so->size = 1;
-    t->slots[l].needs_grad = 0;
-    t->ops[g] = fused;
+    return fused;
+}
+
+/* Folds such a chain into NORMAL_GATHER_SUM, a scalar in the NORMAL_LP's
+ * slot, in the GATHER's place. */
+static int fuse_normal_gather_sum(fuser *f, int32_t i) {
+    csvi_tape *t = f->t;
+    int32_t sum;
+    const int32_t g = normal_gather_sum_chain(f, i, &sum);
+    if (g < 0) return 0;
+    const int32_t o = t->ops[i].out;
+    t->slots[o].ndim = 0;
+    t->slots[o].size = 1;
+    t->slots[t->ops[i].in[1]].needs_grad = 0;
+    t->ops[g] = normal_gather_sum(t, g, i, o);
     f->gone[i] = 1;
     return 1;
 }
@@ -180,14 +216,8 @@ int csvi_fuse(csvi_tape *t, const int32_t *keep, int n_keep) {
     int fused = -1;
     if (!f.uses || !f.producer || !f.gone || !f.live) goto done;
     if (csvi_tape_mark_needed(t, keep, n_keep, f.live)) goto done;
-    for (int32_t s = 0; s < t->n_slots; s++) f.producer[s] = -1;
     for (int k = 0; k < n_keep; k++) f.uses[keep[k]] += 1;
-    for (int32_t i = 0; i < t->n_ops; i++) {
-        const csvi_op *op = &t->ops[i];
-        f.producer[op->out] = i;
-        if (!f.live[i]) continue;
-        for (int k = 0; k < op->n_in; k++) f.uses[op->in[k]] += 1;
-    }
+    count_uses(&f);
     fused = 0;
     for (int32_t i = 0; i < t->n_ops; i++)
         if (f.live[i])
@@ -203,4 +233,36 @@ done:
     free(f.gone);
     free(f.live);
     return fused;
+}
+
+size_t csvi_fuse_sweep_work(const csvi_tape *t) {
+    return (2 * (size_t)t->n_slots + 2 * (size_t)t->n_ops + 4) * sizeof(int32_t);
+}
+
+int32_t csvi_fuse_sweep(csvi_tape *t, int32_t root, void *work, unsigned char *wanted,
+                        csvi_sweep_chains *c) {
+    int32_t *w = work;
+    fuser f = {t, w, w + t->n_slots + 1, NULL, NULL};
+    c->lp = w + 2 * ((size_t)t->n_slots + 1);
+    c->sum = c->lp + t->n_ops + 1;
+    memset(f.uses, 0, (size_t)t->n_slots * sizeof(int32_t));
+    count_uses(&f);
+    for (int32_t s = 0; s < t->n_slots; s++) wanted[s] = 1;
+    for (int32_t i = 0; i < t->n_ops; i++) c->lp[i] = -1;
+    int32_t n = 0;
+    for (int32_t i = 0; i < t->n_ops; i++) {
+        int32_t sum;
+        const int32_t g = normal_gather_sum_chain(&f, i, &sum);
+        if (g < 0 || t->ops[i].in[1] == root || t->ops[i].out == root) continue;
+        c->lp[g] = i;
+        c->sum[g] = sum;
+        wanted[t->ops[i].in[1]] = 0;
+        wanted[t->ops[i].out] = 0;
+        n++;
+    }
+    return n;
+}
+
+csvi_op csvi_sweep_fused(const csvi_tape *t, const csvi_sweep_chains *c, int32_t g) {
+    return normal_gather_sum(t, g, c->lp[g], t->ops[c->sum[g]].out);
 }

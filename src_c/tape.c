@@ -1,6 +1,7 @@
 /* Tape storage and the reverse sweep. */
 #include <stdlib.h>
 #include <string.h>
+#include "csvi_fuse.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
 
@@ -42,6 +43,7 @@ void csvi_tape_free(csvi_tape *t) {
     free(t->ops);
     free(t->arena);
     free(t->live);
+    free(t->sweep_work);
     csvi_tape_init(t);
 }
 
@@ -179,26 +181,57 @@ int csvi_tape_mark_needed(const csvi_tape *t, const int32_t *keep, int n_keep,
     return CSVI_OK;
 }
 
-int csvi_tape_backward(csvi_tape *t, int32_t root) {
+/* csvi_fuse_sweep's plan for t in t->sweep_work (wanted: its last n_slots
+ * bytes), or -1 when out of memory. */
+static int32_t plan_fused(csvi_tape *t, int32_t root, unsigned char **wanted,
+                          csvi_sweep_chains *c) {
+    const size_t work = csvi_fuse_sweep_work(t), need = work + (size_t)t->n_slots + 1;
+    if (need > t->sweep_cap) {
+        void *w = realloc(t->sweep_work, need);
+        if (!w) return -1;
+        t->sweep_work = w;
+        t->sweep_cap = need;
+    }
+    *wanted = (unsigned char *)t->sweep_work + work;
+    return csvi_fuse_sweep(t, root, t->sweep_work, *wanted, c);
+}
+
+/* Runs op's VJP if a gradient has reached its output; marks its inputs. */
+static int sweep_op(csvi_tape *t, const csvi_op *op) {
+    if (!t->live[op->out] || !t->slots[op->out].grad) return CSVI_OK;
+    csvi_kernel_fn vjp = csvi_kernels[op->code].vjp;
+    if (vjp == csvi_vjp_none) return CSVI_OK;
+    const int rc = vjp(t, op);
+    if (rc) return rc;
+    for (int k = 0; k < op->n_in; k++)
+        if (t->slots[op->in[k]].grad) t->live[op->in[k]] = 1;
+    return CSVI_OK;
+}
+
+int csvi_tape_backward(csvi_tape *t, int32_t root, int leaves_only) {
     if (root < 0 || root >= t->n_slots) return CSVI_ERR_INDEX;
-    int rc = csvi_tape_assign_grads(t, NULL);
+    unsigned char *wanted = NULL;
+    csvi_sweep_chains chains = {NULL, NULL};
+    t->sweep_fused = leaves_only ? plan_fused(t, root, &wanted, &chains) : 0;
+    if (t->sweep_fused < 0) return CSVI_ERR_NOMEM;
+    if (!t->sweep_fused) wanted = NULL;
+    int rc = csvi_tape_assign_grads(t, wanted);
     if (rc) return rc;
     csvi_slot *r = &t->slots[root];
     if (!r->grad) return CSVI_OK;
     for (int64_t k = 0; k < r->size; k++) r->grad[k] = 1.0;
     t->live[root] = 1;
     for (int32_t i = t->n_ops - 1; i >= 0; i--) {
-        const csvi_op *op = &t->ops[i];
-        if (!t->live[op->out] || !t->slots[op->out].grad) continue;
-        csvi_kernel_fn vjp = csvi_kernels[op->code].vjp;
-        if (vjp == csvi_vjp_none) continue;
-        rc = vjp(t, op);
+        if (wanted && chains.lp[i] >= 0) {
+            const csvi_op fused = csvi_sweep_fused(t, &chains, i);
+            rc = sweep_op(t, &fused);
+        } else {
+            rc = sweep_op(t, &t->ops[i]);
+        }
         if (rc) {
             t->failed_op = i;
             return rc;
         }
-        for (int k = 0; k < op->n_in; k++)
-            if (t->slots[op->in[k]].grad) t->live[op->in[k]] = 1;
     }
     return CSVI_OK;
 }

@@ -1,7 +1,8 @@
 """first_outside (src_c/checks.c): its blockwise vectorized pass (blocks of
 1,024 elements, 32 lanes each) must find the same first violation as an
 element-by-element scan, wherever in which block or lane a NaN, an infinity
-or an out-of-bounds value sits."""
+or an out-of-bounds value sits; and a gathered Tensor, checked through its
+smaller source, must get the answer its own values give."""
 import numpy as np
 import pytest
 
@@ -51,3 +52,42 @@ def test_integer_checks_whole_numbers():
     x = np.array([0.0, 1.0, 2.0, 2.5, 3.0])
     assert _core.first_outside(x, 0.0, np.inf, False, False, True) == 3
     assert _core.first_outside(x[:3], 0.0, np.inf, False, False, True) == -1
+
+
+def gathered(source, index):
+    """source[index] recorded on a live tape (as a model's `a[group]` is)."""
+    tape = _core.Tape(record_all=True)
+    with _core.recording(tape):
+        a = _core.Tensor(source, requires_grad=True)
+        return tape, a[np.asarray(index)]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -1.0])
+def test_a_gathered_tensor_is_checked_through_its_source_with_the_same_answer(bad):
+    # IntervalCheck reads the GATHER's smaller source first; when that has a
+    # violation the gathered values may not (it was not picked), so the
+    # answer must still be the gathered tensor's own first violation
+    positive = _core.IntervalCheck(0.0, np.inf, True, True)
+    rng = np.random.default_rng(1)
+    source = rng.uniform(0.5, 2.0, 50)
+    index = np.repeat(np.arange(50), 20)
+    for where in [None, 0, 17, 49]:
+        src = source.copy()
+        if where is not None:
+            src[where] = bad
+        for picked in (index, index[index != where]):
+            tape, x = gathered(src, picked)
+            assert positive.first_violation(x) == \
+                reference(_core.value_of(x), 0.0, np.inf, True, True)
+            assert positive.first_violation(_core.value_of(x)) == positive.first_violation(x)
+
+
+def test_only_a_gather_stands_in_for_its_result():
+    positive = _core.IntervalCheck(0.0, np.inf, True, True)
+    tape, x = gathered(np.full(10, 1.0), np.zeros(40, dtype=int))
+    with _core.recording(tape):
+        shifted = x - 5.0  # another op's input (all of x fine) is no stand-in
+        assert positive.first_violation(shifted) == 0
+        tape.clear()
+    # x's tape has moved on: its own values are read
+    assert positive.first_violation(x) == -1

@@ -1,14 +1,15 @@
 """Fusion of an observed `Normal(a[group], s)` summed by the ELBO into one
 kernel, NORMAL_GATHER_SUM (fuse.c, dist_normal.c): its value against
 scipy.stats, its gradients against central differences, and fused programs
-against unfused ones and eager steps, bit for bit."""
+against unfused ones and eager steps, bit for bit; and an eager sweep for
+the leaves only (an SVI step), which runs the chain as that kernel's VJP."""
 import numpy as np
 import pytest
 import scipy.stats as st
 
 import csvi
 import csvi.distributions as dist
-from csvi import constraints
+from csvi import _core, constraints
 from csvi.infer import SVI, Trace_ELBO
 from csvi.infer.autoguide import AutoNormal
 from csvi.infer.compiled import CompiledSVI
@@ -178,3 +179,54 @@ def test_chains_that_cannot_fuse_stay_as_they_are():
         ops = ops_of(model, y)
         assert FUSED not in ops, model.__name__
         assert "NORMAL_LP" in ops, model.__name__
+
+
+def sweep_grads(model, guide, args, intermediate_grads):
+    """The leaves' gradients of one recorded ELBO, swept with or without the
+    intermediates' (the fused sweep an SVI step runs), and the chains fused."""
+    csvi.clear_param_store()
+    csvi.set_rng_seed(3)
+    tape = _core.Tape(record_all=True)
+    _, surrogate, _ = _core.record_call(tape, Trace_ELBO().loss_tensors, model, guide, args, {})
+    store = csvi.get_param_store()
+    tape.backward(surrogate, False, intermediate_grads=intermediate_grads)
+    grads = {k: np.array(tape.grad_of(store.leaf(k))) for k in store.names()}
+    return grads, tape.fused_in_last_sweep
+
+
+@pytest.mark.parametrize("learned_scale", [False, True])
+@pytest.mark.parametrize("order", ORDERS)
+def test_an_eager_sweep_for_the_leaves_runs_the_chain_fused_with_the_same_bits(
+        order, learned_scale):
+    y, group = data(40, 130, order)
+    args = (y, group, 40, learned_scale)
+    guide = AutoNormal(hierarchical)
+    full, none_fused = sweep_grads(hierarchical, guide, args, True)
+    leaves, fused = sweep_grads(hierarchical, guide, args, False)
+    assert (none_fused, fused) == (0, 1)
+    assert full.keys() == leaves.keys()
+    for k in full:
+        np.testing.assert_array_equal(leaves[k], full[k], err_msg=k)
+
+
+def test_an_eager_sweep_leaves_chains_that_cannot_fuse_as_they_are():
+    y, group = data(5, 4, "sorted")
+    a0 = np.linspace(-1.0, 1.0, 5)
+
+    def locs_read_elsewhere(y):
+        locs = csvi.param("a", a0)[group]
+        csvi.sample("y", dist.Normal(locs, 1.0), obs=y)
+        csvi.factor("penalty", -(locs * locs).sum())
+
+    def scale_with_prior(y):
+        s = csvi.param("s", 1.3, constraint=constraints.positive)
+        locs = csvi.param("a", a0)[group]
+        csvi.factor("prior", dist.HalfNormal(1.0).log_prob(s))
+        csvi.sample("y", dist.Normal(locs, s), obs=y)
+
+    for model in (locs_read_elsewhere, scale_with_prior):
+        full, _ = sweep_grads(model, no_guide, (y,), True)
+        leaves, fused = sweep_grads(model, no_guide, (y,), False)
+        assert fused == 0, model.__name__
+        for k in full:
+            np.testing.assert_array_equal(leaves[k], full[k], err_msg=f"{model.__name__} {k}")

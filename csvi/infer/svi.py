@@ -83,7 +83,7 @@ class SVI:
             tape, self.loss.loss_tensors, self.model, self.guide, args, kwargs)
         loss = checked_value(loss_t, traces)
         if surrogate.requires_grad:
-            tape.backward(surrogate, False)
+            tape.backward(surrogate, False, intermediate_grads=False)
         return loss, traces
 
     def evaluate_loss(self, *args, **kwargs):
