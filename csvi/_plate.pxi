@@ -126,6 +126,21 @@ def plate_frame(self):
     return _frame_type(self.name, self._allocate_dim(taken), self.size, self.subsample_size)
 
 
+def plate_enter(self):
+    """plate.__enter__ (compiled: every plate is entered every run): its new
+    frame, then the push Messenger.__enter__ makes; returns the indices."""
+    frame = plate_frame(self)
+    _thread_state().handlers.append(self)
+    self._frame = frame
+    return self._indices
+
+
+def plate_exit(self, exc_type, exc, tb):
+    """plate.__exit__: drop the frame, pop as Messenger.__exit__ does."""
+    self._frame = None
+    return messenger_exit(self, exc_type, exc, tb)
+
+
 def plate_allocate_dim(self, taken):
     """plate._allocate_dim: this plate's dim, its own or the rightmost one
     the active plates (`taken`: their dims) leave free."""

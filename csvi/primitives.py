@@ -76,15 +76,9 @@ class plate(Messenger):
     _draw_indices = _core.plate_draw_indices
     _allocate_dim = _core.plate_allocate_dim
 
-    def __enter__(self):
-        frame = _core.plate_frame(self)
-        super().__enter__()
-        self._frame = frame
-        return self._indices
-
-    def __exit__(self, *exc):
-        self._frame = None
-        return super().__exit__(*exc)
+    # compiled (csvi/_plate.pxi): the frame, then Messenger's push and pop
+    __enter__ = _core.plate_enter
+    __exit__ = _core.plate_exit
 
     def __iter__(self):
         """Sequential plate: `for i in plate("data", N)` gives each index (of
