@@ -261,6 +261,46 @@ def trace_postprocess_message(self, Message msg):
         nodes[msg.name] = msg
 
 
+cdef object _trace_type = None  # csvi.handlers.trace_struct.Trace, imported on first use
+
+
+cdef object _new_trace():
+    global _trace_type
+    if _trace_type is None:
+        from csvi.handlers.trace_struct import Trace
+        _trace_type = Trace
+    return _trace_type()
+
+
+def trace_init(self, fn=None, param_only=False):
+    """TraceMessenger.__init__ (compiled, as the rest of its per-run
+    methods: an eager step traces guide and model)."""
+    self.fn = fn
+    self.param_only = bool(param_only)
+    self.trace = _new_trace()
+
+
+def trace_enter(self):
+    """TraceMessenger.__enter__: a fresh Trace, then Messenger's push."""
+    self.trace = _new_trace()
+    _thread_state().handlers.append(self)
+    return self
+
+
+def trace_run(self, *args, **kwargs):
+    """TraceMessenger._run: the wrapped call, its value recorded as the
+    site "_RETURN"."""
+    value = self.fn(*args, **kwargs)
+    self.trace.nodes["_RETURN"] = Message("return", "_RETURN", None, value=value)
+    return value
+
+
+def trace_get_trace(self, *args, **kwargs):
+    """TraceMessenger.get_trace: run the wrapped function, return its Trace."""
+    self(*args, **kwargs)
+    return self.trace
+
+
 cdef object _check_replayed = None  # csvi.distributions.validation's, imported on first use
 
 

@@ -1,6 +1,5 @@
 """trace: record a run site by site (Pyro's `poutine.trace`)."""
 from csvi import _core
-from csvi._core import Message
 from csvi.handlers.messenger import Messenger
 from csvi.handlers.trace_struct import Trace
 
@@ -22,26 +21,15 @@ class TraceMessenger(Messenger):
         (['z', '_RETURN'], 'sample')
     """
 
-    def __init__(self, fn=None, param_only=False):
-        super().__init__(fn)
-        self.param_only = bool(param_only)
-        self.trace = Trace()
-
-    def __enter__(self):
-        self.trace = Trace()
-        return super().__enter__()
-
-    postprocess_message = _core.trace_postprocess_message  # compiled: the most-run hook
+    # compiled (csvi/_messages.pxi): an eager step traces guide and model.
+    # __init__(fn=None, param_only=False); __enter__ starts a fresh Trace;
+    # _run records the return value as "_RETURN"; get_trace(*args, **kwargs)
+    # runs the wrapped function and returns its Trace.
+    __init__ = _core.trace_init
+    __enter__ = _core.trace_enter
+    _run = _core.trace_run
+    get_trace = _core.trace_get_trace
+    postprocess_message = _core.trace_postprocess_message  # the most-run hook
 
     def _reset(self):
         self.trace = Trace()
-
-    def _run(self, *args, **kwargs):
-        value = self.fn(*args, **kwargs)
-        self.trace.nodes["_RETURN"] = Message("return", "_RETURN", None, value=value)
-        return value
-
-    def get_trace(self, *args, **kwargs):
-        """Run the wrapped function and return its Trace."""
-        self(*args, **kwargs)
-        return self.trace
