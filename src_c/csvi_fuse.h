@@ -10,8 +10,12 @@
  *     -> BERNOULLI_LOGITS_SUM(x, z[, c]), a scalar (dist_bernoulli.c)
  *
  *   lp = BERNOULLI_LP(x, probs=p) in its table form (p broadcast over more
- *   data, x without gradient); lp read only by a SUM over its last dim
+ *   data, x without gradient) or flat (x and p of lp's shape); lp read only
+ *   by a SUM over its last dim
  *     -> BERNOULLI_PROBS_ROWSUM(x, p), the SUM's output (dist_bernoulli.c)
+ *
+ *   y = TAKE(a, index) of the same slots as an earlier TAKE, no gradient
+ *     -> its readers read the earlier TAKE's output
  *
  *   m = GATHER(a, index) read only by lp = NORMAL_LP(x, m, s), x without
  *   gradient, s one number; lp read only by the ELBO's SUM_N

@@ -118,10 +118,12 @@ static int mark_needed(csvi_program *p) {
 
 /* Whether input k of op may have its gradient buffer left uncleared: a
  * float32 dense record's x or W, whose VJP writes the widened product and
- * stores it when it writes first (ops_nn.c, csvi_grad_claim).  Float64
+ * stores it when it writes first (ops_nn.c, csvi_grad_claim), and the probs
+ * of a flat BERNOULLI_PROBS_ROWSUM (dist_bernoulli.c), likewise.  Float64
  * records are left out: OpenBLAS may compute beta = 0 products by other
  * kernels, which could differ from 0 + the product in a zero's sign. */
 static int stores_first_write(const csvi_op *op, int k) {
+    if (op->code == CSVI_OP_BERNOULLI_PROBS_ROWSUM) return k == 1 && op->aux < 0;
     return (op->code == CSVI_OP_DENSE || op->code == CSVI_OP_DENSE_ACT) && k < 2
            && op->iattr[1] == CSVI_DENSE_FLOAT32;
 }
@@ -137,7 +139,9 @@ static int mark_uncleared(csvi_program *p) {
     t->grad_fresh = calloc((size_t)n + 1, 1);
     if (!p->uncleared || !t->grad_fresh) return CSVI_ERR_NOMEM;
     unsigned char *other = p->uncleared;  /* first: read by any other kind of input */
-    for (int32_t i = 0; i < t->n_ops; i++) {
+    for (int32_t i = 0; i < t->n_ops; i++) {  /* of an op that runs (the others have no VJP
+                                               * in the step: their outputs are read by none) */
+        if (!p->runs[i]) continue;
         const csvi_op *op = &t->ops[i];
         for (int k = 0; k < op->n_in; k++)
             if (!stores_first_write(op, k)) other[op->in[k]] = 1;

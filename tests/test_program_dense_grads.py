@@ -2,7 +2,8 @@
 (src_c/program.c):
 
 - uncleared buffers (mark_uncleared): a slot whose gradient only float32
-  dense records write (as their x or W) gets no memset each step; the first
+  dense records write (as their x or W), or a flat Bernoulli's row sums
+  (its probs), gets no memset each step; the first
   VJP to write it stores the widened product (0.0 + v, the bits an add into
   zeros gives), the later ones add, and a buffer no VJP reaches is zeroed
   after the sweep;
@@ -134,16 +135,20 @@ def test_which_gradients_are_left_uncleared():
     layout = compiled._program.gradient_buffers()
     names = sorted(compiled._names[k] for k in layout["uncleared"])
     # every float32 weight but the penalised one (a prior reads it too);
-    # no bias (its gradient is a sum over rows), no float64 weight
+    # no bias (its gradient is a sum over rows), no float64 weight -- but
+    # the unused layer's bias: only a record the step skips reads it, so no
+    # VJP writes it, and it is zeroed after the sweep
     weights = sorted(["decoder$$$0.weight", "decoder$$$2.weight", "hidden$$$0.weight",
                       "loc$$$weight", "log_scale$$$weight", "unused$$$weight"])
-    assert names == weights
+    assert names == sorted(weights + ["unused$$$bias"])
     # each of them has one reader: its gradient stays float32
     assert sorted(compiled._names[k] for k in layout["float32"]) == weights
     # the encoder's input (x + 0.01 sigmoid(extra64(x)), which wants a
-    # gradient for extra64), its hidden layer (read by loc and log_scale)
-    # and the decoder's; not z (the Normal's log-density reads it too)
-    assert layout["others"] == 3
+    # gradient for extra64), its hidden layer (read by loc and log_scale),
+    # the decoder's, and its pixel probabilities, read only by the fused
+    # Bernoulli row sums (BERNOULLI_PROBS_ROWSUM, whose VJP stores its first
+    # write too); not z (the Normal's log-density reads it too)
+    assert layout["others"] == 4
 
 
 def test_a_buffer_no_vjp_reaches_is_zeroed_not_left():
