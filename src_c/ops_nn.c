@@ -31,8 +31,10 @@ typedef struct {
     const float *y32;       /* forward, float32: x @ W^T (then y holds nothing on entry) */
     const double *b;        /* bias or NULL */
     const double *g;        /* VJP: output gradient */
-    double *gz;             /* VJP: gradient of the pre-activation (forward: scratch) */
+    double *gz;             /* VJP: gradient of the pre-activation, when float64 products
+                             * read it (or NULL; forward: scratch) */
     float *gz32;            /* VJP, float32: gz rounded, for the products (or NULL) */
+    double *db;             /* VJP: the bias's gradient (or NULL) */
     int64_t n, m, rows_per_task;
     int act;
     double threshold;
@@ -101,11 +103,16 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
             }
             break;
         case CSVI_DENSE_SIGMOID:
+            /* sigmoid' = e / (1 + e)^2 from y, the one division: e y^2 for
+             * x >= 0 (y = 1 / (1 + e)), y (1 - y) below (1 - y >= 1/2, no
+             * cancellation) -- a few ulp, where a second vector division
+             * cost ~2 cycles an element */
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) {
                 const double x = z[c], e = exp(-fabs(x));
-                y[c] = (x >= 0.0 ? 1.0 : e) / (1.0 + e);
-                z[c] = e / ((1.0 + e) * (1.0 + e));
+                const double v = (x >= 0.0 ? 1.0 : e) / (1.0 + e);
+                y[c] = v;
+                z[c] = x >= 0.0 ? e * v * v : v * (1.0 - v);
             }
             break;
         case CSVI_DENSE_TANH:
@@ -120,66 +127,62 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
     }
 }
 
-/* gz = g * act'(z), in the forms of ops_unary.c (full relative precision
- * where sigmoid and tanh saturate); softplus' and sigmoid' kept by the
- * forward. */
-static CSVI_HOT void dense_rows_vjp(void *ctx, int64_t task) {
+/* The VJP's one pass, over blocks of VJP_COLUMNS columns with all rows in
+ * order: gz = g * act'(z) in the forms of ops_unary.c (full relative
+ * precision where sigmoid and tanh saturate; softplus' and sigmoid' kept by
+ * the forward), rounded to float32 for the products (gz32), stored in
+ * float64 only when float64 products read it (gz), and added into the
+ * bias's gradient row after row -- each column's rows in order, so every
+ * split gives the same bits.  One pass where a row pass and a bias pass
+ * over a stored gz had each read it: in a float32 record gz is never
+ * stored. */
+#define VJP_COLUMNS 64
+
+static CSVI_HOT void dense_columns_vjp(void *ctx, int64_t task) {
     const dense_job *j = ctx;
-    const int64_t r0 = task * j->rows_per_task;
-    const int64_t r1 = r0 + j->rows_per_task < j->n ? r0 + j->rows_per_task : j->n;
-    const int64_t m = j->m;
-    for (int64_t r = r0; r < r1; r++) {
-        const double *restrict z = j->z + r * m, *restrict g = j->g + r * m;
-        double *restrict gz = j->gz + r * m;
+    const int64_t m = j->m, c0 = task * VJP_COLUMNS;
+    const int64_t w = c0 + VJP_COLUMNS < m ? VJP_COLUMNS : m - c0;
+    double *restrict db = j->db ? j->db + c0 : NULL;
+    double t[VJP_COLUMNS];
+    for (int64_t r = 0; r < j->n; r++) {
+        const double *restrict g = j->g + r * m + c0;
+        const double *restrict z = j->z ? j->z + r * m + c0 : NULL;
         switch (j->act) {
         case CSVI_DENSE_RELU:
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) gz[c] = z[c] > 0 ? g[c] : 0.0;
+            for (int64_t c = 0; c < w; c++) t[c] = z[c] > 0 ? g[c] : 0.0;
             break;
         case CSVI_DENSE_SOFTPLUS:
         case CSVI_DENSE_SIGMOID:  /* aux holds act'(z) (dense_rows_fwd) */
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) gz[c] = g[c] * z[c];
+            for (int64_t c = 0; c < w; c++) t[c] = g[c] * z[c];
             break;
         case CSVI_DENSE_TANH:
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) {
+            for (int64_t c = 0; c < w; c++) {
                 const double e = exp(-2.0 * fabs(z[c]));
-                gz[c] = g[c] * (4.0 * e / ((1.0 + e) * (1.0 + e)));
+                t[c] = g[c] * (4.0 * e / ((1.0 + e) * (1.0 + e)));
             }
             break;
         default:
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) gz[c] = g[c];
+            for (int64_t c = 0; c < w; c++) t[c] = g[c];
             break;
         }
-        if (j->gz32) {  /* while the row is in cache */
-            float *restrict gz32 = j->gz32 + r * m;
+        if (j->gz) {
+            double *restrict gz = j->gz + r * m + c0;
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) gz32[c] = (float)gz[c];
+            for (int64_t c = 0; c < w; c++) gz[c] = t[c];
         }
-    }
-}
-
-/* The bias's gradient over blocks of columns: each column still adds its
- * rows in order, so every split gives the same bits. */
-#define BIAS_COLUMNS 128
-
-typedef struct {
-    const double *gz;
-    double *db;
-    int64_t n, m;
-} bias_job;
-
-static CSVI_HOT void bias_columns(void *ctx, int64_t task) {
-    const bias_job *j = ctx;
-    const int64_t c0 = task * BIAS_COLUMNS;
-    const int64_t c1 = c0 + BIAS_COLUMNS < j->m ? c0 + BIAS_COLUMNS : j->m;
-    double *restrict db = j->db;
-    for (int64_t r = 0; r < j->n; r++) {
-        const double *restrict row = j->gz + r * j->m;
-        CSVI_SIMD
-        for (int64_t c = c0; c < c1; c++) db[c] += row[c];
+        if (j->gz32) {
+            float *restrict gz32 = j->gz32 + r * m + c0;
+            CSVI_SIMD
+            for (int64_t c = 0; c < w; c++) gz32[c] = (float)t[c];
+        }
+        if (db) {
+            CSVI_SIMD
+            for (int64_t c = 0; c < w; c++) db[c] += t[c];
+        }
     }
 }
 
@@ -429,24 +432,19 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
         l = dense32_at(CSVI_AUX(t, op), 2 * z_size, n, k, m);
         if (!l.x) return CSVI_ERR_SHAPE;
     }
+    /* gz: g itself (no activation), or after z in the record's aux, where
+     * float64 products read it */
     double *gz = y->grad;
-    if (act != CSVI_DENSE_NONE) {  /* gz: after z in the record's aux */
+    if (act != CSVI_DENSE_NONE) {
         if (CSVI_AUX(t, op)->size < 2 * z_size) return CSVI_ERR_SHAPE;
         gz = CSVI_AUX(t, op)->data + z_size;
-        dense_job j = {.z = t->slots[op->aux].data, .g = y->grad, .gz = gz, .gz32 = l.prod,
-                       .n = n, .m = m, .act = act};
-        int64_t n_tasks;
-        split_rows(&j, &n_tasks);
-        csvi_parallel_tasks(n_tasks, CSVI_OVER(y->size, parallel_from(act)), 0, dense_rows_vjp,
-                            &j);
-    } else if (products32) {
-        csvi_dense_narrow(gz, (int64_t)n * m, l.prod);
     }
-    if (b && b->grad) {  /* db += column sums of gz, rows in order */
-        bias_job bj = {.gz = gz, .db = b->grad, .n = n, .m = m};
-        csvi_parallel_tasks((m + BIAS_COLUMNS - 1) / BIAS_COLUMNS,
-                            CSVI_OVER((int64_t)n * m, CSVI_PAR_CHEAP), 0, bias_columns, &bj);
-    }
+    dense_job j = {.z = act != CSVI_DENSE_NONE ? t->slots[op->aux].data : NULL, .g = y->grad,
+                   .gz = act != CSVI_DENSE_NONE && !float32 ? gz : NULL, .gz32 = l.prod,
+                   .db = b && b->grad ? b->grad : NULL, .n = n, .m = m, .act = act};
+    if (j.gz || j.gz32 || j.db)
+        csvi_parallel_tasks((m + VJP_COLUMNS - 1) / VJP_COLUMNS,
+                            CSVI_OVER(y->size, parallel_from(act)), 0, dense_columns_vjp, &j);
     if (products32) {
         if (x->grad) {  /* dx += gz W */
             gemm(1, 'N', 'N', k, n, m, 1.0, l.w, k, l.prod, m, 0.0, l.grad, k);
