@@ -52,6 +52,8 @@ cdef inline int64_t _dense32_floats(int64_t n, int64_t k, int64_t m):
 
 cdef extern from "csvi_nn.h":
     int CSVI_DENSE_MAX_TASKS
+    int CSVI_DENSE_IATTR_X32_FROM
+    int CSVI_DENSE_IATTR_X32_TO
     void csvi_dense_set_product_tasks(int n) nogil
     int csvi_dense_product_tasks() nogil
 

@@ -152,6 +152,25 @@ cdef class Program:
         cdef int32_t n = self.p.n_params, k
         return {k: self.p.tril[n + k] for k in range(n) if self.p.tril[n + k]}
 
+    def dense_input_copies(self):
+        """Where the float32 dense records' x copies come from
+        (src_c/program.c, mark_x32): {"shared": {record: the earlier
+        record whose copy it reads}, "written": {record: the record that
+        writes the copy of its output into the reader's aux}}, by op index."""
+        shared, written = {}, {}
+        cdef int32_t i
+        cdef int64_t f
+        for i in range(self.tape.c.n_ops):
+            if self.tape.c.ops[i].code != OP_DENSE and self.tape.c.ops[i].code != OP_DENSE_ACT:
+                continue
+            f = self.tape.c.ops[i].iattr[CSVI_DENSE_IATTR_X32_FROM]
+            if f > 0 and f - 1 != i:
+                shared[i] = f - 1
+            f = self.tape.c.ops[i].iattr[CSVI_DENSE_IATTR_X32_TO]
+            if f > 0:
+                written[i] = f - 1
+        return {"shared": shared, "written": written}
+
     def slots_in(self, cnp.ndarray buffer):
         """(slots, offsets): the slots whose values the program reads from
         `buffer`'s memory (an array it was compiled on, or a view of one) and

@@ -35,6 +35,7 @@ typedef struct {
                              * read it (or NULL; forward: scratch) */
     float *gz32;            /* VJP, float32: gz rounded, for the products (or NULL) */
     double *db;             /* VJP: the bias's gradient (or NULL) */
+    float *y32_out;         /* forward: y's float32 copy for the next record (or NULL) */
     int64_t n, m, rows_per_task;
     int act;
     double threshold;
@@ -124,6 +125,12 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
             for (int64_t c = 0; c < m; c++) y[c] = z[c];
             break;
         }
+    }
+    if (j->y32_out) {  /* the next record's x, while the task's rows are in cache */
+        const double *restrict y = j->y + r0 * m;
+        float *restrict out = j->y32_out + r0 * m;
+        CSVI_SIMD
+        for (int64_t i = 0; i < (r1 - r0) * m; i++) out[i] = (float)y[i];
     }
 }
 
@@ -359,6 +366,13 @@ static dense32_layout dense32_of(const csvi_tape *t, const csvi_op *op) {
     return dense32_at(CSVI_AUX(t, op), 2 * z_size, x->shape[0], x->shape[1], w->shape[0]);
 }
 
+/* Where a float32 record's x copy is (CSVI_DENSE_IATTR_X32_FROM): its own
+ * aux, or the earlier reader's of the same x. */
+static float *x32_of(const csvi_tape *t, const csvi_op *op, float *own) {
+    const int64_t from = op->iattr[CSVI_DENSE_IATTR_X32_FROM];
+    return from > 0 ? dense32_of(t, &t->ops[from - 1]).x : own;
+}
+
 const float *csvi_dense_weight_grad32(const csvi_tape *t, const csvi_op *op) {
     return dense32_of(t, op).grad;
 }
@@ -393,7 +407,10 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
             for (int64_t i = 0; i < y->size; i++) y->data[i] = 0.0;
         }
     } else if (float32) {
-        csvi_dense_narrow(x->data, (int64_t)n * k, l.x);
+        if (op->iattr[CSVI_DENSE_IATTR_X32_FROM] > 0)  /* made this step, by another record */
+            l.x = x32_of(t, op, l.x);
+        else
+            csvi_dense_narrow(x->data, (int64_t)n * k, l.x);
         if (!op->iattr[CSVI_DENSE_IATTR_W32_KEPT])
             csvi_dense_narrow(w->data, (int64_t)m * k, l.w);
         gemm(1, 'T', 'N', m, n, k, 1.0, l.w, k, l.x, k, 0.0, l.prod, m);
@@ -404,6 +421,8 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
                    .gz = z_size ? CSVI_AUX(t, op)->data + z_size : NULL, .y32 = l.prod,
                    .b = op->n_in > 2 ? CSVI_IN(t, op, 2)->data : NULL, .n = n, .m = m,
                    .act = act, .threshold = op->dattr[0]};
+    if (float32 && op->iattr[CSVI_DENSE_IATTR_X32_TO] > 0)
+        j.y32_out = dense32_of(t, &t->ops[op->iattr[CSVI_DENSE_IATTR_X32_TO] - 1]).x;
     if (j.b == NULL && j.z == NULL && j.y32 == NULL) return CSVI_OK;
     int64_t n_tasks;
     split_rows(&j, &n_tasks);
@@ -431,6 +450,7 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
     if (products32) {
         l = dense32_at(CSVI_AUX(t, op), 2 * z_size, n, k, m);
         if (!l.x) return CSVI_ERR_SHAPE;
+        l.x = x32_of(t, op, l.x);
     }
     /* gz: g itself (no activation), or after z in the record's aux, where
      * float64 products read it */

@@ -188,6 +188,37 @@ static int mark_grad32(csvi_program *p) {
     return CSVI_OK;
 }
 
+/* Whether op is a float32 dense record that runs, with its float32 layout. */
+static int dense32_runs(const csvi_program *p, int32_t i) {
+    const csvi_op *op = &p->tape->ops[i];
+    return p->runs[i] && (op->code == CSVI_OP_DENSE || op->code == CSVI_OP_DENSE_ACT) &&
+           op->iattr[1] == CSVI_DENSE_FLOAT32 && csvi_dense_weight32(p->tape, op) != NULL;
+}
+
+/* The float32 copies of dense layers' inputs (one particle only): an x
+ * that several float32 dense records read is rounded once, by the first,
+ * whose copy the others read (CSVI_DENSE_IATTR_X32_FROM: the VAE tutorial's
+ * fc21 and fc22 both read the hidden layer); and an x that a float32 dense
+ * record computes is rounded by that record's forward as it writes it
+ * (CSVI_DENSE_IATTR_X32_TO), a few rows at a time while they are in cache,
+ * instead of by a pass of the reader over all of it.  The copies hold the
+ * same numbers.  csvi_program_free unmarks them. */
+static void mark_x32(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    for (int32_t i = 0; i < t->n_ops; i++) {
+        if (!dense32_runs(p, i) || t->ops[i].iattr[CSVI_DENSE_IATTR_X32_FROM]) continue;
+        const int32_t x = t->ops[i].in[0];
+        for (int32_t j = i + 1; j < t->n_ops; j++)
+            if (dense32_runs(p, j) && t->ops[j].in[0] == x)
+                t->ops[j].iattr[CSVI_DENSE_IATTR_X32_FROM] = i + 1;
+        for (int32_t q = 0; q < i; q++)
+            if (t->ops[q].out == x && dense32_runs(p, q)) {
+                t->ops[q].iattr[CSVI_DENSE_IATTR_X32_TO] = i + 1;
+                t->ops[i].iattr[CSVI_DENSE_IATTR_X32_FROM] = i + 1;
+            }
+    }
+}
+
 /* p->tril: the params read only by UNIT_TRIL ops, as input 0, of one size d;
  * each run then updates them below the diagonal only when that is exact
  * (csvi_optim_tril_exact).  Returns CSVI_OK or CSVI_ERR_NOMEM. */
@@ -236,7 +267,10 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     for (int32_t s = 0; s < n; s++) p->traced_data[s] = t->slots[s].data;
     if (particles > 1 && mark_particle_dims(p)) return CSVI_ERR_NOMEM;
     if (fuse) csvi_bernoulli_link_tables(t, p->runs, p->draw_phase);
-    if (particles == 1) return mark_uncleared(p) ? CSVI_ERR_NOMEM : mark_grad32(p);
+    if (particles == 1) {
+        mark_x32(p);
+        return mark_uncleared(p) ? CSVI_ERR_NOMEM : mark_grad32(p);
+    }
     int64_t total = 0;
     for (int32_t s = 0; s < n; s++)
         if (p->batched[s]) total += t->slots[s].size * particles;
@@ -298,6 +332,11 @@ void csvi_program_free(csvi_program *p) {
         }
     free(p->grad32);
     p->grad32 = NULL;
+    for (int32_t i = 0; i < t->n_ops; i++)
+        if (t->ops[i].code == CSVI_OP_DENSE || t->ops[i].code == CSVI_OP_DENSE_ACT) {
+            t->ops[i].iattr[CSVI_DENSE_IATTR_X32_FROM] = 0;
+            t->ops[i].iattr[CSVI_DENSE_IATTR_X32_TO] = 0;
+        }
     free(p->tril);
     p->tril = NULL;
     free(p->uncleared);

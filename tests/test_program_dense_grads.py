@@ -7,6 +7,8 @@
   VJP to write it stores the widened product (0.0 + v, the bits an add into
   zeros gives), the later ones add, and a buffer no VJP reaches is zeroed
   after the sweep;
+- the inputs' float32 copies (mark_x32): rounded once for all the records
+  reading one x, by the forward of the record that computes it;
 - float32 weight gradients (mark_grad32): a weight only one such record
   reads keeps its gradient as that record's float32 product, which Adam
   reads (widened in registers); other optimizers, and a gradient hook, get
@@ -149,6 +151,26 @@ def test_which_gradients_are_left_uncleared():
     # Bernoulli row sums (BERNOULLI_PROBS_ROWSUM, whose VJP stores its first
     # write too); not z (the Normal's log-density reads it too)
     assert layout["others"] == 4
+
+
+def test_which_input_copies_are_shared_or_written_by_their_producer():
+    """The float32 copies of the dense records' inputs (mark_x32): loc and
+    log_scale read the hidden layer's copy, which the hidden layer's own
+    forward writes, as the decoder's first layer writes its second's; the
+    runs above compare such steps with eager ones bit for bit."""
+    model, fresh_guide, data = svi_parts()
+    csvi.clear_param_store()
+    csvi.set_rng_seed(5)
+    compiled = SVI(model, fresh_guide(), Adam({"lr": 0.01}), Trace_ELBO()).compile(data)
+    table = compiled.op_table()
+    copies = compiled._program.dense_input_copies()
+    dense = [i for i, row in enumerate(table) if row[0] in ("DENSE", "DENSE_ACT")]
+    hidden = next(i for i in dense if table[i][1][1] == (8, 6) and table[i][0] == "DENSE_ACT")
+    loc, log_scale = [i for i in dense if table[i][1][1] == (2, 8)]
+    dec0 = next(i for i in dense if table[i][1][1] == (8, 2))
+    dec2 = next(i for i in dense if table[i][1][1] == (6, 8))
+    assert copies["shared"] == {log_scale: loc}
+    assert copies["written"] == {hidden: loc, dec0: dec2}
 
 
 def test_a_buffer_no_vjp_reaches_is_zeroed_not_left():
