@@ -99,8 +99,9 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) {  /* then softplus'(z) in z's place */
                 const double x = z[c], e = e_row[c];
-                y[c] = x > p ? x : y[c];
-                z[c] = x > p ? 1.0 : (x >= 0.0 ? 1.0 : e) / (1.0 + e);
+                const double d = csvi_pick(x >= 0.0, 1.0, e) / (1.0 + e);
+                y[c] = csvi_pick(x > p, x, y[c]);
+                z[c] = csvi_pick(x > p, 1.0, d);
             }
             break;
         case CSVI_DENSE_SIGMOID:
@@ -111,7 +112,7 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) {
                 const double x = z[c], e = exp(-fabs(x));
-                const double v = (x >= 0.0 ? 1.0 : e) / (1.0 + e);
+                const double v = csvi_pick(x >= 0.0, 1.0, e) / (1.0 + e);
                 y[c] = v;
                 z[c] = x >= 0.0 ? e * v * v : v * (1.0 - v);
             }
