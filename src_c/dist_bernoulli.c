@@ -480,25 +480,36 @@ static void flat_rowsum_fwd_task(void *ctx, int64_t task) {
 }
 
 /* gp = 0 + g d (store) or gp += g d over one row, g == 0 adding nothing,
- * d = x / p - (1 - x) / (1 - p) as lp_probs_vjp_block's. */
+ * d = x / p - (1 - x) / (1 - p) as lp_probs_vjp_block's.  A row of 0s and
+ * 1s (binary pixels) takes one division an element, d = 1 / p or -1 / (1 - p),
+ * the same numbers as the formula's with its other term dropped; others
+ * take the formula's two. */
 static CSVI_HOT void flat_row_vjp(double *restrict gp, double g, const double *restrict x,
                                   const double *restrict p, int64_t n, int store) {
-    if (store) {
+    int64_t other = 0;
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) other += x[i] != 0.0 && x[i] != 1.0;
+    double d[CSVI_ROWSUM_MAX];
+    if (other) {
         CSVI_SIMD
         for (int64_t i = 0; i < n; i++) {
             const double xv = x[i], pv = p[i];
-            const double d = csvi_kept_if(xv != 0.0, xv / pv)
-                             - csvi_kept_if(xv != 1.0, (1.0 - xv) / (1.0 - pv));
-            gp[i] = 0.0 + csvi_kept_if(g != 0.0, g * d);
+            d[i] = csvi_kept_if(xv != 0.0, xv / pv)
+                   - csvi_kept_if(xv != 1.0, (1.0 - xv) / (1.0 - pv));
         }
     } else {
         CSVI_SIMD
         for (int64_t i = 0; i < n; i++) {
-            const double xv = x[i], pv = p[i];
-            const double d = csvi_kept_if(xv != 0.0, xv / pv)
-                             - csvi_kept_if(xv != 1.0, (1.0 - xv) / (1.0 - pv));
-            gp[i] += csvi_kept_if(g != 0.0, g * d);
+            const int one = x[i] != 0.0;
+            d[i] = csvi_pick(one, 1.0, -1.0) / csvi_pick(one, p[i], 1.0 - p[i]);
         }
+    }
+    if (store) {
+        CSVI_SIMD
+        for (int64_t i = 0; i < n; i++) gp[i] = 0.0 + csvi_kept_if(g != 0.0, g * d[i]);
+    } else {
+        CSVI_SIMD
+        for (int64_t i = 0; i < n; i++) gp[i] += csvi_kept_if(g != 0.0, g * d[i]);
     }
 }
 

@@ -30,7 +30,8 @@ N, BATCH = 30, 7
 def problem(length, seed=0):
     rng = np.random.default_rng(seed)
     data = (rng.random((N, length)) < 0.3).astype(float)
-    data[0, 0] = 0.25  # a grey level: the value's continuous extension
+    data[0, 0] = 0.25  # a grey level: the value's continuous extension (its row's
+    # VJP takes the formula's two divisions; the binary rows take one)
     return data, rng.standard_normal((2, length)), rng.standard_normal((length, 2))
 
 
