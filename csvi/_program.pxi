@@ -153,11 +153,13 @@ cdef class Program:
         return {k: self.p.tril[n + k] for k in range(n) if self.p.tril[n + k]}
 
     def dense_input_copies(self):
-        """Where the float32 dense records' x copies come from
-        (src_c/program.c, mark_x32): {"shared": {record: the earlier
-        record whose copy it reads}, "written": {record: the record that
-        writes the copy of its output into the reader's aux}}, by op index."""
-        shared, written = {}, {}
+        """How the float32 dense records share their inputs' float32 copies
+        and gradients (src_c/program.c, mark_x32 and mark_dx32), by op
+        index: {"shared": {record: the earlier record whose x copy it
+        reads}, "written": {record: the record into whose aux it writes its
+        output's copy}, "gradients": {record: the records whose float32 x
+        gradients it reads, in the order it adds them}}."""
+        shared, written, gradients = {}, {}, {}
         cdef int32_t i
         cdef int64_t f
         for i in range(self.tape.c.n_ops):
@@ -169,7 +171,12 @@ cdef class Program:
             f = self.tape.c.ops[i].iattr[CSVI_DENSE_IATTR_X32_TO]
             if f > 0:
                 written[i] = f - 1
-        return {"shared": shared, "written": written}
+            readers = [self.tape.c.ops[i].iattr[CSVI_DENSE_IATTR_DX32_FROM + q] - 1
+                       for q in range(CSVI_DENSE_DX32_READERS)
+                       if self.tape.c.ops[i].iattr[CSVI_DENSE_IATTR_DX32_FROM + q] > 0]
+            if readers:
+                gradients[i] = readers
+        return {"shared": shared, "written": written, "gradients": gradients}
 
     def slots_in(self, cnp.ndarray buffer):
         """(slots, offsets): the slots whose values the program reads from

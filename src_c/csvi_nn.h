@@ -43,6 +43,16 @@ typedef enum {
  * into whose aux this record's forward writes the output's float32 copy,
  * row by row as it writes the output. */
 #define CSVI_DENSE_IATTR_X32_TO 5
+/* iattr[6] of a float32 dense record, set by a compiled program: x's
+ * gradient stays the float32 product in this record's aux, where the
+ * float32 dense record that computed x reads it (its VJP widens and adds
+ * its readers' products in the order their VJPs would have added them);
+ * x's slot then has no gradient buffer. */
+#define CSVI_DENSE_IATTR_DX32_KEPT 6
+/* iattr[7..7 + CSVI_DENSE_DX32_READERS) of that producing record: 1 + the
+ * index of each such reader, in the order of the reverse sweep (0: none). */
+#define CSVI_DENSE_IATTR_DX32_FROM 7
+#define CSVI_DENSE_DX32_READERS 4
 
 /* A float32 dense record's W gradient as its VJP left it (m * k floats in
  * its aux), or NULL if the aux is too small. */

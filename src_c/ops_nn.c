@@ -30,7 +30,10 @@ typedef struct {
                              * (then the kept derivative: dense_rows_fwd) */
     const float *y32;       /* forward, float32: x @ W^T (then y holds nothing on entry) */
     const double *b;        /* bias or NULL */
-    const double *g;        /* VJP: output gradient */
+    const double *g;        /* VJP: output gradient, or NULL: */
+    const float *g32[CSVI_DENSE_DX32_READERS];  /* the readers' float32 products, added
+                             * in this order (CSVI_DENSE_IATTR_DX32_FROM) */
+    int n_g32;
     double *gz;             /* VJP: gradient of the pre-activation, when float64 products
                              * read it (or NULL; forward: scratch) */
     float *gz32;            /* VJP, float32: gz rounded, for the products (or NULL) */
@@ -151,9 +154,19 @@ static CSVI_HOT void dense_columns_vjp(void *ctx, int64_t task) {
     const int64_t m = j->m, c0 = task * VJP_COLUMNS;
     const int64_t w = c0 + VJP_COLUMNS < m ? VJP_COLUMNS : m - c0;
     double *restrict db = j->db ? j->db + c0 : NULL;
-    double t[VJP_COLUMNS];
+    double t[VJP_COLUMNS], sum[VJP_COLUMNS];
     for (int64_t r = 0; r < j->n; r++) {
-        const double *restrict g = j->g + r * m + c0;
+        const double *restrict g = j->g ? j->g + r * m + c0 : sum;
+        if (j->n_g32) {  /* 0.0 + the first, then the others: the widening adds' bits */
+            const float *restrict first = j->g32[0] + r * m + c0;
+            CSVI_SIMD
+            for (int64_t c = 0; c < w; c++) sum[c] = 0.0 + (double)first[c];
+            for (int q = 1; q < j->n_g32; q++) {
+                const float *restrict more = j->g32[q] + r * m + c0;
+                CSVI_SIMD
+                for (int64_t c = 0; c < w; c++) sum[c] += (double)more[c];
+            }
+        }
         const double *restrict z = j->z ? j->z + r * m + c0 : NULL;
         switch (j->act) {
         case CSVI_DENSE_RELU:
@@ -336,15 +349,16 @@ static void gemm(int single, char ta, char tb, int m, int n, int k, double alpha
  * or sigmoid' in its place: dense_rows_fwd) and the VJP's gz in float64
  * (n * m doubles each; gz feeds the bias's gradient); in a float32 record,
  * then float32 copies of x (n * k) and W (m * k), then the product x W^T in
- * the forward and gz in the VJP (n * m), then the VJP's products, one after
- * the other (max(m, n) * k).  csvi/_nn.pxi sizes the slot by the same count
- * (_dense32_floats). */
+ * the forward and gz in the VJP (n * m), then the VJP's products: x's
+ * gradient (n * k; kept there for the record that computed x, when a
+ * compiled step says so: CSVI_DENSE_IATTR_DX32_KEPT) and W's (m * k).
+ * csvi/_nn.pxi sizes the slot by the same count (_dense32_floats). */
 typedef struct {
-    float *x, *w, *prod, *grad;
+    float *x, *w, *prod, *dx, *dw;
 } dense32_layout;
 
 static int64_t dense32_floats(int64_t n, int64_t k, int64_t m) {
-    return n * k + m * k + n * m + (n > m ? n : m) * k;
+    return 2 * n * k + 2 * m * k + n * m;
 }
 
 /* The float32 part of a float32 record's aux, after its first `head`
@@ -356,7 +370,8 @@ static dense32_layout dense32_at(const csvi_slot *aux, int64_t head, int64_t n, 
     l.x = (float *)(aux->data + head);
     l.w = l.x + n * k;
     l.prod = l.w + m * k;
-    l.grad = l.prod + n * m;
+    l.dx = l.prod + n * m;
+    l.dw = l.dx + n * k;
     return l;
 }
 
@@ -375,7 +390,7 @@ static float *x32_of(const csvi_tape *t, const csvi_op *op, float *own) {
 }
 
 const float *csvi_dense_weight_grad32(const csvi_tape *t, const csvi_op *op) {
-    return dense32_of(t, op).grad;
+    return dense32_of(t, op).dw;
 }
 
 float *csvi_dense_weight32(const csvi_tape *t, const csvi_op *op) {
@@ -441,12 +456,13 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
     int n = (int)x->shape[0], k = (int)x->shape[1], m = (int)w->shape[0];
     const int act = (int)op->iattr[0];
     const int float32 = op->iattr[1] == CSVI_DENSE_FLOAT32;
+    const int dx_kept = float32 && op->iattr[CSVI_DENSE_IATTR_DX32_KEPT];
     if (n == 0 || m == 0) return CSVI_OK;
-    if (!x->grad && !w->grad && !(b && b->grad)) return CSVI_OK;
+    if (!dx_kept && !x->grad && !w->grad && !(b && b->grad)) return CSVI_OK;
     /* float32: the forward's copies of x and W, and gz rounded once for both
      * products (by the activation's pass while each row is in cache) */
     dense32_layout l = {0};
-    const int products32 = k > 0 && float32 && (x->grad || w->grad);
+    const int products32 = k > 0 && float32 && (dx_kept || x->grad || w->grad);
     const int64_t z_size = act != CSVI_DENSE_NONE ? y->size : 0;
     if (products32) {
         l = dense32_at(CSVI_AUX(t, op), 2 * z_size, n, k, m);
@@ -463,21 +479,27 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
     dense_job j = {.z = act != CSVI_DENSE_NONE ? t->slots[op->aux].data : NULL, .g = y->grad,
                    .gz = act != CSVI_DENSE_NONE && !float32 ? gz : NULL, .gz32 = l.prod,
                    .db = b && b->grad ? b->grad : NULL, .n = n, .m = m, .act = act};
+    for (int q = 0; float32 && q < CSVI_DENSE_DX32_READERS; q++) {
+        const int64_t reader = op->iattr[CSVI_DENSE_IATTR_DX32_FROM + q];
+        if (reader > 0) j.g32[j.n_g32++] = dense32_of(t, &t->ops[reader - 1]).dx;
+    }
+    if (j.n_g32) j.g = NULL;
+    else if (!j.g) return CSVI_ERR_VALUE;
     if (j.gz || j.gz32 || j.db)
         csvi_parallel_tasks((m + VJP_COLUMNS - 1) / VJP_COLUMNS,
                             CSVI_OVER(y->size, parallel_from(act)), 0, dense_columns_vjp, &j);
     if (products32) {
-        if (x->grad) {  /* dx += gz W */
-            gemm(1, 'N', 'N', k, n, m, 1.0, l.w, k, l.prod, m, 0.0, l.grad, k);
-            widen_add(l.grad, (int64_t)n * k, x->grad, csvi_grad_claim(t, op->in[0]));
+        if (dx_kept || x->grad) {  /* dx += gz W (kept: x's producer reads l.dx) */
+            gemm(1, 'N', 'N', k, n, m, 1.0, l.w, k, l.prod, m, 0.0, l.dx, k);
+            if (!dx_kept) widen_add(l.dx, (int64_t)n * k, x->grad, csvi_grad_claim(t, op->in[0]));
         }
         if (w->grad) {  /* dW += gz^T x */
-            gemm(1, 'N', 'T', k, m, n, 1.0, l.x, k, l.prod, m, 0.0, l.grad, k);
+            gemm(1, 'N', 'T', k, m, n, 1.0, l.x, k, l.prod, m, 0.0, l.dw, k);
             const int first = csvi_grad_claim(t, op->in[1]);
-            if (first && op->iattr[CSVI_DENSE_IATTR_GRAD32])  /* the optimizer reads l.grad */
+            if (first && op->iattr[CSVI_DENSE_IATTR_GRAD32])  /* the optimizer reads l.dw */
                 t->grad_fresh[op->in[1]] = CSVI_GRAD_FLOAT32;
             else
-                widen_add(l.grad, (int64_t)m * k, w->grad, first);
+                widen_add(l.dw, (int64_t)m * k, w->grad, first);
         }
     } else if (k > 0) {
         if (x->grad)  /* dx += gz W */

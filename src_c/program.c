@@ -219,6 +219,43 @@ static void mark_x32(csvi_program *p) {
     }
 }
 
+/* The gradients of dense layers' inputs that float32 dense records compute
+ * (one particle only): when every running reader of such an x is a float32
+ * dense record reading it as x, and wants its own output's gradient (so
+ * its VJP runs each step), at most CSVI_DENSE_DX32_READERS of them, each
+ * reader keeps its product gz W in float32 (CSVI_DENSE_IATTR_DX32_KEPT)
+ * and the record that computed x widens and adds them in its own VJP's
+ * pass, in the reverse sweep's order (CSVI_DENSE_IATTR_DX32_FROM): the
+ * bits of the widening stores and adds into x's gradient, with no float64
+ * buffer for it (grad_wanted cleared) and no pass writing and reading one
+ * (a VAE's hidden layers: 2 x 256 x 400 gradients a step).  Runs before
+ * mark_uncleared, which reads grad_wanted. */
+static void mark_dx32(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    for (int32_t i = 0; i < t->n_ops; i++) {
+        const int32_t x = t->ops[i].out;
+        if (!dense32_runs(p, i) || x == p->root || x == p->loss || !p->grad_wanted[x]) continue;
+        int32_t readers[CSVI_DENSE_DX32_READERS];
+        int n = 0, ok = 1;
+        for (int32_t j = t->n_ops - 1; j > i && ok; j--) {  /* the sweep's order */
+            if (!p->runs[j]) continue;
+            const csvi_op *r = &t->ops[j];
+            int reads = 0;
+            for (int k = 0; k < r->n_in; k++) reads |= r->in[k] == x ? 1 << k : 0;
+            if (!reads) continue;
+            ok = reads == 1 && dense32_runs(p, j) && p->grad_wanted[r->out] &&
+                 n < CSVI_DENSE_DX32_READERS;
+            if (ok) readers[n++] = j;
+        }
+        if (!ok || n == 0) continue;
+        for (int q = 0; q < n; q++) {
+            t->ops[readers[q]].iattr[CSVI_DENSE_IATTR_DX32_KEPT] = 1;
+            t->ops[i].iattr[CSVI_DENSE_IATTR_DX32_FROM + q] = readers[q] + 1;
+        }
+        p->grad_wanted[x] = 0;
+    }
+}
+
 /* p->tril: the params read only by UNIT_TRIL ops, as input 0, of one size d;
  * each run then updates them below the diagonal only when that is exact
  * (csvi_optim_tril_exact).  Returns CSVI_OK or CSVI_ERR_NOMEM. */
@@ -269,6 +306,7 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     if (fuse) csvi_bernoulli_link_tables(t, p->runs, p->draw_phase);
     if (particles == 1) {
         mark_x32(p);
+        mark_dx32(p);
         return mark_uncleared(p) ? CSVI_ERR_NOMEM : mark_grad32(p);
     }
     int64_t total = 0;
@@ -336,6 +374,9 @@ void csvi_program_free(csvi_program *p) {
         if (t->ops[i].code == CSVI_OP_DENSE || t->ops[i].code == CSVI_OP_DENSE_ACT) {
             t->ops[i].iattr[CSVI_DENSE_IATTR_X32_FROM] = 0;
             t->ops[i].iattr[CSVI_DENSE_IATTR_X32_TO] = 0;
+            t->ops[i].iattr[CSVI_DENSE_IATTR_DX32_KEPT] = 0;
+            for (int q = 0; q < CSVI_DENSE_DX32_READERS; q++)
+                t->ops[i].iattr[CSVI_DENSE_IATTR_DX32_FROM + q] = 0;
         }
     free(p->tril);
     p->tril = NULL;

@@ -8,7 +8,9 @@
   zeros gives), the later ones add, and a buffer no VJP reaches is zeroed
   after the sweep;
 - the inputs' float32 copies (mark_x32): rounded once for all the records
-  reading one x, by the forward of the record that computes it;
+  reading one x, by the forward of the record that computes it; and the
+  inputs' gradients (mark_dx32): the readers' float32 products, widened and
+  added by the VJP of the record that computes x, with no float64 buffer;
 - float32 weight gradients (mark_grad32): a weight only one such record
   reads keeps its gradient as that record's float32 product, which Adam
   reads (widened in registers); other optimizers, and a gradient hook, get
@@ -146,18 +148,21 @@ def test_which_gradients_are_left_uncleared():
     # each of them has one reader: its gradient stays float32
     assert sorted(compiled._names[k] for k in layout["float32"]) == weights
     # the encoder's input (x + 0.01 sigmoid(extra64(x)), which wants a
-    # gradient for extra64), its hidden layer (read by loc and log_scale),
-    # the decoder's, and its pixel probabilities, read only by the fused
-    # Bernoulli row sums (BERNOULLI_PROBS_ROWSUM, whose VJP stores its first
-    # write too); not z (the Normal's log-density reads it too)
-    assert layout["others"] == 4
+    # gradient for extra64) and the decoder's pixel probabilities, read only
+    # by the fused Bernoulli row sums (BERNOULLI_PROBS_ROWSUM, whose VJP
+    # stores its first write too); not z (the Normal's log-density reads it
+    # too); the hidden layers have no float64 gradient buffer at all (their
+    # readers' float32 products are read where they are: mark_dx32)
+    assert layout["others"] == 2
 
 
-def test_which_input_copies_are_shared_or_written_by_their_producer():
+def test_which_input_copies_and_gradients_are_shared():
     """The float32 copies of the dense records' inputs (mark_x32): loc and
     log_scale read the hidden layer's copy, which the hidden layer's own
-    forward writes, as the decoder's first layer writes its second's; the
-    runs above compare such steps with eager ones bit for bit."""
+    forward writes, as the decoder's first layer writes its second's; and
+    their gradients (mark_dx32), which the layer computing each input reads
+    as its readers' float32 products.  The runs above compare such steps
+    with eager ones bit for bit."""
     model, fresh_guide, data = svi_parts()
     csvi.clear_param_store()
     csvi.set_rng_seed(5)
@@ -171,6 +176,9 @@ def test_which_input_copies_are_shared_or_written_by_their_producer():
     dec2 = next(i for i in dense if table[i][1][1] == (6, 8))
     assert copies["shared"] == {log_scale: loc}
     assert copies["written"] == {hidden: loc, dec0: dec2}
+    # the hidden layers' gradients: loc's and log_scale's products, added in
+    # the reverse sweep's order (log_scale's VJP first), and dec2's
+    assert copies["gradients"] == {hidden: [log_scale, loc], dec0: [dec2]}
 
 
 def test_a_buffer_no_vjp_reaches_is_zeroed_not_left():
