@@ -82,7 +82,7 @@ def test_saturated_activations_keep_their_small_gradients():
 @pytest.mark.parametrize("float32", [False, True])
 def test_bias_gradient_adds_rows_in_order(float32):
     """The VJP's column pass adds gz into the bias's gradient row after row:
-    bit for bit the sequential row sum, over column blocks (64) and row
+    bit for bit the sequential row sum, over column blocks (32) and row
     counts that are not multiples of anything."""
     rng = np.random.default_rng(4)
     x, w = rng.standard_normal((37, 5)), rng.standard_normal((150, 5))
