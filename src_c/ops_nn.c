@@ -348,7 +348,8 @@ static void gemm(int single, char ta, char tb, int m, int n, int k, double alpha
 
 /* A record's aux slot: with an activation, the pre-activation z (softplus'
  * or sigmoid' in its place: dense_rows_fwd) and the VJP's gz in float64
- * (n * m doubles each; gz feeds the bias's gradient); in a float32 record,
+ * (n * m doubles each; gz feeds a float64 record's products, and is the
+ * forward's scratch for e^-|z|); in a float32 record,
  * then float32 copies of x (n * k) and W (m * k), then the product x W^T in
  * the forward and gz in the VJP (n * m), then the VJP's products: x's
  * gradient (n * k; kept there for the record that computed x, when a

@@ -222,7 +222,8 @@ static void mark_x32(csvi_program *p) {
 /* The gradients of dense layers' inputs that float32 dense records compute
  * (one particle only): when every running reader of such an x is a float32
  * dense record reading it as x, and wants its own output's gradient (so
- * its VJP runs each step), at most CSVI_DENSE_DX32_READERS of them, each
+ * its VJP runs each step and, its output not empty, makes the product), at
+ * most CSVI_DENSE_DX32_READERS of them, each
  * reader keeps its product gz W in float32 (CSVI_DENSE_IATTR_DX32_KEPT)
  * and the record that computed x widens and adds them in its own VJP's
  * pass, in the reverse sweep's order (CSVI_DENSE_IATTR_DX32_FROM): the
@@ -244,7 +245,7 @@ static void mark_dx32(csvi_program *p) {
             for (int k = 0; k < r->n_in; k++) reads |= r->in[k] == x ? 1 << k : 0;
             if (!reads) continue;
             ok = reads == 1 && dense32_runs(p, j) && p->grad_wanted[r->out] &&
-                 n < CSVI_DENSE_DX32_READERS;
+                 t->slots[r->out].size > 0 && n < CSVI_DENSE_DX32_READERS;
             if (ok) readers[n++] = j;
         }
         if (!ok || n == 0) continue;
