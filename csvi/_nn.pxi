@@ -56,6 +56,7 @@ cdef extern from "csvi_nn.h":
     int CSVI_DENSE_IATTR_X32_TO
     int CSVI_DENSE_IATTR_DX32_FROM
     int CSVI_DENSE_DX32_READERS
+    int CSVI_DENSE_IATTR_PROBS_OF
     void csvi_dense_set_product_tasks(int n) nogil
     int csvi_dense_product_tasks() nogil
 

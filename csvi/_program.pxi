@@ -158,8 +158,10 @@ cdef class Program:
         index: {"shared": {record: the earlier record whose x copy it
         reads}, "written": {record: the record into whose aux it writes its
         output's copy}, "gradients": {record: the records whose float32 x
-        gradients it reads, in the order it adds them}}."""
-        shared, written, gradients = {}, {}, {}
+        gradients it reads, in the order it adds them}, "probs": {record:
+        the flat Bernoulli row sum whose probs' gradient it forms itself
+        (mark_probs_into_dense)}}."""
+        shared, written, gradients, probs = {}, {}, {}, {}
         cdef int32_t i
         cdef int64_t f
         for i in range(self.tape.c.n_ops):
@@ -176,7 +178,10 @@ cdef class Program:
                        if self.tape.c.ops[i].iattr[CSVI_DENSE_IATTR_DX32_FROM + q] > 0]
             if readers:
                 gradients[i] = readers
-        return {"shared": shared, "written": written, "gradients": gradients}
+            f = self.tape.c.ops[i].iattr[CSVI_DENSE_IATTR_PROBS_OF]
+            if f > 0:
+                probs[i] = f - 1
+        return {"shared": shared, "written": written, "gradients": gradients, "probs": probs}
 
     def slots_in(self, cnp.ndarray buffer):
         """(slots, offsets): the slots whose values the program reads from

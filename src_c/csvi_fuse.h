@@ -40,6 +40,15 @@
  * values.  Returns the number of chains fused, or -1 when out of memory. */
 int csvi_fuse(csvi_tape *t, const int32_t *keep, int n_keep);
 
+/* A flat BERNOULLI_PROBS_ROWSUM's VJP over a run of one row: out[i] =
+ * kept(g != 0, g d/dp log p(x_i)), the term its VJP adds into the probs'
+ * gradient for a row gradient g (as SUM's VJP hands it on); n <=
+ * CSVI_ROWSUM_MAX.  Also what a dense record computing the probs reads in
+ * its own VJP when the program leaves the probs no gradient buffer
+ * (program.c, mark_probs_into_dense). */
+void csvi_bernoulli_probs_vjp_run(double *out, double g, const double *x, const double *p,
+                                  int64_t n);
+
 /* The iattr of a Bernoulli op in its table form (BERNOULLI_LP with probs
  * broadcast over more data, BERNOULLI_PROBS_ROWSUM) naming, plus one, an
  * earlier op whose tables it reads when its probs hold the same numbers

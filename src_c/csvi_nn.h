@@ -53,6 +53,13 @@ typedef enum {
  * index of each such reader, in the order of the reverse sweep (0: none). */
 #define CSVI_DENSE_IATTR_DX32_FROM 7
 #define CSVI_DENSE_DX32_READERS 4
+/* iattr[11] of a dense record, set by a compiled program: 1 + the index of
+ * the flat BERNOULLI_PROBS_ROWSUM that alone reads this record's output as
+ * its probs; the output then has no gradient buffer, and this record's VJP
+ * forms its gradient from the Bernoulli's row gradients in its own pass
+ * (csvi_bernoulli_probs_vjp_run), the values the Bernoulli's VJP would
+ * have stored there. */
+#define CSVI_DENSE_IATTR_PROBS_OF 11
 
 /* A float32 dense record's W gradient as its VJP left it (m * k floats in
  * its aux), or NULL if the aux is too small. */

@@ -479,37 +479,45 @@ static void flat_rowsum_fwd_task(void *ctx, int64_t task) {
     }
 }
 
-/* gp = 0 + g d (store) or gp += g d over one row, g == 0 adding nothing,
- * d = x / p - (1 - x) / (1 - p) as lp_probs_vjp_block's.  A row of 0s and
- * 1s (binary pixels) takes one division an element, d = 1 / p or -1 / (1 - p),
- * the same numbers as the formula's with its other term dropped; others
- * take the formula's two. */
-static CSVI_HOT void flat_row_vjp(double *restrict gp, double g, const double *restrict x,
-                                  const double *restrict p, int64_t n, int store) {
+/* kept(g != 0, g d) over a run, d = x / p - (1 - x) / (1 - p) as
+ * lp_probs_vjp_block's.  A run of 0s and 1s (binary pixels) takes one
+ * division an element, d = 1 / p or -1 / (1 - p), the same numbers as the
+ * formula's with its other term dropped; others take the formula's two. */
+CSVI_HOT void csvi_bernoulli_probs_vjp_run(double *restrict out, double g,
+                                           const double *restrict x,
+                                           const double *restrict p, int64_t n) {
     int64_t other = 0;
     CSVI_SIMD
     for (int64_t i = 0; i < n; i++) other += x[i] != 0.0 && x[i] != 1.0;
-    double d[CSVI_ROWSUM_MAX];
     if (other) {
         CSVI_SIMD
         for (int64_t i = 0; i < n; i++) {
             const double xv = x[i], pv = p[i];
-            d[i] = csvi_kept_if(xv != 0.0, xv / pv)
-                   - csvi_kept_if(xv != 1.0, (1.0 - xv) / (1.0 - pv));
+            const double d = csvi_kept_if(xv != 0.0, xv / pv)
+                             - csvi_kept_if(xv != 1.0, (1.0 - xv) / (1.0 - pv));
+            out[i] = csvi_kept_if(g != 0.0, g * d);
         }
     } else {
         CSVI_SIMD
         for (int64_t i = 0; i < n; i++) {
             const int one = x[i] != 0.0;
-            d[i] = csvi_pick(one, 1.0, -1.0) / csvi_pick(one, p[i], 1.0 - p[i]);
+            const double d = csvi_pick(one, 1.0, -1.0) / csvi_pick(one, p[i], 1.0 - p[i]);
+            out[i] = csvi_kept_if(g != 0.0, g * d);
         }
     }
+}
+
+/* gp = 0 + g d (store) or gp += g d over one row, g == 0 adding nothing. */
+static CSVI_HOT void flat_row_vjp(double *restrict gp, double g, const double *restrict x,
+                                  const double *restrict p, int64_t n, int store) {
+    double v[CSVI_ROWSUM_MAX];
+    csvi_bernoulli_probs_vjp_run(v, g, x, p, n);
     if (store) {
         CSVI_SIMD
-        for (int64_t i = 0; i < n; i++) gp[i] = 0.0 + csvi_kept_if(g != 0.0, g * d[i]);
+        for (int64_t i = 0; i < n; i++) gp[i] = 0.0 + v[i];
     } else {
         CSVI_SIMD
-        for (int64_t i = 0; i < n; i++) gp[i] += csvi_kept_if(g != 0.0, g * d[i]);
+        for (int64_t i = 0; i < n; i++) gp[i] += v[i];
     }
 }
 

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include "csvi_ext.h"
+#include "csvi_fuse.h"
 #include "csvi_nn.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
@@ -34,6 +35,10 @@ typedef struct {
     const float *g32[CSVI_DENSE_DX32_READERS];  /* the readers' float32 products, added
                              * in this order (CSVI_DENSE_IATTR_DX32_FROM) */
     int n_g32;
+    const double *probs_x, *probs_g;  /* or the Bernoulli reading y as its probs: its
+                             * data and row gradients (CSVI_DENSE_IATTR_PROBS_OF) */
+    double probs_scale;
+    int probs_whole;
     double *gz;             /* VJP: gradient of the pre-activation, when float64 products
                              * read it (or NULL; forward: scratch) */
     float *gz32;            /* VJP, float32: gz rounded, for the products (or NULL) */
@@ -158,7 +163,13 @@ static CSVI_HOT void dense_columns_vjp(void *ctx, int64_t task) {
     double t[VJP_COLUMNS], sum[VJP_COLUMNS];
     for (int64_t r = 0; r < j->n; r++) {
         const double *restrict g = j->g ? j->g + r * m + c0 : sum;
-        if (j->n_g32) {  /* 0.0 + the first, then the others: the widening adds' bits */
+        if (j->probs_x) {  /* what the Bernoulli's VJP stores: 0.0 + its term */
+            const double gv = 0.0 + j->probs_scale * j->probs_g[j->probs_whole ? 0 : r];
+            csvi_bernoulli_probs_vjp_run(sum, gv, j->probs_x + r * m + c0, j->y + r * m + c0,
+                                         w);
+            CSVI_SIMD
+            for (int64_t c = 0; c < w; c++) sum[c] = 0.0 + sum[c];
+        } else if (j->n_g32) {  /* 0.0 + the first, then the others: the widening adds' bits */
             const float *restrict first = j->g32[0] + r * m + c0;
             CSVI_SIMD
             for (int64_t c = 0; c < w; c++) sum[c] = 0.0 + (double)first[c];
@@ -485,7 +496,17 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
         const int64_t reader = op->iattr[CSVI_DENSE_IATTR_DX32_FROM + q];
         if (reader > 0) j.g32[j.n_g32++] = dense32_of(t, &t->ops[reader - 1]).dx;
     }
-    if (j.n_g32) j.g = NULL;
+    const int64_t probs_of = op->iattr[CSVI_DENSE_IATTR_PROBS_OF];
+    if (probs_of > 0) {
+        const csvi_op *bern = &t->ops[probs_of - 1];
+        j.probs_x = CSVI_IN(t, bern, 0)->data;
+        j.probs_g = CSVI_OUT(t, bern)->grad;
+        j.probs_scale = bern->dattr[0];
+        j.probs_whole = CSVI_OUT(t, bern)->size == 1;
+        j.y = y->data;
+        if (!j.probs_g) return CSVI_ERR_VALUE;
+    }
+    if (j.n_g32 || j.probs_x) j.g = NULL;
     else if (!j.g) return CSVI_ERR_VALUE;
     if (j.gz || j.gz32 || j.db)
         csvi_parallel_tasks((m + VJP_COLUMNS - 1) / VJP_COLUMNS,

@@ -257,6 +257,40 @@ static void mark_dx32(csvi_program *p) {
     }
 }
 
+/* A dense record's output read, among the ops that run, only by a flat
+ * BERNOULLI_PROBS_ROWSUM as its probs (the decoder's pixels; one particle
+ * only): the output gets no gradient buffer (the Bernoulli's VJP then has
+ * nothing to write), and the record's VJP forms that gradient in its own
+ * column pass from the Bernoulli's data and row gradients
+ * (CSVI_DENSE_IATTR_PROBS_OF), the same numbers: no 256 x 784 gradient
+ * stored and read back.  Runs before mark_uncleared, which reads
+ * grad_wanted. */
+static void mark_probs_into_dense(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    for (int32_t b = 0; b < t->n_ops; b++) {
+        const csvi_op *bern = &t->ops[b];
+        if (!p->runs[b] || bern->code != CSVI_OP_BERNOULLI_PROBS_ROWSUM || bern->aux >= 0 ||
+            bern->n_in != 2 || bern->in[0] == bern->in[1] || !p->grad_wanted[bern->out])
+            continue;
+        const int32_t probs = bern->in[1];
+        int32_t producer = -1, readers = 0;
+        for (int32_t i = 0; i < t->n_ops; i++) {
+            const csvi_op *op = &t->ops[i];
+            if (op->out == probs) producer = i;
+            for (int k = 0; k < op->n_in && p->runs[i]; k++) readers += op->in[k] == probs;
+        }
+        if (producer < 0 || readers != 1 || !p->runs[producer] || !p->grad_wanted[probs]) continue;
+        const csvi_op *dense = &t->ops[producer];
+        const csvi_slot *y = &t->slots[probs], *x = &t->slots[bern->in[0]];
+        if ((dense->code != CSVI_OP_DENSE && dense->code != CSVI_OP_DENSE_ACT) || y->ndim != 2 ||
+            y->size < 1 || x->size != y->size || bern->iattr[1] < 1 ||
+            bern->iattr[1 + bern->iattr[1]] != y->shape[1])
+            continue;
+        t->ops[producer].iattr[CSVI_DENSE_IATTR_PROBS_OF] = b + 1;
+        p->grad_wanted[probs] = 0;
+    }
+}
+
 /* p->tril: the params read only by UNIT_TRIL ops, as input 0, of one size d;
  * each run then updates them below the diagonal only when that is exact
  * (csvi_optim_tril_exact).  Returns CSVI_OK or CSVI_ERR_NOMEM. */
@@ -308,6 +342,7 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     if (particles == 1) {
         mark_x32(p);
         mark_dx32(p);
+        mark_probs_into_dense(p);
         return mark_uncleared(p) ? CSVI_ERR_NOMEM : mark_grad32(p);
     }
     int64_t total = 0;
@@ -376,6 +411,7 @@ void csvi_program_free(csvi_program *p) {
             t->ops[i].iattr[CSVI_DENSE_IATTR_X32_FROM] = 0;
             t->ops[i].iattr[CSVI_DENSE_IATTR_X32_TO] = 0;
             t->ops[i].iattr[CSVI_DENSE_IATTR_DX32_KEPT] = 0;
+            t->ops[i].iattr[CSVI_DENSE_IATTR_PROBS_OF] = 0;
             for (int q = 0; q < CSVI_DENSE_DX32_READERS; q++)
                 t->ops[i].iattr[CSVI_DENSE_IATTR_DX32_FROM + q] = 0;
         }

@@ -5,7 +5,9 @@
   its flat form: the log-densities summed row by row and never stored, the
   probs' gradient stored by its first write (no clearing);
 - a second `data[idx]` of the same data and indices (the guide's and the
-  model's) is read from the first TAKE's output.
+  model's) is read from the first TAKE's output;
+- when a dense record computes the probs, its VJP forms their gradient from
+  the row sums' gradients, with no buffer for it.
 
 The flat kernel pads a run's last elements to whole vectors, so an
 element's log-density does not depend on where its run starts or ends (the
@@ -18,7 +20,7 @@ import scipy.stats as st
 
 import csvi
 import csvi.distributions as dist
-from csvi import handlers
+from csvi import handlers, nn
 from csvi.infer import SVI, Trace_ELBO
 from csvi.infer.compiled import CompiledSVI
 from csvi.optim import Adam
@@ -35,14 +37,16 @@ def problem(length, seed=0):
     return data, rng.standard_normal((2, length)), rng.standard_normal((length, 2))
 
 
-def vae_parts(length, penalise_probs=False):
+def vae_parts(length, penalise_probs=False, decoder=None):
     data, w0, v0 = problem(length)
 
     def model(data):
         w = csvi.param("w", w0)
+        if decoder is not None:
+            csvi.module("decoder", decoder)
         with csvi.plate("data", N, subsample_size=BATCH) as idx:
             z = csvi.sample("z", dist.Normal(np.zeros((BATCH, 2)), 1.0).to_event(1))
-            probs = csvi.sigmoid(z @ w)
+            probs = csvi.sigmoid(z @ w) if decoder is None else decoder(z)
             if penalise_probs:  # a second reader of the probs
                 csvi.factor("penalty", -(probs * probs).sum())
             csvi.sample("x", dist.Bernoulli(probs, validate_args=False).to_event(1),
@@ -56,8 +60,14 @@ def vae_parts(length, penalise_probs=False):
     return model, guide, data
 
 
-def run(length, how, steps=6, penalise_probs=False):
-    model, guide, data = vae_parts(length, penalise_probs)
+def run(length, how, steps=6, penalise_probs=False, dense=None):
+    decoder = None
+    if dense is not None:  # a fused Linear + Sigmoid record computes the probs
+        csvi.set_rng_seed(2)
+        decoder = nn.Sequential(nn.Linear(2, length), nn.Sigmoid())
+        if dense == "float32":
+            decoder.float()
+    model, guide, data = vae_parts(length, penalise_probs, decoder)
     csvi.clear_param_store()
     csvi.set_rng_seed(11)
     svi = SVI(model, guide, Adam({"lr": 0.05}), Trace_ELBO())
@@ -66,6 +76,8 @@ def run(length, how, steps=6, penalise_probs=False):
     else:
         program = CompiledSVI(svi, (data,), {}, fuse=how == "fused")
         ops = program.op_names()
+        if how == "fused" and dense is not None:  # the probs' gradient formed by the dense VJP
+            ops = ops + ["probs:%d" % len(program._program.dense_input_copies()["probs"])]
         losses = program.run(steps)
     store = csvi.get_param_store()
     return losses, {k: store.unconstrained(k).copy() for k in store.names()}, ops
@@ -78,6 +90,21 @@ def test_fused_likelihood_changes_no_bit(length):
     for how in ("unfused", "eager"):
         losses, params, other_ops = run(length, how)
         assert other_ops is None or ROWSUM not in other_ops
+        np.testing.assert_array_equal(fused, losses, err_msg=how)
+        for k in params:
+            np.testing.assert_array_equal(fused_params[k], params[k], err_msg=f"{how} {k}")
+
+
+@pytest.mark.parametrize("dense", ["float64", "float32"])
+@pytest.mark.parametrize("length", [6, 13])
+def test_probs_gradient_formed_by_the_dense_record_changes_no_bit(length, dense):
+    """The decoder's Linear + Sigmoid record forms the probs' gradient in
+    its own VJP from the row sums' gradients (mark_probs_into_dense): the
+    bits of the Bernoulli VJP's stores, binary rows and the grey one."""
+    fused, fused_params, ops = run(length, "fused", dense=dense)
+    assert ROWSUM in ops and "probs:1" in ops
+    for how in ("unfused", "eager"):
+        losses, params, _ = run(length, how, dense=dense)
         np.testing.assert_array_equal(fused, losses, err_msg=how)
         for k in params:
             np.testing.assert_array_equal(fused_params[k], params[k], err_msg=f"{how} {k}")

@@ -148,12 +148,12 @@ def test_which_gradients_are_left_uncleared():
     # each of them has one reader: its gradient stays float32
     assert sorted(compiled._names[k] for k in layout["float32"]) == weights
     # the encoder's input (x + 0.01 sigmoid(extra64(x)), which wants a
-    # gradient for extra64) and the decoder's pixel probabilities, read only
-    # by the fused Bernoulli row sums (BERNOULLI_PROBS_ROWSUM, whose VJP
-    # stores its first write too); not z (the Normal's log-density reads it
-    # too); the hidden layers have no float64 gradient buffer at all (their
-    # readers' float32 products are read where they are: mark_dx32)
-    assert layout["others"] == 2
+    # gradient for extra64); not z (the Normal's log-density reads it too);
+    # the hidden layers have no float64 gradient buffer at all (their
+    # readers' float32 products are read where they are: mark_dx32), nor
+    # the decoder's pixel probabilities (their gradient is formed in the
+    # decoder's VJP: mark_probs_into_dense)
+    assert layout["others"] == 1
 
 
 def test_which_input_copies_and_gradients_are_shared():
@@ -179,6 +179,10 @@ def test_which_input_copies_and_gradients_are_shared():
     # the hidden layers' gradients: loc's and log_scale's products, added in
     # the reverse sweep's order (log_scale's VJP first), and dec2's
     assert copies["gradients"] == {hidden: [log_scale, loc], dec0: [dec2]}
+    # the decoder's pixel probabilities: their gradient formed by dec2's VJP
+    # from the fused Bernoulli's row gradients (mark_probs_into_dense)
+    assert copies["probs"] == {dec2: table.index(next(
+        row for row in table if row[0] == "BERNOULLI_PROBS_ROWSUM"))}
 
 
 def test_a_buffer_no_vjp_reaches_is_zeroed_not_left():
