@@ -47,11 +47,16 @@ def dense(input, weight, bias=None, activation=None, double threshold=20.0,
 cdef inline int64_t _dense32_floats(int64_t n, int64_t k, int64_t m):
     """Floats of a float32 dense record's operands and products, as
     dense32_floats in src_c/ops_nn.c."""
-    return n * k + m * k + n * m + max(n, m) * k
+    return 2 * n * k + 2 * m * k + n * m
 
 
 cdef extern from "csvi_nn.h":
     int CSVI_DENSE_MAX_TASKS
+    int CSVI_DENSE_IATTR_X32_FROM
+    int CSVI_DENSE_IATTR_X32_TO
+    int CSVI_DENSE_IATTR_DX32_FROM
+    int CSVI_DENSE_DX32_READERS
+    int CSVI_DENSE_IATTR_PROBS_OF
     void csvi_dense_set_product_tasks(int n) nogil
     int csvi_dense_product_tasks() nogil
 

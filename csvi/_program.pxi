@@ -152,6 +152,37 @@ cdef class Program:
         cdef int32_t n = self.p.n_params, k
         return {k: self.p.tril[n + k] for k in range(n) if self.p.tril[n + k]}
 
+    def dense_input_copies(self):
+        """How the float32 dense records share their inputs' float32 copies
+        and gradients (src_c/program.c, mark_x32 and mark_dx32), by op
+        index: {"shared": {record: the earlier record whose x copy it
+        reads}, "written": {record: the record into whose aux it writes its
+        output's copy}, "gradients": {record: the records whose float32 x
+        gradients it reads, in the order it adds them}, "probs": {record:
+        the flat Bernoulli row sum whose probs' gradient it forms itself
+        (mark_probs_into_dense)}}."""
+        shared, written, gradients, probs = {}, {}, {}, {}
+        cdef int32_t i
+        cdef int64_t f
+        for i in range(self.tape.c.n_ops):
+            if self.tape.c.ops[i].code != OP_DENSE and self.tape.c.ops[i].code != OP_DENSE_ACT:
+                continue
+            f = self.tape.c.ops[i].iattr[CSVI_DENSE_IATTR_X32_FROM]
+            if f > 0 and f - 1 != i:
+                shared[i] = f - 1
+            f = self.tape.c.ops[i].iattr[CSVI_DENSE_IATTR_X32_TO]
+            if f > 0:
+                written[i] = f - 1
+            readers = [self.tape.c.ops[i].iattr[CSVI_DENSE_IATTR_DX32_FROM + q] - 1
+                       for q in range(CSVI_DENSE_DX32_READERS)
+                       if self.tape.c.ops[i].iattr[CSVI_DENSE_IATTR_DX32_FROM + q] > 0]
+            if readers:
+                gradients[i] = readers
+            f = self.tape.c.ops[i].iattr[CSVI_DENSE_IATTR_PROBS_OF]
+            if f > 0:
+                probs[i] = f - 1
+        return {"shared": shared, "written": written, "gradients": gradients, "probs": probs}
+
     def slots_in(self, cnp.ndarray buffer):
         """(slots, offsets): the slots whose values the program reads from
         `buffer`'s memory (an array it was compiled on, or a view of one) and

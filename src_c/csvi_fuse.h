@@ -10,8 +10,12 @@
  *     -> BERNOULLI_LOGITS_SUM(x, z[, c]), a scalar (dist_bernoulli.c)
  *
  *   lp = BERNOULLI_LP(x, probs=p) in its table form (p broadcast over more
- *   data, x without gradient); lp read only by a SUM over its last dim
+ *   data, x without gradient) or flat (x and p of lp's shape); lp read only
+ *   by a SUM over its last dim
  *     -> BERNOULLI_PROBS_ROWSUM(x, p), the SUM's output (dist_bernoulli.c)
+ *
+ *   y = TAKE(a, index) of the same slots as an earlier TAKE, no gradient
+ *     -> its readers read the earlier TAKE's output
  *
  *   m = GATHER(a, index) read only by lp = NORMAL_LP(x, m, s), x without
  *   gradient, s one number; lp read only by the ELBO's SUM_N
@@ -59,6 +63,15 @@ int32_t csvi_fuse_sweep(csvi_tape *t, int32_t root, void *work, unsigned char *w
 /* The NORMAL_GATHER_SUM (its value: the SUM_N's slot) whose VJP runs the
  * chain at GATHER g. */
 csvi_op csvi_sweep_fused(const csvi_tape *t, const csvi_sweep_chains *c, int32_t g);
+
+/* A flat BERNOULLI_PROBS_ROWSUM's VJP over a run of one row: out[i] =
+ * kept(g != 0, g d/dp log p(x_i)), the term its VJP adds into the probs'
+ * gradient for a row gradient g (as SUM's VJP hands it on); n <=
+ * CSVI_ROWSUM_MAX.  Also what a dense record computing the probs reads in
+ * its own VJP when the program leaves the probs no gradient buffer
+ * (program.c, mark_probs_into_dense). */
+void csvi_bernoulli_probs_vjp_run(double *out, double g, const double *x, const double *p,
+                                  int64_t n);
 
 /* The iattr of a Bernoulli op in its table form (BERNOULLI_LP with probs
  * broadcast over more data, BERNOULLI_PROBS_ROWSUM) naming, plus one, an

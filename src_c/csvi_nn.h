@@ -32,6 +32,34 @@ typedef enum {
  * keeps the record's float32 copy of W current (the optimizer writes it as
  * it updates W, csvi_optim_step_grad32), so the forward does not round W. */
 #define CSVI_DENSE_IATTR_W32_KEPT 3
+/* iattr[4] of a float32 dense record, set by a compiled program too: 1 +
+ * the index of the record whose aux holds the float32 copy of this
+ * record's x, already made this step (by an earlier reader of the same x,
+ * or -- when that index is the record's own -- by the record that computed
+ * x, iattr[5]); 0: the record rounds x itself. */
+#define CSVI_DENSE_IATTR_X32_FROM 4
+/* iattr[5] of a float32 dense record, set by a compiled program: 1 + the
+ * index of the float32 dense record reading this one's output as its x,
+ * into whose aux this record's forward writes the output's float32 copy,
+ * row by row as it writes the output. */
+#define CSVI_DENSE_IATTR_X32_TO 5
+/* iattr[6] of a float32 dense record, set by a compiled program: x's
+ * gradient stays the float32 product in this record's aux, where the
+ * float32 dense record that computed x reads it (its VJP widens and adds
+ * its readers' products in the order their VJPs would have added them);
+ * x's slot then has no gradient buffer. */
+#define CSVI_DENSE_IATTR_DX32_KEPT 6
+/* iattr[7..7 + CSVI_DENSE_DX32_READERS) of that producing record: 1 + the
+ * index of each such reader, in the order of the reverse sweep (0: none). */
+#define CSVI_DENSE_IATTR_DX32_FROM 7
+#define CSVI_DENSE_DX32_READERS 4
+/* iattr[11] of a dense record, set by a compiled program: 1 + the index of
+ * the flat BERNOULLI_PROBS_ROWSUM that alone reads this record's output as
+ * its probs; the output then has no gradient buffer, and this record's VJP
+ * forms its gradient from the Bernoulli's row gradients in its own pass
+ * (csvi_bernoulli_probs_vjp_run), the values the Bernoulli's VJP would
+ * have stored there. */
+#define CSVI_DENSE_IATTR_PROBS_OF 11
 
 /* A float32 dense record's W gradient as its VJP left it (m * k floats in
  * its aux), or NULL if the aux is too small. */

@@ -184,20 +184,47 @@ typedef struct {
     const double *x, *p, *g;
 } probs_job;
 
-/* Two loops, one libmvec call each (as lp_logits_block); y holds log p
- * between them. */
-static CSVI_HOT void lp_probs_block(void *ctx, int64_t lo, int64_t hi) {
-    const probs_job *j = ctx;
-    double *restrict y = j->y;
-    const double *restrict x = j->x, *restrict p = j->p;
+/* Elements per pass of lp_probs_run's loops: a multiple of every SIMD
+ * width, so each loop runs whole vectors only. */
+#define PROBS_LANES 8
+
+/* y = x log p + (1 - x) log1p(-p) over a run of a multiple of PROBS_LANES
+ * elements: two loops, one libmvec call each (as lp_logits_block); y holds
+ * log p between them. */
+static CSVI_HOT void lp_probs_lanes(double *restrict y, const double *restrict x,
+                                    const double *restrict p, int64_t n) {
     CSVI_SIMD
-    for (int64_t i = lo; i < hi; i++) y[i] = log(p[i]);
+    for (int64_t i = 0; i < n; i++) y[i] = log(p[i]);
     CSVI_SIMD
-    for (int64_t i = lo; i < hi; i++) {
+    for (int64_t i = 0; i < n; i++) {
         const double xv = x[i];
         y[i] = csvi_kept_if(xv != 0.0, xv * y[i])
                + csvi_kept_if(xv != 1.0, (1.0 - xv) * log1p(-p[i]));
     }
+}
+
+/* The flat log-densities of any run: whole vectors, then the last few
+ * elements padded to PROBS_LANES.  A vector loop would leave those to
+ * narrower or scalar calls, whose last bits may differ: so every element
+ * takes the same call wherever its run starts or ends, and the fused row
+ * sums (BERNOULLI_PROBS_ROWSUM) see the flat kernel's values. */
+static void lp_probs_run(double *y, const double *x, const double *p, int64_t n) {
+    const int64_t body = n - n % PROBS_LANES;
+    lp_probs_lanes(y, x, p, body);
+    if (body == n) return;
+    double xb[PROBS_LANES] = {0.0}, pb[PROBS_LANES], yb[PROBS_LANES];
+    for (int k = 0; k < PROBS_LANES; k++) pb[k] = 0.5;
+    for (int64_t i = body; i < n; i++) {
+        xb[i - body] = x[i];
+        pb[i - body] = p[i];
+    }
+    lp_probs_lanes(yb, xb, pb, PROBS_LANES);
+    for (int64_t i = body; i < n; i++) y[i] = yb[i - body];
+}
+
+static void lp_probs_block(void *ctx, int64_t lo, int64_t hi) {
+    const probs_job *j = ctx;
+    lp_probs_run(j->y + lo, j->x + lo, j->p + lo, hi - lo);
 }
 
 /* gp += g (x / p - (1 - x) / (1 - p)), as the general path's csvi_gmul:
@@ -425,7 +452,121 @@ static void rowsum_setup(rowsum_rows *r, const csvi_tape *t, const csvi_op *op) 
     csvi_iter_finish(&r->it);
 }
 
+/* The flat form (no aux: probs of the value's shape, a decoder's pixels
+ * against its images): rows of the log-densities in tasks of about
+ * CSVI_BLOCK elements, each row computed by the flat kernel's loops
+ * (lp_probs_run) into a stack buffer and summed as SUM sums a row; the VJP
+ * hands each row's gradient on as SUM's VJP does and applies the flat
+ * VJP's formula, storing where the compiled step left the probs' gradient
+ * uncleared (csvi_grad_claim: nothing else writes it).  No 256 x 784
+ * log-density, its gradient, or the clearing of either. */
+typedef struct {
+    const double *x, *p, *g;
+    double *y, *gp;
+    int64_t len, rows_per_task, rows, store;
+    double scale;
+    int whole;           /* one row summed in csvi_sum_array's order (SUM to a scalar) */
+} flat_rowsum_job;
+
+static void flat_rowsum_fwd_task(void *ctx, int64_t task) {
+    const flat_rowsum_job *j = ctx;
+    const int64_t r0 = task * j->rows_per_task;
+    const int64_t r1 = r0 + j->rows_per_task < j->rows ? r0 + j->rows_per_task : j->rows;
+    double row[CSVI_ROWSUM_MAX];
+    for (int64_t r = r0; r < r1; r++) {
+        lp_probs_run(row, j->x + r * j->len, j->p + r * j->len, j->len);
+        j->y[r] = j->whole ? csvi_sum_array(row, j->len) : csvi_sum_run(row, j->len);
+    }
+}
+
+/* kept(g != 0, g d) over a run, d = x / p - (1 - x) / (1 - p) as
+ * lp_probs_vjp_block's.  A run of 0s and 1s (binary pixels) takes one
+ * division an element, d = 1 / p or -1 / (1 - p), the same numbers as the
+ * formula's with its other term dropped; others take the formula's two. */
+CSVI_HOT void csvi_bernoulli_probs_vjp_run(double *restrict out, double g,
+                                           const double *restrict x,
+                                           const double *restrict p, int64_t n) {
+    int64_t other = 0;
+    CSVI_SIMD
+    for (int64_t i = 0; i < n; i++) other += x[i] != 0.0 && x[i] != 1.0;
+    if (other) {
+        CSVI_SIMD
+        for (int64_t i = 0; i < n; i++) {
+            const double xv = x[i], pv = p[i];
+            const double d = csvi_kept_if(xv != 0.0, xv / pv)
+                             - csvi_kept_if(xv != 1.0, (1.0 - xv) / (1.0 - pv));
+            out[i] = csvi_kept_if(g != 0.0, g * d);
+        }
+    } else {
+        CSVI_SIMD
+        for (int64_t i = 0; i < n; i++) {
+            const int one = x[i] != 0.0;
+            const double d = csvi_pick(one, 1.0, -1.0) / csvi_pick(one, p[i], 1.0 - p[i]);
+            out[i] = csvi_kept_if(g != 0.0, g * d);
+        }
+    }
+}
+
+/* gp = 0 + g d (store) or gp += g d over one row, g == 0 adding nothing. */
+static CSVI_HOT void flat_row_vjp(double *restrict gp, double g, const double *restrict x,
+                                  const double *restrict p, int64_t n, int store) {
+    double v[CSVI_ROWSUM_MAX];
+    csvi_bernoulli_probs_vjp_run(v, g, x, p, n);
+    if (store) {
+        CSVI_SIMD
+        for (int64_t i = 0; i < n; i++) gp[i] = 0.0 + v[i];
+    } else {
+        CSVI_SIMD
+        for (int64_t i = 0; i < n; i++) gp[i] += v[i];
+    }
+}
+
+static void flat_rowsum_vjp_task(void *ctx, int64_t task) {
+    const flat_rowsum_job *j = ctx;
+    const int64_t r0 = task * j->rows_per_task;
+    const int64_t r1 = r0 + j->rows_per_task < j->rows ? r0 + j->rows_per_task : j->rows;
+    for (int64_t r = r0; r < r1; r++) {
+        const double gv = 0.0 + j->scale * j->g[j->whole ? 0 : r];  /* as SUM's VJP */
+        flat_row_vjp(j->gp + r * j->len, gv, j->x + r * j->len, j->p + r * j->len, j->len,
+                     (int)j->store);
+    }
+}
+
+static int flat_rowsum_setup(flat_rowsum_job *j, const csvi_tape *t, const csvi_op *op) {
+    const int nd = (int)op->iattr[1];
+    const csvi_slot *x = CSVI_IN(t, op, 0), *p = CSVI_IN(t, op, 1);
+    if (nd < 1) return CSVI_ERR_SHAPE;
+    j->len = op->iattr[1 + nd];
+    if (j->len < 1 || j->len > CSVI_ROWSUM_MAX || x->size != p->size || x->size % j->len)
+        return CSVI_ERR_SHAPE;
+    j->rows = x->size / j->len;
+    if (CSVI_OUT(t, op)->size != j->rows) return CSVI_ERR_SHAPE;
+    j->whole = j->rows == 1;
+    j->rows_per_task = j->len < CSVI_BLOCK ? CSVI_BLOCK / j->len : 1;
+    j->x = x->data;
+    j->p = p->data;
+    j->scale = op->dattr[0];
+    return CSVI_OK;
+}
+
+static int64_t flat_rowsum_tasks(const flat_rowsum_job *j) {
+    return (j->rows + j->rows_per_task - 1) / j->rows_per_task;
+}
+
 int csvi_bernoulli_probs_rowsum_fwd(csvi_tape *t, const csvi_op *op) {
+    if (op->aux < 0) {
+        flat_rowsum_job j = {0};
+        const int rc = flat_rowsum_setup(&j, t, op);
+        if (rc) return rc;
+        csvi_slot *out = CSVI_OUT(t, op);
+        j.y = out->data;
+        csvi_parallel_tasks(flat_rowsum_tasks(&j),
+                            CSVI_OVER(j.rows * j.len, CSVI_PAR_TRANSCENDENTAL), 0,
+                            flat_rowsum_fwd_task, &j);
+        if (j.scale != 1.0)
+            for (int64_t i = 0; i < out->size; i++) out->data[i] *= j.scale;
+        return CSVI_OK;
+    }
     rowsum_rows r;
     rowsum_setup(&r, t, op);
     const double *x = CSVI_IN(t, op, 0)->data;
@@ -445,6 +586,17 @@ int csvi_bernoulli_probs_rowsum_fwd(csvi_tape *t, const csvi_op *op) {
 int csvi_bernoulli_probs_rowsum_vjp(csvi_tape *t, const csvi_op *op) {
     double *gp = CSVI_IN(t, op, 1)->grad;
     if (!gp) return CSVI_OK;
+    if (op->aux < 0) {
+        flat_rowsum_job j = {0};
+        const int rc = flat_rowsum_setup(&j, t, op);
+        if (rc) return rc;
+        j.g = CSVI_OUT(t, op)->grad;
+        j.gp = gp;
+        j.store = csvi_grad_claim(t, op->in[1]);
+        csvi_parallel_tasks(flat_rowsum_tasks(&j), CSVI_OVER(j.rows * j.len, CSVI_PAR_DIVIDE),
+                            0, flat_rowsum_vjp_task, &j);
+        return CSVI_OK;
+    }
     rowsum_rows r;
     rowsum_setup(&r, t, op);
     const double *x = CSVI_IN(t, op, 0)->data, *g = CSVI_OUT(t, op)->grad;

@@ -12,6 +12,8 @@ typedef struct {
     unsigned char *live;   /* per op: the kept slots need it, or it draws (program.c
                             * skips the others, so their reads don't count); NULL:
                             * every op (an eager sweep's, csvi_fuse_sweep) */
+    const int32_t *keep;   /* the kept slots (none in an eager sweep's) */
+    int n_keep;
 } fuser;
 
 static int op_live(const fuser *f, int32_t i) {
@@ -37,6 +39,14 @@ static int32_t only_reader(const fuser *f, int32_t s) {
         for (int k = 0; k < f->t->ops[i].n_in && op_live(f, i); k++)
             if (f->t->ops[i].in[k] == s) return i;
     return -1;
+}
+
+/* Whether a live op strictly between ops a and b reads slot s. */
+static int read_between(const fuser *f, int32_t a, int32_t b, int32_t s) {
+    for (int32_t i = a + 1; i < b; i++)
+        for (int k = 0; k < f->t->ops[i].n_in && op_live(f, i); k++)
+            if (f->t->ops[i].in[k] == s) return 1;
+    return 0;
 }
 
 /* BERNOULLI_LP of logits over equal shapes, its result read only by a
@@ -82,21 +92,25 @@ static int fuse_bernoulli_logits(fuser *f, int32_t i) {
     return 1;
 }
 
-/* BERNOULLI_LP in its table form (aux: 4 x p's size) whose log-densities
- * only a SUM over their last dim reads, with x and p both spanning that dim
- * (so each summed row walks them contiguously): the fused op takes the
- * SUM's place.  The LP stays on the tape, unread, so the program skips it
- * -- and runs it, with what else it skips, to diagnose a non-finite step. */
+/* BERNOULLI_LP of probs whose log-densities only a SUM over their last dim
+ * reads -- in its table form (aux: 4 x p's size), with x and p both
+ * spanning that dim (so each summed row walks them contiguously), or in its
+ * flat form (no aux; x and p of the log-densities' shape: a decoder's
+ * pixels against its images): the fused op takes the SUM's place.  The LP
+ * stays on the tape, unread, so the program skips it -- and runs it, with
+ * what else it skips, to diagnose a non-finite step. */
 static int fuse_bernoulli_probs_rowsum(fuser *f, int32_t i) {
     csvi_tape *t = f->t;
     csvi_op *op = &t->ops[i];
-    if (op->code != CSVI_OP_BERNOULLI_LP || op->iattr[0] || op->n_in != 2 || op->aux < 0)
-        return 0;
+    if (op->code != CSVI_OP_BERNOULLI_LP || op->iattr[0] || op->n_in != 2) return 0;
     const csvi_slot *x = &t->slots[op->in[0]], *p = &t->slots[op->in[1]],
                     *lp = &t->slots[op->out];
     const int nd = lp->ndim;
-    if (x->needs_grad || t->slots[op->aux].size != 4 * p->size || nd < 1 ||
-        nd > CSVI_IATTR_TABLES - 2 || x->ndim < 1 || p->ndim < 1)
+    const int flat = op->aux < 0;
+    if (x->needs_grad || nd < 1 || nd > CSVI_IATTR_TABLES - 2 || x->ndim < 1 || p->ndim < 1)
+        return 0;
+    if (flat ? !csvi_slot_same_shape(x, lp) || !csvi_slot_same_shape(p, lp)
+             : t->slots[op->aux].size != 4 * p->size)
         return 0;
     const int64_t len = lp->shape[nd - 1];
     if (len > CSVI_ROWSUM_MAX || x->shape[x->ndim - 1] != len || p->shape[p->ndim - 1] != len)
@@ -104,6 +118,10 @@ static int fuse_bernoulli_probs_rowsum(fuser *f, int32_t i) {
     const int32_t r = only_reader(f, op->out);
     if (r < 0 || t->ops[r].code != CSVI_OP_SUM || t->ops[r].iattr[0] != ((int64_t)1 << (nd - 1)))
         return 0;
+    /* the fused VJP adds into p's gradient at the SUM's place: in the LP's
+     * order only if nothing in between reads p (the flat form's p, a
+     * decoder's output, usually has no other reader) */
+    if (flat && read_between(f, i, r, op->in[1])) return 0;
     csvi_op *sum = &t->ops[r];
     const int32_t out = sum->out;
     const double scale = sum->dattr[0];
@@ -115,14 +133,6 @@ static int fuse_bernoulli_probs_rowsum(fuser *f, int32_t i) {
     sum->out = out;
     f->uses[op->out] = 0;
     return 1;
-}
-
-/* Whether a live op strictly between ops a and b reads slot s. */
-static int read_between(const fuser *f, int32_t a, int32_t b, int32_t s) {
-    for (int32_t i = a + 1; i < b; i++)
-        for (int k = 0; k < f->t->ops[i].n_in && op_live(f, i); k++)
-            if (f->t->ops[i].in[k] == s) return 1;
-    return 0;
 }
 
 /* NORMAL_LP op i of data x (no gradient) against locs gathered by a GATHER
@@ -209,10 +219,49 @@ static int fuse_expand_into_where(fuser *f, int32_t i) {
     return 1;
 }
 
+/* Whether two records compute the same thing from the same slots. */
+static int same_record(const csvi_op *a, const csvi_op *b) {
+    if (a->code != b->code || a->n_in != b->n_in) return 0;
+    for (int k = 0; k < a->n_in; k++)
+        if (a->in[k] != b->in[k]) return 0;
+    for (int k = 0; k < CSVI_N_IATTR; k++)
+        if (a->iattr[k] != b->iattr[k]) return 0;
+    for (int k = 0; k < CSVI_N_DATTR; k++)
+        if (a->dattr[k] != b->dattr[k]) return 0;
+    return 1;
+}
+
+/* A TAKE of the same slots as an earlier live TAKE -- the minibatch
+ * `data[idx]` that the guide and the model each take: its readers read the
+ * earlier output, which holds the same numbers (a slot is written once per
+ * step and TAKE draws nothing), and one copy of the rows a step is saved.
+ * Not when its output wants a gradient (the two VJPs would scatter it in
+ * another order) or is kept.  The TAKE stays on the tape, unread, for the
+ * diagnostic run of skipped ops. */
+static int fuse_repeated_take(fuser *f, int32_t i) {
+    csvi_tape *t = f->t;
+    const csvi_op *op = &t->ops[i];
+    if (op->code != CSVI_OP_TAKE || op->aux >= 0 || t->slots[op->out].needs_grad) return 0;
+    for (int k = 0; k < f->n_keep; k++)
+        if (f->keep[k] == op->out) return 0;
+    int32_t j = 0;
+    while (j < i && !(op_live(f, j) && same_record(&t->ops[j], op) &&
+                      csvi_slot_same_shape(&t->slots[t->ops[j].out], &t->slots[op->out])))
+        j++;
+    if (j == i) return 0;
+    const int32_t from = op->out, to = t->ops[j].out;
+    for (int32_t r = i + 1; r < t->n_ops; r++)
+        for (int k = 0; k < t->ops[r].n_in && op_live(f, r); k++)
+            if (t->ops[r].in[k] == from) t->ops[r].in[k] = to;
+    f->uses[to] += f->uses[from];
+    f->uses[from] = 0;
+    return 1;
+}
+
 int csvi_fuse(csvi_tape *t, const int32_t *keep, int n_keep) {
     fuser f = {t, calloc((size_t)t->n_slots + 1, sizeof(int32_t)),
                malloc(((size_t)t->n_slots + 1) * sizeof(int32_t)),
-               calloc((size_t)t->n_ops + 1, 1), calloc((size_t)t->n_ops + 1, 1)};
+               calloc((size_t)t->n_ops + 1, 1), calloc((size_t)t->n_ops + 1, 1), keep, n_keep};
     int fused = -1;
     if (!f.uses || !f.producer || !f.gone || !f.live) goto done;
     if (csvi_tape_mark_needed(t, keep, n_keep, f.live)) goto done;
@@ -221,7 +270,8 @@ int csvi_fuse(csvi_tape *t, const int32_t *keep, int n_keep) {
     fused = 0;
     for (int32_t i = 0; i < t->n_ops; i++)
         if (f.live[i])
-            fused += fuse_bernoulli_logits(&f, i) || fuse_bernoulli_probs_rowsum(&f, i) ||
+            fused += fuse_repeated_take(&f, i) || fuse_bernoulli_logits(&f, i) ||
+                     fuse_bernoulli_probs_rowsum(&f, i) ||
                      fuse_normal_gather_sum(&f, i) || fuse_expand_into_where(&f, i);
     int32_t n = 0;
     for (int32_t i = 0; i < t->n_ops; i++)
@@ -242,7 +292,7 @@ size_t csvi_fuse_sweep_work(const csvi_tape *t) {
 int32_t csvi_fuse_sweep(csvi_tape *t, int32_t root, void *work, unsigned char *wanted,
                         csvi_sweep_chains *c) {
     int32_t *w = work;
-    fuser f = {t, w, w + t->n_slots + 1, NULL, NULL};
+    fuser f = {t, w, w + t->n_slots + 1, NULL, NULL, NULL, 0};
     c->lp = w + 2 * ((size_t)t->n_slots + 1);
     c->sum = c->lp + t->n_ops + 1;
     memset(f.uses, 0, (size_t)t->n_slots * sizeof(int32_t));

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include "csvi_ext.h"
+#include "csvi_fuse.h"
 #include "csvi_nn.h"
 #include "csvi_opcodes.h"
 #include "csvi_parallel.h"
@@ -30,9 +31,19 @@ typedef struct {
                              * (then the kept derivative: dense_rows_fwd) */
     const float *y32;       /* forward, float32: x @ W^T (then y holds nothing on entry) */
     const double *b;        /* bias or NULL */
-    const double *g;        /* VJP: output gradient */
-    double *gz;             /* VJP: gradient of the pre-activation (forward: scratch) */
+    const double *g;        /* VJP: output gradient, or NULL: */
+    const float *g32[CSVI_DENSE_DX32_READERS];  /* the readers' float32 products, added
+                             * in this order (CSVI_DENSE_IATTR_DX32_FROM) */
+    int n_g32;
+    const double *probs_x, *probs_g;  /* or the Bernoulli reading y as its probs: its
+                             * data and row gradients (CSVI_DENSE_IATTR_PROBS_OF) */
+    double probs_scale;
+    int probs_whole;
+    double *gz;             /* VJP: gradient of the pre-activation, when float64 products
+                             * read it (or NULL; forward: scratch) */
     float *gz32;            /* VJP, float32: gz rounded, for the products (or NULL) */
+    double *db;             /* VJP: the bias's gradient (or NULL) */
+    float *y32_out;         /* forward: y's float32 copy for the next record (or NULL) */
     int64_t n, m, rows_per_task;
     int act;
     double threshold;
@@ -96,16 +107,22 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) {  /* then softplus'(z) in z's place */
                 const double x = z[c], e = e_row[c];
-                y[c] = x > p ? x : y[c];
-                z[c] = x > p ? 1.0 : (x >= 0.0 ? 1.0 : e) / (1.0 + e);
+                const double d = csvi_pick(x >= 0.0, 1.0, e) / (1.0 + e);
+                y[c] = csvi_pick(x > p, x, y[c]);
+                z[c] = csvi_pick(x > p, 1.0, d);
             }
             break;
         case CSVI_DENSE_SIGMOID:
+            /* sigmoid' = e / (1 + e)^2 from y, the one division: e y^2 for
+             * x >= 0 (y = 1 / (1 + e)), y (1 - y) below (1 - y >= 1/2, no
+             * cancellation) -- a few ulp, where a second vector division
+             * cost ~2 cycles an element */
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) {
                 const double x = z[c], e = exp(-fabs(x));
-                y[c] = (x >= 0.0 ? 1.0 : e) / (1.0 + e);
-                z[c] = e / ((1.0 + e) * (1.0 + e));
+                const double v = csvi_pick(x >= 0.0, 1.0, e) / (1.0 + e);
+                y[c] = v;
+                z[c] = x >= 0.0 ? e * v * v : v * (1.0 - v);
             }
             break;
         case CSVI_DENSE_TANH:
@@ -118,68 +135,87 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
             break;
         }
     }
+    if (j->y32_out) {  /* the next record's x, while the task's rows are in cache */
+        const double *restrict y = j->y + r0 * m;
+        float *restrict out = j->y32_out + r0 * m;
+        CSVI_SIMD
+        for (int64_t i = 0; i < (r1 - r0) * m; i++) out[i] = (float)y[i];
+    }
 }
 
-/* gz = g * act'(z), in the forms of ops_unary.c (full relative precision
- * where sigmoid and tanh saturate); softplus' and sigmoid' kept by the
- * forward. */
-static CSVI_HOT void dense_rows_vjp(void *ctx, int64_t task) {
+/* The VJP's one pass, over blocks of VJP_COLUMNS columns with all rows in
+ * order: gz = g * act'(z) in the forms of ops_unary.c (full relative
+ * precision where sigmoid and tanh saturate; softplus' and sigmoid' kept by
+ * the forward), rounded to float32 for the products (gz32), stored in
+ * float64 only when float64 products read it (gz), and added into the
+ * bias's gradient row after row -- each column's rows in order, so every
+ * split gives the same bits.  One pass where a row pass and a bias pass
+ * over a stored gz had each read it: in a float32 record gz is never
+ * stored.  Blocks of 32 (four cache lines a row): 400 columns make 13
+ * tasks, which two threads share 7 : 6, where blocks of 64 made 4 : 3. */
+#define VJP_COLUMNS 32
+
+static CSVI_HOT void dense_columns_vjp(void *ctx, int64_t task) {
     const dense_job *j = ctx;
-    const int64_t r0 = task * j->rows_per_task;
-    const int64_t r1 = r0 + j->rows_per_task < j->n ? r0 + j->rows_per_task : j->n;
-    const int64_t m = j->m;
-    for (int64_t r = r0; r < r1; r++) {
-        const double *restrict z = j->z + r * m, *restrict g = j->g + r * m;
-        double *restrict gz = j->gz + r * m;
+    const int64_t m = j->m, c0 = task * VJP_COLUMNS;
+    const int64_t w = c0 + VJP_COLUMNS < m ? VJP_COLUMNS : m - c0;
+    double *restrict db = j->db ? j->db + c0 : NULL;
+    double t[VJP_COLUMNS], sum[VJP_COLUMNS];
+    for (int64_t r = 0; r < j->n; r++) {
+        const double *restrict g = j->g ? j->g + r * m + c0 : sum;
+        if (j->probs_x) {  /* what the Bernoulli's VJP stores: 0.0 + its term */
+            const double gv = 0.0 + j->probs_scale * j->probs_g[j->probs_whole ? 0 : r];
+            csvi_bernoulli_probs_vjp_run(sum, gv, j->probs_x + r * m + c0, j->y + r * m + c0,
+                                         w);
+            CSVI_SIMD
+            for (int64_t c = 0; c < w; c++) sum[c] = 0.0 + sum[c];
+        } else if (j->n_g32) {  /* 0.0 + the first, then the others: the widening adds' bits */
+            const float *restrict first = j->g32[0] + r * m + c0;
+            CSVI_SIMD
+            for (int64_t c = 0; c < w; c++) sum[c] = 0.0 + (double)first[c];
+            for (int q = 1; q < j->n_g32; q++) {
+                const float *restrict more = j->g32[q] + r * m + c0;
+                CSVI_SIMD
+                for (int64_t c = 0; c < w; c++) sum[c] += (double)more[c];
+            }
+        }
+        const double *restrict z = j->z ? j->z + r * m + c0 : NULL;
         switch (j->act) {
         case CSVI_DENSE_RELU:
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) gz[c] = z[c] > 0 ? g[c] : 0.0;
+            for (int64_t c = 0; c < w; c++) t[c] = z[c] > 0 ? g[c] : 0.0;
             break;
         case CSVI_DENSE_SOFTPLUS:
         case CSVI_DENSE_SIGMOID:  /* aux holds act'(z) (dense_rows_fwd) */
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) gz[c] = g[c] * z[c];
+            for (int64_t c = 0; c < w; c++) t[c] = g[c] * z[c];
             break;
         case CSVI_DENSE_TANH:
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) {
+            for (int64_t c = 0; c < w; c++) {
                 const double e = exp(-2.0 * fabs(z[c]));
-                gz[c] = g[c] * (4.0 * e / ((1.0 + e) * (1.0 + e)));
+                t[c] = g[c] * (4.0 * e / ((1.0 + e) * (1.0 + e)));
             }
             break;
         default:
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) gz[c] = g[c];
+            for (int64_t c = 0; c < w; c++) t[c] = g[c];
             break;
         }
-        if (j->gz32) {  /* while the row is in cache */
-            float *restrict gz32 = j->gz32 + r * m;
+        if (j->gz) {
+            double *restrict gz = j->gz + r * m + c0;
             CSVI_SIMD
-            for (int64_t c = 0; c < m; c++) gz32[c] = (float)gz[c];
+            for (int64_t c = 0; c < w; c++) gz[c] = t[c];
         }
-    }
-}
-
-/* The bias's gradient over blocks of columns: each column still adds its
- * rows in order, so every split gives the same bits. */
-#define BIAS_COLUMNS 128
-
-typedef struct {
-    const double *gz;
-    double *db;
-    int64_t n, m;
-} bias_job;
-
-static CSVI_HOT void bias_columns(void *ctx, int64_t task) {
-    const bias_job *j = ctx;
-    const int64_t c0 = task * BIAS_COLUMNS;
-    const int64_t c1 = c0 + BIAS_COLUMNS < j->m ? c0 + BIAS_COLUMNS : j->m;
-    double *restrict db = j->db;
-    for (int64_t r = 0; r < j->n; r++) {
-        const double *restrict row = j->gz + r * j->m;
-        CSVI_SIMD
-        for (int64_t c = c0; c < c1; c++) db[c] += row[c];
+        if (j->gz32) {
+            float *restrict gz32 = j->gz32 + r * m + c0;
+            CSVI_SIMD
+            for (int64_t c = 0; c < w; c++) gz32[c] = (float)t[c];
+        }
+        if (db) {
+            CSVI_SIMD
+            for (int64_t c = 0; c < w; c++) db[c] += t[c];
+        }
     }
 }
 
@@ -323,17 +359,19 @@ static void gemm(int single, char ta, char tb, int m, int n, int k, double alpha
 
 /* A record's aux slot: with an activation, the pre-activation z (softplus'
  * or sigmoid' in its place: dense_rows_fwd) and the VJP's gz in float64
- * (n * m doubles each; gz feeds the bias's gradient); in a float32 record,
+ * (n * m doubles each; gz feeds a float64 record's products, and is the
+ * forward's scratch for e^-|z|); in a float32 record,
  * then float32 copies of x (n * k) and W (m * k), then the product x W^T in
- * the forward and gz in the VJP (n * m), then the VJP's products, one after
- * the other (max(m, n) * k).  csvi/_nn.pxi sizes the slot by the same count
- * (_dense32_floats). */
+ * the forward and gz in the VJP (n * m), then the VJP's products: x's
+ * gradient (n * k; kept there for the record that computed x, when a
+ * compiled step says so: CSVI_DENSE_IATTR_DX32_KEPT) and W's (m * k).
+ * csvi/_nn.pxi sizes the slot by the same count (_dense32_floats). */
 typedef struct {
-    float *x, *w, *prod, *grad;
+    float *x, *w, *prod, *dx, *dw;
 } dense32_layout;
 
 static int64_t dense32_floats(int64_t n, int64_t k, int64_t m) {
-    return n * k + m * k + n * m + (n > m ? n : m) * k;
+    return 2 * n * k + 2 * m * k + n * m;
 }
 
 /* The float32 part of a float32 record's aux, after its first `head`
@@ -345,7 +383,8 @@ static dense32_layout dense32_at(const csvi_slot *aux, int64_t head, int64_t n, 
     l.x = (float *)(aux->data + head);
     l.w = l.x + n * k;
     l.prod = l.w + m * k;
-    l.grad = l.prod + n * m;
+    l.dx = l.prod + n * m;
+    l.dw = l.dx + n * k;
     return l;
 }
 
@@ -356,8 +395,15 @@ static dense32_layout dense32_of(const csvi_tape *t, const csvi_op *op) {
     return dense32_at(CSVI_AUX(t, op), 2 * z_size, x->shape[0], x->shape[1], w->shape[0]);
 }
 
+/* Where a float32 record's x copy is (CSVI_DENSE_IATTR_X32_FROM): its own
+ * aux, or the earlier reader's of the same x. */
+static float *x32_of(const csvi_tape *t, const csvi_op *op, float *own) {
+    const int64_t from = op->iattr[CSVI_DENSE_IATTR_X32_FROM];
+    return from > 0 ? dense32_of(t, &t->ops[from - 1]).x : own;
+}
+
 const float *csvi_dense_weight_grad32(const csvi_tape *t, const csvi_op *op) {
-    return dense32_of(t, op).grad;
+    return dense32_of(t, op).dw;
 }
 
 float *csvi_dense_weight32(const csvi_tape *t, const csvi_op *op) {
@@ -390,7 +436,10 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
             for (int64_t i = 0; i < y->size; i++) y->data[i] = 0.0;
         }
     } else if (float32) {
-        csvi_dense_narrow(x->data, (int64_t)n * k, l.x);
+        if (op->iattr[CSVI_DENSE_IATTR_X32_FROM] > 0)  /* made this step, by another record */
+            l.x = x32_of(t, op, l.x);
+        else
+            csvi_dense_narrow(x->data, (int64_t)n * k, l.x);
         if (!op->iattr[CSVI_DENSE_IATTR_W32_KEPT])
             csvi_dense_narrow(w->data, (int64_t)m * k, l.w);
         gemm(1, 'T', 'N', m, n, k, 1.0, l.w, k, l.x, k, 0.0, l.prod, m);
@@ -401,6 +450,8 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
                    .gz = z_size ? CSVI_AUX(t, op)->data + z_size : NULL, .y32 = l.prod,
                    .b = op->n_in > 2 ? CSVI_IN(t, op, 2)->data : NULL, .n = n, .m = m,
                    .act = act, .threshold = op->dattr[0]};
+    if (float32 && op->iattr[CSVI_DENSE_IATTR_X32_TO] > 0)
+        j.y32_out = dense32_of(t, &t->ops[op->iattr[CSVI_DENSE_IATTR_X32_TO] - 1]).x;
     if (j.b == NULL && j.z == NULL && j.y32 == NULL) return CSVI_OK;
     int64_t n_tasks;
     split_rows(&j, &n_tasks);
@@ -418,47 +469,60 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
     int n = (int)x->shape[0], k = (int)x->shape[1], m = (int)w->shape[0];
     const int act = (int)op->iattr[0];
     const int float32 = op->iattr[1] == CSVI_DENSE_FLOAT32;
+    const int dx_kept = float32 && op->iattr[CSVI_DENSE_IATTR_DX32_KEPT];
     if (n == 0 || m == 0) return CSVI_OK;
-    if (!x->grad && !w->grad && !(b && b->grad)) return CSVI_OK;
+    if (!dx_kept && !x->grad && !w->grad && !(b && b->grad)) return CSVI_OK;
     /* float32: the forward's copies of x and W, and gz rounded once for both
      * products (by the activation's pass while each row is in cache) */
     dense32_layout l = {0};
-    const int products32 = k > 0 && float32 && (x->grad || w->grad);
+    const int products32 = k > 0 && float32 && (dx_kept || x->grad || w->grad);
     const int64_t z_size = act != CSVI_DENSE_NONE ? y->size : 0;
     if (products32) {
         l = dense32_at(CSVI_AUX(t, op), 2 * z_size, n, k, m);
         if (!l.x) return CSVI_ERR_SHAPE;
+        l.x = x32_of(t, op, l.x);
     }
+    /* gz: g itself (no activation), or after z in the record's aux, where
+     * float64 products read it */
     double *gz = y->grad;
-    if (act != CSVI_DENSE_NONE) {  /* gz: after z in the record's aux */
+    if (act != CSVI_DENSE_NONE) {
         if (CSVI_AUX(t, op)->size < 2 * z_size) return CSVI_ERR_SHAPE;
         gz = CSVI_AUX(t, op)->data + z_size;
-        dense_job j = {.z = t->slots[op->aux].data, .g = y->grad, .gz = gz, .gz32 = l.prod,
-                       .n = n, .m = m, .act = act};
-        int64_t n_tasks;
-        split_rows(&j, &n_tasks);
-        csvi_parallel_tasks(n_tasks, CSVI_OVER(y->size, parallel_from(act)), 0, dense_rows_vjp,
-                            &j);
-    } else if (products32) {
-        csvi_dense_narrow(gz, (int64_t)n * m, l.prod);
     }
-    if (b && b->grad) {  /* db += column sums of gz, rows in order */
-        bias_job bj = {.gz = gz, .db = b->grad, .n = n, .m = m};
-        csvi_parallel_tasks((m + BIAS_COLUMNS - 1) / BIAS_COLUMNS,
-                            CSVI_OVER((int64_t)n * m, CSVI_PAR_CHEAP), 0, bias_columns, &bj);
+    dense_job j = {.z = act != CSVI_DENSE_NONE ? t->slots[op->aux].data : NULL, .g = y->grad,
+                   .gz = act != CSVI_DENSE_NONE && !float32 ? gz : NULL, .gz32 = l.prod,
+                   .db = b && b->grad ? b->grad : NULL, .n = n, .m = m, .act = act};
+    for (int q = 0; float32 && q < CSVI_DENSE_DX32_READERS; q++) {
+        const int64_t reader = op->iattr[CSVI_DENSE_IATTR_DX32_FROM + q];
+        if (reader > 0) j.g32[j.n_g32++] = dense32_of(t, &t->ops[reader - 1]).dx;
     }
+    const int64_t probs_of = op->iattr[CSVI_DENSE_IATTR_PROBS_OF];
+    if (probs_of > 0) {
+        const csvi_op *bern = &t->ops[probs_of - 1];
+        j.probs_x = CSVI_IN(t, bern, 0)->data;
+        j.probs_g = CSVI_OUT(t, bern)->grad;
+        j.probs_scale = bern->dattr[0];
+        j.probs_whole = CSVI_OUT(t, bern)->size == 1;
+        j.y = y->data;
+        if (!j.probs_g) return CSVI_ERR_VALUE;
+    }
+    if (j.n_g32 || j.probs_x) j.g = NULL;
+    else if (!j.g) return CSVI_ERR_VALUE;
+    if (j.gz || j.gz32 || j.db)
+        csvi_parallel_tasks((m + VJP_COLUMNS - 1) / VJP_COLUMNS,
+                            CSVI_OVER(y->size, parallel_from(act)), 0, dense_columns_vjp, &j);
     if (products32) {
-        if (x->grad) {  /* dx += gz W */
-            gemm(1, 'N', 'N', k, n, m, 1.0, l.w, k, l.prod, m, 0.0, l.grad, k);
-            widen_add(l.grad, (int64_t)n * k, x->grad, csvi_grad_claim(t, op->in[0]));
+        if (dx_kept || x->grad) {  /* dx += gz W (kept: x's producer reads l.dx) */
+            gemm(1, 'N', 'N', k, n, m, 1.0, l.w, k, l.prod, m, 0.0, l.dx, k);
+            if (!dx_kept) widen_add(l.dx, (int64_t)n * k, x->grad, csvi_grad_claim(t, op->in[0]));
         }
         if (w->grad) {  /* dW += gz^T x */
-            gemm(1, 'N', 'T', k, m, n, 1.0, l.x, k, l.prod, m, 0.0, l.grad, k);
+            gemm(1, 'N', 'T', k, m, n, 1.0, l.x, k, l.prod, m, 0.0, l.dw, k);
             const int first = csvi_grad_claim(t, op->in[1]);
-            if (first && op->iattr[CSVI_DENSE_IATTR_GRAD32])  /* the optimizer reads l.grad */
+            if (first && op->iattr[CSVI_DENSE_IATTR_GRAD32])  /* the optimizer reads l.dw */
                 t->grad_fresh[op->in[1]] = CSVI_GRAD_FLOAT32;
             else
-                widen_add(l.grad, (int64_t)m * k, w->grad, first);
+                widen_add(l.dw, (int64_t)m * k, w->grad, first);
         }
     } else if (k > 0) {
         if (x->grad)  /* dx += gz W */

@@ -118,10 +118,12 @@ static int mark_needed(csvi_program *p) {
 
 /* Whether input k of op may have its gradient buffer left uncleared: a
  * float32 dense record's x or W, whose VJP writes the widened product and
- * stores it when it writes first (ops_nn.c, csvi_grad_claim).  Float64
+ * stores it when it writes first (ops_nn.c, csvi_grad_claim), and the probs
+ * of a flat BERNOULLI_PROBS_ROWSUM (dist_bernoulli.c), likewise.  Float64
  * records are left out: OpenBLAS may compute beta = 0 products by other
  * kernels, which could differ from 0 + the product in a zero's sign. */
 static int stores_first_write(const csvi_op *op, int k) {
+    if (op->code == CSVI_OP_BERNOULLI_PROBS_ROWSUM) return k == 1 && op->aux < 0;
     return (op->code == CSVI_OP_DENSE || op->code == CSVI_OP_DENSE_ACT) && k < 2
            && op->iattr[1] == CSVI_DENSE_FLOAT32;
 }
@@ -137,7 +139,9 @@ static int mark_uncleared(csvi_program *p) {
     t->grad_fresh = calloc((size_t)n + 1, 1);
     if (!p->uncleared || !t->grad_fresh) return CSVI_ERR_NOMEM;
     unsigned char *other = p->uncleared;  /* first: read by any other kind of input */
-    for (int32_t i = 0; i < t->n_ops; i++) {
+    for (int32_t i = 0; i < t->n_ops; i++) {  /* of an op that runs (the others have no VJP
+                                               * in the step: their outputs are read by none) */
+        if (!p->runs[i]) continue;
         const csvi_op *op = &t->ops[i];
         for (int k = 0; k < op->n_in; k++)
             if (!stores_first_write(op, k)) other[op->in[k]] = 1;
@@ -182,6 +186,109 @@ static int mark_grad32(csvi_program *p) {
         p->grad32[k] = reader + 1;
     }
     return CSVI_OK;
+}
+
+/* Whether op is a float32 dense record that runs, with its float32 layout. */
+static int dense32_runs(const csvi_program *p, int32_t i) {
+    const csvi_op *op = &p->tape->ops[i];
+    return p->runs[i] && (op->code == CSVI_OP_DENSE || op->code == CSVI_OP_DENSE_ACT) &&
+           op->iattr[1] == CSVI_DENSE_FLOAT32 && csvi_dense_weight32(p->tape, op) != NULL;
+}
+
+/* The float32 copies of dense layers' inputs (one particle only): an x
+ * that several float32 dense records read is rounded once, by the first,
+ * whose copy the others read (CSVI_DENSE_IATTR_X32_FROM: the VAE tutorial's
+ * fc21 and fc22 both read the hidden layer); and an x that a float32 dense
+ * record computes is rounded by that record's forward as it writes it
+ * (CSVI_DENSE_IATTR_X32_TO), a few rows at a time while they are in cache,
+ * instead of by a pass of the reader over all of it.  The copies hold the
+ * same numbers.  csvi_program_free unmarks them. */
+static void mark_x32(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    for (int32_t i = 0; i < t->n_ops; i++) {
+        if (!dense32_runs(p, i) || t->ops[i].iattr[CSVI_DENSE_IATTR_X32_FROM]) continue;
+        const int32_t x = t->ops[i].in[0];
+        for (int32_t j = i + 1; j < t->n_ops; j++)
+            if (dense32_runs(p, j) && t->ops[j].in[0] == x)
+                t->ops[j].iattr[CSVI_DENSE_IATTR_X32_FROM] = i + 1;
+        for (int32_t q = 0; q < i; q++)
+            if (t->ops[q].out == x && dense32_runs(p, q)) {
+                t->ops[q].iattr[CSVI_DENSE_IATTR_X32_TO] = i + 1;
+                t->ops[i].iattr[CSVI_DENSE_IATTR_X32_FROM] = i + 1;
+            }
+    }
+}
+
+/* The gradients of dense layers' inputs that float32 dense records compute
+ * (one particle only): when every running reader of such an x is a float32
+ * dense record reading it as x, and wants its own output's gradient (so
+ * its VJP runs each step and, its output not empty, makes the product), at
+ * most CSVI_DENSE_DX32_READERS of them, each
+ * reader keeps its product gz W in float32 (CSVI_DENSE_IATTR_DX32_KEPT)
+ * and the record that computed x widens and adds them in its own VJP's
+ * pass, in the reverse sweep's order (CSVI_DENSE_IATTR_DX32_FROM): the
+ * bits of the widening stores and adds into x's gradient, with no float64
+ * buffer for it (grad_wanted cleared) and no pass writing and reading one
+ * (a VAE's hidden layers: 2 x 256 x 400 gradients a step).  Runs before
+ * mark_uncleared, which reads grad_wanted. */
+static void mark_dx32(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    for (int32_t i = 0; i < t->n_ops; i++) {
+        const int32_t x = t->ops[i].out;
+        if (!dense32_runs(p, i) || x == p->root || x == p->loss || !p->grad_wanted[x]) continue;
+        int32_t readers[CSVI_DENSE_DX32_READERS];
+        int n = 0, ok = 1;
+        for (int32_t j = t->n_ops - 1; j > i && ok; j--) {  /* the sweep's order */
+            if (!p->runs[j]) continue;
+            const csvi_op *r = &t->ops[j];
+            int reads = 0;
+            for (int k = 0; k < r->n_in; k++) reads |= r->in[k] == x ? 1 << k : 0;
+            if (!reads) continue;
+            ok = reads == 1 && dense32_runs(p, j) && p->grad_wanted[r->out] &&
+                 t->slots[r->out].size > 0 && n < CSVI_DENSE_DX32_READERS;
+            if (ok) readers[n++] = j;
+        }
+        if (!ok || n == 0) continue;
+        for (int q = 0; q < n; q++) {
+            t->ops[readers[q]].iattr[CSVI_DENSE_IATTR_DX32_KEPT] = 1;
+            t->ops[i].iattr[CSVI_DENSE_IATTR_DX32_FROM + q] = readers[q] + 1;
+        }
+        p->grad_wanted[x] = 0;
+    }
+}
+
+/* A dense record's output read, among the ops that run, only by a flat
+ * BERNOULLI_PROBS_ROWSUM as its probs (the decoder's pixels; one particle
+ * only): the output gets no gradient buffer (the Bernoulli's VJP then has
+ * nothing to write), and the record's VJP forms that gradient in its own
+ * column pass from the Bernoulli's data and row gradients
+ * (CSVI_DENSE_IATTR_PROBS_OF), the same numbers: no 256 x 784 gradient
+ * stored and read back.  Runs before mark_uncleared, which reads
+ * grad_wanted. */
+static void mark_probs_into_dense(csvi_program *p) {
+    csvi_tape *t = p->tape;
+    for (int32_t b = 0; b < t->n_ops; b++) {
+        const csvi_op *bern = &t->ops[b];
+        if (!p->runs[b] || bern->code != CSVI_OP_BERNOULLI_PROBS_ROWSUM || bern->aux >= 0 ||
+            bern->n_in != 2 || bern->in[0] == bern->in[1] || !p->grad_wanted[bern->out])
+            continue;
+        const int32_t probs = bern->in[1];
+        int32_t producer = -1, readers = 0;
+        for (int32_t i = 0; i < t->n_ops; i++) {
+            const csvi_op *op = &t->ops[i];
+            if (op->out == probs) producer = i;
+            for (int k = 0; k < op->n_in && p->runs[i]; k++) readers += op->in[k] == probs;
+        }
+        if (producer < 0 || readers != 1 || !p->runs[producer] || !p->grad_wanted[probs]) continue;
+        const csvi_op *dense = &t->ops[producer];
+        const csvi_slot *y = &t->slots[probs], *x = &t->slots[bern->in[0]];
+        if ((dense->code != CSVI_OP_DENSE && dense->code != CSVI_OP_DENSE_ACT) || y->ndim != 2 ||
+            y->size < 1 || x->size != y->size || bern->iattr[1] < 1 ||
+            bern->iattr[1 + bern->iattr[1]] != y->shape[1])
+            continue;
+        t->ops[producer].iattr[CSVI_DENSE_IATTR_PROBS_OF] = b + 1;
+        p->grad_wanted[probs] = 0;
+    }
 }
 
 /* p->tril: the params read only by UNIT_TRIL ops, as input 0, of one size d;
@@ -232,7 +339,12 @@ int csvi_program_init(csvi_program *p, int32_t particles, int fuse) {
     for (int32_t s = 0; s < n; s++) p->traced_data[s] = t->slots[s].data;
     if (particles > 1 && mark_particle_dims(p)) return CSVI_ERR_NOMEM;
     if (fuse) csvi_bernoulli_link_tables(t, p->runs, p->draw_phase);
-    if (particles == 1) return mark_uncleared(p) ? CSVI_ERR_NOMEM : mark_grad32(p);
+    if (particles == 1) {
+        mark_x32(p);
+        mark_dx32(p);
+        mark_probs_into_dense(p);
+        return mark_uncleared(p) ? CSVI_ERR_NOMEM : mark_grad32(p);
+    }
     int64_t total = 0;
     for (int32_t s = 0; s < n; s++)
         if (p->batched[s]) total += t->slots[s].size * particles;
@@ -294,6 +406,15 @@ void csvi_program_free(csvi_program *p) {
         }
     free(p->grad32);
     p->grad32 = NULL;
+    for (int32_t i = 0; i < t->n_ops; i++)
+        if (t->ops[i].code == CSVI_OP_DENSE || t->ops[i].code == CSVI_OP_DENSE_ACT) {
+            t->ops[i].iattr[CSVI_DENSE_IATTR_X32_FROM] = 0;
+            t->ops[i].iattr[CSVI_DENSE_IATTR_X32_TO] = 0;
+            t->ops[i].iattr[CSVI_DENSE_IATTR_DX32_KEPT] = 0;
+            t->ops[i].iattr[CSVI_DENSE_IATTR_PROBS_OF] = 0;
+            for (int q = 0; q < CSVI_DENSE_DX32_READERS; q++)
+                t->ops[i].iattr[CSVI_DENSE_IATTR_DX32_FROM + q] = 0;
+        }
     free(p->tril);
     p->tril = NULL;
     free(p->uncleared);

@@ -79,6 +79,23 @@ def test_saturated_activations_keep_their_small_gradients():
     assert y.numpy()[2, 0] == 25.0 and xs.grad[2, 0] == 1.0
 
 
+@pytest.mark.parametrize("float32", [False, True])
+def test_bias_gradient_adds_rows_in_order(float32):
+    """The VJP's column pass adds gz into the bias's gradient row after row:
+    bit for bit the sequential row sum, over column blocks (32) and row
+    counts that are not multiples of anything."""
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((37, 5)), rng.standard_normal((150, 5))
+    b = csvi.tensor(rng.standard_normal(150), requires_grad=True)
+    g = rng.standard_normal((37, 150)) * np.exp(rng.uniform(-20, 20, (37, 150)))
+    y = _core.dense(csvi.tensor(x, requires_grad=True), w, b, None, 20.0, float32)
+    (y * g).sum().backward()
+    expected = np.zeros(150)
+    for row in g:
+        expected = expected + row
+    np.testing.assert_array_equal(b.grad, expected)
+
+
 def test_empty_and_zero_width_inputs():
     w, b = np.ones((3, 0)), np.arange(3.0)
     np.testing.assert_array_equal(_core.dense(np.zeros((2, 0)), w, b, "relu").numpy(),

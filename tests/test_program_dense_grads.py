@@ -2,10 +2,15 @@
 (src_c/program.c):
 
 - uncleared buffers (mark_uncleared): a slot whose gradient only float32
-  dense records write (as their x or W) gets no memset each step; the first
+  dense records write (as their x or W), or a flat Bernoulli's row sums
+  (its probs), gets no memset each step; the first
   VJP to write it stores the widened product (0.0 + v, the bits an add into
   zeros gives), the later ones add, and a buffer no VJP reaches is zeroed
   after the sweep;
+- the inputs' float32 copies (mark_x32): rounded once for all the records
+  reading one x, by the forward of the record that computes it; and the
+  inputs' gradients (mark_dx32): the readers' float32 products, widened and
+  added by the VJP of the record that computes x, with no float64 buffer;
 - float32 weight gradients (mark_grad32): a weight only one such record
   reads keeps its gradient as that record's float32 product, which Adam
   reads (widened in registers); other optimizers, and a gradient hook, get
@@ -134,16 +139,50 @@ def test_which_gradients_are_left_uncleared():
     layout = compiled._program.gradient_buffers()
     names = sorted(compiled._names[k] for k in layout["uncleared"])
     # every float32 weight but the penalised one (a prior reads it too);
-    # no bias (its gradient is a sum over rows), no float64 weight
+    # no bias (its gradient is a sum over rows), no float64 weight -- but
+    # the unused layer's bias: only a record the step skips reads it, so no
+    # VJP writes it, and it is zeroed after the sweep
     weights = sorted(["decoder$$$0.weight", "decoder$$$2.weight", "hidden$$$0.weight",
                       "loc$$$weight", "log_scale$$$weight", "unused$$$weight"])
-    assert names == weights
+    assert names == sorted(weights + ["unused$$$bias"])
     # each of them has one reader: its gradient stays float32
     assert sorted(compiled._names[k] for k in layout["float32"]) == weights
     # the encoder's input (x + 0.01 sigmoid(extra64(x)), which wants a
-    # gradient for extra64), its hidden layer (read by loc and log_scale)
-    # and the decoder's; not z (the Normal's log-density reads it too)
-    assert layout["others"] == 3
+    # gradient for extra64); not z (the Normal's log-density reads it too);
+    # the hidden layers have no float64 gradient buffer at all (their
+    # readers' float32 products are read where they are: mark_dx32), nor
+    # the decoder's pixel probabilities (their gradient is formed in the
+    # decoder's VJP: mark_probs_into_dense)
+    assert layout["others"] == 1
+
+
+def test_which_input_copies_and_gradients_are_shared():
+    """The float32 copies of the dense records' inputs (mark_x32): loc and
+    log_scale read the hidden layer's copy, which the hidden layer's own
+    forward writes, as the decoder's first layer writes its second's; and
+    their gradients (mark_dx32), which the layer computing each input reads
+    as its readers' float32 products.  The runs above compare such steps
+    with eager ones bit for bit."""
+    model, fresh_guide, data = svi_parts()
+    csvi.clear_param_store()
+    csvi.set_rng_seed(5)
+    compiled = SVI(model, fresh_guide(), Adam({"lr": 0.01}), Trace_ELBO()).compile(data)
+    table = compiled.op_table()
+    copies = compiled._program.dense_input_copies()
+    dense = [i for i, row in enumerate(table) if row[0] in ("DENSE", "DENSE_ACT")]
+    hidden = next(i for i in dense if table[i][1][1] == (8, 6) and table[i][0] == "DENSE_ACT")
+    loc, log_scale = [i for i in dense if table[i][1][1] == (2, 8)]
+    dec0 = next(i for i in dense if table[i][1][1] == (8, 2))
+    dec2 = next(i for i in dense if table[i][1][1] == (6, 8))
+    assert copies["shared"] == {log_scale: loc}
+    assert copies["written"] == {hidden: loc, dec0: dec2}
+    # the hidden layers' gradients: loc's and log_scale's products, added in
+    # the reverse sweep's order (log_scale's VJP first), and dec2's
+    assert copies["gradients"] == {hidden: [log_scale, loc], dec0: [dec2]}
+    # the decoder's pixel probabilities: their gradient formed by dec2's VJP
+    # from the fused Bernoulli's row gradients (mark_probs_into_dense)
+    assert copies["probs"] == {dec2: table.index(next(
+        row for row in table if row[0] == "BERNOULLI_PROBS_ROWSUM"))}
 
 
 def test_a_buffer_no_vjp_reaches_is_zeroed_not_left():
