@@ -9,14 +9,19 @@ Adam, through get_state/set_state/save/load (float32 -> float64 -> float32
 is exact), and for which params csvi.module marks.  Compiled == eager bit for
 bit, on the float32-gradient path and the widened ones, is
 tests/test_program_dense_grads.py's."""
+import os
+import sys
+
 import numpy as np
 import pytest
 
 import csvi
-import csvi.distributions as dist
 from csvi import _core, nn
 from csvi.infer import SVI, Trace_ELBO
 from csvi.optim import SGD, Adam
+
+sys.path.insert(0, os.path.dirname(__file__))
+from small_vae import small_vae  # noqa: E402
 
 F = np.float32
 
@@ -87,28 +92,9 @@ def test_only_adam_takes_the_flag_and_a_float64_gradient_is_rounded():
 
 
 def vae_parts(dtype):
-    rng = np.random.default_rng(2)
-    data = (rng.random((32, 6)) < 0.4).astype(float)
-    csvi.set_rng_seed(0)
-    encoder = nn.Linear(6, 4, dtype=dtype)
-    decoder = nn.Sequential(nn.Linear(2, 8), nn.Softplus(), nn.Linear(8, 6), nn.Sigmoid())
-    if dtype == np.float32:
-        decoder.float()
-
-    def model(data):
-        csvi.module("decoder", decoder)
-        with csvi.plate("data", 32, subsample_size=8) as idx:
-            z = csvi.sample("z", dist.Normal(np.zeros((8, 2)), 1.0).to_event(1))
-            csvi.sample("x", dist.Bernoulli(decoder(z), validate_args=False).to_event(1),
-                        obs=data[idx])
-
-    def guide(data):
-        csvi.module("encoder", encoder)
-        with csvi.plate("data", 32, subsample_size=8) as idx:
-            h = encoder(data[idx])
-            csvi.sample("z", dist.Normal(h[:, :2], csvi.exp(h[:, 2:])).to_event(1))
-
-    return model, guide, data
+    """small_vae's model, guide and data, its layers float32 or float64."""
+    model, fresh_guide, data = small_vae(nn.Tanh, float32=dtype == np.float32)
+    return model, fresh_guide(), data
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -170,7 +156,7 @@ def test_set_state_refuses_moments_beyond_float32():
     opt = Adam({"lr": 0.01})
     SVI(model, guide, opt, Trace_ELBO()).step(data)
     state = opt.get_state()
-    name = "encoder$$$weight"
+    name = "encoder$$$0.weight"
     before = state[name]["exp_avg_sq"].copy()
     state[name]["exp_avg_sq"][0, 0] = 1e39
     with pytest.raises(ValueError, match="float32's range"):
