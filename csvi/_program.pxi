@@ -40,6 +40,7 @@ cdef extern from "csvi_program.h":
         unsigned char *uncleared
         int32_t *grad32
         int64_t *tril
+        unsigned char *runs
 
     int64_t csvi_program_hook_size(const csvi_program *p)
     void csvi_program_bind(csvi_program *p, const int32_t *slots, const int64_t *offsets,
@@ -144,6 +145,14 @@ cdef class Program:
                     others += 1
         return {"uncleared": sorted(params), "others": others,
                 "float32": [k for k in range(self.p.n_params) if self.p.grad32[k]]}
+
+    def ops_run(self):
+        """Whether a step runs each op, by op index: False for an op whose
+        value nothing the step needs reads any more (fusion pointed its
+        readers elsewhere: a repeated TAKE's at the first one's rows); such
+        ops run only to diagnose a non-finite loss."""
+        cdef int32_t i
+        return [bool(self.p.runs[i]) for i in range(self.tape.c.n_ops)]
 
     def tril_updates(self):
         """{param index: d} for the params the last run updated below the

@@ -219,11 +219,22 @@ static int fuse_expand_into_where(fuser *f, int32_t i) {
     return 1;
 }
 
-/* Whether two records compute the same thing from the same slots. */
-static int same_record(const csvi_op *a, const csvi_op *b) {
+/* Whether slots a and b hold the same numbers at every step: one slot, or
+ * two that no op writes and that view the same memory with one shape -- a
+ * data argument the guide and the model each converted (csvi_program_bind
+ * re-points slots by their address, so both always move together). */
+static int same_values(const fuser *f, int32_t a, int32_t b) {
+    if (a == b) return 1;
+    const csvi_slot *x = &f->t->slots[a], *y = &f->t->slots[b];
+    return f->producer[a] < 0 && f->producer[b] < 0 && !x->needs_grad && !y->needs_grad &&
+           x->data == y->data && csvi_slot_same_shape(x, y);
+}
+
+/* Whether two records compute the same thing from the same values. */
+static int same_record(const fuser *f, const csvi_op *a, const csvi_op *b) {
     if (a->code != b->code || a->n_in != b->n_in) return 0;
     for (int k = 0; k < a->n_in; k++)
-        if (a->in[k] != b->in[k]) return 0;
+        if (!same_values(f, a->in[k], b->in[k])) return 0;
     for (int k = 0; k < CSVI_N_IATTR; k++)
         if (a->iattr[k] != b->iattr[k]) return 0;
     for (int k = 0; k < CSVI_N_DATTR; k++)
@@ -231,7 +242,7 @@ static int same_record(const csvi_op *a, const csvi_op *b) {
     return 1;
 }
 
-/* A TAKE of the same slots as an earlier live TAKE -- the minibatch
+/* A TAKE of the same values as an earlier live TAKE -- the minibatch
  * `data[idx]` that the guide and the model each take: its readers read the
  * earlier output, which holds the same numbers (a slot is written once per
  * step and TAKE draws nothing), and one copy of the rows a step is saved.
@@ -245,7 +256,7 @@ static int fuse_repeated_take(fuser *f, int32_t i) {
     for (int k = 0; k < f->n_keep; k++)
         if (f->keep[k] == op->out) return 0;
     int32_t j = 0;
-    while (j < i && !(op_live(f, j) && same_record(&t->ops[j], op) &&
+    while (j < i && !(op_live(f, j) && same_record(f, &t->ops[j], op) &&
                       csvi_slot_same_shape(&t->slots[t->ops[j].out], &t->slots[op->out])))
         j++;
     if (j == i) return 0;

@@ -5,7 +5,8 @@
   its flat form: the log-densities summed row by row and never stored, the
   probs' gradient stored by its first write (no clearing);
 - a second `data[idx]` of the same data and indices (the guide's and the
-  model's) is read from the first TAKE's output;
+  model's, also when each converts the NumPy argument itself) is read from
+  the first TAKE's output;
 - when a dense record computes the probs, its VJP forms their gradient from
   the row sums' gradients, with no buffer for it.
 
@@ -20,7 +21,7 @@ import scipy.stats as st
 
 import csvi
 import csvi.distributions as dist
-from csvi import handlers, nn
+from csvi import _core, handlers, nn
 from csvi.infer import SVI, Trace_ELBO
 from csvi.infer.compiled import CompiledSVI
 from csvi.optim import Adam
@@ -144,6 +145,60 @@ def test_probs_read_elsewhere_are_added_into_in_order():
         np.testing.assert_array_equal(fused, losses, err_msg=how)
         for k in params:
             np.testing.assert_array_equal(fused_params[k], params[k], err_msg=f"{how} {k}")
+
+
+def numpy_indexing_parts():
+    """examples/vae.py's form: the guide and the model each index the NumPy
+    argument, so each converts it into a slot of its own over the same
+    memory."""
+    data, w0, v0 = problem(13)
+
+    def model(data):
+        w = csvi.param("w", w0)
+        with csvi.plate("data", N, subsample_size=BATCH) as idx:
+            x = data[idx]
+            z = csvi.sample("z", dist.Normal(np.zeros((BATCH, 2)), 1.0).to_event(1))
+            csvi.sample("x", dist.Bernoulli(csvi.sigmoid(z @ w), validate_args=False)
+                        .to_event(1), obs=x)
+
+    def guide(data):
+        v = csvi.param("v", v0)
+        with csvi.plate("data", N, subsample_size=BATCH) as idx:
+            csvi.sample("z", dist.Normal(data[idx] @ v, 0.5).to_event(1))
+
+    return model, guide, data
+
+
+def test_the_model_reads_the_guides_minibatch_rows():
+    """Two TAKEs of one argument's rows by one index: a step runs the first
+    only, and its losses and params are those of the unfused program (which
+    runs both) and of eager steps, bit for bit -- also after the program is
+    pointed at another array (both slots move with it)."""
+    model, guide, data = numpy_indexing_parts()
+    fresh = data.copy()
+    fresh[:, 0] = 1.0 - fresh[:, 0]
+    results = {}
+    for how in ("fused", "unfused", "eager"):
+        csvi.clear_param_store()
+        csvi.set_rng_seed(5)
+        svi = SVI(model, guide, Adam({"lr": 0.05}), Trace_ELBO())
+        if how == "eager":
+            losses = [svi.step(data) for _ in range(4)] + [svi.step(fresh) for _ in range(3)]
+        else:
+            args, kwargs = _core.data_args((data,), {})  # as svi.compile's
+            program = CompiledSVI(svi, args, kwargs, fuse=how == "fused")
+            names, runs = program.op_names(), program._program.ops_run()
+            takes = [runs[i] for i, name in enumerate(names) if name == "TAKE"]
+            assert takes == ([True, False] if how == "fused" else [True, True])
+            losses = list(program.run(4))
+            program.read(args[0], fresh)
+            losses += list(program.run(3))
+        store = csvi.get_param_store()
+        results[how] = losses, {k: store.unconstrained(k).copy() for k in store.names()}
+    for how in ("unfused", "eager"):
+        np.testing.assert_array_equal(results["fused"][0], results[how][0], err_msg=how)
+        for k, value in results[how][1].items():
+            np.testing.assert_array_equal(results["fused"][1][k], value, err_msg=f"{how} {k}")
 
 
 @pytest.mark.parametrize("n", [5, 8, 13, 1029])
