@@ -337,10 +337,10 @@ static void gemm_task(void *ctx, int64_t task) {
     }
 }
 
-/* C = alpha op(A) op(B) + beta C, in float32 when `single`, over the pool. */
-static void gemm(int single, char ta, char tb, int m, int n, int k, double alpha,
-                 const void *a, int lda, const void *b, int ldb, double beta, void *c,
-                 int ldc) {
+/* A product's job: its operands, and its split into *tasks under a cap. */
+static gemm_job gemm_plan(int single, char ta, char tb, int m, int n, int k, double alpha,
+                          const void *a, int lda, const void *b, int ldb, double beta, void *c,
+                          int ldc, int cap, int *tasks) {
     gemm_job j = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb,
                   .ldc = ldc, .single = single, .a = a, .b = b, .c = c, .alpha = alpha,
                   .beta = beta};
@@ -348,13 +348,76 @@ static void gemm(int single, char ta, char tb, int m, int n, int k, double alpha
     j.split_columns = m <= n;
     const int dim = j.split_columns ? n : m;
     const int64_t work = (int64_t)m * n * k;
+    *tasks = 1;
+    while (*tasks < cap && dim / (*tasks + 1) >= GEMM_MIN_DIM
+           && work / (*tasks + 1) >= GEMM_MIN_WORK)
+        (*tasks)++;
+    j.per_task = (dim + *tasks - 1) / *tasks;
+    return j;
+}
+
+/* One or two independent products run in one parallel region: a VJP's dx
+ * and dW share the cap, so with the default two tasks each is one call on
+ * its own thread -- neither operand packed twice, one barrier for both. */
+typedef struct {
+    gemm_job job[2];
+    int tasks[2], n_jobs;
+} gemm_set;
+
+static void gemm_set_task(void *ctx, int64_t task) {
+    gemm_set *s = ctx;
+    if (task < s->tasks[0])
+        gemm_task(&s->job[0], task);
+    else
+        gemm_task(&s->job[1], task - s->tasks[0]);
+}
+
+static void gemm_set_run(gemm_set *s) {
+    int64_t total = 0, smallest = INT64_MAX;
+    for (int i = 0; i < s->n_jobs; i++) {
+        const int64_t work = (int64_t)s->job[i].m * s->job[i].n * s->job[i].k;
+        total += s->tasks[i];
+        smallest = work < smallest ? work : smallest;
+    }
+    csvi_parallel_tasks(total, total > 1 ? CSVI_OVER(smallest, GEMM_MIN_WORK) : 0, 0,
+                        gemm_set_task, s);
+}
+
+/* Adds a product to the set, its split under `cap`. */
+static void gemm_set_add(gemm_set *s, int single, char ta, char tb, int m, int n, int k,
+                         const void *a, int lda, const void *b, int ldb, double beta, void *c,
+                         int ldc, int cap) {
+    s->job[s->n_jobs] = gemm_plan(single, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc,
+                                  cap, &s->tasks[s->n_jobs]);
+    s->n_jobs++;
+}
+
+/* C = alpha op(A) op(B) + beta C, in float32 when `single`, over the pool. */
+static void gemm(int single, char ta, char tb, int m, int n, int k, double alpha,
+                 const void *a, int lda, const void *b, int ldb, double beta, void *c,
+                 int ldc) {
+    gemm_set s = {.n_jobs = 1};
+    s.job[0] = gemm_plan(single, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                         csvi_dense_product_tasks(), &s.tasks[0]);
+    gemm_set_run(&s);
+}
+
+/* The VJP's products: dx = gz W and dW = gz^T x (either may be absent),
+ * stored (float32, into the aux) or added (float64, into the gradients);
+ * one after the other when both add into one buffer (x is W). */
+static void vjp_products(int single, int k, int n, int m, const void *w, const void *x,
+                         const void *gz, void *dx, void *dw, double beta) {
     const int cap = csvi_dense_product_tasks();
-    int tasks = 1;
-    while (tasks < cap && dim / (tasks + 1) >= GEMM_MIN_DIM
-           && work / (tasks + 1) >= GEMM_MIN_WORK)
-        tasks++;
-    j.per_task = (dim + tasks - 1) / tasks;
-    csvi_parallel_tasks(tasks, tasks > 1 ? CSVI_OVER(work, GEMM_MIN_WORK) : 0, 0, gemm_task, &j);
+    const int together = dx && dw && dx != dw;
+    const int share = together && cap > 1 ? cap / 2 : cap;
+    gemm_set s = {.n_jobs = 0};
+    if (dx) gemm_set_add(&s, single, 'N', 'N', k, n, m, w, k, gz, m, beta, dx, k, share);
+    if (dw && !together && s.n_jobs) {
+        gemm_set_run(&s);
+        s.n_jobs = 0;
+    }
+    if (dw) gemm_set_add(&s, single, 'N', 'T', k, m, n, x, k, gz, m, beta, dw, k, share);
+    if (s.n_jobs) gemm_set_run(&s);
 }
 
 /* A record's aux slot: with an activation, the pre-activation z (softplus'
@@ -512,23 +575,21 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
         csvi_parallel_tasks((m + VJP_COLUMNS - 1) / VJP_COLUMNS,
                             CSVI_OVER(y->size, parallel_from(act)), 0, dense_columns_vjp, &j);
     if (products32) {
-        if (dx_kept || x->grad) {  /* dx += gz W (kept: x's producer reads l.dx) */
-            gemm(1, 'N', 'N', k, n, m, 1.0, l.w, k, l.prod, m, 0.0, l.dx, k);
-            if (!dx_kept) widen_add(l.dx, (int64_t)n * k, x->grad, csvi_grad_claim(t, op->in[0]));
-        }
-        if (w->grad) {  /* dW += gz^T x */
-            gemm(1, 'N', 'T', k, m, n, 1.0, l.x, k, l.prod, m, 0.0, l.dw, k);
+        /* dx (kept: x's producer reads l.dx) and dW, stored into the aux */
+        const int want_dx = dx_kept || x->grad != NULL;
+        vjp_products(1, k, n, m, l.w, l.x, l.prod, want_dx ? l.dx : NULL,
+                     w->grad ? l.dw : NULL, 0.0);
+        if (want_dx && !dx_kept)  /* dx += the product */
+            widen_add(l.dx, (int64_t)n * k, x->grad, csvi_grad_claim(t, op->in[0]));
+        if (w->grad) {  /* dW += the product */
             const int first = csvi_grad_claim(t, op->in[1]);
             if (first && op->iattr[CSVI_DENSE_IATTR_GRAD32])  /* the optimizer reads l.dw */
                 t->grad_fresh[op->in[1]] = CSVI_GRAD_FLOAT32;
             else
                 widen_add(l.dw, (int64_t)m * k, w->grad, first);
         }
-    } else if (k > 0) {
-        if (x->grad)  /* dx += gz W */
-            gemm(0, 'N', 'N', k, n, m, 1.0, w->data, k, gz, m, 1.0, x->grad, k);
-        if (w->grad)  /* dW += gz^T x */
-            gemm(0, 'N', 'T', k, m, n, 1.0, x->data, k, gz, m, 1.0, w->grad, k);
+    } else if (k > 0) {  /* dx += gz W, dW += gz^T x */
+        vjp_products(0, k, n, m, w->data, x->data, gz, x->grad, w->grad, 1.0);
     }
     return CSVI_OK;
 }

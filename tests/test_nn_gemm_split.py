@@ -1,10 +1,12 @@
 """The dense layer's products split over csvi's pool (gemm in src_c/ops_nn.c,
 csvi.nn.set_product_tasks): with the setting above 1, each product past the
 split's sizes (a block of at least 64 rows or columns and 2^21 multiply-adds
-a task) runs as blocks of C through one-thread BLAS calls.  Checked: every
-block lands where it belongs (values and gradients against NumPy, in both
-split directions, float64 and float32, with gradients accumulated into a
-buffer that already holds one), the thread count changes no bit, a compiled
+a task) runs as blocks of C through one-thread BLAS calls, and a VJP's two
+products (dx and dW) share the setting in one parallel region.  Checked:
+every block lands where it belongs (values and gradients against NumPy, in
+both split directions, float64 and float32, with gradients accumulated into
+a buffer that already holds one, and when x is W, so both products add into
+one buffer), the thread count changes no bit, a compiled
 step equals the eager one bit for bit, and the setting's bad values are
 refused."""
 import os
@@ -86,6 +88,25 @@ def test_float32_blocks_land_in_place(shape, product_tasks):
     assert np.all(np.abs(dw - 2 * g.T @ x) <= 2 * gamma(n + 2) * (np.abs(g).T @ np.abs(x))
                   + slack)
     np.testing.assert_allclose(db, 2 * g.sum(0), rtol=1e-12, atol=1e-11)
+
+
+@pytest.mark.parametrize("float32", [False, True])
+def test_input_that_is_the_weight_gets_both_gradients(float32, product_tasks):
+    """dense(x, x): y = x x^T, so x's gradient is g x + g^T x, both products
+    adding into one buffer (one after the other, not at once).  Large enough
+    (330^3 multiply-adds) to wake a sleeping worker."""
+    size = 330
+    x, _, _, _ = problem(size, size, size, seed=2)
+    g = np.random.default_rng(3).standard_normal((size, size))
+    xs = csvi.tensor(x, requires_grad=True)
+    y = _core.dense(xs, xs, None, None, 20.0, float32)
+    (y * g).sum().backward()
+    expected = g @ x + g.T @ x
+    if float32:
+        bound = 2 * gamma(size + 2) * (np.abs(g) @ np.abs(x) + np.abs(g).T @ np.abs(x)) + 1e-12
+        assert np.all(np.abs(xs.grad - expected) <= bound)
+    else:
+        np.testing.assert_allclose(xs.grad, expected, rtol=1e-12, atol=1e-10)
 
 
 def test_thread_count_changes_no_bit():
