@@ -29,6 +29,10 @@ double log1p(double);
 double expm1(double);
 #pragma omp declare simd notinbranch
 double tanh(double);
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+float log1pf(float);
 #endif
 #define CSVI_SIMD _Pragma("omp simd")
 #if defined(__GNUC__) && !defined(__clang__) && !defined(CSVI_NO_CLONES) && \

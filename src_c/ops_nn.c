@@ -7,9 +7,11 @@
  *
  * With iattr[1] = CSVI_DENSE_FLOAT32 the three products run through sgemm:
  * x, W and gz are rounded to float32, and each product is widened back to
- * float64 (added into the gradients), so params, bias, activation and the
- * optimizer stay float64 while the GEMMs, most of a network's time, run at
- * float32 speed (torch's default precision).  The float32 operands live in
+ * float64 (added into the gradients), so params, bias and the optimizer
+ * stay float64 while the GEMMs, most of a network's time, run at float32
+ * speed (torch's default precision); softplus and sigmoid take their exp
+ * and log1p in float32 lanes (act32_exp), the rest of the activation in
+ * float64.  The float32 operands live in
  * the aux slot (dense32_layout), so the forward's copies of x and W serve
  * the VJP and a compiled step allocates nothing.
  *
@@ -44,10 +46,69 @@ typedef struct {
     float *gz32;            /* VJP, float32: gz rounded, for the products (or NULL) */
     double *db;             /* VJP: the bias's gradient (or NULL) */
     float *y32_out;         /* forward: y's float32 copy for the next record (or NULL) */
+    int lanes32;            /* forward: a float32 record (act32_rows) */
     int64_t n, m, rows_per_task;
     int act;
     double threshold;
 } dense_job;
+
+/* A float32 record's softplus and sigmoid take exp and log1p in float32
+ * lanes, twice a double's per vector: z carries its float32 product's
+ * error (about k float32 roundings) already, so the calls' float32 rounding
+ * is of its order, and it was most of the forward pass's time.  The rest
+ * stays float64: softplus adds log1p(e) to max(z, 0), and sigmoid divides
+ * in float64, so 1 - sigmoid(z) = e / (1 + e) stays positive wherever
+ * float64's does (e underflows in float32 only past z = 87; a float64
+ * sigmoid is 1.0 from 37).  Chunks of ACT32_CHUNK columns, in stack
+ * buffers, so each call's loop is float-only. */
+#define ACT32_CHUNK 256
+
+#define ACT32_INLINE static inline __attribute__((always_inline))  /* into each clone */
+
+ACT32_INLINE void act32_exp(float *restrict e, const double *restrict z, int64_t w) {
+    float zf[ACT32_CHUNK];
+    CSVI_SIMD
+    for (int64_t i = 0; i < w; i++) zf[i] = (float)z[i];
+    CSVI_SIMD
+    for (int64_t i = 0; i < w; i++) e[i] = expf(-fabsf(zf[i]));
+}
+
+/* y = softplus(z) and z = softplus'(z) over one row (the forms of the
+ * float64 loop below, threshold p). */
+ACT32_INLINE void softplus32_row(double *restrict y, double *restrict z, int64_t m, double p) {
+    float e[ACT32_CHUNK], l[ACT32_CHUNK];
+    for (int64_t c0 = 0; c0 < m; c0 += ACT32_CHUNK) {
+        const int64_t w = m - c0 < ACT32_CHUNK ? m - c0 : ACT32_CHUNK;
+        double *restrict yc = y + c0, *restrict zc = z + c0;
+        act32_exp(e, zc, w);
+        CSVI_SIMD
+        for (int64_t i = 0; i < w; i++) l[i] = log1pf(e[i]);
+        CSVI_SIMD
+        for (int64_t i = 0; i < w; i++) {
+            const double x = zc[i], ev = (double)e[i];
+            const double d = csvi_pick(x >= 0.0, 1.0, ev) / (1.0 + ev);
+            yc[i] = csvi_pick(x > p, x, (x > 0.0 ? x : 0.0) + (double)l[i]);
+            zc[i] = csvi_pick(x > p, 1.0, d);
+        }
+    }
+}
+
+/* y = sigmoid(z) and z = sigmoid'(z) over one row (the float64 loop's forms). */
+ACT32_INLINE void sigmoid32_row(double *restrict y, double *restrict z, int64_t m) {
+    float e[ACT32_CHUNK];
+    for (int64_t c0 = 0; c0 < m; c0 += ACT32_CHUNK) {
+        const int64_t w = m - c0 < ACT32_CHUNK ? m - c0 : ACT32_CHUNK;
+        double *restrict yc = y + c0, *restrict zc = z + c0;
+        act32_exp(e, zc, w);
+        CSVI_SIMD
+        for (int64_t i = 0; i < w; i++) {
+            const double x = zc[i], ev = (double)e[i];
+            const double v = csvi_pick(x >= 0.0, 1.0, ev) / (1.0 + ev);
+            yc[i] = v;
+            zc[i] = x >= 0.0 ? ev * v * v : v * (1.0 - v);
+        }
+    }
+}
 
 /* z = y + b and y = act(z) with z in aux (DENSE_ACT), or y += b in place
  * (DENSE); in float32, the product y32 widened in the same pass.
@@ -88,6 +149,14 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
         } else {
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) z[c] = y[c];
+        }
+        if (j->lanes32 && j->act == CSVI_DENSE_SOFTPLUS) {
+            softplus32_row(y, z, m, p);
+            continue;
+        }
+        if (j->lanes32 && j->act == CSVI_DENSE_SIGMOID) {
+            sigmoid32_row(y, z, m);
+            continue;
         }
         switch (j->act) {
         case CSVI_DENSE_RELU:
@@ -512,7 +581,7 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
     dense_job j = {.y = y->data, .z = z_size ? CSVI_AUX(t, op)->data : NULL,
                    .gz = z_size ? CSVI_AUX(t, op)->data + z_size : NULL, .y32 = l.prod,
                    .b = op->n_in > 2 ? CSVI_IN(t, op, 2)->data : NULL, .n = n, .m = m,
-                   .act = act, .threshold = op->dattr[0]};
+                   .act = act, .threshold = op->dattr[0], .lanes32 = float32};
     if (float32 && op->iattr[CSVI_DENSE_IATTR_X32_TO] > 0)
         j.y32_out = dense32_of(t, &t->ops[op->iattr[CSVI_DENSE_IATTR_X32_TO] - 1]).x;
     if (j.b == NULL && j.z == NULL && j.y32 == NULL) return CSVI_OK;

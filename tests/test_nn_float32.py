@@ -6,10 +6,12 @@ eager and compiled, and the option reaching every path a Linear takes.
 The bounds: rounding x and W to float32 and accumulating k products in
 float32 gives |fl(x W^T) - x W^T| <= gamma(k + 2) |x| |W|^T elementwise, with
 gamma(j) = j u / (1 - j u) and u = 2^-24 (Higham, Accuracy and Stability of
-Numerical Algorithms, 3.5); widening back is exact and the bias and
-activation run in float64.  Every activation here is 1-Lipschitz, so the
-forward bound carries through it; in the VJP the activation's derivative at
-the float32 pre-activation moves by at most sup|act''| times that bound."""
+Numerical Algorithms, 3.5); widening back is exact and the bias runs in
+float64.  Softplus and sigmoid take their exp and log1p in float32 (a few u
+of the value more: ACT32) and the rest in float64; relu and tanh run in
+float64.  Every activation here is 1-Lipschitz, so the forward bound carries
+through it; in the VJP the activation's derivative at the float32
+pre-activation moves by at most sup|act''| times that bound."""
 import os
 import sys
 
@@ -27,6 +29,10 @@ from small_vae import NUMPY_ACTIVATIONS, small_vae  # noqa: E402
 
 U32 = 2.0 ** -24
 F64_SLACK = 1e-13  # the float64 parts (bias, activation) against numpy's forms
+# relative error of softplus' and sigmoid's float32 exp and log1p (libmvec's
+# float variants are within 4 ulp; a relative error d of e = exp(-|z|) moves
+# log1p(e), e / (1 + e) and 1 / (1 + e) by at most d times the value)
+ACT32 = {"softplus": 8 * U32, "sigmoid": 8 * U32}
 
 DERIVATIVE = {
     None: lambda z: np.ones_like(z),
@@ -68,7 +74,8 @@ def test_values_within_float32_rounding_of_float64(activation, with_bias):
     y32 = run_dense(x, w, b, activation, True, g)[0]
     y64 = run_dense(x, w, b, activation, False, g)[0]
     z = x @ w.T + (0.0 if b is None else b)
-    bound = gamma(x.shape[1] + 2) * (np.abs(x) @ np.abs(w).T) + F64_SLACK
+    bound = (gamma(x.shape[1] + 2) * (np.abs(x) @ np.abs(w).T) + F64_SLACK
+             + ACT32.get(activation, 0.0) * np.abs(NUMPY_ACTIVATIONS[activation](z)))
     assert np.all(np.abs(y32 - NUMPY_ACTIVATIONS[activation](z)) <= bound)
     assert np.all(np.abs(y64 - NUMPY_ACTIVATIONS[activation](z)) <= F64_SLACK)
     assert not np.array_equal(y32, y64)  # the products did run in float32
@@ -90,7 +97,8 @@ def test_gradients_within_float32_rounding_of_float64(activation):
     if activation == "relu":  # the derivative may flip where z is within reach of 0
         gz_err = np.abs(g) * (np.abs(z) <= z_err + F64_SLACK)
     else:
-        gz_err = np.abs(g) * SECOND_DERIVATIVE_BOUND[activation] * z_err + F64_SLACK
+        gz_err = (np.abs(g) * SECOND_DERIVATIVE_BOUND[activation] * z_err + F64_SLACK
+                  + ACT32.get(activation, 0.0) * np.abs(gz))
     dx_bound = (gamma(m + 2) * (np.abs(gz) + gz_err) + gz_err) @ np.abs(w) + F64_SLACK
     dw_bound = (gamma(n + 2) * (np.abs(gz) + gz_err) + gz_err).T @ np.abs(x) + F64_SLACK
     assert np.all(np.abs(dx32 - gz @ w) <= dx_bound)
@@ -99,6 +107,35 @@ def test_gradients_within_float32_rounding_of_float64(activation):
     for g64, ref in ((dx64, gz @ w), (dw64, gz.T @ x), (db64, gz.sum(0))):
         np.testing.assert_allclose(g64, ref, rtol=1e-12, atol=1e-12)
     assert not np.array_equal(dx32, dx64) and not np.array_equal(dw32, dw64)
+
+
+@pytest.mark.parametrize("activation", ["softplus", "sigmoid"])
+def test_float32_transcendentals_at_exact_pre_activations(activation):
+    """x @ I with float32-representable x: the product is exact, so what is
+    left is the activation's float32 exp and log1p -- within ACT32 of the
+    float64 value and of its derivative (the VJP's g * act'(z) with g = 1,
+    rounded to float32 for the product), not the float64 layer's bits, and
+    sigmoid's 1 - p as positive as float64's where a float32 sigmoid is 1."""
+    rng = np.random.default_rng(4)
+    z = np.concatenate([rng.uniform(-40.0, 40.0, 500), np.linspace(18.0, 36.0, 12)])
+    z = z.astype(np.float32).astype(float).reshape(4, 128)
+    eye = np.eye(128)
+    value = NUMPY_ACTIVATIONS[activation](z)
+    xs = csvi.tensor(z, requires_grad=True)
+    y = _core.dense(xs, csvi.tensor(eye), None, activation, 20.0, True)
+    y.sum().backward()
+    assert np.all(np.abs(y.numpy() - value) <= ACT32[activation] * value)
+    derivative = DERIVATIVE[activation](z)
+    assert np.all(np.abs(xs.grad - derivative) <= (ACT32[activation] + U32) * derivative)
+    assert not np.array_equal(y.numpy(), _core.dense(csvi.tensor(z), csvi.tensor(eye), None,
+                                                     activation, 20.0, False).numpy())
+    if activation == "sigmoid":
+        tail = z[-1, -12:]
+        assert np.all(np.float32(1.0 / (1.0 + np.exp(-tail))) == 1.0)  # float32's saturates
+        p = y.numpy()[-1, -12:]
+        tail_of_one = np.exp(-tail) / (1.0 + np.exp(-tail))  # 1 - p, within 1 - p's rounding
+        assert np.all(p < 1.0)
+        assert np.all(np.abs((1.0 - p) - tail_of_one) <= ACT32["sigmoid"] * tail_of_one + 2.0 ** -53)
 
 
 def test_gradients_accumulate_into_existing_gradients():
