@@ -46,7 +46,8 @@ typedef struct {
     float *gz32;            /* VJP, float32: gz rounded, for the products (or NULL) */
     double *db;             /* VJP: the bias's gradient (or NULL) */
     float *y32_out;         /* forward: y's float32 copy for the next record (or NULL) */
-    int lanes32;            /* forward: a float32 record (act32_rows) */
+    float *d32;             /* a float32 record's softplus' or sigmoid' (act32_exp), in
+                             * its aux's gz half (a float32 record stores no gz), or NULL */
     int64_t n, m, rows_per_task;
     int act;
     double threshold;
@@ -73,39 +74,42 @@ ACT32_INLINE void act32_exp(float *restrict e, const double *restrict z, int64_t
     for (int64_t i = 0; i < w; i++) e[i] = expf(-fabsf(zf[i]));
 }
 
-/* y = softplus(z) and z = softplus'(z) over one row (the forms of the
- * float64 loop below, threshold p). */
-ACT32_INLINE void softplus32_row(double *restrict y, double *restrict z, int64_t m, double p) {
+/* y = softplus(z) in z's place and d = softplus'(z) over one row (the
+ * forms of the float64 loop below, threshold p). */
+ACT32_INLINE void softplus32_row(double *restrict y, float *restrict d, int64_t m, double p) {
     float e[ACT32_CHUNK], l[ACT32_CHUNK];
     for (int64_t c0 = 0; c0 < m; c0 += ACT32_CHUNK) {
         const int64_t w = m - c0 < ACT32_CHUNK ? m - c0 : ACT32_CHUNK;
-        double *restrict yc = y + c0, *restrict zc = z + c0;
-        act32_exp(e, zc, w);
+        double *restrict yc = y + c0;
+        float *restrict dc = d + c0;
+        act32_exp(e, yc, w);
         CSVI_SIMD
         for (int64_t i = 0; i < w; i++) l[i] = log1pf(e[i]);
         CSVI_SIMD
         for (int64_t i = 0; i < w; i++) {
-            const double x = zc[i], ev = (double)e[i];
-            const double d = csvi_pick(x >= 0.0, 1.0, ev) / (1.0 + ev);
+            const double x = yc[i], ev = (double)e[i];
+            const double dv = csvi_pick(x >= 0.0, 1.0, ev) / (1.0 + ev);
             yc[i] = csvi_pick(x > p, x, (x > 0.0 ? x : 0.0) + (double)l[i]);
-            zc[i] = csvi_pick(x > p, 1.0, d);
+            dc[i] = (float)csvi_pick(x > p, 1.0, dv);
         }
     }
 }
 
-/* y = sigmoid(z) and z = sigmoid'(z) over one row (the float64 loop's forms). */
-ACT32_INLINE void sigmoid32_row(double *restrict y, double *restrict z, int64_t m) {
+/* y = sigmoid(z) in z's place and d = sigmoid'(z) over one row (the
+ * float64 loop's forms). */
+ACT32_INLINE void sigmoid32_row(double *restrict y, float *restrict d, int64_t m) {
     float e[ACT32_CHUNK];
     for (int64_t c0 = 0; c0 < m; c0 += ACT32_CHUNK) {
         const int64_t w = m - c0 < ACT32_CHUNK ? m - c0 : ACT32_CHUNK;
-        double *restrict yc = y + c0, *restrict zc = z + c0;
-        act32_exp(e, zc, w);
+        double *restrict yc = y + c0;
+        float *restrict dc = d + c0;
+        act32_exp(e, yc, w);
         CSVI_SIMD
         for (int64_t i = 0; i < w; i++) {
-            const double x = zc[i], ev = (double)e[i];
+            const double x = yc[i], ev = (double)e[i];
             const double v = csvi_pick(x >= 0.0, 1.0, ev) / (1.0 + ev);
             yc[i] = v;
-            zc[i] = x >= 0.0 ? ev * v * v : v * (1.0 - v);
+            dc[i] = (float)(x >= 0.0 ? ev * v * v : v * (1.0 - v));
         }
     }
 }
@@ -115,8 +119,11 @@ ACT32_INLINE void sigmoid32_row(double *restrict y, double *restrict z, int64_t 
  *
  * Softplus and sigmoid then overwrite z in aux with act'(z), from the same
  * e = exp(-|z|) as the value (the kept derivative): the VJP is one product
- * g * act'(z) and calls no exp.  The forms are the composed ops' (softplus'
- * is 1.0 above the threshold, and g * 1.0 is g). */
+ * g * act'(z) and calls no exp.  A float32 record keeps act'(z) in float32
+ * instead (d32: it is rounded with g into the products' float32 gz anyway),
+ * half the bytes written here and read back by the VJP, and z only passes
+ * through y.  The forms are the composed ops' (softplus' is 1.0 above the
+ * threshold, and g * 1.0 is g). */
 static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
     const dense_job *j = ctx;
     const int64_t r0 = task * j->rows_per_task;
@@ -130,7 +137,7 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
         double *restrict e_row = j->gz ? j->gz + r * m : NULL;
         if (j->y32) {  /* the pre-activation, widened from the float32 product */
             const float *restrict y32 = j->y32 + r * m;
-            double *restrict pre = z ? z : y;
+            double *restrict pre = z && !j->d32 ? z : y;
             if (b) {
                 CSVI_SIMD
                 for (int64_t c = 0; c < m; c++) pre[c] = (double)y32[c] + b[c];
@@ -150,12 +157,12 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) z[c] = y[c];
         }
-        if (j->lanes32 && j->act == CSVI_DENSE_SOFTPLUS) {
-            softplus32_row(y, z, m, p);
+        if (j->d32 && j->act == CSVI_DENSE_SOFTPLUS) {
+            softplus32_row(y, j->d32 + r * m, m, p);
             continue;
         }
-        if (j->lanes32 && j->act == CSVI_DENSE_SIGMOID) {
-            sigmoid32_row(y, z, m);
+        if (j->d32 && j->act == CSVI_DENSE_SIGMOID) {
+            sigmoid32_row(y, j->d32 + r * m, m);
             continue;
         }
         switch (j->act) {
@@ -256,8 +263,14 @@ static CSVI_HOT void dense_columns_vjp(void *ctx, int64_t task) {
             break;
         case CSVI_DENSE_SOFTPLUS:
         case CSVI_DENSE_SIGMOID:  /* aux holds act'(z) (dense_rows_fwd) */
-            CSVI_SIMD
-            for (int64_t c = 0; c < w; c++) t[c] = g[c] * z[c];
+            if (j->d32) {
+                const float *restrict d = j->d32 + r * m + c0;
+                CSVI_SIMD
+                for (int64_t c = 0; c < w; c++) t[c] = g[c] * (double)d[c];
+            } else {
+                CSVI_SIMD
+                for (int64_t c = 0; c < w; c++) t[c] = g[c] * z[c];
+            }
             break;
         case CSVI_DENSE_TANH:
             CSVI_SIMD
@@ -492,7 +505,8 @@ static void vjp_products(int single, int k, int n, int m, const void *w, const v
 /* A record's aux slot: with an activation, the pre-activation z (softplus'
  * or sigmoid' in its place: dense_rows_fwd) and the VJP's gz in float64
  * (n * m doubles each; gz feeds a float64 record's products, and is the
- * forward's scratch for e^-|z|); in a float32 record,
+ * forward's scratch for e^-|z|; a float32 record's softplus' or sigmoid'
+ * is float32, in gz's first half: act32_derivative); in a float32 record,
  * then float32 copies of x (n * k) and W (m * k), then the product x W^T in
  * the forward and gz in the VJP (n * m), then the VJP's products: x's
  * gradient (n * k; kept there for the record that computed x, when a
@@ -542,6 +556,17 @@ float *csvi_dense_weight32(const csvi_tape *t, const csvi_op *op) {
     return dense32_of(t, op).w;
 }
 
+/* Where a float32 record keeps softplus' or sigmoid' (float32, the first
+ * n * m floats of its aux's gz half), or NULL: other records keep act'(z)
+ * or z itself in float64. */
+static float *act32_derivative(const csvi_tape *t, const csvi_op *op) {
+    const int act = (int)op->iattr[0];
+    if (op->iattr[1] != CSVI_DENSE_FLOAT32 || op->aux < 0 ||
+        (act != CSVI_DENSE_SOFTPLUS && act != CSVI_DENSE_SIGMOID))
+        return NULL;
+    return (float *)(CSVI_AUX(t, op)->data + CSVI_OUT(t, op)->size);
+}
+
 int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
     const csvi_slot *x = CSVI_IN(t, op, 0), *w = CSVI_IN(t, op, 1);
     csvi_slot *y = CSVI_OUT(t, op);
@@ -581,7 +606,7 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
     dense_job j = {.y = y->data, .z = z_size ? CSVI_AUX(t, op)->data : NULL,
                    .gz = z_size ? CSVI_AUX(t, op)->data + z_size : NULL, .y32 = l.prod,
                    .b = op->n_in > 2 ? CSVI_IN(t, op, 2)->data : NULL, .n = n, .m = m,
-                   .act = act, .threshold = op->dattr[0], .lanes32 = float32};
+                   .act = act, .threshold = op->dattr[0], .d32 = act32_derivative(t, op)};
     if (float32 && op->iattr[CSVI_DENSE_IATTR_X32_TO] > 0)
         j.y32_out = dense32_of(t, &t->ops[op->iattr[CSVI_DENSE_IATTR_X32_TO] - 1]).x;
     if (j.b == NULL && j.z == NULL && j.y32 == NULL) return CSVI_OK;
@@ -622,6 +647,7 @@ int csvi_dense_vjp(csvi_tape *t, const csvi_op *op) {
         gz = CSVI_AUX(t, op)->data + z_size;
     }
     dense_job j = {.z = act != CSVI_DENSE_NONE ? t->slots[op->aux].data : NULL, .g = y->grad,
+                   .d32 = act32_derivative(t, op),
                    .gz = act != CSVI_DENSE_NONE && !float32 ? gz : NULL, .gz32 = l.prod,
                    .db = b && b->grad ? b->grad : NULL, .n = n, .m = m, .act = act};
     for (int q = 0; float32 && q < CSVI_DENSE_DX32_READERS; q++) {

@@ -8,7 +8,8 @@ float32 gives |fl(x W^T) - x W^T| <= gamma(k + 2) |x| |W|^T elementwise, with
 gamma(j) = j u / (1 - j u) and u = 2^-24 (Higham, Accuracy and Stability of
 Numerical Algorithms, 3.5); widening back is exact and the bias runs in
 float64.  Softplus and sigmoid take their exp and log1p in float32 (a few u
-of the value more: ACT32) and the rest in float64; relu and tanh run in
+of the value more: ACT32) and the rest in float64, and keep their
+derivative for the VJP in float32 (one u more); relu and tanh run in
 float64.  Every activation here is 1-Lipschitz, so the forward bound carries
 through it; in the VJP the activation's derivative at the float32
 pre-activation moves by at most sup|act''| times that bound."""
@@ -113,8 +114,9 @@ def test_gradients_within_float32_rounding_of_float64(activation):
 def test_float32_transcendentals_at_exact_pre_activations(activation):
     """x @ I with float32-representable x: the product is exact, so what is
     left is the activation's float32 exp and log1p -- within ACT32 of the
-    float64 value and of its derivative (the VJP's g * act'(z) with g = 1,
-    rounded to float32 for the product), not the float64 layer's bits, and
+    float64 value and of its derivative (the VJP's g * act'(z) with g = 1:
+    act'(z) kept in float32, then rounded to float32 for the product, and
+    the product itself), not the float64 layer's bits, and
     sigmoid's 1 - p as positive as float64's where a float32 sigmoid is 1."""
     rng = np.random.default_rng(4)
     z = np.concatenate([rng.uniform(-40.0, 40.0, 500), np.linspace(18.0, 36.0, 12)])
@@ -126,7 +128,7 @@ def test_float32_transcendentals_at_exact_pre_activations(activation):
     y.sum().backward()
     assert np.all(np.abs(y.numpy() - value) <= ACT32[activation] * value)
     derivative = DERIVATIVE[activation](z)
-    assert np.all(np.abs(xs.grad - derivative) <= (ACT32[activation] + U32) * derivative)
+    assert np.all(np.abs(xs.grad - derivative) <= (ACT32[activation] + 3 * U32) * derivative)
     assert not np.array_equal(y.numpy(), _core.dense(csvi.tensor(z), csvi.tensor(eye), None,
                                                      activation, 20.0, False).numpy())
     if activation == "sigmoid":
