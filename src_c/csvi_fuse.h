@@ -14,7 +14,9 @@
  *   by a SUM over its last dim
  *     -> BERNOULLI_PROBS_ROWSUM(x, p), the SUM's output (dist_bernoulli.c)
  *
- *   y = TAKE(a, index) of the same slots as an earlier TAKE, no gradient
+ *   y = TAKE(a, index) of the same slots as an earlier TAKE (or of slots
+ *   that no op writes over the same memory: the guide's and the model's
+ *   conversions of one data argument), no gradient
  *     -> its readers read the earlier TAKE's output
  *
  *   m = GATHER(a, index) read only by lp = NORMAL_LP(x, m, s), x without
