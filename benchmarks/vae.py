@@ -459,23 +459,24 @@ def main(argv=None):
     def median_ms(n):
         return 1e3 * statistics.median(x["median_s"] for x in results[n])
 
-    ref = {k: median_ms(k) for k in ("csvi-compiled", "floor-64", "floor-32")
+    ref = {k: median_ms(k) for k in ("csvi-compiled", "floor-64", "floor-32", "pyro", "numpyro")
            if k in names and results[k]}
     lines = [f"VAE {X_DIM}-{HIDDEN}-{Z_DIM}, batch {BATCH}, N={N_IMAGES}; "
              f"median over {args.repeats} interleaved processes of each one's median of "
              f"{args.steps} steps", "",
              "| configuration | ms/step | × csvi compiled (1 BLAS thread) | × floor (dgemm) "
-             "| × floor (sgemm) | peak RSS MB |",
-             "|---|---|---|---|---|---|"]
+             "| × floor (sgemm) | Pyro's step ÷ this | NumPyro's step ÷ this | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|"]
     for n in names:
         if n in skipped:
-            lines.append(f"| {CONFIGS[n][2]} | skipped: {skipped[n]} | | | | |")
+            lines.append(f"| {CONFIGS[n][2]} | skipped: {skipped[n]} | | | | | | |")
             continue
         ms = median_ms(n)
         rss = statistics.median(x["peak_rss_mb"] for x in results[n])
         cells = [f"{ms / ref[k]:.2f}" if k in ref else "" for k in
                  ("csvi-compiled", "floor-64", "floor-32")]
-        lines.append(f"| {CONFIGS[n][2]} | {ms:.1f} | " + " | ".join(cells) + f" | {rss:.0f} |")
+        cells += [f"{ref[k] / ms:.2f}" if k in ref else "" for k in ("pyro", "numpyro")]
+        lines.append(f"| {CONFIGS[n][2]} | {ms:.2f} | " + " | ".join(cells) + f" | {rss:.0f} |")
 
     if args.epochs > 0:
         elbos = {label: spawn(name, dict(env, OPENBLAS_NUM_THREADS="1"), args, args.epochs)

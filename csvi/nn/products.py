@@ -8,8 +8,11 @@ machine the VAE step ran 1.38x faster split in two (17.2 vs 23.8 ms,
 RESULTS.md session 24), as torch and XLA use the cores by default.  Its
 costs: every block repacks one operand whole (on one thread, a few percent
 of the step), and on a busy machine a block waits for a descheduled worker
-(the step was 1.15-1.4x slower under load).  `set_product_tasks(1)` or
-`CSVI_PRODUCT_TASKS=1` keeps each product one call.
+(the step was 1.15-1.4x slower under load).  A backward pass's two
+products (the input's and the weight's gradients) share the setting in one
+parallel region: with 2, each is one call on its own thread (src_c/ops_nn.c,
+vjp_products).  `set_product_tasks(1)` or `CSVI_PRODUCT_TASKS=1` keeps each
+product one call.
 
 The products' bits depend on this setting (as on a BLAS's own thread count:
 halving a product changes OpenBLAS's bits for many shapes), never on the
