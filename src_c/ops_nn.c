@@ -74,15 +74,26 @@ ACT32_INLINE void act32_exp(float *restrict e, const double *restrict z, int64_t
     for (int64_t i = 0; i < w; i++) e[i] = expf(-fabsf(zf[i]));
 }
 
-/* y = softplus(z) in z's place and d = softplus'(z) over one row (the
- * forms of the float64 loop below, threshold p). */
-ACT32_INLINE void softplus32_row(double *restrict y, float *restrict d, int64_t m, double p) {
+/* Over one row: y = act(z) in z's place and d = act'(z), for softplus
+ * (threshold p) or sigmoid, in the forms of the float64 loops below. */
+ACT32_INLINE void act32_row(double *restrict y, float *restrict d, int64_t m, int act,
+                            double p) {
     float e[ACT32_CHUNK], l[ACT32_CHUNK];
     for (int64_t c0 = 0; c0 < m; c0 += ACT32_CHUNK) {
         const int64_t w = m - c0 < ACT32_CHUNK ? m - c0 : ACT32_CHUNK;
         double *restrict yc = y + c0;
         float *restrict dc = d + c0;
         act32_exp(e, yc, w);
+        if (act == CSVI_DENSE_SIGMOID) {
+            CSVI_SIMD
+            for (int64_t i = 0; i < w; i++) {
+                const double x = yc[i], ev = (double)e[i];
+                const double v = csvi_pick(x >= 0.0, 1.0, ev) / (1.0 + ev);
+                yc[i] = v;
+                dc[i] = (float)(x >= 0.0 ? ev * v * v : v * (1.0 - v));
+            }
+            continue;
+        }
         CSVI_SIMD
         for (int64_t i = 0; i < w; i++) l[i] = log1pf(e[i]);
         CSVI_SIMD
@@ -91,25 +102,6 @@ ACT32_INLINE void softplus32_row(double *restrict y, float *restrict d, int64_t 
             const double dv = csvi_pick(x >= 0.0, 1.0, ev) / (1.0 + ev);
             yc[i] = csvi_pick(x > p, x, (x > 0.0 ? x : 0.0) + (double)l[i]);
             dc[i] = (float)csvi_pick(x > p, 1.0, dv);
-        }
-    }
-}
-
-/* y = sigmoid(z) in z's place and d = sigmoid'(z) over one row (the
- * float64 loop's forms). */
-ACT32_INLINE void sigmoid32_row(double *restrict y, float *restrict d, int64_t m) {
-    float e[ACT32_CHUNK];
-    for (int64_t c0 = 0; c0 < m; c0 += ACT32_CHUNK) {
-        const int64_t w = m - c0 < ACT32_CHUNK ? m - c0 : ACT32_CHUNK;
-        double *restrict yc = y + c0;
-        float *restrict dc = d + c0;
-        act32_exp(e, yc, w);
-        CSVI_SIMD
-        for (int64_t i = 0; i < w; i++) {
-            const double x = yc[i], ev = (double)e[i];
-            const double v = csvi_pick(x >= 0.0, 1.0, ev) / (1.0 + ev);
-            yc[i] = v;
-            dc[i] = (float)(x >= 0.0 ? ev * v * v : v * (1.0 - v));
         }
     }
 }
@@ -157,12 +149,8 @@ static CSVI_HOT void dense_rows_fwd(void *ctx, int64_t task) {
             CSVI_SIMD
             for (int64_t c = 0; c < m; c++) z[c] = y[c];
         }
-        if (j->d32 && j->act == CSVI_DENSE_SOFTPLUS) {
-            softplus32_row(y, j->d32 + r * m, m, p);
-            continue;
-        }
-        if (j->d32 && j->act == CSVI_DENSE_SIGMOID) {
-            sigmoid32_row(y, j->d32 + r * m, m);
+        if (j->d32) {  /* softplus or sigmoid of a float32 record */
+            act32_row(y, j->d32 + r * m, m, j->act, p);
             continue;
         }
         switch (j->act) {
