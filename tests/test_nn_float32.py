@@ -9,7 +9,7 @@ gamma(j) = j u / (1 - j u) and u = 2^-24 (Higham, Accuracy and Stability of
 Numerical Algorithms, 3.5); widening back is exact and the bias runs in
 float64.  Softplus and sigmoid take their exp and log1p in float32 (a few u
 of the value more: ACT32) and the rest in float64, and keep their
-derivative for the VJP in float32 (one u more); relu and tanh run in
+derivative for the VJP in float32 (a u more); relu and tanh run in
 float64.  Every activation here is 1-Lipschitz, so the forward bound carries
 through it; in the VJP the activation's derivative at the float32
 pre-activation moves by at most sup|act''| times that bound."""
@@ -137,7 +137,8 @@ def test_float32_transcendentals_at_exact_pre_activations(activation):
         p = y.numpy()[-1, -12:]
         tail_of_one = np.exp(-tail) / (1.0 + np.exp(-tail))  # 1 - p, within 1 - p's rounding
         assert np.all(p < 1.0)
-        assert np.all(np.abs((1.0 - p) - tail_of_one) <= ACT32["sigmoid"] * tail_of_one + 2.0 ** -53)
+        assert np.all(np.abs((1.0 - p) - tail_of_one)
+                      <= ACT32["sigmoid"] * tail_of_one + 2.0 ** -53)
 
 
 def test_gradients_accumulate_into_existing_gradients():
