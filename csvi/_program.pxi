@@ -48,6 +48,7 @@ cdef extern from "csvi_program.h":
     int csvi_program_init(csvi_program *p, int32_t particles, int fuse)
     void csvi_program_free(csvi_program *p)
     int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) nogil
+    void csvi_program_sync(csvi_program *p) nogil
 
 
 cdef class Program:
@@ -286,6 +287,9 @@ cdef class Program:
         except BaseException as e:
             e.losses = losses[:done].copy()
             raise
+        finally:  # float32 weights' values kept in their float32 copies, into the params
+            with nogil:
+                csvi_program_sync(&self.p)
         status = {CSVI_PROGRAM_DONE: "done", CSVI_PROGRAM_KERNEL_ERROR: "kernel_error",
                   CSVI_PROGRAM_LOSS_NOT_FINITE: "loss_not_finite",
                   CSVI_PROGRAM_GRAD_NOT_FINITE: "grad_not_finite",

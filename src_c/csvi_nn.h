@@ -69,6 +69,8 @@ float *csvi_dense_weight32(const csvi_tape *t, const csvi_op *op);
 
 /* out = (float)a over csvi's pool (elementwise: the same bits for any split). */
 void csvi_dense_narrow(const double *a, int64_t size, float *out);
+/* out = (double)a, likewise. */
+void csvi_dense_widen(const float *a, int64_t size, double *out);
 
 /* How many blocks csvi splits each large dense product into, as one-thread
  * BLAS calls over its own pool (ops_nn.c's gemm): 1 to

@@ -26,7 +26,8 @@ enum {
     CSVI_OPTIM_AMSGRAD = 4,   /* Adam */
     CSVI_OPTIM_MAXIMIZE = 8,  /* SGD, Adam, RMSprop, Adagrad: ascend instead */
     /* Adam: float32 moments and update arithmetic, as torch's Adam on a
-     * float32 param (csvi_optim_state_float32); the param stays float64. */
+     * float32 param (csvi_optim_state_float32); the param's float64 array
+     * holds float32 values. */
     CSVI_OPTIM_MOMENTS32 = 16
 };
 
@@ -76,8 +77,8 @@ int csvi_optim_state_count(const csvi_optim_config *c);
 
 /* Whether the state vectors are float32 (Adam with CSVI_OPTIM_MOMENTS32: the
  * gradient is rounded to float32 and exp_avg, exp_avg_sq, max_exp_avg_sq, the
- * denominator and the step are float32 arithmetic; the step is subtracted
- * from the float64 param) rather than float64. */
+ * denominator, the step and the param's new value, (float)param - step, are
+ * float32 arithmetic, the value stored widened) rather than float64. */
 int csvi_optim_state_float32(const csvi_optim_config *c);
 
 /* Fills a fresh state buffer (state_count * n doubles, or floats when
@@ -101,6 +102,14 @@ int csvi_optim_reads_grad32(const csvi_optim_config *c);
  * float32 copy of W).  CSVI_OPTIM_ERR_KIND unless csvi_optim_reads_grad32. */
 int csvi_optim_step_grad32(csvi_optim_config *c, double *param, const float *grad,
                            void *state, int64_t n, int64_t step, float *mirror);
+/* csvi_optim_step_grad32 of a CSVI_OPTIM_MOMENTS32 Adam whose param's
+ * float32 value lives in `value` alone (n floats, updated in place; a
+ * compiled run's dense weight copy, widened into the param when the run
+ * returns: program.c): the same bits, without reading or writing the
+ * float64 array.  CSVI_OPTIM_ERR_KIND unless csvi_optim_reads_grad32 and
+ * csvi_optim_state_float32. */
+int csvi_optim_step_master32(csvi_optim_config *c, float *value, const float *grad,
+                             void *state, int64_t n, int64_t step);
 
 /* Whether csvi_optim_step_tril gives csvi_optim_step's bits for a param of
  * n / (d * d) stacked d x d matrices whose gradient is zero on and above

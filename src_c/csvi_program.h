@@ -77,7 +77,11 @@ typedef struct {
     unsigned char *uncleared;    /* per slot (one particle only, else NULL): its gradient
                                   * buffer is not cleared each step (program.c) */
     int32_t *grad32;             /* per param (one particle only, else NULL): 1 + the dense
-                                  * record whose float32 product is its gradient, or 0 */
+                                  * record whose float32 product is its gradient, or 0;
+                                  * then, per param, 1 while that record's float32 copy of
+                                  * it holds a value its float64 array does not yet
+                                  * (csvi_optim_step_master32; program.c widens it when
+                                  * the run returns) */
     int64_t *tril;               /* per param: d when UNIT_TRIL ops of d x d matrices are
                                   * its only readers (its gradient is zero on and above
                                   * the diagonal), else 0; then, per param, d again while
@@ -112,7 +116,14 @@ int64_t csvi_program_hook_size(const csvi_program *p);
 
 /* Runs up to n_steps steps, writing each loss; returns the number of completed
  * steps.  A step that fails leaves every parameter and optimizer state as the
- * previous step left them, and sets status. */
+ * previous step left them, and sets status.  A float32 weight's value may be
+ * left in its dense record's float32 copy (grad32's second half):
+ * csvi_program_sync before anything else reads the params. */
 int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses);
+
+/* Widens the values runs left in float32 copies into their params' float64
+ * arrays (a caller's run is over: Program.run calls it once, after its
+ * chunks of csvi_program_run). */
+void csvi_program_sync(csvi_program *p);
 
 #endif

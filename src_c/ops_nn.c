@@ -341,6 +341,19 @@ void csvi_dense_narrow(const double *a, int64_t size, float *out) {
     csvi_parallel_range(size, CSVI_PAR_CHEAP, narrow_range, &j);
 }
 
+static CSVI_HOT void widen_range(void *ctx, int64_t lo, int64_t hi) {
+    const convert_job *j = ctx;
+    const float *restrict a = j->from32;
+    double *restrict out = j->into64;
+    CSVI_SIMD
+    for (int64_t i = lo; i < hi; i++) out[i] = (double)a[i];
+}
+
+void csvi_dense_widen(const float *a, int64_t size, double *out) {
+    convert_job j = {.from32 = a, .into64 = out};
+    csvi_parallel_range(size, CSVI_PAR_CHEAP, widen_range, &j);
+}
+
 /* out += a, or out = 0 + a when `store` (the buffer holds nothing yet). */
 static void widen_add(const float *a, int64_t size, double *out, int store) {
     convert_job j = {.from32 = a, .into64 = out};

@@ -225,10 +225,15 @@ static CSVI_HOT void adam32_range(void *ctx, int64_t lo, int64_t hi) {
 }
 
 /* Adam in float32 (CSVI_OPTIM_MOMENTS32): torch's Adam on a float32 param, in
- * its order of operations, but the step subtracted from the float64 param.
+ * its order of operations.  The param holds a float32 value in its float64
+ * array: each update is (float)param - step in float32, stored widened (a
+ * param loaded with more precision is rounded by its first update), so a
+ * compiled run may keep the value in the dense record's float32 copy alone
+ * and widen it into the param when the run returns (csvi_optim_step_master32).
  * Float32 lanes halve the cost of the square roots and divisions, which bound
  * the float64 update as much as its memory traffic does, and the moments'
- * traffic (40 bytes per element with the float32 gradient and copy, not 56). */
+ * traffic (40 bytes per element with the float32 gradient and copy, 28 with
+ * the copy as the value, not 56). */
 typedef struct {
     float w1, b2, w2, step_size, bc2_sqrt, eps;
 } adam32_consts;
@@ -242,27 +247,42 @@ static adam32_consts adam32_setup(const csvi_optim_config *c, int64_t step) {
     return k;
 }
 
-/* n elements from the float32 gradient g; vmax is read only with amsgrad;
- * mirror (or NULL) takes (float)param, while the block is in cache. */
+/* Element i's moments from g[i], then its step s, in float32; vmax is read
+ * only with amsgrad. */
+#define ADAM32_MOMENTS(i)                    \
+    m[i] += k.w1 * (g[i] - m[i]);            \
+    v[i] = k.b2 * v[i] + k.w2 * g[i] * g[i];
+#define ADAM32_STEP(i, moment) (k.step_size * m[i] / (sqrtf(moment) / k.bc2_sqrt + k.eps))
+
+/* n elements from the float32 gradient g into the float32 values the
+ * params hold: param (widened; mirror, or NULL, takes the float32 value
+ * while the block is in cache) or, when param is NULL, mirror alone. */
 static CSVI_HOT void adam_block_f32(double *restrict param, const float *restrict g,
                                     float *restrict m, float *restrict v, float *restrict vmax,
                                     float *restrict mirror, int64_t n, adam32_consts k,
                                     int amsgrad) {
     if (amsgrad) {
         for (int64_t i = 0; i < n; i++) {
-            m[i] += k.w1 * (g[i] - m[i]);
-            v[i] = k.b2 * v[i] + k.w2 * g[i] * g[i];
+            ADAM32_MOMENTS(i)
             vmax[i] = v[i] > vmax[i] ? v[i] : vmax[i];
-            param[i] -= (double)(k.step_size * m[i] / (sqrtf(vmax[i]) / k.bc2_sqrt + k.eps));
+            const float s = ADAM32_STEP(i, vmax[i]);
+            if (param)
+                param[i] = (double)((float)param[i] - s);
+            else
+                mirror[i] -= s;
+        }
+    } else if (param) {
+        for (int64_t i = 0; i < n; i++) {
+            ADAM32_MOMENTS(i)
+            param[i] = (double)((float)param[i] - ADAM32_STEP(i, v[i]));
         }
     } else {
         for (int64_t i = 0; i < n; i++) {
-            m[i] += k.w1 * (g[i] - m[i]);
-            v[i] = k.b2 * v[i] + k.w2 * g[i] * g[i];
-            param[i] -= (double)(k.step_size * m[i] / (sqrtf(v[i]) / k.bc2_sqrt + k.eps));
+            ADAM32_MOMENTS(i)
+            mirror[i] -= ADAM32_STEP(i, v[i]);
         }
     }
-    if (mirror) {
+    if (param && mirror) {
         CSVI_SIMD
         for (int64_t i = 0; i < n; i++) mirror[i] = (float)param[i];
     }
@@ -293,7 +313,7 @@ static void adam_f32_range(void *ctx, int64_t lo, int64_t hi) {
             effective_grad(j->c, j->param + i0, j->g64 + i0, e, len, j->scale);
             for (int64_t i = 0; i < len; i++) g[i] = (float)e[i];
         }
-        adam_block_f32(j->param + i0, gb, j->m + i0, j->v + i0,
+        adam_block_f32(j->param ? j->param + i0 : NULL, gb, j->m + i0, j->v + i0,
                        j->amsgrad ? j->vmax + i0 : NULL, j->mirror ? j->mirror + i0 : NULL,
                        len, j->k, j->amsgrad);
     }
@@ -308,6 +328,14 @@ static void adam_f32_update(const csvi_optim_config *c, double *param, const flo
                       .g64 = g64, .scale = scale, .k = adam32_setup(c, step),
                       .amsgrad = amsgrad};
     csvi_parallel_range(n, CSVI_PAR_DIVIDE, adam_f32_range, &j);
+}
+
+int csvi_optim_step_master32(csvi_optim_config *c, float *value, const float *grad,
+                             void *state, int64_t n, int64_t step) {
+    if (step < 1) return CSVI_OPTIM_ERR_STEP;
+    if (!csvi_optim_reads_grad32(c) || !csvi_optim_state_float32(c)) return CSVI_OPTIM_ERR_KIND;
+    adam_f32_update(c, NULL, grad, NULL, state, n, step, 1.0, value);
+    return CSVI_OPTIM_OK;
 }
 
 int csvi_optim_step_grad32(csvi_optim_config *c, double *param, const float *grad,

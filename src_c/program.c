@@ -168,7 +168,7 @@ static int mark_uncleared(csvi_program *p) {
 static int mark_grad32(csvi_program *p) {
     csvi_tape *t = p->tape;
     if (!p->uncleared) return CSVI_OK;
-    p->grad32 = calloc((size_t)p->n_params + 1, sizeof(int32_t));
+    p->grad32 = calloc(2 * (size_t)p->n_params + 1, sizeof(int32_t));
     if (!p->grad32) return CSVI_ERR_NOMEM;
     for (int32_t k = 0; k < p->n_params; k++) {
         const int32_t leaf = p->params[k].leaf;
@@ -571,6 +571,24 @@ static float *weight_copy(const csvi_program *p, int32_t k) {
     return csvi_dense_weight32(p->tape, &p->tape->ops[p->grad32[k] - 1]);
 }
 
+/* Widens param k's float32 copy into its float64 array when the copy holds
+ * the newer value (csvi_optim_step_master32). */
+static void widen_value(csvi_program *p, int32_t k) {
+    if (!p->grad32 || !p->grad32[p->n_params + k]) return;
+    csvi_slot *w = &p->tape->slots[p->params[k].leaf];
+    csvi_dense_widen(weight_copy(p, k), w->size, w->data);
+    p->grad32[p->n_params + k] = 0;
+}
+
+/* Whether param k's update keeps its value in its float32 copy alone: a
+ * MOMENTS32 Adam (its param holds float32 values: optim.c) reading its
+ * float32 gradient, g32.  28 bytes an element instead of 40, the float64
+ * array widened once when the caller's run is over (csvi_program_sync). */
+static int updates_copy(const csvi_program *p, int32_t k, const float *g32) {
+    const csvi_optim_config *c = p->params[k].config;
+    return g32 && weight_copy(p, k) && csvi_optim_state_float32(c) && csvi_optim_reads_grad32(c);
+}
+
 /* Rounds param k into its record's float32 copy, if it has one. */
 static void round_weight(csvi_program *p, int32_t k) {
     float *copy = weight_copy(p, k);
@@ -679,6 +697,13 @@ int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
                 widen_grad(p, k);
                 g32 = NULL;
             }
+            if (updates_copy(p, k, g32)) {
+                csvi_optim_step_master32(q->config, weight_copy(p, k), g32, q->state, leaf->size,
+                                         *q->step);
+                p->grad32[p->n_params + k] = 1;
+                continue;
+            }
+            widen_value(p, k);
             if (g32) {
                 csvi_optim_step_grad32(q->config, leaf->data, g32, q->state, leaf->size, *q->step,
                                        weight_copy(p, k));
@@ -693,4 +718,8 @@ int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
         losses[s] = loss;
     }
     return n_steps;
+}
+
+void csvi_program_sync(csvi_program *p) {
+    for (int32_t k = 0; k < p->n_params; k++) widen_value(p, k);
 }

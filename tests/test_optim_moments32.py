@@ -1,13 +1,16 @@
 """Adam's float32 moments (CSVI_OPTIM_MOMENTS32, src_c/optim.c): the params
 of a float32 Linear (`module.float()`) keep exp_avg and exp_avg_sq in float32
 and the update's arithmetic runs in float32, as torch's Adam on a float32
-param; the param itself stays float64.
+param, whose value the float64 array holds (each update stores
+(float)param - step, widened).
 
 Checked against a NumPy float32 reference of torch's update (within a few
 float32 roundings: the C loop may contract multiply-adds), against float64
 Adam, through get_state/set_state/save/load (float32 -> float64 -> float32
-is exact), and for which params csvi.module marks.  Compiled == eager bit for
-bit, on the float32-gradient path and the widened ones, is
+is exact), and for which params csvi.module marks; a compiled run keeps the
+weights' values in their float32 copies and widens them when it returns,
+also when a step fails midway.  Compiled == eager bit for bit, on the
+float32-gradient path and the widened ones, is also
 tests/test_program_dense_grads.py's."""
 import os
 import sys
@@ -27,9 +30,9 @@ F = np.float32
 
 
 def reference(p, grads, lr, b1, b2, eps, amsgrad=False, weight_decay=0.0, clip_value=None):
-    """torch.optim.Adam's single-tensor update in float32 NumPy, the step
-    subtracted from a float64 param."""
-    p = p.copy()
+    """torch.optim.Adam's single-tensor update in float32 NumPy, from the
+    float64 param rounded to float32; the result widened."""
+    p = p.astype(F)
     m = np.zeros(p.shape, F)
     v = np.zeros(p.shape, F)
     vmax = np.zeros(p.shape, F)
@@ -43,8 +46,8 @@ def reference(p, grads, lr, b1, b2, eps, amsgrad=False, weight_decay=0.0, clip_v
         vmax = np.maximum(vmax, v)
         step_size = F(lr / (1.0 - b1 ** t))
         denom = np.sqrt(vmax if amsgrad else v) / F(np.sqrt(1.0 - b2 ** t)) + F(eps)
-        p -= (step_size * m / denom).astype(np.float64)
-    return p, m, v
+        p = (p - step_size * m / denom).astype(F)
+    return p.astype(np.float64), m, v
 
 
 @pytest.mark.parametrize("options", [{}, {"amsgrad": True},
@@ -66,8 +69,10 @@ def test_float32_moments_follow_torchs_float32_update(options):
     scale = np.max(np.abs(grads), axis=0) + np.abs(p0) * options.get("weight_decay", 0.0)
     assert np.all(np.abs(kernel.state[0] - m) <= 1e-6 * scale)
     assert np.all(np.abs(kernel.state[1] - v) <= 1e-6 * scale ** 2)
-    # each of the 12 steps is at most lr, carried with float32's relative error
-    np.testing.assert_allclose(p, want, rtol=0, atol=steps * lr * 1e-5)
+    # the param holds float32 values, each within a float32 rounding a step
+    # of the reference's (the steps agree to float32's relative error)
+    np.testing.assert_array_equal(p, p.astype(F).astype(np.float64))
+    np.testing.assert_allclose(p, want, rtol=steps * 2.0 ** -23, atol=steps * lr * 1e-6)
     # and float64 Adam moves the param by the same steps, to float32's precision
     wide = _core.OptimKernel("Adam", n, lr=lr, **options)
     q = p0.copy()
@@ -174,3 +179,53 @@ def test_a_compiled_step_reads_the_float32_gradient_into_float32_moments():
     step.run(2)
     assert step._program.gradient_buffers()["float32"]
     assert {s.kernel.state.dtype for s in opt._slots.values()} == {np.dtype(np.float32)}
+
+
+def float32_steps(runs, data_rows_nan=()):
+    """The float32 VAE's losses and params after eager steps or compiled runs
+    of the given lengths (a run's failure ends it, its losses kept)."""
+    csvi.clear_param_store()
+    model, guide, data = vae_parts(np.float32)
+    data = data.copy()
+    data[list(data_rows_nan)] = np.nan
+    csvi.set_rng_seed(4)
+    svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO())
+    compiled = svi.compile(data) if runs != "eager" else None
+    losses = []
+    try:
+        if compiled is None:
+            for _ in range(12):
+                losses.append(svi.step(data))
+        else:
+            for n in runs:
+                losses += list(compiled.run(n))
+    except ValueError as e:
+        losses += list(getattr(e, "losses", []))
+    if compiled is not None:
+        assert compiled._program.gradient_buffers()["float32"]  # the copies held the values
+    store = csvi.get_param_store()
+    return np.asarray(losses), {n: store.unconstrained(n).copy() for n in store.names()}
+
+
+@pytest.mark.parametrize("runs", [(12,), (1, 4, 7)])
+def test_a_compiled_run_widens_the_weights_it_kept_in_float32(runs):
+    """The weights updated in their float32 copies alone reach the param
+    store when each run returns: eager bits, and float32 values."""
+    want_losses, want = float32_steps("eager")
+    losses, params = float32_steps(runs)
+    np.testing.assert_array_equal(losses, want_losses)
+    for name, value in want.items():
+        np.testing.assert_array_equal(params[name], value, err_msg=name)
+        np.testing.assert_array_equal(value, value.astype(F).astype(np.float64), err_msg=name)
+
+
+def test_a_run_that_fails_midway_leaves_the_last_steps_weights():
+    """A NaN data row makes the loss of the first step that draws it not
+    finite; the run stops there and the params are those of the steps
+    before it, as eager steps leave them."""
+    want_losses, want = float32_steps("eager", data_rows_nan=[17])
+    assert 0 < len(want_losses) < 12  # a step drew the row
+    losses, params = float32_steps((12,), data_rows_nan=[17])
+    np.testing.assert_array_equal(losses, want_losses)
+    for name, value in want.items():
+        np.testing.assert_array_equal(params[name], value, err_msg=name)

@@ -38,7 +38,8 @@ def module(name, nn_module, update_module_params=False):
     raises, naming the module, the layer and both shapes, before any param is
     touched.  The params of a Linear that multiplies in float32
     (`module.float()`) are marked so, and Adam keeps their moments in
-    float32, as torch's Adam does after `.float()` (the params stay float64).
+    float32, as torch's Adam does after `.float()`; its updates then leave
+    float32 values in the params' float64 arrays.
 
         >>> import csvi
         >>> from csvi import nn
