@@ -288,8 +288,10 @@ cdef class Program:
             e.losses = losses[:done].copy()
             raise
         finally:  # float32 weights' values kept in their float32 copies, into the params
+            self.tape.busy = True
             with nogil:
                 csvi_program_sync(&self.p)
+            self.tape.busy = False
         status = {CSVI_PROGRAM_DONE: "done", CSVI_PROGRAM_KERNEL_ERROR: "kernel_error",
                   CSVI_PROGRAM_LOSS_NOT_FINITE: "loss_not_finite",
                   CSVI_PROGRAM_GRAD_NOT_FINITE: "grad_not_finite",
