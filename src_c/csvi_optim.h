@@ -99,7 +99,8 @@ int csvi_optim_reads_grad32(const csvi_optim_config *c);
  * gradient, left as its float32 product: program.c), with the bits
  * csvi_optim_step gives on that gradient widened; with `mirror` (or NULL)
  * also writes (float)param there in the same pass (the dense record's
- * float32 copy of W).  CSVI_OPTIM_ERR_KIND unless csvi_optim_reads_grad32. */
+ * float32 copy of W).  CSVI_OPTIM_ERR_KIND unless csvi_optim_reads_grad32,
+ * or for float32 state (csvi_optim_step_master32 takes those). */
 int csvi_optim_step_grad32(csvi_optim_config *c, double *param, const float *grad,
                            void *state, int64_t n, int64_t step, float *mirror);
 /* csvi_optim_step_grad32 of a CSVI_OPTIM_MOMENTS32 Adam whose param's

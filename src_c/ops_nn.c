@@ -394,7 +394,7 @@ typedef struct {
     int m, n, k, lda, ldb, ldc, per_task, split_columns, single;
     const void *a, *b;
     void *c;
-    double alpha, beta;
+    double beta;
 } gemm_job;
 
 static void gemm_task(void *ctx, int64_t task) {
@@ -410,33 +410,14 @@ static void gemm_task(void *ctx, int64_t task) {
     const int64_t b_off = j->split_columns ? (tb == 'N' ? lo * ldb : lo) : 0;
     const int64_t c_off = j->split_columns ? lo * ldc : lo;
     if (j->single) {
-        float alpha = (float)j->alpha, beta = (float)j->beta;
+        float alpha = 1.0f, beta = (float)j->beta;
         csvi_ext.sgemm(&ta, &tb, &m, &n, &k, &alpha, (float *)j->a + a_off, &lda,
                        (float *)j->b + b_off, &ldb, &beta, (float *)j->c + c_off, &ldc);
     } else {
-        double alpha = j->alpha, beta = j->beta;
+        double alpha = 1.0, beta = j->beta;
         csvi_ext.dgemm(&ta, &tb, &m, &n, &k, &alpha, (double *)j->a + a_off, &lda,
                        (double *)j->b + b_off, &ldb, &beta, (double *)j->c + c_off, &ldc);
     }
-}
-
-/* A product's job: its operands, and its split into *tasks under a cap. */
-static gemm_job gemm_plan(int single, char ta, char tb, int m, int n, int k, double alpha,
-                          const void *a, int lda, const void *b, int ldb, double beta, void *c,
-                          int ldc, int cap, int *tasks) {
-    gemm_job j = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb,
-                  .ldc = ldc, .single = single, .a = a, .b = b, .c = c, .alpha = alpha,
-                  .beta = beta};
-    /* cutting C's columns repacks op(A) (m x k) in every task, its rows op(B) */
-    j.split_columns = m <= n;
-    const int dim = j.split_columns ? n : m;
-    const int64_t work = (int64_t)m * n * k;
-    *tasks = 1;
-    while (*tasks < cap && dim / (*tasks + 1) >= GEMM_MIN_DIM
-           && work / (*tasks + 1) >= GEMM_MIN_WORK)
-        (*tasks)++;
-    j.per_task = (dim + *tasks - 1) / *tasks;
-    return j;
 }
 
 /* One or two independent products run in one parallel region: a VJP's dx
@@ -446,6 +427,26 @@ typedef struct {
     gemm_job job[2];
     int tasks[2], n_jobs;
 } gemm_set;
+
+/* Adds C = op(A) op(B) + beta C, in float32 when `single`, to the set,
+ * split under `cap` (see above). */
+static void gemm_set_add(gemm_set *s, int single, char ta, char tb, int m, int n, int k,
+                         const void *a, int lda, const void *b, int ldb, double beta, void *c,
+                         int ldc, int cap) {
+    gemm_job *j = &s->job[s->n_jobs];
+    int *tasks = &s->tasks[s->n_jobs++];
+    *j = (gemm_job){.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb,
+                    .ldc = ldc, .single = single, .a = a, .b = b, .c = c, .beta = beta};
+    /* cutting C's columns repacks op(A) (m x k) in every task, its rows op(B) */
+    j->split_columns = m <= n;
+    const int dim = j->split_columns ? n : m;
+    const int64_t work = (int64_t)m * n * k;
+    *tasks = 1;
+    while (*tasks < cap && dim / (*tasks + 1) >= GEMM_MIN_DIM
+           && work / (*tasks + 1) >= GEMM_MIN_WORK)
+        (*tasks)++;
+    j->per_task = (dim + *tasks - 1) / *tasks;
+}
 
 static void gemm_set_task(void *ctx, int64_t task) {
     gemm_set *s = ctx;
@@ -466,22 +467,12 @@ static void gemm_set_run(gemm_set *s) {
                         gemm_set_task, s);
 }
 
-/* Adds a product to the set, its split under `cap`. */
-static void gemm_set_add(gemm_set *s, int single, char ta, char tb, int m, int n, int k,
-                         const void *a, int lda, const void *b, int ldb, double beta, void *c,
-                         int ldc, int cap) {
-    s->job[s->n_jobs] = gemm_plan(single, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc,
-                                  cap, &s->tasks[s->n_jobs]);
-    s->n_jobs++;
-}
-
-/* C = alpha op(A) op(B) + beta C, in float32 when `single`, over the pool. */
-static void gemm(int single, char ta, char tb, int m, int n, int k, double alpha,
-                 const void *a, int lda, const void *b, int ldb, double beta, void *c,
-                 int ldc) {
-    gemm_set s = {.n_jobs = 1};
-    s.job[0] = gemm_plan(single, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                         csvi_dense_product_tasks(), &s.tasks[0]);
+/* C = op(A) op(B) + beta C, in float32 when `single`, over the pool. */
+static void gemm(int single, char ta, char tb, int m, int n, int k, const void *a, int lda,
+                 const void *b, int ldb, double beta, void *c, int ldc) {
+    gemm_set s = {.n_jobs = 0};
+    gemm_set_add(&s, single, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc,
+                 csvi_dense_product_tasks());
     gemm_set_run(&s);
 }
 
@@ -600,9 +591,9 @@ int csvi_dense_fwd(csvi_tape *t, const csvi_op *op) {
             csvi_dense_narrow(x->data, (int64_t)n * k, l.x);
         if (!op->iattr[CSVI_DENSE_IATTR_W32_KEPT])
             csvi_dense_narrow(w->data, (int64_t)m * k, l.w);
-        gemm(1, 'T', 'N', m, n, k, 1.0, l.w, k, l.x, k, 0.0, l.prod, m);
+        gemm(1, 'T', 'N', m, n, k, l.w, k, l.x, k, 0.0, l.prod, m);
     } else {
-        gemm(0, 'T', 'N', m, n, k, 1.0, w->data, k, x->data, k, 0.0, y->data, m);
+        gemm(0, 'T', 'N', m, n, k, w->data, k, x->data, k, 0.0, y->data, m);
     }
     dense_job j = {.y = y->data, .z = z_size ? CSVI_AUX(t, op)->data : NULL,
                    .gz = z_size ? CSVI_AUX(t, op)->data + z_size : NULL, .y32 = l.prod,

@@ -232,8 +232,8 @@ static CSVI_HOT void adam32_range(void *ctx, int64_t lo, int64_t hi) {
  * and widen it into the param when the run returns (csvi_optim_step_master32).
  * Float32 lanes halve the cost of the square roots and divisions, which bound
  * the float64 update as much as its memory traffic does, and the moments'
- * traffic (40 bytes per element with the float32 gradient and copy, 28 with
- * the copy as the value, not 56). */
+ * traffic (a compiled run's update reads and writes 28 bytes an element,
+ * where float64 Adam with a float32 copy of the param moved 56). */
 typedef struct {
     float w1, b2, w2, step_size, bc2_sqrt, eps;
 } adam32_consts;
@@ -255,12 +255,12 @@ static adam32_consts adam32_setup(const csvi_optim_config *c, int64_t step) {
 #define ADAM32_STEP(i, moment) (k.step_size * m[i] / (sqrtf(moment) / k.bc2_sqrt + k.eps))
 
 /* n elements from the float32 gradient g into the float32 values the
- * params hold: param (widened; mirror, or NULL, takes the float32 value
- * while the block is in cache) or, when param is NULL, mirror alone. */
-static CSVI_HOT void adam_block_f32(double *restrict param, const float *restrict g,
-                                    float *restrict m, float *restrict v, float *restrict vmax,
-                                    float *restrict mirror, int64_t n, adam32_consts k,
-                                    int amsgrad) {
+ * params hold: in param, widened, or, when param is NULL, in value (a
+ * compiled run's copy, csvi_optim_step_master32). */
+static CSVI_HOT void adam_block_f32(double *restrict param, float *restrict value,
+                                    const float *restrict g, float *restrict m,
+                                    float *restrict v, float *restrict vmax, int64_t n,
+                                    adam32_consts k, int amsgrad) {
     if (amsgrad) {
         for (int64_t i = 0; i < n; i++) {
             ADAM32_MOMENTS(i)
@@ -269,7 +269,7 @@ static CSVI_HOT void adam_block_f32(double *restrict param, const float *restric
             if (param)
                 param[i] = (double)((float)param[i] - s);
             else
-                mirror[i] -= s;
+                value[i] -= s;
         }
     } else if (param) {
         for (int64_t i = 0; i < n; i++) {
@@ -279,12 +279,8 @@ static CSVI_HOT void adam_block_f32(double *restrict param, const float *restric
     } else {
         for (int64_t i = 0; i < n; i++) {
             ADAM32_MOMENTS(i)
-            mirror[i] -= ADAM32_STEP(i, v[i]);
+            value[i] -= ADAM32_STEP(i, v[i]);
         }
-    }
-    if (param && mirror) {
-        CSVI_SIMD
-        for (int64_t i = 0; i < n; i++) mirror[i] = (float)param[i];
     }
 }
 
@@ -294,7 +290,7 @@ static CSVI_HOT void adam_block_f32(double *restrict param, const float *restric
 typedef struct {
     const csvi_optim_config *c;
     double *param;
-    float *m, *v, *vmax, *mirror;
+    float *m, *v, *vmax, *value;
     const float *g32;
     const double *g64;
     double scale;
@@ -313,18 +309,20 @@ static void adam_f32_range(void *ctx, int64_t lo, int64_t hi) {
             effective_grad(j->c, j->param + i0, j->g64 + i0, e, len, j->scale);
             for (int64_t i = 0; i < len; i++) g[i] = (float)e[i];
         }
-        adam_block_f32(j->param ? j->param + i0 : NULL, gb, j->m + i0, j->v + i0,
-                       j->amsgrad ? j->vmax + i0 : NULL, j->mirror ? j->mirror + i0 : NULL,
-                       len, j->k, j->amsgrad);
+        adam_block_f32(j->param ? j->param + i0 : NULL, j->value ? j->value + i0 : NULL, gb,
+                       j->m + i0, j->v + i0, j->amsgrad ? j->vmax + i0 : NULL, len, j->k,
+                       j->amsgrad);
     }
 }
 
-static void adam_f32_update(const csvi_optim_config *c, double *param, const float *g32,
-                            const double *g64, float *state, int64_t n, int64_t step,
-                            double scale, float *mirror) {
+/* Into param (from g64, after clip_args and weight decay) or into value
+ * (from the raw g32). */
+static void adam_f32_update(const csvi_optim_config *c, double *param, float *value,
+                            const float *g32, const double *g64, float *state, int64_t n,
+                            int64_t step, double scale) {
     const int amsgrad = (c->flags & CSVI_OPTIM_AMSGRAD) != 0;
     adam_f32_job j = {.c = c, .param = param, .m = state, .v = state + n,
-                      .vmax = amsgrad ? state + 2 * n : NULL, .mirror = mirror, .g32 = g32,
+                      .vmax = amsgrad ? state + 2 * n : NULL, .value = value, .g32 = g32,
                       .g64 = g64, .scale = scale, .k = adam32_setup(c, step),
                       .amsgrad = amsgrad};
     csvi_parallel_range(n, CSVI_PAR_DIVIDE, adam_f32_range, &j);
@@ -334,18 +332,14 @@ int csvi_optim_step_master32(csvi_optim_config *c, float *value, const float *gr
                              void *state, int64_t n, int64_t step) {
     if (step < 1) return CSVI_OPTIM_ERR_STEP;
     if (!csvi_optim_reads_grad32(c) || !csvi_optim_state_float32(c)) return CSVI_OPTIM_ERR_KIND;
-    adam_f32_update(c, NULL, grad, NULL, state, n, step, 1.0, value);
+    adam_f32_update(c, NULL, value, grad, NULL, state, n, step, 1.0);
     return CSVI_OPTIM_OK;
 }
 
 int csvi_optim_step_grad32(csvi_optim_config *c, double *param, const float *grad,
                            void *state, int64_t n, int64_t step, float *mirror) {
     if (step < 1) return CSVI_OPTIM_ERR_STEP;
-    if (!csvi_optim_reads_grad32(c)) return CSVI_OPTIM_ERR_KIND;
-    if (csvi_optim_state_float32(c)) {
-        adam_f32_update(c, param, grad, NULL, state, n, step, 1.0, mirror);
-        return CSVI_OPTIM_OK;
-    }
+    if (!csvi_optim_reads_grad32(c) || csvi_optim_state_float32(c)) return CSVI_OPTIM_ERR_KIND;
     double *s = state;
     const double bc2_sqrt = sqrt(bias_correction(c->beta2, step));
     const int amsgrad = (c->flags & CSVI_OPTIM_AMSGRAD) != 0;
@@ -439,7 +433,7 @@ int csvi_optim_step(csvi_optim_config *c, double *param, const double *grad,
         return CSVI_OPTIM_OK;
     case CSVI_OPTIM_ADAM:
         if (csvi_optim_state_float32(c))
-            adam_f32_update(c, param, NULL, grad, state, n, step, scale, NULL);
+            adam_f32_update(c, param, NULL, NULL, grad, state, n, step, scale);
         else
             csvi_adam_update(c, param, grad, state, n, step, scale);
         return CSVI_OPTIM_OK;

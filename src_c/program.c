@@ -580,15 +580,6 @@ static void widen_value(csvi_program *p, int32_t k) {
     p->grad32[p->n_params + k] = 0;
 }
 
-/* Whether param k's update keeps its value in its float32 copy alone: a
- * MOMENTS32 Adam (its param holds float32 values: optim.c) reading its
- * float32 gradient, g32.  28 bytes an element instead of 40, the float64
- * array widened once when the caller's run is over (csvi_program_sync). */
-static int updates_copy(const csvi_program *p, int32_t k, const float *g32) {
-    const csvi_optim_config *c = p->params[k].config;
-    return g32 && weight_copy(p, k) && csvi_optim_state_float32(c) && csvi_optim_reads_grad32(c);
-}
-
 /* Rounds param k into its record's float32 copy, if it has one. */
 static void round_weight(csvi_program *p, int32_t k) {
     float *copy = weight_copy(p, k);
@@ -697,7 +688,10 @@ int64_t csvi_program_run(csvi_program *p, int64_t n_steps, double *losses) {
                 widen_grad(p, k);
                 g32 = NULL;
             }
-            if (updates_copy(p, k, g32)) {
+            /* a float32 module's Adam (its param holds float32 values: optim.c)
+             * keeps the value in the float32 copy alone, 28 bytes an element
+             * instead of 40; csvi_program_sync widens it when the run is over */
+            if (g32 && csvi_optim_state_float32(q->config)) {
                 csvi_optim_step_master32(q->config, weight_copy(p, k), g32, q->state, leaf->size,
                                          *q->step);
                 p->grad32[p->n_params + k] = 1;
