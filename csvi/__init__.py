@@ -5,7 +5,7 @@
     from csvi.infer import SVI, Trace_ELBO
     from csvi.optim import Adam
 """
-from csvi import constraints, distributions, handlers, infer, optim, transforms
+from csvi import constraints, cpu_quota, distributions, handlers, infer, optim, transforms
 from csvi._core import (
     Tensor,
     abs_ as abs,
@@ -62,6 +62,8 @@ from csvi.nn.primitive import module
 from csvi.plot import plot_losses
 # the BLAS thread policy (csvi/blas_threads.py)
 from csvi.blas_threads import get_blas_threads, set_blas_threads
+
+cpu_quota.apply_default()  # a container's CPU quota caps the pool (csvi/cpu_quota.py)
 
 __version__ = "0.1.0"
 

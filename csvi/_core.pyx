@@ -15,6 +15,7 @@ cnp.import_array()
 
 include "_cdefs.pxi"
 include "_ext.pxi"
+include "_parallel.pxi"
 include "_random.pxi"
 include "_tape.pxi"
 include "_tensor.pxi"

@@ -5,9 +5,9 @@
  * the caller combines in task order.  Each thread starts on its own
  * contiguous run of tasks, so it walks the same rows of a plate in every op
  * of a step.  The threads are a pool of OMP_NUM_THREADS (default: the CPUs
- * the process may use) including the caller, see parallel.c.  One thread, a
- * small job, a concurrent or nested call, or a forked child runs the same
- * tasks in a loop. */
+ * the process may use, at most its container's quota) including the caller,
+ * see parallel.c.  One thread, a small job, a concurrent or nested call, or
+ * a forked child runs the same tasks in a loop. */
 #ifndef CSVI_PARALLEL_H
 #define CSVI_PARALLEL_H
 
@@ -48,6 +48,14 @@ typedef void (*csvi_range_fn)(void *ctx, int64_t lo, int64_t hi);
  * every line). */
 void csvi_parallel_tasks(int64_t n_tasks, int64_t over, int descending, csvi_task_fn fn,
                          void *ctx);
+
+/* Caps the pool's default size (the CPUs the process may run on) at n, the
+ * CPUs a container's quota gives it (0: no cap); OMP_NUM_THREADS still
+ * decides when set.  Only before the pool starts (the first parallel job). */
+void csvi_parallel_set_cpu_limit(int n);
+
+/* The pool's threads, the caller included (starting the pool). */
+int csvi_parallel_threads(void);
 
 /* fn(ctx, lo, hi) over [0, n) in blocks of CSVI_BLOCK, over threads when
  * n >= min_parallel (over = n / min_parallel). */

@@ -18,7 +18,8 @@
  * Idle workers spin for a while (the ops of a step come microseconds apart),
  * then sleep on a condition variable, and only a big job wakes them
  * (CSVI_WAKE_OVER).  The pool starts at the first job that asks for
- * threads, with OMP_NUM_THREADS read then. */
+ * threads, with OMP_NUM_THREADS read then (and the CPU limit a container's
+ * quota sets: csvi/cpu_quota.py). */
 #define _GNU_SOURCE /* CPU_COUNT */
 #include "csvi_parallel.h"
 
@@ -158,17 +159,25 @@ static void *worker(void *arg) {
 /* A child of fork() has none of the workers: it runs tasks in a loop. */
 static void on_fork_child(void) { pool.n_threads = 1; }
 
+/* The CPUs a container's quota gives the process (csvi_parallel_set_cpu_limit),
+ * 0 for none. */
+static _Atomic int cpu_limit;
+
+void csvi_parallel_set_cpu_limit(int n) { atomic_store(&cpu_limit, n > 0 ? n : 0); }
+
 /* OMP_NUM_THREADS (its first number) if set, else the CPUs this process may
- * run on. */
+ * run on, at most its quota's. */
 static int wanted_threads(void) {
     const char *env = getenv("OMP_NUM_THREADS");
     long n = env ? strtol(env, NULL, 10) : 0;
-#ifdef CPU_COUNT
     if (n <= 0) {
+#ifdef CPU_COUNT
         cpu_set_t set;
         n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-    }
 #endif
+        const int limit = atomic_load(&cpu_limit);
+        if (limit > 0 && limit < n) n = limit;
+    }
     return n < 1 ? 1 : (n > MAX_THREADS ? MAX_THREADS : (int)n);
 }
 
@@ -191,6 +200,11 @@ static void start_pool(void) {
     }
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+int csvi_parallel_threads(void) {
+    pthread_once(&pool_once, start_pool);
+    return pool.n_threads;
 }
 
 void csvi_parallel_tasks(int64_t n_tasks, int64_t over, int descending, csvi_task_fn fn,
@@ -232,6 +246,10 @@ void csvi_parallel_tasks(int64_t n_tasks, int64_t over, int descending, csvi_tas
 }
 
 #else
+
+void csvi_parallel_set_cpu_limit(int n) { (void)n; }
+
+int csvi_parallel_threads(void) { return 1; }
 
 void csvi_parallel_tasks(int64_t n_tasks, int64_t over, int descending, csvi_task_fn fn,
                          void *ctx) {
