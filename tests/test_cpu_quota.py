@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from csvi.cpu_quota import cpu_quota
-from scripts import CSVI_HOME, run_python
+from scripts import CSVI_HOME, TESTS, run_python
 
 TWO_CPUS = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2
 
@@ -106,12 +106,13 @@ print(_core._pool_threads())
 """
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     capped = subprocess.run([sys.executable, "-c", code.format(limit=1)], capture_output=True,
-                            text=True, env=dict(env, PYTHONPATH=CSVI_HOME), timeout=120)
+                            text=True, env=dict(env, PYTHONPATH=CSVI_HOME), timeout=120,
+                            cwd=TESTS)
     assert capped.stdout.strip() == "1", capped.stderr[-2000:]
     told = run_python(code.format(limit=1), env={"OMP_NUM_THREADS": "2"})
     assert told.stdout.strip() == "2", told.stderr[-2000:]
     free = subprocess.run([sys.executable, "-c", code.format(limit=0)], capture_output=True,
-                          text=True, env=dict(env, PYTHONPATH=CSVI_HOME), timeout=120)
+                          text=True, env=dict(env, PYTHONPATH=CSVI_HOME), timeout=120, cwd=TESTS)
     assert free.stdout.strip() == str(min(len(os.sched_getaffinity(0)), 64)), free.stderr
 
 
@@ -154,7 +155,7 @@ def test_a_real_one_cpu_quota_gives_a_one_thread_pool():
     try:
         run = subprocess.run(["sh", "-c", 'echo $$ > "$0" && exec "$1" -c "$2"', procs,
                               sys.executable, code], capture_output=True, text=True,
-                             env=dict(env, PYTHONPATH=CSVI_HOME), timeout=120)
+                             env=dict(env, PYTHONPATH=CSVI_HOME), timeout=120, cwd=TESTS)
     finally:
         cleanup()
     assert run.returncode == 0, run.stderr[-2000:]
