@@ -13,7 +13,8 @@ prototypes with jitter, `synthetic_images`, seed 0).
 Every (library, setting) runs in its own process (BLAS and torch read their
 thread counts at load; peak RSS is per process); the repeats interleave the
 configurations, and a cell is the median over repeats of each process's median
-step.  Configurations:
+step; "CPU ms/step" is the process's CPU time (every thread's, a pool's
+spinning included) over its timed steps, per step.  Configurations:
 
 - csvi eager (`svi.step`) and compiled (`svi.compile(...).run`), float64:
   examples/vae.py's tutorial classes (each layer its own records) with BLAS on
@@ -170,27 +171,30 @@ def _csvi_svi(data):
     return SVI(vae.model, vae.guide, Adam({"lr": LR}), loss=Trace_ELBO())
 
 
+def timed(step, calls, steps_per_call=1):
+    """Each call's wall time per step, and the process's CPU time (all its
+    threads, spinning included) per step over the calls: a step that is fast
+    on idle cores but costs more CPU loses its lead when the cores are busy."""
+    times = []
+    cpu = time.process_time()
+    for _ in range(calls):
+        t = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t) / steps_per_call)
+    return times, (time.process_time() - cpu) / (calls * steps_per_call)
+
+
 def csvi_eager(data, steps, warmup):
     svi = _csvi_svi(data)
     for _ in range(warmup):
         svi.step(data, BATCH)
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        svi.step(data, BATCH)
-        times.append(time.perf_counter() - t)
-    return times
+    return timed(lambda: svi.step(data, BATCH), steps)
 
 
 def csvi_compiled(data, steps, warmup, chunk=5):
     compiled = _csvi_svi(data).compile(data, BATCH)
     compiled.run(warmup)
-    times = []
-    for _ in range(max(steps // chunk, 1)):
-        t = time.perf_counter()
-        compiled.run(chunk)
-        times.append((time.perf_counter() - t) / chunk)
-    return times
+    return timed(lambda: compiled.run(chunk), max(steps // chunk, 1), chunk)
 
 
 def csvi_epochs(data, epochs):
@@ -257,12 +261,7 @@ def pyro(data, steps, warmup):
     svi, x_all = _pyro_svi(data)
     for _ in range(warmup):
         svi.step(x_all)
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        svi.step(x_all)
-        times.append(time.perf_counter() - t)
-    return times
+    return timed(lambda: svi.step(x_all), steps)
 
 
 def pyro_epochs(data, epochs):
@@ -318,13 +317,13 @@ def numpyro(data, steps, warmup):
     for _ in range(warmup):
         state, loss = update(state, x_all)
     jax.block_until_ready(loss)
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
+
+    def step():
+        nonlocal state
         state, loss = update(state, x_all)
         jax.block_until_ready(loss)
-        times.append(time.perf_counter() - t)
-    return times
+
+    return timed(step, steps)
 
 
 # ---- the floor -----------------------------------------------------------
@@ -368,12 +367,7 @@ def floor(data, steps, warmup):
     check()
     for _ in range(warmup):
         run()
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t)
-    return times
+    return timed(run, steps)
 
 
 WORKERS = {"csvi_eager": csvi_eager, "csvi_compiled": csvi_compiled, "pyro": pyro,
@@ -393,8 +387,8 @@ def worker(args):
     if args.worker in EPOCH_WORKERS:
         result = {"elbo": EPOCH_WORKERS[args.worker](data, args.epochs)}
     else:
-        times = WORKERS[args.worker](data, args.steps, args.warmup)
-        result = {"median_s": statistics.median(times)}
+        times, cpu_s = WORKERS[args.worker](data, args.steps, args.warmup)
+        result = {"median_s": statistics.median(times), "cpu_s": cpu_s}
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -464,19 +458,22 @@ def main(argv=None):
     lines = [f"VAE {X_DIM}-{HIDDEN}-{Z_DIM}, batch {BATCH}, N={N_IMAGES}; "
              f"median over {args.repeats} interleaved processes of each one's median of "
              f"{args.steps} steps", "",
-             "| configuration | ms/step | × csvi compiled (1 BLAS thread) | × floor (dgemm) "
-             "| × floor (sgemm) | Pyro's step ÷ this | NumPyro's step ÷ this | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| configuration | ms/step | CPU ms/step | × csvi compiled (1 BLAS thread) "
+             "| × floor (dgemm) | × floor (sgemm) | Pyro's step ÷ this | NumPyro's step ÷ this "
+             "| peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for n in names:
         if n in skipped:
-            lines.append(f"| {CONFIGS[n][2]} | skipped: {skipped[n]} | | | | | | |")
+            lines.append(f"| {CONFIGS[n][2]} | skipped: {skipped[n]} | | | | | | | |")
             continue
         ms = median_ms(n)
         rss = statistics.median(x["peak_rss_mb"] for x in results[n])
+        cpu_ms = 1e3 * statistics.median(x["cpu_s"] for x in results[n])
         cells = [f"{ms / ref[k]:.2f}" if k in ref else "" for k in
                  ("csvi-compiled", "floor-64", "floor-32")]
         cells += [f"{ref[k] / ms:.2f}" if k in ref else "" for k in ("pyro", "numpyro")]
-        lines.append(f"| {CONFIGS[n][2]} | {ms:.2f} | " + " | ".join(cells) + f" | {rss:.0f} |")
+        lines.append(f"| {CONFIGS[n][2]} | {ms:.2f} | {cpu_ms:.2f} | " + " | ".join(cells)
+                     + f" | {rss:.0f} |")
 
     if args.epochs > 0:
         elbos = {label: spawn(name, dict(env, OPENBLAS_NUM_THREADS="1"), args, args.epochs)
