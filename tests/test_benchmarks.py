@@ -38,3 +38,19 @@ def test_cpu_per_step_child_times_csvi_models():
             env=dict(os.environ, PYTHONPATH=str(pathlib.Path(csvi.__file__).parents[1])))
         assert proc.returncode == 0, proc.stderr
         assert float(proc.stdout.splitlines()[-1]) > 0
+
+
+def test_vae_harness_runs_briefly(tmp_path):
+    out = tmp_path / "vae.md"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "vae.py"), "--configs",
+         "csvi-compiled-fused-f32-split2,floor-32", "--repeats", "1", "--steps", "5",
+         "--warmup", "1", "--epochs", "0", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(pathlib.Path(csvi.__file__).parents[1])))
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("|")[1:-1] for line in out.read_text().splitlines()
+            if line.startswith("| csvi compiled") or line.startswith("| floor")]
+    assert len(rows) == 2, out.read_text()
+    for cells in rows:  # ms/step and CPU ms/step are numbers, not "skipped: ..."
+        assert float(cells[1]) > 0 and float(cells[2]) > 0, cells
